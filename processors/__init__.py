@@ -1,0 +1,11 @@
+"""The engines: pure classes, batch in, outputs out. Nothing here imports Faust.
+
+`ENGINES` maps each engine's name to its class; the runtime and replay look engines up here.
+"""
+
+from processors.base import Emit, Engine
+from processors.bars import BarEngine
+
+ENGINES: dict[str, type[Engine]] = {engine.name: engine for engine in (BarEngine,)}
+
+__all__ = ["ENGINES", "Emit", "Engine", "BarEngine"]

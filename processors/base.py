@@ -1,0 +1,81 @@
+"""The engine contract shared by the Faust runtime, the replay driver and the tests.
+
+An engine takes a columnar batch of one input topic (numpy arrays, one row per event, in
+arrival order) and returns the events it concludes. It holds its state per key and can
+`snapshot` / `restore` the state of one key as a JSON-able dict. Results must not depend on
+how the stream was cut into batches.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from pydantic import BaseModel
+
+from streams.clock import Clock
+from streams.schema import Event
+
+State = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Emit:
+    """One output event and where it goes."""
+
+    topic: str
+    key: str
+    value: Event
+
+
+class Engine(ABC):
+    """A pure, stateful stream engine.
+
+    Class attributes name the engine, its input and output topics, the field its state is
+    keyed by, and its parameter model (defaults live in settings; `--set` overrides them).
+    """
+
+    name: ClassVar[str]
+    inputs: ClassVar[tuple[str, ...]]
+    outputs: ClassVar[tuple[str, ...]]
+    key_field: ClassVar[str] = "symbol"
+    params_model: ClassVar[type[BaseModel]]
+
+    def __init__(self, params: BaseModel, clock: Clock, device: torch.device) -> None:
+        if not isinstance(params, self.params_model):
+            raise TypeError(f"{self.name} takes {self.params_model.__name__}")
+        self.params = params
+        self.clock = clock
+        self.device = device
+
+    @abstractmethod
+    def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        """Apply one batch of `topic` (columns of equal length) and return what it concludes."""
+
+    def on_time(self, now_ns: int) -> list[Emit]:
+        """Let time pass: close whatever is due by `now_ns`. Default: nothing is time-driven."""
+        return []
+
+    def flush(self) -> list[Emit]:
+        """End of input (replay): emit everything still open."""
+        return []
+
+    @abstractmethod
+    def keys(self) -> list[str]:
+        """Keys this engine holds state for."""
+
+    @abstractmethod
+    def snapshot(self, key: str) -> State:
+        """The state of one key as JSON-able data."""
+
+    @abstractmethod
+    def restore(self, key: str, state: State) -> None:
+        """Replace the state of one key with a snapshot taken earlier."""
+
+    @abstractmethod
+    def forget(self, key: str) -> None:
+        """Drop the state of one key (its partition moved to another worker)."""

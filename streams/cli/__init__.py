@@ -1,0 +1,1 @@
+"""The `nautilus-streams` command line: one module per command group."""

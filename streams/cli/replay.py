@@ -1,0 +1,8 @@
+"""`nautilus-streams replay` (being written)."""
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("replay", help="(not yet implemented)")
+    p.set_defaults(handler=lambda args: 1)

@@ -1,0 +1,266 @@
+"""Wire codec: JSON (orjson) with a columnar fast path for the hot market topics.
+
+`encode` / `decode` handle any catalog model. `decode_columns` turns a batch of raw
+market.trades / market.quotes / market.depth values straight into numpy columns without
+building a model object per record; rows that fail come back as `Rejected` with the reason,
+so the caller can dead-letter them and go on.
+"""
+
+from __future__ import annotations
+
+import base64
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+from pydantic import ValidationError
+
+from streams.exceptions import DecodeError
+from streams.schema import DEPTH_LEVELS, MODELS, DeadLetter, Event
+
+MAX_SCHEMA_VERSION = 1
+SIDE_CODES = {"buy": 1, "sell": -1, None: 0}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    """A record of a batch that could not be decoded: its index in the batch and why."""
+
+    index: int
+    reason: str
+
+
+Columns = dict[str, np.ndarray]
+
+
+def encode(event: Event) -> bytes:
+    """Serialize a model to its wire bytes (JSON; prices as decimal strings)."""
+    return event.__pydantic_serializer__.to_json(event)
+
+
+def decode(model_name: str, raw: bytes) -> Event:
+    """Validate wire bytes against a catalog model; raises DecodeError with a reason."""
+    try:
+        model = MODELS[model_name]
+    except KeyError:
+        raise DecodeError(f"unknown value model {model_name!r}") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        raise DecodeError(_short_reason(exc)) from exc
+
+
+def dead_letter(
+    *,
+    topic: str,
+    partition: int,
+    offset: int,
+    key: bytes | None,
+    value: bytes | None,
+    reason: str,
+    ts_event: int,
+    ts_init: int,
+) -> DeadLetter:
+    """The logic.deadletter record for one bad input record."""
+    return DeadLetter(
+        ts_event=ts_event,
+        ts_init=ts_init,
+        source_topic=topic,
+        source_partition=partition,
+        source_offset=offset,
+        reason=reason[:1000],
+        key_b64=base64.b64encode(key).decode() if key is not None else None,
+        value_b64=base64.b64encode(value or b"").decode(),
+    )
+
+
+def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
+    """Decode a batch of hot-topic values into columns; bad rows are returned, not raised."""
+    try:
+        row_reader, build, empty = _COLUMNAR[model_name]
+    except KeyError:
+        raise DecodeError(f"no columnar decoder for {model_name!r}") from None
+    rows: list[tuple] = []
+    rejected: list[Rejected] = []
+    for i, raw in enumerate(values):
+        try:
+            doc = orjson.loads(raw)
+            if not isinstance(doc, dict):
+                raise ValueError("not a JSON object")
+            _check_version(doc)
+            rows.append(row_reader(doc))
+        except (ValueError, TypeError, KeyError, ArithmeticError) as exc:
+            rejected.append(Rejected(i, _row_reason(exc)))
+    return (build(rows) if rows else empty()), rejected
+
+
+# ---- row readers: one dict -> one tuple, validating what the models validate ------------
+
+
+def _check_version(doc: dict) -> None:
+    version = doc.get("schema_version", 1)
+    if type(version) is not int or not 1 <= version <= MAX_SCHEMA_VERSION:
+        raise ValueError(f"unsupported schema_version {version!r}")
+
+
+def _ns(doc: dict, field: str) -> int:
+    value = doc[field]
+    if type(value) is not int or value < 0:
+        raise ValueError(f"{field} must be a non-negative integer (ns), got {value!r}")
+    return value
+
+
+def _price(doc: dict, field: str) -> float:
+    value = doc[field]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{field} must be a decimal string or number, got {value!r}")
+    price = float(value)
+    if not math.isfinite(price):
+        raise ValueError(f"{field} must be finite, got {value!r}")
+    return price
+
+
+def _size(doc: dict, field: str, *, positive: bool) -> int:
+    value = doc[field]
+    if type(value) is not int or value < (1 if positive else 0):
+        kind = "positive" if positive else "non-negative"
+        raise ValueError(f"{field} must be a {kind} integer, got {value!r}")
+    return value
+
+
+def _symbol(doc: dict) -> str:
+    value = doc["symbol"]
+    if not isinstance(value, str) or not 0 < len(value) <= 64:
+        raise ValueError(f"symbol must be a non-empty string, got {value!r}")
+    return value
+
+
+def _trade_row(doc: dict) -> tuple:
+    aggressor = doc.get("aggressor")
+    if aggressor not in SIDE_CODES:
+        raise ValueError(f"aggressor must be buy, sell or null, got {aggressor!r}")
+    return (
+        _ns(doc, "ts_event"),
+        _ns(doc, "ts_init"),
+        _symbol(doc),
+        _price(doc, "price"),
+        _size(doc, "size", positive=True),
+        SIDE_CODES[aggressor],
+    )
+
+
+def _quote_row(doc: dict) -> tuple:
+    bid, ask = _price(doc, "bid_price"), _price(doc, "ask_price")
+    if bid > ask:
+        raise ValueError(f"crossed quote: bid {bid} > ask {ask}")
+    return (
+        _ns(doc, "ts_event"),
+        _ns(doc, "ts_init"),
+        _symbol(doc),
+        bid,
+        _size(doc, "bid_size", positive=False),
+        ask,
+        _size(doc, "ask_size", positive=False),
+    )
+
+
+def _levels(doc: dict, side: str) -> tuple[list[float], list[int]]:
+    prices, sizes = doc[f"{side}_prices"], doc[f"{side}_sizes"]
+    if not isinstance(prices, list) or not isinstance(sizes, list):
+        raise ValueError(f"{side}_prices and {side}_sizes must be lists")
+    if len(prices) != len(sizes) or len(prices) > DEPTH_LEVELS:
+        raise ValueError(f"{side} levels: {len(prices)} prices, {len(sizes)} sizes (max 10)")
+    p = [_price({"p": v}, "p") for v in prices]
+    s = [_size({"s": v}, "s", positive=False) for v in sizes]
+    return p, s
+
+
+def _depth_row(doc: dict) -> tuple:
+    bp, bs = _levels(doc, "bid")
+    ap, asz = _levels(doc, "ask")
+    if any(a <= b for a, b in zip(bp, bp[1:], strict=False)):
+        raise ValueError("bid_prices must strictly decrease from the best level")
+    if any(a >= b for a, b in zip(ap, ap[1:], strict=False)):
+        raise ValueError("ask_prices must strictly increase from the best level")
+    if bp and ap and bp[0] >= ap[0]:
+        raise ValueError(f"crossed book: best bid {bp[0]} >= best ask {ap[0]}")
+    return (_ns(doc, "ts_event"), _ns(doc, "ts_init"), _symbol(doc), bp, bs, ap, asz)
+
+
+# ---- columns -----------------------------------------------------------------------------
+
+_TRADE_COLUMNS = (
+    ("ts_event", np.int64), ("ts_init", np.int64), ("symbol", object),
+    ("price", np.float64), ("size", np.int64), ("aggressor", np.int8),
+)
+_QUOTE_COLUMNS = (
+    ("ts_event", np.int64), ("ts_init", np.int64), ("symbol", object),
+    ("bid_price", np.float64), ("bid_size", np.int64),
+    ("ask_price", np.float64), ("ask_size", np.int64),
+)
+
+
+def _flat_columns(spec: tuple) -> tuple[Callable[[list[tuple]], Columns], Callable[[], Columns]]:
+    def build(rows: list[tuple]) -> Columns:
+        cols = list(zip(*rows, strict=True))
+        return {name: np.array(col, dtype=dt) for (name, dt), col in zip(spec, cols, strict=True)}
+
+    def empty() -> Columns:
+        return {name: np.empty(0, dtype=dt) for name, dt in spec}
+
+    return build, empty
+
+
+def _depth_build(rows: list[tuple]) -> Columns:
+    n = len(rows)
+    cols = {
+        "ts_event": np.fromiter((r[0] for r in rows), np.int64, n),
+        "ts_init": np.fromiter((r[1] for r in rows), np.int64, n),
+        "symbol": np.array([r[2] for r in rows], dtype=object),
+    }
+    # Missing levels are NaN prices with size 0.
+    for offset, side in ((3, "bid"), (5, "ask")):
+        prices = np.full((n, DEPTH_LEVELS), np.nan)
+        sizes = np.zeros((n, DEPTH_LEVELS), np.int64)
+        for i, row in enumerate(rows):
+            k = len(row[offset])
+            prices[i, :k] = row[offset]
+            sizes[i, :k] = row[offset + 1]
+        cols[f"{side}_price"], cols[f"{side}_size"] = prices, sizes
+    return cols
+
+
+def _depth_empty() -> Columns:
+    return _depth_build([])
+
+
+_trade_build, _trade_empty = _flat_columns(_TRADE_COLUMNS)
+_quote_build, _quote_empty = _flat_columns(_QUOTE_COLUMNS)
+
+_COLUMNAR: dict[
+    str,
+    tuple[Callable[[dict], tuple], Callable[[list[tuple]], Columns], Callable[[], Columns]],
+] = {
+    "Trade": (_trade_row, _trade_build, _trade_empty),
+    "Quote": (_quote_row, _quote_build, _quote_empty),
+    "DepthSnapshot": (_depth_row, _depth_build, _depth_empty),
+}
+COLUMNAR_MODELS = frozenset(_COLUMNAR)
+
+
+def _row_reason(exc: Exception) -> str:
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    if isinstance(exc, orjson.JSONDecodeError):
+        return f"invalid JSON: {exc}"
+    return str(exc)
+
+
+def _short_reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(x) for x in err["loc"]) or "record"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,48 @@
+"""The wire contract: one pydantic model per catalog value model.
+
+`MODELS` maps the names used in topics.yaml to their classes.
+"""
+
+from streams.schema.base import Event
+from streams.schema.logic import (
+    AnalyticsResult,
+    Alert,
+    DeadLetter,
+    EngineHealth,
+    EngineMetrics,
+    FeatureVector,
+    MarginState,
+    MicrostructureFeatures,
+    Order,
+    PortfolioSnapshot,
+    Position,
+    Prediction,
+    Signal,
+    VpinReading,
+)
+from streams.schema.market import (
+    DEPTH_LEVELS,
+    Bar,
+    DepthSnapshot,
+    Execution,
+    MacroObservation,
+    Quote,
+    Trade,
+)
+
+MODELS: dict[str, type[Event]] = {
+    m.__name__: m
+    for m in (
+        Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation,
+        VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
+        MarginState, Order, Position, PortfolioSnapshot, AnalyticsResult,
+        EngineHealth, EngineMetrics, DeadLetter,
+    )
+}
+
+__all__ = [
+    "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "Bar", "DeadLetter", "DepthSnapshot",
+    "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
+    "MarginState", "MicrostructureFeatures", "Order", "PortfolioSnapshot", "Position",
+    "Prediction", "Quote", "Signal", "Trade", "VpinReading",
+]

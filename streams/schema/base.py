@@ -1,0 +1,40 @@
+"""The base of every wire model: event time, init time and a schema version."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+NonNegativeNs = Annotated[StrictInt, Field(ge=0)]
+Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/^-]+$")]
+# Prices travel as decimal strings so nothing is lost between venue and database.
+Price = Annotated[Decimal, Field(allow_inf_nan=False)]
+Money = Annotated[Decimal, Field(allow_inf_nan=False)]
+PositiveSize = Annotated[StrictInt, Field(gt=0)]
+NonNegativeSize = Annotated[StrictInt, Field(ge=0)]
+
+
+class Event(BaseModel):
+    """Every record on every topic.
+
+    `ts_event`: ns since the epoch when the thing happened (at the venue, or the event time an
+    engine's result refers to). `ts_init`: ns when this system created the object.
+    `schema_version` is the model's version; readers reject versions they do not know.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="null")
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    schema_version: StrictInt = 1
+    ts_event: NonNegativeNs
+    ts_init: NonNegativeNs
+
+    def model_post_init(self, context: object, /) -> None:
+        if self.schema_version > self.SCHEMA_VERSION:
+            raise ValueError(
+                f"schema_version {self.schema_version} is newer than this reader's "
+                f"{type(self).__name__} v{self.SCHEMA_VERSION}"
+            )

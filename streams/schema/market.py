@@ -1,0 +1,115 @@
+"""market.*: facts from outside (trades, quotes, depth, bars, executions, macro)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from streams.schema.base import (
+    Event,
+    Money,
+    NonNegativeNs,
+    NonNegativeSize,
+    PositiveSize,
+    Price,
+    Symbol,
+)
+
+Side = Literal["buy", "sell"]
+DEPTH_LEVELS = 10
+
+
+class Trade(Event):
+    """One trade print. `aggressor` is the side that crossed the spread, when the venue says."""
+
+    symbol: Symbol
+    price: Price
+    size: PositiveSize
+    aggressor: Side | None = None
+    trade_id: str | None = None
+    venue: str | None = None
+
+
+class Quote(Event):
+    """Top of book."""
+
+    symbol: Symbol
+    bid_price: Price
+    bid_size: NonNegativeSize
+    ask_price: Price
+    ask_size: NonNegativeSize
+    venue: str | None = None
+
+    @model_validator(mode="after")
+    def _not_crossed(self) -> Quote:
+        if self.bid_price > self.ask_price:
+            raise ValueError(f"crossed quote: bid {self.bid_price} > ask {self.ask_price}")
+        return self
+
+
+class DepthSnapshot(Event):
+    """Order book snapshot: up to 10 levels per side, best first."""
+
+    symbol: Symbol
+    bid_prices: list[Price] = Field(max_length=DEPTH_LEVELS)
+    bid_sizes: list[NonNegativeSize] = Field(max_length=DEPTH_LEVELS)
+    ask_prices: list[Price] = Field(max_length=DEPTH_LEVELS)
+    ask_sizes: list[NonNegativeSize] = Field(max_length=DEPTH_LEVELS)
+    venue: str | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DepthSnapshot:
+        if len(self.bid_prices) != len(self.bid_sizes):
+            raise ValueError("bid_prices and bid_sizes differ in length")
+        if len(self.ask_prices) != len(self.ask_sizes):
+            raise ValueError("ask_prices and ask_sizes differ in length")
+        if any(a <= b for a, b in zip(self.bid_prices, self.bid_prices[1:], strict=False)):
+            raise ValueError("bid_prices must strictly decrease from the best level")
+        if any(a >= b for a, b in zip(self.ask_prices, self.ask_prices[1:], strict=False)):
+            raise ValueError("ask_prices must strictly increase from the best level")
+        if self.bid_prices and self.ask_prices and self.bid_prices[0] >= self.ask_prices[0]:
+            raise ValueError("crossed book: best bid >= best ask")
+        return self
+
+
+class Bar(Event):
+    """OHLCV bar. `start_ns` opens the interval; `ts_event` is its end (start + interval).
+
+    `bar_id` is `symbol@interval@start_ns`: deterministic, so a re-delivered bar upserts.
+    """
+
+    bar_id: str
+    symbol: Symbol
+    interval: Literal["1m"] = "1m"
+    start_ns: NonNegativeNs
+    open: Price
+    high: Price
+    low: Price
+    close: Price
+    volume: PositiveSize
+    trade_count: PositiveSize
+    vwap: float
+
+
+class Execution(Event):
+    """A fill of one of our orders, as the broker reported it."""
+
+    exec_id: str
+    order_id: str
+    account: str
+    symbol: Symbol
+    side: Side
+    price: Price
+    quantity: PositiveSize
+    commission: Money = Money(0)
+    venue: str | None = None
+
+
+class MacroObservation(Event):
+    """One observation of a macro series (a rate, a release). `ts_event` is its publication."""
+
+    series: str
+    value: float
+    unit: str | None = None
+    source: str | None = None

@@ -1,0 +1,72 @@
+"""One frozen settings object per process, read from the environment.
+
+Every variable is documented in `.env.example`. Engine parameters have their defaults here
+(one nested model per engine) and can be set from the environment with a double underscore,
+e.g. `NAUTILUS_BARS__GRACE_MS=5000`, or per run with `--set bars.grace_ms=5000`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from processors.bars import BarParams
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class EngineParams(BaseModel):
+    """Parameters of every engine, one nested model per engine name."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    bars: BarParams = BarParams()
+
+
+class Settings(BaseSettings):
+    """Process-wide configuration. Secrets are `SecretStr` so they never show in `repr`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="NAUTILUS_",
+        env_nested_delimiter="__",
+        frozen=True,
+        extra="ignore",
+    )
+
+    kafka_brokers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("KAFKA_BROKERS", "NAUTILUS_KAFKA_BROKERS"),
+        description="Comma-separated host:port list; unset means the embedded broker of `up`.",
+    )
+    database_url: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "NAUTILUS_DATABASE_URL"),
+        description="postgresql:// URL; unset means the embedded PostgreSQL of `up`.",
+    )
+    state_dir: Path = Path(".nautilus")
+    topics_file: Path = REPO_ROOT / "topics.yaml"
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    log_level: str = "INFO"
+    app_id: str = "nautilus-streams"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    batch_max_events: int = Field(default=10_000, ge=1)
+    batch_within_ms: int = Field(default=50, ge=1)
+    health_interval_ms: int = Field(default=5_000, ge=100)
+    clock_tick_ms: int = Field(default=1_000, ge=10)
+
+    bars: BarParams = BarParams()
+
+    def engine_params(self) -> EngineParams:
+        """The engine parameters as one object (what `--set` overrides)."""
+        return EngineParams(bars=self.bars)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return Settings()
