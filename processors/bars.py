@@ -115,6 +115,7 @@ class BarEngine(Engine):
         self, symbol: str, starts: np.ndarray, ts: np.ndarray, price: np.ndarray, size: np.ndarray
     ) -> list[Emit]:
         state = self._state.setdefault(symbol, _SymbolState())
+        self.mark_dirty(symbol)
         # A trade is late when its bar starts before the newest bar seen so far.
         running = np.maximum.accumulate(np.maximum(starts, state.horizon_ns))
         on_time = starts >= running
@@ -176,6 +177,7 @@ class BarEngine(Engine):
 
     def _close(self, symbol: str, state: _SymbolState, bar: _OpenBar) -> Emit:
         state.closed_start_ns = bar.start_ns
+        self.mark_dirty(symbol)
         value = Bar(
             ts_event=bar.start_ns + self.interval_ns,
             ts_init=self.clock.timestamp_ns(),
@@ -216,6 +218,7 @@ class BarEngine(Engine):
 
     def forget(self, key: str) -> None:
         self._state.pop(key, None)
+        self._dirty.discard(key)
 
 
 def _price(value: float) -> str:

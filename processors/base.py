@@ -51,6 +51,16 @@ class Engine(ABC):
         self.params = params
         self.clock = clock
         self.device = device
+        self._dirty: set[str] = set()
+
+    def mark_dirty(self, key: str) -> None:
+        """Record that the state of `key` changed; the runtime persists it once per batch."""
+        self._dirty.add(key)
+
+    def take_dirty(self) -> set[str]:
+        """Keys whose state changed since the last call (the runtime snapshots exactly these)."""
+        dirty, self._dirty = self._dirty, set()
+        return dirty
 
     @abstractmethod
     def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:

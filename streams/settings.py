@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     batch_within_ms: int = Field(default=50, ge=1)
     health_interval_ms: int = Field(default=5_000, ge=100)
     clock_tick_ms: int = Field(default=1_000, ge=10)
+    live_slack_ms: int = Field(default=5_000, ge=0)
+    session_timeout_ms: int = Field(default=6_000, ge=1_000)
 
     bars: BarParams = BarParams()
 

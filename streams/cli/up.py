@@ -1,8 +1,81 @@
-"""`nautilus-streams up` (being written)."""
+"""`nautilus-streams up`: broker, database, topics, migrations, worker, feed and API in one go."""
+
+from __future__ import annotations
 
 import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+
+from streams.settings import get_settings
+from streams.up import Stack, UpOptions, summary
+
+log = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("up", help="(not yet implemented)")
-    p.set_defaults(handler=lambda args: 1)
+    p = sub.add_parser(
+        "up", help="run everything locally (embedded broker and database unless configured)",
+        description=(
+            "Start the embedded broker (Tansu, memory only) and PostgreSQL (data in the state "
+            "dir) unless KAFKA_BROKERS / DATABASE_URL are set, apply topics and migrations, "
+            "then run the worker, the simulated feed and the API until Ctrl-C or SIGTERM. If a "
+            "child exits, everything is stopped and `up` exits 1. Logs go to STATE_DIR/logs/."
+        ),
+    )
+    p.add_argument("--state-dir", type=Path, default=None,
+                   help="where logs, the database and endpoints.json live "
+                        "(default: NAUTILUS_STATE_DIR, .nautilus)")
+    p.add_argument("--api-port", type=int, default=None,
+                   help="API port (default: NAUTILUS_API_PORT, 8000); 0 picks a free one")
+    p.add_argument("--no-feed", dest="feed", action="store_false",
+                   help="do not start the simulated feed")
+    p.add_argument("--feed-rate", type=float, default=None, metavar="N",
+                   help="events per second of the simulated feed (default: the feed's own)")
+    p.add_argument("--no-worker", dest="worker", action="store_false",
+                   help="do not start the worker (run `nautilus-streams worker` yourself, "
+                        "e.g. under a debugger)")
+    p.set_defaults(handler=_up)
+
+
+def _up(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs whole initdb transcripts
+    options = UpOptions(
+        state_dir=args.state_dir or settings.state_dir,
+        api_port=settings.api_port if args.api_port is None else args.api_port,
+        feed=args.feed,
+        feed_rate=args.feed_rate,
+        worker=args.worker,
+    )
+    stopping = threading.Event()
+    with _stop_on_signals(stopping.set), Stack(settings, options, stopping) as stack:
+        if stack.start() is None:
+            return 0
+        print(summary(stack), flush=True)
+        code = stack.supervise()
+        print("stopping...", file=sys.stderr, flush=True)
+    print("stopped" if code == 0 else "stopped after a failure (see the log above)",
+          file=sys.stderr, flush=True)
+    return code
+
+
+@contextmanager
+def _stop_on_signals(request_stop: Callable[[], None]) -> Iterator[None]:
+    """SIGINT and SIGTERM request a stop instead of raising; the old handlers come back after."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.info("signal received signal=%s", signal.Signals(signum).name)
+        request_stop()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)

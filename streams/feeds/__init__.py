@@ -1,0 +1,23 @@
+"""Market-data feeds: where events enter the `market.*` topics.
+
+- `sim`: a seeded synthetic market (trades, quotes, 10-level depth, informed-flow episodes).
+- `files`: CSV / Parquet market files, parsed into columns and back into wire models.
+- `publish`: paced, keyed publishing of market events to the broker.
+
+This module holds only what the three share, so it imports none of them.
+"""
+
+from __future__ import annotations
+
+from streams.schema import DepthSnapshot, Quote, Trade
+
+MarketEvent = Trade | Quote | DepthSnapshot
+
+# The one place feeds name their topics; tests check these against topics.yaml.
+TOPIC_BY_MODEL: dict[type[MarketEvent], str] = {
+    Trade: "market.trades",
+    Quote: "market.quotes",
+    DepthSnapshot: "market.depth",
+}
+
+__all__ = ["TOPIC_BY_MODEL", "MarketEvent"]

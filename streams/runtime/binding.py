@@ -1,0 +1,231 @@
+"""One engine bound to the log: the per-batch protocol, independent of Faust's API.
+
+For every micro-batch of one input topic:
+
+1. decode the values straight to columns; rows that fail go to logic.deadletter;
+2. drop rows already applied (a re-delivery after a crash: each key's state remembers the
+   offset of the last record applied to it, and a key lives on exactly one partition);
+3. `engine.process` the rest and publish its outputs, waiting for the broker's acks;
+4. write the state of each key the batch changed to the state table, once, and wait for the
+   changelog's acks;
+5. return, so the caller acks the batch and its offsets may be committed.
+
+Killed between 3 and 4, the batch is re-processed from the previous state: its outputs are
+produced again with the same deterministic ids (at-least-once, idempotent). Killed between 4
+and 5, the restored offsets make the re-delivered rows no-ops: no state is doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import orjson
+
+from processors.base import Emit, Engine
+from streams import codec
+from streams.catalog import Catalog
+from streams.clock import Clock
+from streams.runtime.counters import Counters
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """One consumed record, as any Kafka client delivers it."""
+
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    timestamp_ms: int
+
+
+class Publisher(Protocol):
+    """Sends records: awaiting `send` enqueues one (in call order) and returns an awaitable
+    that resolves when the broker acked it."""
+
+    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[object]: ...
+
+    async def flush(self) -> None: ...
+
+
+StateTable = MutableMapping[bytes, bytes]
+Outgoing = tuple[str, bytes, bytes]  # topic, key, value
+
+
+class EngineBinding:
+    """Feeds batches of the log to one engine, persists its state, counts what happens."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        catalog: Catalog,
+        table: StateTable,
+        publisher: Publisher,
+        clock: Clock,
+        owns_key: Callable[[str], bool],
+    ) -> None:
+        self.engine = engine
+        self.counters = Counters()
+        self._catalog = catalog
+        self._table = table
+        self._publisher = publisher
+        self._clock = clock
+        self._owns_key = owns_key
+        self._applied: dict[str, int] = {}
+        self._next_offset: dict[tuple[str, int], int] = {}
+        self._restored = False
+        self._lock = asyncio.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.engine.name
+
+    def next_offsets(self) -> dict[tuple[str, int], int]:
+        """Next offset to process per (topic, partition) seen by this binding."""
+        return dict(self._next_offset)
+
+    # ---- lifecycle ---------------------------------------------------------------------
+
+    def restore(self) -> None:
+        """Load the state of every owned key from the table (after changelog recovery)."""
+        restored = 0
+        for raw_key, raw_value in list(self._table.items()):
+            key = raw_key.decode()
+            if raw_value is None or not self._owns_key(key):
+                continue
+            value = orjson.loads(raw_value)
+            self.engine.restore(key, value["state"])
+            self._applied[key] = int(value["offset"])
+            restored += 1
+        self.engine.take_dirty()
+        self._restored = True
+        self.counters.status = "running"
+        log.info("engine state restored engine=%s keys=%d", self.name, restored)
+
+    def revoke(self) -> None:
+        """Partitions moved: drop all in-memory state; it is restored after reassignment."""
+        for key in self.engine.keys():
+            self.engine.forget(key)
+        self._applied.clear()
+        self._next_offset.clear()
+        self._restored = False
+
+    # ---- batches -------------------------------------------------------------------------
+
+    async def handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
+        """Process one micro-batch of `topic` (see the module docstring for the protocol)."""
+        if not records:
+            return
+        async with self._lock:
+            if not self._restored:
+                self.restore()
+            started = time.perf_counter()
+            await self._handle(topic, records)
+            elapsed_ms = (time.perf_counter() - started) * 1e3
+            self.counters.batches += 1
+            self.counters.last_batch_ms = elapsed_ms
+            self.counters.process_ms_total += elapsed_ms
+
+    async def _handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
+        spec = self._catalog[topic]
+        for r in records:
+            self._next_offset[(topic, r.partition)] = r.offset + 1
+        self.counters.events_in += len(records)
+        columns, rejected = codec.decode_columns(spec.value, [r.value for r in records])
+        bad = {rej.index for rej in rejected}
+        out = [self._dead_letter(topic, records[rej.index], rej.reason) for rej in rejected]
+        good = [r for i, r in enumerate(records) if i not in bad]
+        if good:
+            columns, offsets = self._skip_applied(columns, good, spec.key)
+            if len(offsets):
+                out += self._process(topic, columns, offsets, good, spec.key)
+        await self._commit_outputs(out)
+
+    def _skip_applied(
+        self, columns: codec.Columns, good: list[SourceRecord], key_field: str
+    ) -> tuple[codec.Columns, np.ndarray]:
+        offsets = np.fromiter((r.offset for r in good), np.int64, len(good))
+        keys = columns[key_field]
+        uniq, inverse = np.unique(keys, return_inverse=True)
+        applied = np.array([self._applied.get(k, -1) for k in uniq], dtype=np.int64)
+        fresh = offsets > applied[inverse]
+        skipped = int((~fresh).sum())
+        if skipped:
+            self.counters.redelivered_skipped += skipped
+            log.info("skipping re-delivered records engine=%s count=%d", self.name, skipped)
+            columns = {name: col[fresh] for name, col in columns.items()}
+            offsets = offsets[fresh]
+        return columns, offsets
+
+    def _process(
+        self,
+        topic: str,
+        columns: codec.Columns,
+        offsets: np.ndarray,
+        good: list[SourceRecord],
+        key_field: str,
+    ) -> list[Outgoing]:
+        try:
+            emits = self.engine.process(topic, columns)
+        except Exception as exc:  # a bug must not stop the worker: keep the rows, say why
+            log.exception("engine failed on a batch engine=%s rows=%d", self.name, len(offsets))
+            self.counters.errors += 1
+            self.counters.status = "degraded"
+            wanted = set(offsets.tolist())
+            reason = f"engine {self.name} failed: {type(exc).__name__}: {exc}"
+            return [self._dead_letter(topic, r, reason) for r in good if r.offset in wanted]
+        keys = columns[key_field]
+        for key, offset in zip(keys.tolist(), offsets.tolist(), strict=True):
+            if offset > self._applied.get(key, -1):
+                self._applied[key] = offset
+        self.counters.last_event_ts = int(columns["ts_event"].max())
+        return self._publish(emits)
+
+    async def tick(self, now_ns: int) -> None:
+        """Let time pass on the engine (time-driven closes); publish and persist the result."""
+        async with self._lock:
+            if not self._restored:
+                return
+            await self._commit_outputs(self._publish(self.engine.on_time(now_ns)))
+
+    # ---- outputs and state -----------------------------------------------------------------
+
+    def _publish(self, emits: list[Emit]) -> list[Outgoing]:
+        self.counters.events_out += len(emits)
+        return [(e.topic, e.key.encode(), codec.encode(e.value)) for e in emits]
+
+    def _dead_letter(self, topic: str, record: SourceRecord, reason: str) -> Outgoing:
+        self.counters.dead_letters += 1
+        now = self._clock.timestamp_ns()
+        letter = codec.dead_letter(
+            topic=topic, partition=record.partition, offset=record.offset,
+            key=record.key, value=record.value, reason=reason,
+            ts_event=record.timestamp_ms * 1_000_000, ts_init=now,
+        )
+        log.warning(
+            "dead-lettered topic=%s partition=%d offset=%d reason=%s",
+            topic, record.partition, record.offset, reason,
+        )
+        return ("logic.deadletter", topic.encode(), codec.encode(letter))
+
+    async def _commit_outputs(self, out: list[Outgoing]) -> None:
+        """Outputs acked first, then state written and acked: see the module docstring."""
+        acks = [await self._publisher.send(topic, key, value) for topic, key, value in out]
+        if acks:
+            await asyncio.gather(*acks)
+        dirty = self.engine.take_dirty()
+        for key in sorted(dirty):
+            self._table[key.encode()] = orjson.dumps(
+                {"offset": self._applied.get(key, -1), "state": self.engine.snapshot(key)}
+            )
+        if dirty:
+            await self._publisher.flush()

@@ -1,0 +1,65 @@
+"""Per-engine counters, and the health and metrics records built from them."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+
+from streams.schema import EngineHealth, EngineMetrics
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(slots=True)
+class Counters:
+    """Monotonic counters of one engine in one worker."""
+
+    events_in: int = 0
+    events_out: int = 0
+    batches: int = 0
+    errors: int = 0
+    dead_letters: int = 0
+    redelivered_skipped: int = 0
+    last_event_ts: int | None = None
+    process_ms_total: float = 0.0
+    last_batch_ms: float = 0.0
+    status: str = "starting"
+    extra: dict[str, int] = field(default_factory=dict)
+
+    def health(self, engine: str, lag: int, now_ns: int) -> EngineHealth:
+        return EngineHealth(
+            ts_event=now_ns,
+            ts_init=now_ns,
+            engine=engine,
+            worker=WORKER_ID,
+            status=self.status,  # type: ignore[arg-type]
+            lag=lag,
+            events_in=self.events_in,
+            events_out=self.events_out,
+            errors=self.errors,
+            dead_letters=self.dead_letters,
+            last_event_ts=self.last_event_ts,
+        )
+
+    def metrics(self, engine: str, now_ns: int) -> EngineMetrics:
+        counters = {
+            "events_in": self.events_in,
+            "events_out": self.events_out,
+            "batches": self.batches,
+            "errors": self.errors,
+            "dead_letters": self.dead_letters,
+            "redelivered_skipped": self.redelivered_skipped,
+            **self.extra,
+        }
+        return EngineMetrics(
+            ts_event=now_ns,
+            ts_init=now_ns,
+            engine=engine,
+            worker=WORKER_ID,
+            counters=counters,
+            timings_ms={
+                "process_total": round(self.process_ms_total, 3),
+                "last_batch": round(self.last_batch_ms, 3),
+            },
+        )

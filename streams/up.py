@@ -1,0 +1,294 @@
+"""`up`: the whole platform on one machine, supervised, stopped cleanly on SIGINT/SIGTERM.
+
+Services: KAFKA_BROKERS / DATABASE_URL when set, otherwise an embedded Tansu broker (memory
+only) and an embedded PostgreSQL with its data in `<state dir>/postgres` (each decided on its
+own). Topics and migrations are applied, then the children start with KAFKA_BROKERS and
+DATABASE_URL in their environment: the worker (all engines), the simulated feed and the API,
+each logging to `<state dir>/logs/<name>.log`. Once the API answers, `<state dir>/endpoints.json`
+tells other commands where everything is.
+
+Supervision is fail-fast, like foreman: the children are long-running services, so one that
+exits (whatever its code) is logged with the tail of its log, everything is stopped and `up`
+exits 1. A signal stops everything and exits 0. Stopping is ordered: children first (SIGTERM,
+SIGKILL after a grace), then the broker, then the database; endpoints.json is removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import Popen
+from types import TracebackType
+from typing import Self
+
+from streams import kafka
+from streams.catalog import Catalog
+from streams.embedded import (
+    EmbeddedBroker,
+    EmbeddedPostgres,
+    free_port,
+    log_tail,
+    port_is_free,
+    start_process,
+    stop_processes,
+)
+from streams.endpoints import ENDPOINTS_FILE, Endpoints
+from streams.exceptions import ServiceError
+from streams.settings import Settings
+from streams.storage import migrate as migrations
+from streams.storage import safe_url
+
+log = logging.getLogger(__name__)
+
+API_READY_TIMEOUT_S = 60.0
+CHILD_STOP_GRACE_S = 15.0
+POLL_S = 0.2
+_ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
+
+
+@dataclass(frozen=True, slots=True)
+class UpOptions:
+    """What to run. `api_port` 0 picks a free port; `feed_rate` is passed to `feed sim`."""
+
+    state_dir: Path
+    api_port: int
+    feed: bool = True
+    feed_rate: float | None = None
+    worker: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Child:
+    """A supervised child process and the file its output goes to."""
+
+    name: str
+    process: Popen[bytes]
+    log_path: Path
+
+
+class Stack:
+    """The running platform: services, topics, schema, children and the endpoints file.
+
+    Use as a context manager: leaving it stops everything that was started, in reverse
+    order, whether `start()` finished or failed halfway.
+    """
+
+    def __init__(self, settings: Settings, options: UpOptions, stopping: threading.Event) -> None:
+        self.settings = settings
+        self.options = options
+        self.state_dir = options.state_dir.expanduser().resolve()
+        self.logs_dir = self.state_dir / "logs"
+        self.stopping = stopping
+        self.broker: EmbeddedBroker | None = None
+        self.database: EmbeddedPostgres | None = None
+        self.children: list[Child] = []
+        self.endpoints: Endpoints | None = None
+        self._cleanup = contextlib.ExitStack()
+
+    def start(self) -> Endpoints | None:
+        """Bring everything up; None when a stop was requested before it finished."""
+        started = time.monotonic()
+        _refuse_second_up(self.state_dir)
+        api_port = _api_port(self.settings.api_host, self.options.api_port)
+        brokers = self._broker()
+        database_url = self._database()
+        changes = kafka.apply_catalog(Catalog.load(self.settings.topics_file), brokers)
+        applied = migrations.migrate(database_url)
+        log.info("schema ready topic_changes=%d migrations_applied=%d", len(changes), len(applied))
+        if self.stopping.is_set():
+            return None
+        env = _child_env(brokers, database_url, self.state_dir)
+        for name, argv in self._commands(api_port):
+            self._start_child(name, argv, env)
+        api = f"http://{self.settings.api_host}:{api_port}"
+        if not self._wait_api(api):
+            return None
+        self.endpoints = Endpoints(brokers, database_url, api, os.getpid())
+        self._write_endpoints(self.endpoints)
+        log.info("up ready startup_ms=%d state_dir=%s", (time.monotonic() - started) * 1000,
+                 self.state_dir)
+        return self.endpoints
+
+    def _broker(self) -> str:
+        if self.settings.kafka_brokers:
+            return self.settings.kafka_brokers
+        self.broker = EmbeddedBroker(log_path=self.logs_dir / "broker.log")
+        self._cleanup.callback(self.broker.stop)
+        return self.broker.start()
+
+    def _database(self) -> str:
+        if self.settings.database_url is not None:
+            return self.settings.database_url.get_secret_value()
+        self.database = EmbeddedPostgres(self.state_dir / "postgres")
+        self._cleanup.callback(self.database.stop)
+        return self.database.start()
+
+    def _commands(self, api_port: int) -> list[tuple[str, list[str]]]:
+        python = [sys.executable, "-m", "streams"]
+        commands = []
+        if self.options.worker:
+            commands.append(("worker", [*python, "worker"]))
+        if self.options.feed:
+            rate = self.options.feed_rate
+            extra = [] if rate is None else ["--rate", f"{rate:g}"]
+            commands.append(("feed", [*python, "feed", "sim", *extra]))
+        api = ["api", "--host", self.settings.api_host, "--port", str(api_port)]
+        commands.append(("api", [*python, *api]))
+        return commands
+
+    def _start_child(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        child = Child(name, start_process(argv, self.logs_dir / f"{name}.log", env),
+                      self.logs_dir / f"{name}.log")
+        if not self.children:
+            self._cleanup.callback(self._stop_children)
+        self.children.append(child)
+        log.info("child started name=%s pid=%d log=%s", name, child.process.pid, child.log_path)
+
+    def _wait_api(self, api: str) -> bool:
+        """Wait until GET /health answers; False if a stop was requested meanwhile."""
+        deadline = time.monotonic() + API_READY_TIMEOUT_S
+        while not self.stopping.is_set():
+            dead = self.dead_child()
+            if dead is not None:
+                raise ServiceError(f"{_died(dead)} during startup:\n{log_tail(dead.log_path)}")
+            if _http_ok(f"{api}/health"):
+                return True
+            if time.monotonic() > deadline:
+                raise ServiceError(f"the API did not answer on {api} within "
+                                   f"{API_READY_TIMEOUT_S:.0f}s; see {self.logs_dir / 'api.log'}")
+            self.stopping.wait(POLL_S)
+        return False
+
+    def _write_endpoints(self, endpoints: Endpoints) -> None:
+        path = endpoints.write(self.state_dir)
+        path.chmod(0o600)  # it holds DATABASE_URL, which may carry a password
+        self._cleanup.callback(_remove_endpoints, path)
+
+    def dead_child(self) -> Child | None:
+        """The first child that has exited, if any."""
+        return next((c for c in self.children if c.process.poll() is not None), None)
+
+    def supervise(self) -> int:
+        """Block until a stop is requested (0) or a child or embedded service dies (1)."""
+        while not self.stopping.wait(POLL_S):
+            dead = self.dead_child()
+            if dead is not None:
+                log.error("%s; stopping everything\n%s", _died(dead), log_tail(dead.log_path))
+                return 1
+            if self.broker is not None and not self.broker.alive():
+                log.error("embedded broker died; stopping everything log=%s\n%s",
+                          self.broker.log_path, log_tail(self.broker.log_path))
+                return 1
+            if self.database is not None and not self.database.alive():
+                log.error("embedded database died; stopping everything log=%s\n%s",
+                          self.database.log_path, log_tail(self.database.log_path))
+                return 1
+        log.info("stop requested")
+        return 0
+
+    def _stop_children(self) -> None:
+        running = [c for c in self.children if c.process.poll() is None]
+        log.info("stopping children names=%s", ",".join(c.name for c in running) or "-")
+        stop_processes([c.process for c in reversed(self.children)], CHILD_STOP_GRACE_S)
+        for child in self.children:
+            log.info("child stopped name=%s code=%s", child.name, child.process.returncode)
+
+    def stop(self) -> None:
+        """Stop everything started so far, newest first; safe to call twice."""
+        self._cleanup.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def summary(stack: Stack) -> str:
+    """What runs where, for people: addresses, logs and a command to try."""
+    endpoints = stack.endpoints
+    if endpoints is None:
+        return "nothing is running"
+    broker_note = (f"embedded Tansu, memory only; log {stack.broker.log_path}"
+                   if stack.broker else "from KAFKA_BROKERS")
+    db_note = (f"embedded PostgreSQL; data and log in {stack.database.data_dir}"
+               if stack.database else "from DATABASE_URL")
+    lines = [
+        "Nautilus Streams is up. Ctrl-C stops everything.",
+        f"  broker     {endpoints.kafka}  ({broker_note})",
+        f"  database   {safe_url(endpoints.database_url)}  ({db_note})",
+        f"  api        {endpoints.api}  (/health, /ready, /docs)",
+    ]
+    lines.append("  processes  " + ", ".join(f"{c.name} (pid {c.process.pid})"
+                                           for c in stack.children))
+    lines.append(f"  logs       {stack.logs_dir}/  (one <name>.log per process)")
+    lines.append(f"  endpoints  {stack.state_dir / ENDPOINTS_FILE}")
+    env = "" if stack.state_dir == stack.settings.state_dir.resolve() else (
+        f"NAUTILUS_STATE_DIR={stack.state_dir} ")
+    lines.append(f"  try        {env}nautilus-streams topics tail market.bars.1m")
+    return "\n".join(lines)
+
+
+def _refuse_second_up(state_dir: Path) -> None:
+    running = Endpoints.read(state_dir)
+    if running is not None:
+        raise ServiceError(
+            f"`up` is already running for {state_dir} (pid {running.pid}); stop it first "
+            "or use another --state-dir"
+        )
+
+
+def _api_port(host: str, port: int) -> int:
+    if port == 0:
+        return free_port(host)
+    if not port_is_free(host, port):
+        raise ServiceError(
+            f"API port {host}:{port} is already in use: pass --api-port N, "
+            "or --api-port 0 to pick a free one"
+        )
+    return port
+
+
+def _child_env(brokers: str, database_url: str, state_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _ENV_OVERRIDDEN}
+    env.update(
+        KAFKA_BROKERS=brokers,
+        DATABASE_URL=database_url,
+        NAUTILUS_STATE_DIR=str(state_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1.0) as response:  # noqa: S310 (our own URL)
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _died(child: Child) -> str:
+    return (f"child exited name={child.name} pid={child.process.pid} "
+            f"code={child.process.returncode} log={child.log_path}")
+
+
+def _remove_endpoints(path: Path) -> None:
+    """Remove endpoints.json if it is still ours (another `up` may have replaced it)."""
+    try:
+        ours = Endpoints.read(path.parent)
+    except OSError:
+        ours = None
+    if ours is None or ours.pid == os.getpid():
+        path.unlink(missing_ok=True)

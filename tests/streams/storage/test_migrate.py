@@ -1,0 +1,141 @@
+"""Migrations: applied in order once, recorded with checksums, immutable once applied."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from streams.storage import migrate as migrations
+from streams.storage.migrate import MIGRATIONS_DIR, MigrationError
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+EXPECTED_TABLES = {"trades", "bars_1m", "engine_health", "dead_letters", "schema_migrations"}
+
+
+def _tables(url: str) -> set[str]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+@pytest.fixture
+def migrations_dir(tmp_path: Path) -> Path:
+    """A copy of the real migrations that a test may change."""
+    return Path(shutil.copytree(MIGRATIONS_DIR, tmp_path / "migrations"))
+
+
+def test_migrate_applies_everything_to_an_empty_database(scratch_database: str) -> None:
+    applied = migrations.migrate(scratch_database)
+
+    assert [m.version for m in applied] == [m.version for m in migrations.load()]
+    assert applied[0].label == "0001_init"
+    assert _tables(scratch_database) >= EXPECTED_TABLES
+
+
+def test_second_migrate_applies_nothing(scratch_database: str) -> None:
+    migrations.migrate(scratch_database)
+
+    assert migrations.migrate(scratch_database) == []
+
+
+def test_status_reports_pending_then_applied(scratch_database: str) -> None:
+    before = migrations.status(scratch_database)
+    tables_after_status = _tables(scratch_database)
+    migrations.migrate(scratch_database)
+    after = migrations.status(scratch_database)
+
+    assert [(s.version, s.name, s.state) for s in before] == [(1, "init", "pending")]
+    assert tables_after_status == set()  # status changes nothing
+    assert [(s.version, s.name, s.state) for s in after] == [(1, "init", "applied")]
+    assert after[0].applied_at is not None
+
+
+def test_migrations_apply_in_version_order(scratch_database: str, migrations_dir: Path) -> None:
+    (migrations_dir / "0003_third.sql").write_text("INSERT INTO seen VALUES (3);\n")
+    (migrations_dir / "0002_second.sql").write_text(
+        "CREATE TABLE seen (n int);\nINSERT INTO seen VALUES (2);\n"
+    )
+
+    applied = migrations.migrate(scratch_database, migrations_dir)
+
+    assert [m.label for m in applied] == ["0001_init", "0002_second", "0003_third"]
+    with psycopg.connect(scratch_database) as conn:
+        assert conn.execute("SELECT n FROM seen").fetchall() == [(2,), (3,)]
+
+
+def test_a_changed_applied_migration_is_an_error(
+    scratch_database: str, migrations_dir: Path
+) -> None:
+    migrations.migrate(scratch_database, migrations_dir)
+    init = migrations_dir / "0001_init.sql"
+    init.write_text(init.read_text() + "\n-- edited after the fact\n")
+
+    with pytest.raises(MigrationError, match="0001_init"):
+        migrations.migrate(scratch_database, migrations_dir)
+    assert [s.state for s in migrations.status(scratch_database, migrations_dir)] == ["changed"]
+
+
+def test_a_failing_migration_leaves_nothing_behind(
+    scratch_database: str, migrations_dir: Path
+) -> None:
+    (migrations_dir / "0002_broken.sql").write_text(
+        "CREATE TABLE half (n int);\nSELECT no_such_function();\n"
+    )
+
+    with pytest.raises(MigrationError, match="0002_broken"):
+        migrations.migrate(scratch_database, migrations_dir)
+
+    assert "half" not in _tables(scratch_database)
+    states = [(s.version, s.state) for s in migrations.status(scratch_database, migrations_dir)]
+    assert states == [(1, "applied"), (2, "pending")]
+
+
+def test_a_migration_the_code_does_not_know_is_an_error(
+    scratch_database: str, migrations_dir: Path
+) -> None:
+    (migrations_dir / "0002_later.sql").write_text("SELECT 1;\n")
+    migrations.migrate(scratch_database, migrations_dir)
+
+    with pytest.raises(MigrationError, match="0002_later"):
+        migrations.migrate(scratch_database)
+    assert migrations.status(scratch_database)[-1].state == "unknown"
+
+
+def test_a_badly_named_file_is_an_error(migrations_dir: Path) -> None:
+    (migrations_dir / "2_oops.sql").write_text("SELECT 1;\n")
+
+    with pytest.raises(MigrationError, match="2_oops.sql"):
+        migrations.load(migrations_dir)
+
+
+def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Path) -> None:
+    url = f"postgresql://postgres:hunter2@/postgres?host={tmp_path}"
+
+    with pytest.raises(migrations.StorageError) as info:
+        migrations.migrate(url)
+
+    assert "unreachable" in str(info.value) and "hunter2" not in str(info.value)
+
+
+def test_db_cli_migrates_and_reports_status(
+    scratch_database: str, base_env: dict[str, str]
+) -> None:
+    env = {**base_env, "DATABASE_URL": scratch_database}
+    cli = [sys.executable, "-m", "streams", "db"]
+
+    first = subprocess.run([*cli, "migrate"], env=env, cwd=REPO_ROOT, capture_output=True,
+                           text=True, timeout=60)
+    status = subprocess.run([*cli, "status"], env=env, cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60)
+
+    assert first.returncode == 0, first.stderr
+    assert "applied  0001_init" in first.stdout
+    assert status.returncode == 0, status.stderr
+    assert "0001     init" in status.stdout and "applied" in status.stdout

@@ -1,0 +1,196 @@
+"""`nautilus-streams up` as a user runs it: a subprocess, stopped by a signal, nothing left over."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import httpx
+import psutil
+import pytest
+
+from streams.embedded import broker_reachable
+from streams.endpoints import Endpoints
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+STARTUP_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Up:
+    """A running `up` subprocess, its state dir and its captured output."""
+
+    proc: subprocess.Popen[bytes]
+    state_dir: Path
+    out: Path
+
+    def output(self) -> str:
+        return self.out.read_text(errors="replace")
+
+    def wait_endpoints(self) -> Endpoints:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"up exited {self.proc.returncode} before ready:\n{self.output()}")
+            endpoints = Endpoints.read(self.state_dir)
+            if endpoints is not None:
+                return endpoints
+            time.sleep(0.2)
+        pytest.fail(f"up not ready within {STARTUP_TIMEOUT_S:.0f}s:\n{self.output()}")
+
+    def stop(self, sig: signal.Signals) -> int:
+        self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"up did not stop within {STOP_TIMEOUT_S:.0f}s:\n{self.output()}")
+
+
+class StartUp(Protocol):
+    def __call__(self, *args: str, env: dict[str, str]) -> Up: ...
+
+
+@pytest.fixture
+def run_up(traversable_tmp_path: Path, tmp_path: Path) -> Iterator[StartUp]:
+    """Start `python -m streams up ARGS` in a fresh state dir; killed if a test leaves it."""
+    started: list[Up] = []
+
+    def start(*args: str, env: dict[str, str]) -> Up:
+        state_dir = traversable_tmp_path / "state"
+        out = tmp_path / f"up-{len(started)}.log"
+        with open(out, "wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "streams", "up", "--state-dir", str(state_dir), *args],
+                cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+            )
+        started.append(Up(proc, state_dir, out))
+        return started[-1]
+
+    yield start
+    for up in started:
+        if up.proc.poll() is None:
+            up.proc.kill()
+            up.proc.wait()
+
+
+def _tree(pid: int, state_dir: Path) -> list[psutil.Process]:
+    """`up`'s descendants plus the embedded postmaster (pg_ctl daemonizes it)."""
+    procs = psutil.Process(pid).children(recursive=True)
+    pid_file = state_dir / "postgres" / "postmaster.pid"
+    if pid_file.exists():
+        procs.append(psutil.Process(int(pid_file.read_text().split()[0])))
+    return procs
+
+
+def _survivors(procs: list[psutil.Process]) -> list[str]:
+    alive = []
+    for proc in procs:
+        try:
+            if proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE:
+                alive.append(f"{proc.pid} {' '.join(proc.cmdline())}")
+        except psutil.NoSuchProcess:
+            continue
+    return alive
+
+
+def _accepts(address: str) -> bool:
+    host, _, port = address.removeprefix("http://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def _assert_nothing_left(up: Up, endpoints: Endpoints, procs: list[psutil.Process]) -> None:
+    assert not (up.state_dir / "endpoints.json").exists()
+    assert _survivors(procs) == []
+    assert not _accepts(endpoints.kafka)
+    assert not _accepts(endpoints.api)
+
+
+def test_up_serves_and_stops_cleanly_on_sigint(run_up: StartUp, base_env: dict[str, str]) -> None:
+    up = run_up("--no-feed", "--api-port", "0", env=base_env)
+    endpoints = up.wait_endpoints()
+    procs = _tree(up.proc.pid, up.state_dir)
+
+    health = httpx.get(f"{endpoints.api}/health", timeout=5)
+    ready = httpx.get(f"{endpoints.api}/ready", timeout=10)
+    code = up.stop(signal.SIGINT)
+
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    assert ready.status_code == 200, ready.text
+    assert code == 0, up.output()
+    assert "Nautilus Streams is up" in up.output()
+    names = {p.name() for p in procs}
+    assert any("tansu" in n for n in names) and "postgres" in names
+    _assert_nothing_left(up, endpoints, procs)
+
+
+def test_up_stops_everything_when_a_child_dies(run_up: StartUp, base_env: dict[str, str]) -> None:
+    up = run_up("--no-feed", "--no-worker", "--api-port", "0", env=base_env)
+    endpoints = up.wait_endpoints()
+    procs = _tree(up.proc.pid, up.state_dir)
+    api = next(p for p in procs if p.cmdline()[1:4] == ["-m", "streams", "api"])
+
+    api.kill()
+    code = up.proc.wait(timeout=STOP_TIMEOUT_S)
+
+    assert code == 1
+    assert "child exited name=api" in up.output()
+    _assert_nothing_left(up, endpoints, procs)
+
+
+def test_up_uses_configured_services_and_embeds_nothing(
+    run_up: StartUp, services_env: dict[str, str], kafka_brokers: str, database_url: str
+) -> None:
+    up = run_up("--no-feed", "--no-worker", "--api-port", "0", env=services_env)
+    endpoints = up.wait_endpoints()
+    procs = _tree(up.proc.pid, up.state_dir)
+
+    code = up.stop(signal.SIGTERM)
+
+    assert code == 0, up.output()
+    assert (endpoints.kafka, endpoints.database_url) == (kafka_brokers, database_url)
+    assert not (up.state_dir / "postgres").exists()
+    assert not (up.state_dir / "logs" / "broker.log").exists()
+    assert _survivors(procs) == []
+    assert broker_reachable(kafka_brokers, timeout_s=5)  # the session's broker was left alone
+
+
+def test_up_refuses_a_taken_api_port(run_up: StartUp, services_env: dict[str, str]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        up = run_up("--no-feed", "--api-port", str(port), env=services_env)
+        code = up.proc.wait(timeout=STOP_TIMEOUT_S)
+
+    assert code == 2
+    assert f"API port 127.0.0.1:{port} is already in use" in up.output()
+
+
+def test_up_refuses_a_second_up_on_the_same_state_dir(
+    run_up: StartUp, services_env: dict[str, str], traversable_tmp_path: Path
+) -> None:
+    state_dir = traversable_tmp_path / "state"
+    Endpoints("127.0.0.1:1", "postgresql://x", "http://127.0.0.1:1", os.getpid()).write(state_dir)
+
+    up = run_up("--no-feed", "--api-port", "0", env=services_env)
+    code = up.proc.wait(timeout=STOP_TIMEOUT_S)
+
+    assert code == 2
+    assert "already running" in up.output()
+    assert json.loads((state_dir / "endpoints.json").read_text())["pid"] == os.getpid()
