@@ -22,9 +22,10 @@ from processors.base import Emit, Engine, State
 from streams.schema import Bar
 
 MINUTE_NS = 60 * 1_000_000_000
-# VWAP accumulates notional in integer micro-units so the sum, and the bar, do not depend on
-# how the stream was cut into batches (float addition is not associative).
-NOTIONAL_SCALE = 1_000_000
+# VWAP accumulates notional as exact integers in nano-units of price (Python ints: no
+# overflow), so the sum, and the bar, do not depend on how the stream was cut into batches
+# (float addition is not associative).
+NOTIONAL_SCALE = 1_000_000_000
 OUTPUT_TOPIC = "market.bars.1m"
 
 
@@ -45,7 +46,7 @@ class _OpenBar:
     close: float
     volume: int
     trade_count: int
-    notional_micro: int
+    notional_nano: int
     last_ts: int
 
     def merge(self, other: _OpenBar) -> None:
@@ -54,7 +55,7 @@ class _OpenBar:
         self.close = other.close
         self.volume += other.volume
         self.trade_count += other.trade_count
-        self.notional_micro += other.notional_micro
+        self.notional_nano += other.notional_nano
         self.last_ts = other.last_ts
 
 
@@ -125,7 +126,8 @@ class BarEngine(Engine):
         starts, ts, price, size = starts[on_time], ts[on_time], price[on_time], size[on_time]
         cut = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]])
         last = np.r_[cut[1:], len(starts)] - 1
-        notional = np.rint(price * NOTIONAL_SCALE).astype(np.int64) * size
+        scaled = np.rint(price * NOTIONAL_SCALE).astype(np.int64).astype(object)
+        notional = scaled * size.astype(object)
         bars = [
             _OpenBar(
                 start_ns=int(starts[c]),
@@ -135,7 +137,7 @@ class BarEngine(Engine):
                 close=float(price[e]),
                 volume=int(v),
                 trade_count=int(e - c + 1),
-                notional_micro=int(n),
+                notional_nano=int(n),
                 last_ts=int(ts[e]),
             )
             for c, e, h, lo, v, n in zip(
@@ -190,7 +192,7 @@ class BarEngine(Engine):
             close=_price(bar.close),
             volume=bar.volume,
             trade_count=bar.trade_count,
-            vwap=bar.notional_micro / bar.volume / NOTIONAL_SCALE,
+            vwap=bar.notional_nano / bar.volume / NOTIONAL_SCALE,
         )
         return Emit(OUTPUT_TOPIC, symbol, value)
 

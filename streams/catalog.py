@@ -17,6 +17,21 @@ from streams.exceptions import CatalogError
 CleanupPolicy = Literal["delete", "compact"]
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping key given twice (YAML would keep the last)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[no-untyped-def]
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"{key!r} is given twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 @dataclass(frozen=True, slots=True)
 class TopicSpec:
     """One topic as the catalog declares it."""
@@ -51,7 +66,7 @@ class Catalog:
     def load(cls, path: Path) -> Catalog:
         """Read and validate a catalog file."""
         try:
-            doc = yaml.safe_load(path.read_text())
+            doc = yaml.load(path.read_text(), Loader=_UniqueKeyLoader)  # noqa: S506
         except FileNotFoundError as exc:
             raise CatalogError(f"topic catalog not found: {path}") from exc
         except yaml.YAMLError as exc:
@@ -99,8 +114,11 @@ def _parse_topic(name: str, body: object, symbol_partitions: int, replication: i
     partitions = body["partitions"]
     if partitions == "symbol":
         partitions = symbol_partitions
-    if not isinstance(partitions, int) or partitions < 1:
+    if type(partitions) is not int or partitions < 1:
         raise CatalogError(f"topic {name}: partitions must be a positive int or 'symbol'")
+    retention_ms = body["retention_ms"]
+    if type(retention_ms) is not int or retention_ms < -1:
+        raise CatalogError(f"topic {name}: retention_ms must be an integer >= -1 (-1: forever)")
     if body["cleanup_policy"] not in ("delete", "compact"):
         raise CatalogError(f"topic {name}: cleanup_policy must be delete or compact")
     return TopicSpec(
@@ -108,7 +126,7 @@ def _parse_topic(name: str, body: object, symbol_partitions: int, replication: i
         key=str(body["key"]),
         value=str(body["value"]),
         partitions=partitions,
-        retention_ms=int(body["retention_ms"]),
+        retention_ms=retention_ms,
         cleanup_policy=body["cleanup_policy"],
         description=str(body["description"]),
         replication=replication,

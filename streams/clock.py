@@ -42,8 +42,9 @@ class Clock(ABC):
     def __init__(self) -> None:
         self._heap: list[_Scheduled] = []
         self._seq = itertools.count()
-        self._cancelled: set[str] = set()
-        self._active: set[str] = set()
+        # name -> sequence number of its live schedule; a heap entry whose seq differs was
+        # cancelled (or its name reused) and is skipped when it comes up.
+        self._active: dict[str, int] = {}
 
     @abstractmethod
     def timestamp_ns(self) -> int:
@@ -63,9 +64,7 @@ class Clock(ABC):
         self._schedule(name, start + interval_ns, interval_ns, callback)
 
     def cancel(self, name: str) -> None:
-        if name in self._active:
-            self._cancelled.add(name)
-            self._active.discard(name)
+        self._active.pop(name, None)
 
     @property
     def timer_names(self) -> list[str]:
@@ -74,26 +73,25 @@ class Clock(ABC):
     def _schedule(self, name: str, fire_ns: int, interval_ns: int, cb: TimerCallback) -> None:
         if name in self._active:
             raise NautilusError(f"a timer named {name!r} is already set")
-        self._active.add(name)
-        self._cancelled.discard(name)
-        heapq.heappush(self._heap, _Scheduled(fire_ns, next(self._seq), name, interval_ns, cb))
+        seq = next(self._seq)
+        self._active[name] = seq
+        heapq.heappush(self._heap, _Scheduled(fire_ns, seq, name, interval_ns, cb))
 
     def _fire_due(self, now_ns: int) -> list[TimeEvent]:
         """Run every callback due at or before `now_ns`, in time order (ties: set order)."""
         fired = []
         while self._heap and self._heap[0].fire_ns <= now_ns:
             item = heapq.heappop(self._heap)
-            if item.name in self._cancelled:
-                self._cancelled.discard(item.name)
+            if self._active.get(item.name) != item.seq:
                 continue
             if item.interval_ns:
                 nxt = _Scheduled(
-                    item.fire_ns + item.interval_ns, next(self._seq),
+                    item.fire_ns + item.interval_ns, item.seq,
                     item.name, item.interval_ns, item.callback,
                 )
                 heapq.heappush(self._heap, nxt)
             else:
-                self._active.discard(item.name)
+                del self._active[item.name]
             event = TimeEvent(item.name, item.fire_ns)
             self._before_callback(item.fire_ns)
             item.callback(event)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,8 @@ from streams.exceptions import DecodeError
 from streams.schema import DEPTH_LEVELS, MODELS, DeadLetter, Event
 
 MAX_SCHEMA_VERSION = 1
+INT64_MAX = 2**63 - 1
+_SYMBOL = re.compile(r"[A-Za-z0-9._:/^-]{1,64}")
 SIDE_CODES = {"buy": 1, "sell": -1, None: 0}
 
 
@@ -107,8 +110,8 @@ def _check_version(doc: dict) -> None:
 
 def _ns(doc: dict, field: str) -> int:
     value = doc[field]
-    if type(value) is not int or value < 0:
-        raise ValueError(f"{field} must be a non-negative integer (ns), got {value!r}")
+    if type(value) is not int or not 0 <= value <= INT64_MAX:
+        raise ValueError(f"{field} must be a non-negative int64 (ns), got {value!r}")
     return value
 
 
@@ -124,7 +127,7 @@ def _price(doc: dict, field: str) -> float:
 
 def _size(doc: dict, field: str, *, positive: bool) -> int:
     value = doc[field]
-    if type(value) is not int or value < (1 if positive else 0):
+    if type(value) is not int or not (1 if positive else 0) <= value <= INT64_MAX:
         kind = "positive" if positive else "non-negative"
         raise ValueError(f"{field} must be a {kind} integer, got {value!r}")
     return value
@@ -132,8 +135,8 @@ def _size(doc: dict, field: str, *, positive: bool) -> int:
 
 def _symbol(doc: dict) -> str:
     value = doc["symbol"]
-    if not isinstance(value, str) or not 0 < len(value) <= 64:
-        raise ValueError(f"symbol must be a non-empty string, got {value!r}")
+    if not isinstance(value, str) or not _SYMBOL.fullmatch(value):
+        raise ValueError(f"symbol must be 1-64 of A-Z a-z 0-9 . _ : / ^ -, got {value!r}")
     return value
 
 

@@ -7,7 +7,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-NonNegativeNs = Annotated[StrictInt, Field(ge=0)]
+INT64_MAX = 2**63 - 1
+NonNegativeNs = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/^-]+$")]
 # Prices travel as decimal strings so nothing is lost between venue and database.
 Price = Annotated[Decimal, Field(allow_inf_nan=False)]
@@ -28,7 +29,7 @@ class Event(BaseModel):
 
     SCHEMA_VERSION: ClassVar[int] = 1
 
-    schema_version: StrictInt = 1
+    schema_version: Annotated[StrictInt, Field(ge=1)] = 1
     ts_event: NonNegativeNs
     ts_init: NonNegativeNs
 
