@@ -3,7 +3,8 @@
 #   make up      install, then run everything on embedded services (Ctrl-C stops it)
 #   make test    install, then validate docker-compose.yml and run the test suite
 #
-# Variables you can override: `make install TORCH_SPEC='torch==2.5.1'`.
+# Variables you can override: TORCH_SPEC, TORCH_INDEX_URL, PYTHON, VENV (see below), e.g.
+#   make install TORCH_SPEC='torch==2.5.1'
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -12,6 +13,10 @@ PYTHON ?= python3
 VENV ?= .venv
 # Pinned so pip never swaps in a multi-GB CUDA build; change it where another build is wanted.
 TORCH_SPEC ?= torch==2.13.0
+# Empty: pip's own index. Elsewhere on Linux, for a CPU-only build:
+#   make install TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
+TORCH := $(strip $(TORCH_SPEC) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)))
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -19,20 +24,21 @@ STAMP := $(VENV)/.installed
 .PHONY: help install up test compose-check lint bench clean distclean
 
 help: ## list the targets
-	@echo "usage: make TARGET [TORCH_SPEC=...]"
+	@echo "usage: make TARGET [TORCH_SPEC=...] [TORCH_INDEX_URL=...]"
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 # Holds the torch spec the venv was built with, rewritten only when it changes, so that
-# overriding TORCH_SPEC reinstalls while an unchanged one costs nothing.
+# overriding TORCH_SPEC or TORCH_INDEX_URL reinstalls while unchanged ones cost nothing.
 $(VENV)/.torch-spec: FORCE | $(BIN)/python
-	@echo '$(TORCH_SPEC)' | cmp -s - $@ || echo '$(TORCH_SPEC)' > $@
+	@echo '$(TORCH)' | cmp -s - $@ || echo '$(TORCH)' > $@
 
 # torch first, pinned: installing the project first would resolve `torch>=...` to a CUDA build.
 $(STAMP): pyproject.toml $(VENV)/.torch-spec
-	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install --quiet "$(TORCH_SPEC)" \
+		$(if $(TORCH_INDEX_URL),--index-url "$(TORCH_INDEX_URL)")
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 

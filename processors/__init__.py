@@ -3,8 +3,8 @@
 `ENGINES` maps each engine's name to its class; the runtime and replay look engines up here.
 """
 
-from processors.base import Emit, Engine
 from processors.bars import BarEngine
+from processors.base import Emit, Engine
 
 ENGINES: dict[str, type[Engine]] = {engine.name: engine for engine in (BarEngine,)}
 

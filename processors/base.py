@@ -11,14 +11,16 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
-import torch
 from pydantic import BaseModel
 
 from streams.clock import Clock
 from streams.schema import Event
+
+if TYPE_CHECKING:  # torch is imported by the engines that keep tensors, not by the CLI
+    import torch
 
 State = dict[str, Any]
 

@@ -98,7 +98,7 @@ class Clock(ABC):
             fired.append(event)
         return fired
 
-    def _before_callback(self, fire_ns: int) -> None:
+    def _before_callback(self, fire_ns: int) -> None:  # noqa: B027 - optional hook
         """Hook: a TestClock shows the firing time to the callback."""
 
 

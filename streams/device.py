@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
+from functools import cache
 
 import torch
 
@@ -40,7 +40,7 @@ def resolve_device(choice: str) -> torch.device:
     raise ConfigError(f"NAUTILUS_DEVICE must be auto, cpu, cuda or mps, not {choice!r}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def select_device(choice: str) -> torch.device:
     """`resolve_device`, once per process per choice, logged."""
     device = resolve_device(choice)

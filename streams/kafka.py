@@ -8,10 +8,11 @@ line up partition for partition.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
 
 from streams.catalog import Catalog, TopicSpec
@@ -92,7 +93,7 @@ def _apply_configs(client: AdminClient, specs: list[TopicSpec]) -> list[Change]:
     resources = [ConfigResource(ConfigResource.Type.TOPIC, t.name) for t in specs]
     described = client.describe_configs(resources, request_timeout=TIMEOUT_S)
     changes = []
-    for spec, (resource, fut) in zip(specs, described.items(), strict=True):
+    for spec, fut in zip(specs, described.values(), strict=True):
         current = {k: v.value for k, v in _result(fut, f"describe {spec.name}").items()}
         wanted = spec.broker_config
         diff = {k: v for k, v in wanted.items() if current.get(k) != v}
@@ -138,25 +139,75 @@ class TopicStatus:
 def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
     """Catalog topics (and any other non-internal broker topics) with watermarks."""
     existing = _describe(admin(brokers), catalog)
-    consumer = Consumer(
-        {"bootstrap.servers": brokers, "group.id": "nautilus-streams-cli", "enable.auto.commit": False}
+    names = catalog.names + sorted(
+        n for n in existing if n not in catalog and not n.startswith("_")
     )
+    consumer = _reader(brokers)
     try:
-        rows = []
-        names = catalog.names + sorted(n for n in existing if n not in catalog and not n.startswith("_"))
-        for name in names:
-            low = high = 0
-            for p in range(existing.get(name, 0)):
-                lo, hi = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=TIMEOUT_S)
-                low, high = low + lo, high + hi
-            spec = catalog[name] if name in catalog else None
-            rows.append(TopicStatus(
-                name, spec is not None, spec.partitions if spec else None,
-                existing.get(name), low, high,
-            ))
-        return rows
+        marks = watermarks(consumer, [(n, p) for n in names for p in range(existing.get(n, 0))])
     finally:
         consumer.close()
+    rows = []
+    for name in names:
+        spec = catalog[name] if name in catalog else None
+        low = sum(lo for (t, _), (lo, _) in marks.items() if t == name)
+        high = sum(hi for (t, _), (_, hi) in marks.items() if t == name)
+        rows.append(TopicStatus(
+            name, spec is not None, spec.partitions if spec else None,
+            existing.get(name), low, high,
+        ))
+    return rows
+
+
+def _reader(brokers: str, **overrides: object) -> Consumer:
+    import uuid
+
+    config: dict[str, object] = {
+        "bootstrap.servers": brokers,
+        "group.id": f"nautilus-read-{uuid.uuid4().hex[:8]}",
+        "enable.auto.commit": False,
+        "enable.partition.eof": True,
+        "auto.offset.reset": "earliest",
+    }
+    config.update(overrides)
+    return Consumer(config)
+
+
+def watermarks(
+    consumer: Consumer, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """(low, high) per (topic, partition), high being the true end of the log.
+
+    Tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, which is
+    short of the end when that batch holds several records. Fetch responses carry the right
+    end, so read from the reported end to the partition-EOF event (on a correct broker that
+    is an immediate EOF).
+    """
+    reported = {
+        tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=TIMEOUT_S)
+        for tp in partitions
+    }
+    if not reported:
+        return {}
+    consumer.assign([TopicPartition(t, p, hi) for (t, p), (_, hi) in reported.items()])
+    ends = {tp: hi for tp, (_, hi) in reported.items()}
+    pending = set(partitions)
+    deadline = time.monotonic() + TIMEOUT_S
+    try:
+        while pending:
+            if time.monotonic() > deadline:
+                raise BrokerError(f"no end of log reported for {sorted(pending)[:3]}")
+            for msg in consumer.consume(10_000, timeout=0.1):
+                tp = (msg.topic(), msg.partition())
+                err = msg.error()
+                if err is not None and err.code() != KafkaError._PARTITION_EOF:
+                    raise BrokerError(f"read {tp[0]}[{tp[1]}] failed: {err}")
+                ends[tp] = max(ends[tp], msg.offset() + (0 if err else 1))
+                if err:
+                    pending.discard(tp)
+    finally:
+        consumer.unassign()
+    return {tp: (reported[tp][0], ends[tp]) for tp in partitions}
 
 
 def tail(
@@ -173,24 +224,18 @@ def tail(
     Without --from-beginning it starts at the end and waits for new records. With
     `idle_timeout_s`, stops after that long without a record.
     """
-    import time
-    import uuid
-
-    consumer = Consumer({
-        "bootstrap.servers": brokers,
-        "group.id": f"nautilus-tail-{uuid.uuid4().hex[:8]}",
-        "enable.auto.commit": False,
-        "auto.offset.reset": "earliest" if from_beginning else "latest",
-    })
+    consumer = _reader(brokers, **{"enable.partition.eof": False})
     try:
         meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
         if meta is None or meta.error is not None:
             raise BrokerError(f"topic {topic} does not exist on the broker")
-        parts = []
-        for p in meta.partitions:
-            lo, hi = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=TIMEOUT_S)
-            parts.append(TopicPartition(topic, p, lo if from_beginning else hi))
-        consumer.assign(parts)
+        consumer.close()
+        consumer = _reader(brokers)
+        marks = watermarks(consumer, [(topic, p) for p in meta.partitions])
+        consumer.assign([
+            TopicPartition(topic, p, lo if from_beginning else hi)
+            for (_, p), (lo, hi) in marks.items()
+        ])
         seen = 0
         wanted = key.encode() if key is not None else None
         last = time.monotonic()
@@ -201,11 +246,35 @@ def tail(
                     return
                 continue
             if msg.error():
+                if msg.error().code() == KafkaError._PARTITION_EOF:
+                    continue
                 raise BrokerError(f"consume from {topic} failed: {msg.error()}")
             last = time.monotonic()
             if wanted is not None and msg.key() != wanted:
                 continue
             seen += 1
             yield msg.key(), msg.value(), msg.partition(), msg.offset()
+    finally:
+        consumer.close()
+
+
+def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes]]:
+    """Every retained record of `topic`: (partition, offset, key, value), each partition in
+    offset order, ending at the end of the log as the fetch responses report it."""
+    consumer = _reader(brokers)
+    try:
+        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+        if meta is None or meta.error is not None:
+            raise BrokerError(f"topic {topic} does not exist on the broker")
+        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
+        pending = set(meta.partitions)
+        while pending:
+            for msg in consumer.consume(10_000, timeout=0.1):
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:
+                        pending.discard(msg.partition())
+                        continue
+                    raise BrokerError(f"read {topic} failed: {msg.error()}")
+                yield msg.partition(), msg.offset(), msg.key(), msg.value()
     finally:
         consumer.close()

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 
-import faust
-
 from processors import ENGINES
 from streams.catalog import Catalog
 from streams.endpoints import kafka_brokers
 from streams.params import apply_overrides
-from streams.runtime.app import build_app, resolve_engines
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import faust
+
+    from streams.runtime.app import build_app, resolve_engines
+
     settings = get_settings()
     names = [n.strip() for n in args.engines.split(",")] if args.engines else None
     engines = resolve_engines(names)

@@ -113,7 +113,7 @@ class EngineBinding:
 
     def revoke(self) -> None:
         """Partitions moved: drop all in-memory state; it is restored after reassignment."""
-        for key in self.engine.keys():
+        for key in list(self.engine.keys()):
             self.engine.forget(key)
         self._applied.clear()
         self._next_offset.clear()

@@ -5,8 +5,8 @@
 
 from streams.schema.base import Event
 from streams.schema.logic import (
-    AnalyticsResult,
     Alert,
+    AnalyticsResult,
     DeadLetter,
     EngineHealth,
     EngineMetrics,
