@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 DEFAULT_SYMBOLS = ",".join(KNOWN_SYMBOLS)
 PROGRESS_INTERVAL_S = 5.0
 SHOWN_REJECTS = 5
+LAG_WARNING_MS = 1_000.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -216,12 +217,15 @@ class _ProgressLog:
         window_s = stats.elapsed_s - self._last_s
         rate = (stats.total - self._last_total) / window_s if window_s > 0 else 0.0
         self._last_total, self._last_s = stats.total, stats.elapsed_s
-        lag = ""
+        lag_ms = None
         if self._live and stats.last_ts_event is not None:
-            lag = f" lag_ms={(time.time_ns() - stats.last_ts_event) / 1e6:.0f}"
+            lag_ms = (time.time_ns() - stats.last_ts_event) / 1e6
         topics = " ".join(f"{t.split('.')[-1]}={n}" for t, n in sorted(stats.produced.items()))
         log.info("feed progress rate=%.0f/s total=%d %s errors=%d%s",
-                 rate, stats.total, topics, stats.delivery_errors, lag)
+                 rate, stats.total, topics, stats.delivery_errors,
+                 "" if lag_ms is None else f" lag_ms={lag_ms:.0f}")
+        if lag_ms is not None and lag_ms > LAG_WARNING_MS:
+            log.warning("feed falling behind event time lag_ms=%.0f: lower --rate", lag_ms)
 
 
 @contextlib.contextmanager

@@ -13,14 +13,18 @@ line). Rows come out sorted by `ts_event`, stably, so equal timestamps keep the 
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import gzip
 import heapq
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -29,6 +33,10 @@ import pyarrow.parquet as pq
 from streams.exceptions import InputFileError
 from streams.feeds import MarketEvent
 from streams.schema import DEPTH_LEVELS, DepthSnapshot, Quote, Trade
+from streams.schema.market import Side
+
+if TYPE_CHECKING:
+    from _csv import Reader
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +50,7 @@ SIDE_COLUMNS = ("aggressor", "side")
 # Aggressor spellings: buy/sell, B/S, 1/-1; Databento's A (ask side: a seller hit the bid).
 SIDE_CODES = {"buy": 1, "b": 1, "1": 1, "sell": -1, "s": -1, "a": -1, "-1": -1,
               "": 0, "0": 0, "n": 0, "none": 0, "unknown": 0}
-SIDE_NAMES = {1: "buy", -1: "sell", 0: None}
+SIDE_NAMES: dict[int, Side | None] = {1: "buy", -1: "sell", 0: None}
 _LEVEL = re.compile(r"^(bid|ask)_(price|size)_(\d+)$")
 _SYMBOL = re.compile(r"^[A-Za-z0-9._:/^-]{1,64}$")
 
@@ -110,30 +118,48 @@ def read_market_file(path: Path | str) -> MarketFile:
 
 def _read_csv(path: Path) -> _Raw:
     opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh, _gc_paused():
+            header, rows, lines, rejected = _csv_rows(path, csv.reader(fh))
+            cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
+            columns = {name: _object_array(col) for name, col in zip(header, cells, strict=True)}
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputFileError(f"{path}: cannot read as CSV: {exc}") from exc
+    return _Raw(columns, np.array(lines, dtype=np.int64), rejected)
+
+
+def _csv_rows(
+    path: Path, reader: Reader
+) -> tuple[list[str], list[list[str]], list[int], list[tuple[int, str]]]:
+    """Header, rows of the right width, their line numbers, and rows of the wrong width."""
+    header = [h.strip().lower() for h in next(reader, [])]
+    if not header:
+        raise InputFileError(f"{path}: empty file (expected a header line)")
+    _check_unique(path, header)
+    width = len(header)
     rows: list[list[str]] = []
     lines: list[int] = []
     rejected: list[tuple[int, str]] = []
+    for row in reader:
+        if len(row) != width:
+            if row and (len(row) > 1 or row[0].strip()):  # blank lines are skipped
+                rejected.append((reader.line_num, f"expected {width} fields, got {len(row)}"))
+            continue
+        rows.append(row)
+        lines.append(reader.line_num)
+    return header, rows, lines, rejected
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Millions of small lists would trigger collection after collection, finding nothing."""
+    enabled = gc.isenabled()
+    gc.disable()
     try:
-        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh:
-            reader = csv.reader(fh)
-            header = [h.strip().lower() for h in next(reader, [])]
-            if not header:
-                raise InputFileError(f"{path}: empty file (expected a header line)")
-            for row in reader:
-                if not any(cell.strip() for cell in row):
-                    continue  # blank line
-                if len(row) != len(header):
-                    why = f"expected {len(header)} fields, got {len(row)}"
-                    rejected.append((reader.line_num, why))
-                    continue
-                rows.append(row)
-                lines.append(reader.line_num)
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputFileError(f"{path}: cannot read as CSV: {exc}") from exc
-    _check_unique(path, header)
-    cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-    columns = {name: _object_array(col) for name, col in zip(header, cells, strict=True)}
-    return _Raw(columns, np.array(lines, dtype=np.int64), rejected)
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _read_parquet(path: Path) -> _Raw:
@@ -379,26 +405,40 @@ _PARSERS = {TRADES: _parse_trades, QUOTES: _parse_quotes, DEPTH: _parse_depth}
 
 def iter_events(mf: MarketFile) -> Iterator[MarketEvent]:
     """The file's rows as wire models in ts_event order, prices exactly as the file wrote them."""
-    c, t = mf.columns, mf.price_text
+    c = mf.columns
     head = zip(c["ts_event"].tolist(), c["ts_init"].tolist(), c["symbol"].tolist(), strict=True)
     if mf.topic == TRADES:
-        rest = zip(t["price"].tolist(), c["size"].tolist(), c["aggressor"].tolist(), strict=True)
-        for (ts, ti, sym), (price, size, side) in zip(head, rest, strict=True):
-            yield Trade(ts_event=ts, ts_init=ti, symbol=sym, price=price, size=size,
-                        aggressor=SIDE_NAMES[side])
-    elif mf.topic == QUOTES:
-        rest = zip(t["bid_price"].tolist(), c["bid_size"].tolist(), t["ask_price"].tolist(),
-                   c["ask_size"].tolist(), strict=True)
-        for (ts, ti, sym), (bp, bs, ap, asz) in zip(head, rest, strict=True):
-            yield Quote(ts_event=ts, ts_init=ti, symbol=sym, bid_price=bp, bid_size=bs,
-                        ask_price=ap, ask_size=asz)
-    else:
-        rest = zip(t["bid_price"].tolist(), c["bid_size"].tolist(), t["ask_price"].tolist(),
-                   c["ask_size"].tolist(), strict=True)
-        for (ts, ti, sym), (bp, bs, ap, asz) in zip(head, rest, strict=True):
-            nb, na = sum(p is not None for p in bp), sum(p is not None for p in ap)
-            yield DepthSnapshot(ts_event=ts, ts_init=ti, symbol=sym, bid_prices=bp[:nb],
-                                bid_sizes=bs[:nb], ask_prices=ap[:na], ask_sizes=asz[:na])
+        return _trades(head, mf)
+    return _quotes(head, mf) if mf.topic == QUOTES else _books(head, mf)
+
+
+def _trades(head: Iterator[tuple[int, int, str]], mf: MarketFile) -> Iterator[Trade]:
+    c = mf.columns
+    rest = zip(mf.price_text["price"].tolist(), c["size"].tolist(), c["aggressor"].tolist(),
+               strict=True)
+    for (ts, ti, sym), (price, size, side) in zip(head, rest, strict=True):
+        yield Trade(ts_event=ts, ts_init=ti, symbol=sym, price=Decimal(price), size=size,
+                    aggressor=SIDE_NAMES[side])
+
+
+def _quotes(head: Iterator[tuple[int, int, str]], mf: MarketFile) -> Iterator[Quote]:
+    c, t = mf.columns, mf.price_text
+    rest = zip(t["bid_price"].tolist(), c["bid_size"].tolist(), t["ask_price"].tolist(),
+               c["ask_size"].tolist(), strict=True)
+    for (ts, ti, sym), (bp, bs, ap, asz) in zip(head, rest, strict=True):
+        yield Quote(ts_event=ts, ts_init=ti, symbol=sym, bid_price=Decimal(bp), bid_size=bs,
+                    ask_price=Decimal(ap), ask_size=asz)
+
+
+def _books(head: Iterator[tuple[int, int, str]], mf: MarketFile) -> Iterator[DepthSnapshot]:
+    c, t = mf.columns, mf.price_text
+    rest = zip(t["bid_price"].tolist(), c["bid_size"].tolist(), t["ask_price"].tolist(),
+               c["ask_size"].tolist(), strict=True)
+    for (ts, ti, sym), (bp, bs, ap, asz) in zip(head, rest, strict=True):
+        bids = [Decimal(p) for p in bp if p is not None]  # levels are contiguous from 1
+        asks = [Decimal(p) for p in ap if p is not None]
+        yield DepthSnapshot(ts_event=ts, ts_init=ti, symbol=sym, bid_prices=bids,
+                            bid_sizes=bs[:len(bids)], ask_prices=asks, ask_sizes=asz[:len(asks)])
 
 
 def merge_events(files: Sequence[MarketFile]) -> Iterator[MarketEvent]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import math
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Literal
@@ -39,8 +39,14 @@ MINUTE_NS = 60 * NS_PER_S
 SESSION_S = 23_400.0  # a 6.5 h trading day: what `daily_vol` refers to
 EPISODE_MOVE_SIGMAS = 4.0  # an episode moves the price this many of its own noise sigmas
 MAX_TRADE_SIZE = 10_000_000
+MIN_START_TICKS = 100
 VENUE = "SIM"
 _SYMBOL_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/^-")
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,9 +61,22 @@ class SymbolSpec:
     depth_size: int  # typical resting size at one book level
     extra_spread_ticks: float  # mean spread beyond the one-tick minimum
 
+    def __post_init__(self) -> None:
+        what = f"symbol spec price={self.price} tick={self.tick}"
+        _check(self.tick > 0 and self.price % self.tick == 0, f"{what}: price not on the tick")
+        _check(self.start_ticks >= MIN_START_TICKS, f"{what}: under {MIN_START_TICKS} ticks")
+        _check(self.daily_vol >= 0 and self.weight > 0, f"{what}: need daily_vol >= 0, weight > 0")
+        _check(self.min_size >= 1 and self.depth_size >= 1, f"{what}: sizes must be >= 1")
+        _check(self.extra_spread_ticks >= 0, f"{what}: extra_spread_ticks must be >= 0")
+
     @property
     def start_ticks(self) -> int:
         return int(self.price / self.tick)
+
+    @property
+    def floor_ticks(self) -> int:
+        """The mid reflects off this level, which keeps ten levels of bids above zero."""
+        return max(self.start_ticks // 5, 40)
 
     @property
     def sigma_ticks(self) -> float:
@@ -114,7 +133,7 @@ class SimMarket:
 
     `informed_probability` is the chance that an informed episode starts in any one simulated
     minute; `quote_every` / `depth_every` emit a Quote / DepthSnapshot after every n-th trade of
-    a symbol (0 turns them off).
+    a symbol (0 turns them off). `specs` overrides how chosen symbols trade (else `symbol_spec`).
     """
 
     def __init__(
@@ -126,6 +145,7 @@ class SimMarket:
         depth_every: int = 10,
         informed_probability: float = 0.1,
         chunk_trades: int = 4_096,
+        specs: Mapping[str, SymbolSpec] | None = None,
     ) -> None:
         _check_symbols(symbols)
         _check(isinstance(seed, int) and seed >= 0, f"seed must be a non-negative int: {seed!r}")
@@ -147,13 +167,8 @@ class SimMarket:
         self.depth_every = depth_every
         self.informed_probability = float(informed_probability)
         self.chunk_trades = chunk_trades
-        self.specs = [symbol_spec(s) for s in self.symbols]
+        self.specs = [(specs or {}).get(s) or symbol_spec(s) for s in self.symbols]
         self._forced: list[Episode] = []  # times relative to the tape's start
-
-    @property
-    def events_per_trade(self) -> float:
-        """Average events per trade (the trade plus its share of quotes and snapshots)."""
-        return 1.0 + sum(1.0 / e for e in (self.quote_every, self.depth_every) if e)
 
     def force_episode(
         self,
@@ -200,6 +215,9 @@ class SimMarket:
     def events(self, start_ns: int) -> Iterator[MarketEvent]:
         """The infinite tape from `start_ns`: time-ordered, identical for the same seed."""
         _check(isinstance(start_ns, int) and start_ns >= 0, "start_ns must be an int >= 0")
+        return self._generate(start_ns)
+
+    def _generate(self, start_ns: int) -> Iterator[MarketEvent]:
         rng = np.random.default_rng([self.seed, 0])
         state = _WalkState.initial(self.specs, start_ns)
         schedule = _EpisodeSchedule(self, start_ns)
@@ -207,11 +225,6 @@ class SimMarket:
         while True:
             chunk = _next_chunk(self, rng, state, schedule)
             yield from emitter.emit(chunk)
-
-
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
 
 
 def _check_symbols(symbols: Sequence[str]) -> None:
@@ -332,7 +345,7 @@ def _next_chunk(
     center, count = _walk(market, state, ts, sym, z, drift)
     state.now_ns = int(ts[-1])
 
-    floor = np.array([max(s.start_ticks // 5, 64) for s in specs], dtype=np.float64)[sym]
+    floor = np.array([s.floor_ticks for s in specs], dtype=np.float64)[sym]
     center = floor + np.abs(center - floor)  # reflect: prices stay well above zero
     extra = np.array([s.extra_spread_ticks for s in specs])[sym]
     spread = np.minimum(1 + rng.poisson(extra), 10).astype(np.int64)

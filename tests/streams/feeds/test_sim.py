@@ -13,7 +13,7 @@ import pytest
 from streams.codec import decode, decode_columns, encode
 from streams.exceptions import ConfigError
 from streams.feeds import MarketEvent
-from streams.feeds.sim import KNOWN_SYMBOLS, SimMarket, symbol_spec
+from streams.feeds.sim import KNOWN_SYMBOLS, SimMarket, SymbolSpec, symbol_spec
 from streams.schema import DEPTH_LEVELS, DepthSnapshot, Quote, Trade
 from tests.factories import T0
 
@@ -151,13 +151,17 @@ def test_depth_level_one_matches_the_quote_at_the_same_time(tape: list[MarketEve
             assert (book.bid_sizes[0], book.ask_sizes[0]) == (quote.bid_size, quote.ask_size)
 
 
-def test_prices_stay_positive_for_a_cheap_volatile_symbol() -> None:
-    # A symbol priced at a few hundred ticks walks a long way in an hour of event time.
-    market = SimMarket(["PENNY.X"], seed=3, trades_per_s=50.0, depth_every=1)
+def test_prices_stay_positive_for_a_cheap_wild_symbol() -> None:
+    # 1.00 at 0.01 a tick and 500 % daily vol: the mid hits its floor again and again.
+    spec = SymbolSpec(Decimal("1.00"), Decimal("0.01"), 5.0, 1.0, 1, 10, 2.0)
+    market = SimMarket(["PENNY"], seed=3, trades_per_s=20.0, depth_every=1,
+                       specs={"PENNY": spec})
 
-    events = _until(market, T0 + 3_600 * NS)
+    events = _until(market, T0 + 600 * NS)
 
-    assert min(min(_prices(e)) for e in events) > 0
+    lowest = min(min(_prices(e)) for e in events)
+    assert Decimal(0) < lowest < Decimal("0.50")
+    assert all(p % spec.tick == 0 for e in events for p in _prices(e))
 
 
 # ---- the wire ------------------------------------------------------------------------------
@@ -223,7 +227,7 @@ def test_aggressors_are_balanced_without_episodes() -> None:
 
 def test_forced_episode_is_one_sided_larger_and_moves_the_price() -> None:
     # Arrange: AAPL buys from second 60 to second 150; no random episodes
-    market = _market(informed_probability=0.0)
+    market = _market(informed_probability=0.0, trades_per_s=300.0)
     market.force_episode("AAPL", start_offset_s=60, duration_s=90, side="buy")
     start, end = T0 + 60 * NS, T0 + 150 * NS
 
@@ -324,6 +328,14 @@ def test_quotes_and_depth_can_be_turned_off() -> None:
     events = _take(_market(quote_every=0, depth_every=0), 1_000)
 
     assert all(isinstance(e, Trade) for e in events)
+
+
+@pytest.mark.parametrize(
+    ("price", "tick"), [("1.005", "0.01"), ("0.50", "0.01"), ("10", "0")]
+)
+def test_symbol_spec_rejects_prices_off_the_grid_or_too_few_ticks(price: str, tick: str) -> None:
+    with pytest.raises(ConfigError):
+        SymbolSpec(Decimal(price), Decimal(tick), 0.01, 1.0, 1, 10, 0.0)
 
 
 def test_unknown_symbols_get_a_stable_derived_spec() -> None:
