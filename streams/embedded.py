@@ -125,11 +125,13 @@ def stop_processes(
 
 def broker_reachable(brokers: str, timeout_s: float) -> bool:
     """True when a Kafka-compatible broker at `brokers` answers a metadata request in time."""
-    client = AdminClient({
-        "bootstrap.servers": brokers,
-        "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
-        "logger": logging.getLogger("librdkafka"),
-    })
+    client = AdminClient(
+        {
+            "bootstrap.servers": brokers,
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
+        },
+        logger=logging.getLogger("librdkafka"),
+    )
     try:
         client.list_topics(timeout=timeout_s)
     except KafkaException:
@@ -279,16 +281,19 @@ class EmbeddedPostgres:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         started = time.monotonic()
         pgserver = _import_pgserver()
+        wall_start = time.time()
         try:
             server = pgserver.get_server(self.data_dir, cleanup_mode=None)
-        except (subprocess.SubprocessError, OSError, AssertionError) as exc:
+        except (subprocess.SubprocessError, OSError, RuntimeError, AssertionError) as exc:
             raise ServiceError(
                 f"embedded database in {self.data_dir} failed to start ({exc}); "
                 f"log {self.log_path}:\n{log_tail(self.log_path)}"
             ) from exc
         self._server = server
-        log.info("database started data_dir=%s pid=%s startup_ms=%d", self.data_dir,
-                 server.get_pid(), (time.monotonic() - started) * 1000)
+        # A postmaster older than this call was left running by an earlier owner: adopted.
+        adopted = server.get_postmaster_info().start_time.timestamp() < wall_start - 1
+        log.info("database started data_dir=%s pid=%s startup_ms=%d adopted=%s",
+                 self.data_dir, server.get_pid(), (time.monotonic() - started) * 1000, adopted)
         return self.url
 
     def stop(self) -> None:

@@ -108,7 +108,8 @@ class Stack:
         env = _child_env(brokers, database_url, self.state_dir)
         for name, argv in self._commands(api_port):
             self._start_child(name, argv, env)
-        api = f"http://{self.settings.api_host}:{api_port}"
+        host = self.settings.api_host
+        api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{api_port}"
         if not self._wait_api(api):
             return None
         self.endpoints = Endpoints(brokers, database_url, api, os.getpid())

@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-feed", dest="feed", action="store_false",
                    help="do not start the simulated feed")
     p.add_argument("--feed-rate", type=float, default=None, metavar="N",
-                   help="events per second of the simulated feed (default: the feed's own)")
+                   help="trades per second of the simulated feed (default: the feed's own)")
     p.add_argument("--no-worker", dest="worker", action="store_false",
                    help="do not start the worker (run `nautilus-streams worker` yourself, "
                         "e.g. under a debugger)")

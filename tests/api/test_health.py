@@ -21,8 +21,8 @@ def client_for(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
     """A TestClient whose settings name exactly these services (None: not configured)."""
 
     def make(kafka_brokers: str | None, database_url: str | None) -> TestClient:
-        settings = Settings(
-            KAFKA_BROKERS=kafka_brokers, DATABASE_URL=database_url, state_dir=tmp_path
+        settings = Settings.model_validate(
+            {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": database_url, "state_dir": tmp_path}
         )
         app.dependency_overrides[get_settings] = lambda: settings
         return TestClient(app)

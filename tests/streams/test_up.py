@@ -23,7 +23,6 @@ from streams.endpoints import Endpoints
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
 
@@ -64,7 +63,10 @@ class StartUp(Protocol):
 
 @pytest.fixture
 def run_up(traversable_tmp_path: Path, tmp_path: Path) -> Iterator[StartUp]:
-    """Start `python -m streams up ARGS` in a fresh state dir; killed if a test leaves it."""
+    """Start `python -m streams up ARGS` in a fresh state dir; killed if a test leaves it.
+
+    It runs in a temp cwd, so whatever a child writes to its working directory stays there.
+    """
     started: list[Up] = []
 
     def start(*args: str, env: dict[str, str]) -> Up:
@@ -73,7 +75,7 @@ def run_up(traversable_tmp_path: Path, tmp_path: Path) -> Iterator[StartUp]:
         with open(out, "wb") as sink:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "streams", "up", "--state-dir", str(state_dir), *args],
-                cwd=REPO_ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT,
+                cwd=tmp_path, env=env, stdout=sink, stderr=subprocess.STDOUT,
             )
         started.append(Up(proc, state_dir, out))
         return started[-1]
@@ -125,6 +127,7 @@ def test_up_serves_and_stops_cleanly_on_sigint(run_up: StartUp, base_env: dict[s
     up = run_up("--no-feed", "--api-port", "0", env=base_env)
     endpoints = up.wait_endpoints()
     procs = _tree(up.proc.pid, up.state_dir)
+    commands = [" ".join(p.cmdline()) for p in procs]
 
     health = httpx.get(f"{endpoints.api}/health", timeout=5)
     ready = httpx.get(f"{endpoints.api}/ready", timeout=10)
@@ -134,8 +137,8 @@ def test_up_serves_and_stops_cleanly_on_sigint(run_up: StartUp, base_env: dict[s
     assert ready.status_code == 200, ready.text
     assert code == 0, up.output()
     assert "Nautilus Streams is up" in up.output()
-    names = {p.name() for p in procs}
-    assert any("tansu" in n for n in names) and "postgres" in names
+    for expected in ("tansu", "postgres", "streams worker", "streams api"):
+        assert any(expected in c for c in commands), (expected, commands)
     _assert_nothing_left(up, endpoints, procs)
 
 
