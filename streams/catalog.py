@@ -88,6 +88,9 @@ class Catalog:
         except KeyError:
             raise CatalogError(f"unknown topic {name!r}: not in topics.yaml") from None
 
+    def get(self, name: str) -> TopicSpec | None:
+        return self._topics.get(name)
+
     def __contains__(self, name: object) -> bool:
         return name in self._topics
 

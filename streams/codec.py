@@ -9,6 +9,7 @@ so the caller can dead-letter them and go on.
 from __future__ import annotations
 
 import base64
+import io
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -16,6 +17,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pa_json
 from pydantic import ValidationError
 
 from streams.exceptions import DecodeError
@@ -85,6 +89,10 @@ def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, l
         row_reader, build, empty = _COLUMNAR[model_name]
     except KeyError:
         raise DecodeError(f"no columnar decoder for {model_name!r}") from None
+    if model_name in _FLAT_SPECS and values:
+        columns = _flat_fast(_FLAT_SPECS[model_name], values)
+        if columns is not None:
+            return columns, []
     rows: list[tuple] = []
     rejected: list[Rejected] = []
     for i, raw in enumerate(values):
@@ -239,6 +247,94 @@ def _depth_empty() -> Columns:
     return _depth_build([])
 
 
+# ---- fast path for flat models: Arrow's JSON reader, whole columns at once -----------------
+# The batch is parsed by Arrow's C++ JSON reader as newline-delimited JSON, and every column is
+# checked as a whole. Any doubt (a parse error, a changed type, a null, a bad value, a record
+# count that does not match) returns None and the caller takes the per-row path above, which
+# finds and names exactly the bad rows; so the fast path only accepts what that path accepts.
+
+_SIDE_VALUES = pa.array(["buy", "sell"])
+
+
+def _flat_fast(spec: tuple, values: Sequence[bytes]) -> Columns | None:
+    # Arrow only ever sees single-line JSON objects: pyarrow 26 crashes the process on some
+    # other top-level values (`null` then `1`), and a newline would shift records.
+    if not all(v[:1] == b"{" and v[-1:] == b"}" and b"\n" not in v for v in values):
+        return None
+    data = b"\n".join(values)
+    try:
+        table = pa_json.read_json(
+            io.BytesIO(data),
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
+        return None
+    if table.num_rows != len(values) or not _versions_ok(table):
+        return None
+    columns = {}
+    for name, _ in spec:
+        column = _arrow_column(name, table)
+        if column is None:
+            return None
+        columns[name] = column
+    if "bid_price" in columns and (columns["bid_price"] > columns["ask_price"]).any():
+        return None
+    return columns
+
+
+def _versions_ok(table: pa.Table) -> bool:
+    if "schema_version" not in table.column_names:
+        return True
+    version = table["schema_version"]
+    return pa.types.is_integer(version.type) and pc.all(pc.equal(version, 1)).as_py() is True
+
+
+def _arrow_column(name: str, table: pa.Table) -> np.ndarray | None:
+    if name not in table.column_names:
+        return np.zeros(table.num_rows, np.int8) if name == "aggressor" else None
+    column = table[name]
+    if name == "aggressor":
+        return _side_codes(column)
+    if column.null_count:
+        return None
+    if name == "symbol":
+        if not pa.types.is_string(column.type):
+            return None
+        if not all(_SYMBOL.fullmatch(v) for v in pc.unique(column).to_pylist()):
+            return None
+        return column.to_numpy(zero_copy_only=False).astype(object)
+    if name.endswith("price"):
+        return _arrow_prices(column)
+    if not pa.types.is_int64(column.type):
+        return None  # floats, bools, strings, uint64 overflow: the per-row path names them
+    ints = column.to_numpy()
+    return ints if (ints >= (1 if name == "size" else 0)).all() else None
+
+
+def _arrow_prices(column: pa.ChunkedArray) -> np.ndarray | None:
+    kind = column.type
+    if not (pa.types.is_string(kind) or pa.types.is_int64(kind) or pa.types.is_float64(kind)):
+        return None
+    try:
+        prices = pc.cast(column, pa.float64()).to_numpy()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    return prices if np.isfinite(prices).all() else None
+
+
+def _side_codes(column: pa.ChunkedArray) -> np.ndarray | None:
+    if pa.types.is_null(column.type):
+        return np.zeros(len(column), np.int8)
+    if not pa.types.is_string(column.type):
+        return None
+    valid = pc.is_in(column, value_set=_SIDE_VALUES, skip_nulls=True)
+    if pc.any(pc.invert(pc.fill_null(valid, True))).as_py():
+        return None
+    buy = pc.fill_null(pc.equal(column, "buy"), False).to_numpy(zero_copy_only=False)
+    sell = pc.fill_null(pc.equal(column, "sell"), False).to_numpy(zero_copy_only=False)
+    return buy.astype(np.int8) - sell.astype(np.int8)
+
+
 _trade_build, _trade_empty = _flat_columns(_TRADE_COLUMNS)
 _quote_build, _quote_empty = _flat_columns(_QUOTE_COLUMNS)
 
@@ -251,6 +347,7 @@ _COLUMNAR: dict[
     "DepthSnapshot": (_depth_row, _depth_build, _depth_empty),
 }
 COLUMNAR_MODELS = frozenset(_COLUMNAR)
+_FLAT_SPECS = {"Trade": _TRADE_COLUMNS, "Quote": _QUOTE_COLUMNS}
 
 
 def _row_reason(exc: Exception) -> str:

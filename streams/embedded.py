@@ -30,10 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from confluent_kafka import KafkaException
-from confluent_kafka.admin import AdminClient
-
 from streams.exceptions import ServiceError
+from streams.kafka import broker_reachable
 
 if TYPE_CHECKING:
     from pgserver import PostgresServer
@@ -121,22 +119,6 @@ def stop_processes(
             log.warning("process ignored SIGTERM, killing pid=%d args=%s", proc.pid, proc.args)
             proc.kill()
             proc.wait()
-
-
-def broker_reachable(brokers: str, timeout_s: float) -> bool:
-    """True when a Kafka-compatible broker at `brokers` answers a metadata request in time."""
-    client = AdminClient(
-        {
-            "bootstrap.servers": brokers,
-            "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
-        },
-        logger=logging.getLogger("librdkafka"),
-    )
-    try:
-        client.list_topics(timeout=timeout_s)
-    except KafkaException:
-        return False
-    return True
 
 
 class EmbeddedBroker:

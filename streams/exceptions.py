@@ -27,3 +27,11 @@ class ServiceError(NautilusError):
 
 class InputFileError(NautilusError):
     """An input file is missing, of an unknown format, or lacks required columns."""
+
+
+class StorageError(NautilusError):
+    """The database could not be reached or refused a request."""
+
+
+class MigrationError(StorageError):
+    """A migration file is malformed or changed after it was applied, or failed to apply."""

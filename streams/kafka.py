@@ -37,6 +37,22 @@ def producer(brokers: str, **overrides: object) -> Producer:
     return Producer(config)
 
 
+def broker_reachable(brokers: str, timeout_s: float) -> bool:
+    """True when a Kafka-compatible broker at `brokers` answers a metadata request in time."""
+    client = AdminClient(
+        {
+            "bootstrap.servers": brokers,
+            "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
+        },
+        logger=logging.getLogger("librdkafka"),
+    )
+    try:
+        client.list_topics(timeout=timeout_s)
+    except KafkaException:
+        return False
+    return True
+
+
 def admin(brokers: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": brokers})
 
@@ -149,7 +165,7 @@ def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
         consumer.close()
     rows = []
     for name in names:
-        spec = catalog[name] if name in catalog else None
+        spec = catalog.get(name)
         low = sum(lo for (t, _), (lo, _) in marks.items() if t == name)
         high = sum(hi for (t, _), (_, hi) in marks.items() if t == name)
         rows.append(TopicStatus(

@@ -35,9 +35,12 @@ def apply_overrides(params: EngineParams, overrides: list[str]) -> EngineParams:
     doc = params.model_dump()
     for text in overrides:
         parts, value = parse_override(text)
-        engine = parts[0]
+        engine, param = parts[0], parts[1]
         if engine not in doc:
             raise ConfigError(f"--set {text}: unknown engine {engine!r}; known: {', '.join(doc)}")
+        if param not in doc[engine]:
+            known = ", ".join(doc[engine]) or "none"
+            raise ConfigError(f"--set {text}: {engine} has no parameter {param!r}; known: {known}")
         node = doc
         for part in parts[:-1]:
             child = node.get(part)

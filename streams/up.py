@@ -170,7 +170,6 @@ class Stack:
 
     def _write_endpoints(self, endpoints: Endpoints) -> None:
         path = endpoints.write(self.state_dir)
-        path.chmod(0o600)  # it holds DATABASE_URL, which may carry a password
         self._cleanup.callback(_remove_endpoints, path)
 
     def dead_child(self) -> Child | None:

@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from api.deps import SettingsDep
 from streams import endpoints, storage
-from streams.embedded import broker_reachable
 from streams.exceptions import ConfigError
+from streams.kafka import broker_reachable
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from typing import Literal
 
 import psycopg
 
-from streams.exceptions import NautilusError
+from streams.exceptions import MigrationError, StorageError
 from streams.storage import connect, safe_url
 
 log = logging.getLogger(__name__)
@@ -40,14 +40,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 """
 
 State = Literal["applied", "pending", "changed", "unknown"]
-
-
-class StorageError(NautilusError):
-    """The database could not be reached or refused a request."""
-
-
-class MigrationError(StorageError):
-    """A migration file is malformed or changed after it was applied, or failed to apply."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ import httpx
 import psutil
 import pytest
 
-from streams.embedded import broker_reachable
 from streams.endpoints import Endpoints
+from streams.kafka import broker_reachable
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,6 @@ broker (and its market.trades) do not see each other's results."""
 from __future__ import annotations
 
 import base64
-import os
 import signal
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 
 from processors import BarEngine
 from streams import codec, kafka
@@ -49,6 +49,19 @@ def produce(brokers: str, records: list[tuple[str, bytes]]) -> None:
     assert producer.flush(15) == 0
 
 
+def start_group_at_end(brokers: str, group: str) -> None:
+    """Commit `group`'s offsets at the end of market.trades, as a user starting a new worker
+    "from now" would: the worker then skips what other tests left on the shared topic."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                         "enable.partition.eof": True, "enable.auto.commit": False})
+    try:
+        ends = kafka.watermarks(consumer, [("market.trades", p) for p in range(6)])
+        consumer.commit(offsets=[TopicPartition(t, p, hi) for (t, p), (_, hi) in ends.items()],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+
+
 def expected_bars(tape: list[Trade]) -> dict[str, dict]:
     """The uninterrupted run: the same engine in-process over the whole tape."""
     columns, rejected = codec.decode_columns("Trade", [codec.encode(t) for t in tape])
@@ -77,7 +90,9 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 
 @contextmanager
-def worker(env: dict[str, str], app_id: str, log: Path, **settings: str) -> Iterator[subprocess.Popen]:
+def worker(
+    env: dict[str, str], app_id: str, log: Path, **settings: str
+) -> Iterator[subprocess.Popen]:
     extra = {f"NAUTILUS_{k.upper()}": v for k, v in settings.items()}
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -134,8 +149,9 @@ def test_worker_killed_with_sigkill_resumes_with_no_lost_or_doubled_state(
     symbols = _symbols("K", 4)
     tape = make_tape(symbols, 40_000, minutes=40, seed=11)
     expected = expected_bars(tape)
-    produce(kafka_brokers, [(t.symbol, codec.encode(t)) for t in tape])
     app_id = f"test-kill-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(kafka_brokers, app_id)
+    produce(kafka_brokers, [(t.symbol, codec.encode(t)) for t in tape])
     log = tmp_path / "worker.log"
 
     # Act: kill the worker outright as soon as it has published its first bars, restart it
@@ -166,10 +182,11 @@ def test_worker_output_does_not_depend_on_batch_size(
     symbols = _symbols("B", 3)
     tape = make_tape(symbols, 1_500, minutes=6, seed=batch_max_events)
     expected = expected_bars(tape)
+    app_id = f"test-batch-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(kafka_brokers, app_id)
     produce(kafka_brokers, [(t.symbol, codec.encode(t)) for t in tape])
 
     # Act
-    app_id = f"test-batch-{uuid.uuid4().hex[:8]}"
     with worker(services_env, app_id, tmp_path / "worker.log",
                 batch_max_events=str(batch_max_events)):
         wait_for(
@@ -190,13 +207,14 @@ def test_bad_records_are_dead_lettered_and_the_worker_goes_on(
     good = [good[0], good[1].model_copy(update={"ts_event": T0 + 2 * MINUTE_NS + 1})]
     garbage = b"not json at all " + uuid.uuid4().hex.encode()
     negative = orjson.dumps({**orjson.loads(codec.encode(good[0])), "size": -5})
+    app_id = f"test-dead-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(kafka_brokers, app_id)
     produce(kafka_brokers, [
         (symbol, codec.encode(good[0])), (symbol, garbage), (symbol, negative),
         (symbol, codec.encode(good[1])),
     ])
 
     # Act
-    app_id = f"test-dead-{uuid.uuid4().hex[:8]}"
     with worker(services_env, app_id, tmp_path / "worker.log") as proc:
         wait_for(lambda: len(_bars_of(kafka_brokers, [symbol])) >= 2, 60, "two bars")
         health = read_topic(kafka_brokers, "logic.engine.health", lambda r: True)

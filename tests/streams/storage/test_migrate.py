@@ -10,8 +10,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from streams.exceptions import MigrationError
 from streams.storage import migrate as migrations
-from streams.storage.migrate import MIGRATIONS_DIR, MigrationError
+from streams.storage.migrate import MIGRATIONS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 EXPECTED_TABLES = {"trades", "bars_1m", "engine_health", "dead_letters", "schema_migrations"}
