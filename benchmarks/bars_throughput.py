@@ -137,13 +137,14 @@ def _rate(samples: list[tuple[int, int]]) -> float:
 
 
 NAIVE_FAUST = '''
-import faust, orjson, sys, time
-app = faust.App(sys.argv[1], broker="kafka://" + sys.argv[2], store="memory://",
+import faust, orjson, os, time
+app = faust.App(os.environ["NAIVE_APP"], broker="kafka://" + os.environ["NAIVE_BROKERS"],
+                store="memory://", datadir=os.environ["NAIVE_DATADIR"],
                 value_serializer="raw", key_serializer="raw", web_enabled=False,
                 broker_session_timeout=6, broker_rebalance_timeout=6,
                 broker_heartbeat_interval=2, consumer_auto_offset_reset="earliest")
-topic = app.topic(sys.argv[3], value_serializer="raw", key_serializer="raw")
-bars = app.Table("bars", default=None, value_type=bytes, key_type=bytes)
+topic = app.topic(os.environ["NAIVE_TOPIC"], value_serializer="raw", key_serializer="raw")
+bars = app.Table("bars", default=None, value_type=bytes, key_type=bytes, partitions=6)
 count, first = 0, None
 @app.agent(topic)
 async def aggregate(stream):
@@ -152,7 +153,8 @@ async def aggregate(stream):
         doc = orjson.loads(raw)
         first = first or time.perf_counter()
         start = doc["ts_event"] - doc["ts_event"] % 60_000_000_000
-        bar = orjson.loads(bars[key]) if bars[key] else None
+        stored = bars.get(key)
+        bar = orjson.loads(stored) if stored else None
         price = float(doc["price"])
         if bar is None or bar[0] != start:
             bar = [start, price, price, price, price, doc["size"]]
@@ -161,8 +163,9 @@ async def aggregate(stream):
             bar = [start, bar[1], high, low, price, bar[5] + doc["size"]]
         bars[key] = orjson.dumps(bar)
         count += 1
-        if count == int(sys.argv[4]):
-            print("RATE", count / (time.perf_counter() - first), flush=True)
+        if count == int(os.environ["NAIVE_COUNT"]):
+            with open(os.environ["NAIVE_RESULT"], "w") as out:
+                out.write(str(count / (time.perf_counter() - first)))
 app.main()
 '''
 
@@ -178,17 +181,23 @@ def naive_worker_rate(brokers: str, records: list[tuple[bytes, bytes]], log: Pat
     produce(brokers, records, topic)
     script = log.with_suffix(".py")
     script.write_text(NAIVE_FAUST)
-    cmd = [sys.executable, str(script), f"naive-{uuid.uuid4().hex[:6]}", brokers, topic,
-           str(len(records)), "worker", "-l", "warning"]
+    env = {**os.environ, "NAIVE_APP": f"naive-{uuid.uuid4().hex[:6]}", "NAIVE_BROKERS": brokers,
+           "NAIVE_TOPIC": topic, "NAIVE_COUNT": str(len(records)),
+           "NAIVE_DATADIR": str(log.parent / "naive-data"),
+           "NAIVE_RESULT": str(log.with_suffix(".rate"))}
+    cmd = [sys.executable, str(script), "worker", "-l", "warn", "--without-web"]
+    result = log.with_suffix(".rate")
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=out, text=True)
-        try:
-            for line in proc.stdout:  # type: ignore[union-attr]
-                if line.startswith("RATE"):
-                    return float(line.split()[1])
-        finally:
-            proc.terminate()
-            proc.wait(30)
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None:
+            if result.exists() and result.read_text():
+                return float(result.read_text())
+            time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(30)
     raise SystemExit(f"naive Faust baseline gave no rate; see {log}")
 
 

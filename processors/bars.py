@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.base import Emit, Engine, State
@@ -98,7 +99,7 @@ class BarEngine(Engine):
             return []
         ts = columns["ts_event"]
         starts = ts - ts % self.interval_ns
-        uniq, inverse = np.unique(symbols, return_inverse=True)
+        inverse, uniq = pd.factorize(symbols)  # hashing, not sorting strings
         order = np.argsort(inverse, kind="stable")
         sorted_codes = inverse[order]
         seg_starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])

@@ -258,14 +258,19 @@ _SIDE_VALUES = pa.array(["buy", "sell"])
 
 def _flat_fast(spec: tuple, values: Sequence[bytes]) -> Columns | None:
     # Arrow only ever sees single-line JSON objects: pyarrow 26 crashes the process on some
-    # other top-level values (`null` then `1`), and a newline would shift records.
-    if not all(v[:1] == b"{" and v[-1:] == b"}" and b"\n" not in v for v in values):
-        return None
+    # other top-level values (`null` then `1`), and a newline would shift records. The joined
+    # bytes show it: n-1 newlines, each between a `}` and a `{`, and `{...}` around it all.
     data = b"\n".join(values)
+    separators = len(values) - 1
+    if not (
+        data[:1] == b"{" and data[-1:] == b"}"
+        and data.count(b"\n") == separators and data.count(b"}\n{") == separators
+    ):
+        return None
     try:
         table = pa_json.read_json(
             io.BytesIO(data),
-            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            read_options=pa_json.ReadOptions(use_threads=True, block_size=1 << 20),
         )
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
         return None

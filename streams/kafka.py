@@ -192,12 +192,12 @@ def _reader(brokers: str, **overrides: object) -> Consumer:
 def watermarks(
     consumer: Consumer, partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], tuple[int, int]]:
-    """(low, high) per (topic, partition), high being the true end of the log.
+    """(low, high) per (topic, partition), high being the true end of the log now.
 
     Tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, which is
     short of the end when that batch holds several records. Fetch responses carry the right
-    end, so read from the reported end to the partition-EOF event (on a correct broker that
-    is an immediate EOF).
+    end: fetch once per partition from the reported end and take the high watermark the fetch
+    brought back (on a correct broker it equals the reported one).
     """
     reported = {
         tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=TIMEOUT_S)
@@ -206,24 +206,24 @@ def watermarks(
     if not reported:
         return {}
     consumer.assign([TopicPartition(t, p, hi) for (t, p), (_, hi) in reported.items()])
-    ends = {tp: hi for tp, (_, hi) in reported.items()}
     pending = set(partitions)
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while pending:
             if time.monotonic() > deadline:
-                raise BrokerError(f"no end of log reported for {sorted(pending)[:3]}")
+                raise BrokerError(f"no fetch response for {sorted(pending)[:3]}")
             for msg in consumer.consume(10_000, timeout=0.1):
-                tp = (msg.topic(), msg.partition())
                 err = msg.error()
                 if err is not None and err.code() != KafkaError._PARTITION_EOF:
-                    raise BrokerError(f"read {tp[0]}[{tp[1]}] failed: {err}")
-                ends[tp] = max(ends[tp], msg.offset() + (0 if err else 1))
-                if err:
-                    pending.discard(tp)
+                    raise BrokerError(f"read {msg.topic()}[{msg.partition()}] failed: {err}")
+                pending.discard((msg.topic(), msg.partition()))
+        fetched = {
+            tp: consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
+            for tp in partitions
+        }
     finally:
         consumer.unassign()
-    return {tp: (reported[tp][0], ends[tp]) for tp in partitions}
+    return {tp: (lo, max(hi, fetched[tp])) for tp, (lo, hi) in reported.items()}
 
 
 def tail(
@@ -275,22 +275,28 @@ def tail(
 
 
 def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes]]:
-    """Every retained record of `topic`: (partition, offset, key, value), each partition in
-    offset order, ending at the end of the log as the fetch responses report it."""
+    """Every record of `topic` up to its end when called: (partition, offset, key, value),
+    each partition in offset order. Records written meanwhile are not waited for."""
     consumer = _reader(brokers)
     try:
         meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
         if meta is None or meta.error is not None:
             raise BrokerError(f"topic {topic} does not exist on the broker")
-        consumer.assign([TopicPartition(topic, p, 0) for p in meta.partitions])
-        pending = set(meta.partitions)
+        marks = watermarks(consumer, [(topic, p) for p in meta.partitions])
+        pending = {p: hi for (_, p), (lo, hi) in marks.items() if hi > lo}
+        consumer.assign([TopicPartition(topic, p, marks[(topic, p)][0]) for p in pending])
         while pending:
             for msg in consumer.consume(10_000, timeout=0.1):
                 if msg.error():
                     if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
                         continue
                     raise BrokerError(f"read {topic} failed: {msg.error()}")
-                yield msg.partition(), msg.offset(), msg.key(), msg.value()
+                partition, offset = msg.partition(), msg.offset()
+                end = pending.get(partition)
+                if end is None or offset >= end:
+                    continue
+                yield partition, offset, msg.key(), msg.value()
+                if offset >= end - 1:
+                    del pending[partition]
     finally:
         consumer.close()

@@ -26,6 +26,7 @@ from typing import Protocol
 
 import numpy as np
 import orjson
+import pandas as pd
 
 from processors.base import Emit, Engine
 from streams import codec
@@ -155,7 +156,7 @@ class EngineBinding:
     ) -> tuple[codec.Columns, np.ndarray]:
         offsets = np.fromiter((r.offset for r in good), np.int64, len(good))
         keys = columns[key_field]
-        uniq, inverse = np.unique(keys, return_inverse=True)
+        inverse, uniq = pd.factorize(keys)
         applied = np.array([self._applied.get(k, -1) for k in uniq], dtype=np.int64)
         fresh = offsets > applied[inverse]
         skipped = int((~fresh).sum())
