@@ -13,7 +13,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewPartitions,
+    NewTopic,
+)
 
 from streams.catalog import Catalog, TopicSpec
 from streams.exceptions import BrokerError
@@ -67,12 +74,18 @@ class Change:
 def apply_catalog(catalog: Catalog, brokers: str) -> list[Change]:
     """Make the broker match the catalog: create missing topics, add partitions, set configs.
 
-    Idempotent: a second run returns no changes. Partition counts only grow (Kafka cannot
-    shrink a topic); a broker topic with more partitions than the catalog is reported as an
-    error rather than silently ignored.
+    Idempotent: a second run returns no changes. Configs are applied before partitions grow.
+    Partition counts only grow (Kafka cannot shrink a topic); a broker topic with more
+    partitions than the catalog is an error rather than silently ignored. (The embedded
+    Tansu broker cannot add partitions at all: apply says so.)
     """
     client = admin(brokers)
     existing = _describe(client, catalog)
+    shrink = [t.name for t in catalog if t.name in existing and existing[t.name] > t.partitions]
+    if shrink:
+        raise BrokerError(
+            f"topics have more partitions on the broker than in topics.yaml: {', '.join(shrink)}"
+        )
     changes: list[Change] = []
     new = [
         NewTopic(t.name, t.partitions, t.replication, config=t.broker_config)
@@ -83,15 +96,11 @@ def apply_catalog(catalog: Catalog, brokers: str) -> list[Change]:
             _result(fut, f"create topic {name}")
             spec = catalog[name]
             changes.append(Change(name, "created", f"{spec.partitions} partitions"))
+    changes.extend(_apply_configs(client, [t for t in catalog if t.name in existing]))
     grow = [
         (t, existing[t.name]) for t in catalog
         if t.name in existing and existing[t.name] < t.partitions
     ]
-    shrink = [t.name for t in catalog if t.name in existing and existing[t.name] > t.partitions]
-    if shrink:
-        raise BrokerError(
-            f"topics have more partitions on the broker than in topics.yaml: {', '.join(shrink)}"
-        )
     if grow:
         futures = client.create_partitions(
             [NewPartitions(t.name, t.partitions) for t, _ in grow], request_timeout=TIMEOUT_S
@@ -99,7 +108,6 @@ def apply_catalog(catalog: Catalog, brokers: str) -> list[Change]:
         for (spec, before), fut in zip(grow, futures.values(), strict=True):
             _result(fut, f"add partitions to {spec.name}")
             changes.append(Change(spec.name, "partitions", f"{before} -> {spec.partitions}"))
-    changes.extend(_apply_configs(client, [t for t in catalog if t.name in existing]))
     return changes
 
 
@@ -115,8 +123,15 @@ def _apply_configs(client: AdminClient, specs: list[TopicSpec]) -> list[Change]:
         diff = {k: v for k, v in wanted.items() if current.get(k) != v}
         if not diff:
             continue
-        update = ConfigResource(ConfigResource.Type.TOPIC, spec.name, set_config=wanted)
-        for fut2 in client.alter_configs([update], request_timeout=TIMEOUT_S).values():
+        # Incremental: only the differing keys change; the rest of the topic's config stays.
+        update = ConfigResource(
+            ConfigResource.Type.TOPIC, spec.name,
+            incremental_configs=[
+                ConfigEntry(k, v, incremental_operation=AlterConfigOpType.SET)
+                for k, v in diff.items()
+            ],
+        )
+        for fut2 in client.incremental_alter_configs([update]).values():
             _result(fut2, f"alter configs of {spec.name}")
         detail = ", ".join(f"{k}={current.get(k)}->{v}" for k, v in diff.items())
         changes.append(Change(spec.name, "config", detail))
