@@ -289,6 +289,22 @@ def tail(
         consumer.close()
 
 
+def committed_offsets(
+    brokers: str, group: str, partitions: list[tuple[str, int]]
+) -> dict[tuple[str, int], int | None]:
+    """The consumer group's committed offset per partition (None: nothing committed)."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        found = consumer.committed([TopicPartition(t, p) for t, p in partitions],
+                                   timeout=TIMEOUT_S)
+    except KafkaException as exc:
+        raise BrokerError(f"committed offsets of {group}: {exc.args[0]}") from exc
+    finally:
+        consumer.close()
+    return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in found}
+
+
 def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes]]:
     """Every record of `topic` up to its end when called: (partition, offset, key, value),
     each partition in offset order. Records written meanwhile are not waited for."""

@@ -11,6 +11,7 @@ batch per key, outside per-event iteration.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable
 
@@ -19,6 +20,7 @@ from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 from processors import ENGINES, Engine
+from streams import kafka
 from streams.catalog import Catalog
 from streams.clock import LiveClock
 from streams.device import select_device
@@ -103,24 +105,39 @@ def build_app(
         )
         binding = EngineBinding(
             engine, catalog=catalog, table=table, publisher=publisher, clock=clock,
-            owns_key=_owner(app, engine_cls.inputs[0], partitions),
+            partition_of=_partition_of(partitions),
+            assigned=_assigned(app, engine_cls.inputs[0]),
+            read_changelog=_changelog_reader(brokers, table.changelog_topic.get_topic_name()),
         )
         bindings.append(binding)
         for input_topic in engine_cls.inputs:
             _add_agent(app, settings, binding, input_topic, catalog[input_topic].partitions)
-    _add_timers(app, settings, bindings, clock)
+    _add_timers(app, settings, brokers, bindings, clock)
     _add_rebalance_hooks(app, bindings)
     return app, bindings
 
 
-def _owner(app: faust.App, topic: str, partitions: int):  # type: ignore[no-untyped-def]
+def _partition_of(partitions: int):  # type: ignore[no-untyped-def]
     every = list(range(partitions))
 
-    def owns_key(key: str) -> bool:
-        partition = _partitioner(key.encode(), every, every)
-        return TP(topic, partition) in app.consumer.assignment()
+    def partition_of(key: str) -> int:
+        return int(_partitioner(key.encode(), every, every))
 
-    return owns_key
+    return partition_of
+
+
+def _assigned(app: faust.App, topic: str):  # type: ignore[no-untyped-def]
+    def assigned() -> set[int]:
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+
+    return assigned
+
+
+def _changelog_reader(brokers: str, topic: str):  # type: ignore[no-untyped-def]
+    def read() -> list[tuple[bytes | None, bytes | None]]:
+        return [(key, value) for _, _, key, value in kafka.read_all(brokers, topic)]
+
+    return read
 
 
 def _add_agent(
@@ -145,31 +162,51 @@ def _add_agent(
     app.agent(topic, name=f"{binding.name}.{topic_name}")(consume)
 
 
-def lag(app: faust.App, binding: EngineBinding) -> int:
-    """Records in the binding's assigned input partitions not processed yet."""
-    consumer = app.consumer
-    inputs = set(binding.engine.inputs)
-    next_offsets = binding.next_offsets()
-    total = 0
-    for tp in consumer.assignment():
-        if tp.topic not in inputs:
-            continue
-        try:
-            high = consumer.highwater(tp)
-        except Exception:  # not fetched yet: unknown, count as caught up
-            continue
-        position = next_offsets.get((tp.topic, tp.partition))
-        if position is None:
-            committed = getattr(consumer, "_committed_offset", {}).get(tp)
-            position = committed if committed is not None else high
-        total += max(0, (high or 0) - position)
-    return total
+class LagMeter:
+    """Records in a binding's assigned input partitions not processed yet.
+
+    A partition the binding has not taken a record from yet starts at the group's committed
+    offset, asked of the broker once per assignment (off the event loop); until that answer
+    and every partition's end (from fetch responses) are known, the lag is unknown (None),
+    which never counts as caught up.
+    """
+
+    def __init__(self, app: faust.App, brokers: str, group: str) -> None:
+        self._app, self._brokers, self._group = app, brokers, group
+        self._starts: dict[tuple[str, int], int | None] = {}
+        self._asked: frozenset[tuple[str, int]] = frozenset()
+
+    async def lag(self, binding: EngineBinding) -> int | None:
+        consumer = self._app.consumer
+        inputs = set(binding.engine.inputs)
+        assigned = frozenset(
+            (tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in inputs
+        )
+        if assigned != self._asked:
+            self._asked = assigned
+            self._starts = await asyncio.to_thread(
+                kafka.committed_offsets, self._brokers, self._group, sorted(assigned)
+            )
+        processed = binding.next_offsets()
+        total = 0
+        for topic, partition in assigned:
+            high = consumer.highwater(TP(topic, partition))
+            position = processed.get((topic, partition), self._starts.get((topic, partition)))
+            if high is None or high < 0 or (position is None and high > 0):
+                return None
+            total += max(0, high - (position or 0))
+        return total
 
 
 def _add_timers(
-    app: faust.App, settings: Settings, bindings: list[EngineBinding], clock: LiveClock
+    app: faust.App,
+    settings: Settings,
+    brokers: str,
+    bindings: list[EngineBinding],
+    clock: LiveClock,
 ) -> None:
     live_slack_ns = settings.live_slack_ms * 1_000_000
+    meters = {b.name: LagMeter(app, brokers, settings.app_id) for b in bindings}
 
     @app.timer(interval=settings.clock_tick_ms / 1000)
     async def let_time_pass() -> None:
@@ -181,14 +218,16 @@ def _add_timers(
             # later records of the backlog still belong to them.
             newest = binding.counters.last_event_ts
             live = newest is not None and now - newest <= live_slack_ns
-            if live or lag(app, binding) == 0:
+            # None (unknown) is not caught up
+            if live or await meters[binding.name].lag(binding) == 0:
                 await binding.tick(now)
 
     @app.timer(interval=settings.health_interval_ms / 1000)
     async def publish_health() -> None:
         now = clock.timestamp_ns()
         for binding in bindings:
-            health = binding.counters.health(binding.name, lag(app, binding), now)
+            lag = await meters[binding.name].lag(binding)
+            health = binding.counters.health(binding.name, lag, now)
             metrics = binding.counters.metrics(binding.name, now)
             for topic, value in (("logic.engine.health", health), ("logic.metrics", metrics)):
                 await app.producer.send(
@@ -201,5 +240,5 @@ def _add_rebalance_hooks(app: faust.App, bindings: list[EngineBinding]) -> None:
     @app.on_partitions_revoked.connect
     async def drop_state(app: faust.App, revoked: set[TP], **_: object) -> None:
         for binding in bindings:
-            if any(tp.topic in binding.engine.inputs for tp in revoked):
-                binding.revoke()
+            mine = {tp.partition for tp in revoked if tp.topic in binding.engine.inputs}
+            await binding.revoke(mine)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -72,7 +72,9 @@ class EngineBinding:
         table: StateTable,
         publisher: Publisher,
         clock: Clock,
-        owns_key: Callable[[str], bool],
+        partition_of: Callable[[str], int],
+        assigned: Callable[[], set[int]],
+        read_changelog: Callable[[], Iterable[tuple[bytes | None, bytes | None]]],
     ) -> None:
         self.engine = engine
         self.counters = Counters()
@@ -80,10 +82,12 @@ class EngineBinding:
         self._table = table
         self._publisher = publisher
         self._clock = clock
-        self._owns_key = owns_key
+        self._partition_of = partition_of
+        self._assigned = assigned
+        self._read_changelog = read_changelog
+        self._restored_partitions: set[int] = set()
         self._applied: dict[str, int] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
-        self._restored = False
         self._lock = asyncio.Lock()
 
     @property
@@ -96,29 +100,58 @@ class EngineBinding:
 
     # ---- lifecycle ---------------------------------------------------------------------
 
-    def restore(self) -> None:
-        """Load the state of every owned key from the table (after changelog recovery)."""
-        restored = 0
-        for raw_key, raw_value in list(self._table.items()):
+    async def restore(self, also: set[int] | None = None) -> None:
+        """Load the state of every key of each newly assigned partition from the changelog.
+
+        Per partition, so any sequence of assignments (a restarted worker first shares the
+        group with its dead predecessor, then gets everything) restores each key exactly once.
+        The changelog topic, read to its true end, is the source, not the table Faust
+        recovered: Faust's recovery stops at the end offsets ListOffsets reports, which Tansu
+        0.6 reports short, and it takes the last record in log order, which Tansu's compaction
+        (it rewrites records at new offsets) does not keep in write order.
+        """
+        missing = (self._assigned() | (also or set())) - self._restored_partitions
+        if not missing:
+            return
+        records = await asyncio.to_thread(lambda: list(self._read_changelog()))
+        newest: dict[str, dict] = {}
+        for raw_key, raw_value in records:
+            if raw_key is None or raw_value is None:
+                continue
             key = raw_key.decode()
-            if raw_value is None or not self._owns_key(key):
+            if self._partition_of(key) not in missing:
                 continue
             value = orjson.loads(raw_value)
+            # The newest state is the one that applied the highest input offset, wherever
+            # the log holds it: Tansu compacts by rewriting records at new offsets.
+            if key not in newest or value["offset"] > newest[key]["offset"]:
+                newest[key] = value
+        for key, value in newest.items():
             self.engine.restore(key, value["state"])
             self._applied[key] = int(value["offset"])
-            restored += 1
+        restored = len(newest)
         self.engine.take_dirty()
-        self._restored = True
+        self._restored_partitions |= missing
         self.counters.status = "running"
-        log.info("engine state restored engine=%s keys=%d", self.name, restored)
+        log.info("engine state restored engine=%s partitions=%s keys=%d changelog_records=%d",
+                 self.name, sorted(missing), restored, len(records))
 
-    def revoke(self) -> None:
-        """Partitions moved: drop all in-memory state; it is restored after reassignment."""
+    async def revoke(self, partitions: set[int]) -> None:
+        """These partitions moved away: drop their keys' state (restored again if they return).
+
+        Waits for a batch in flight to finish writing its state, so a later restore reads it.
+        """
+        async with self._lock:
+            self._forget(partitions)
+
+    def _forget(self, partitions: set[int]) -> None:
         for key in list(self.engine.keys()):
-            self.engine.forget(key)
-        self._applied.clear()
-        self._next_offset.clear()
-        self._restored = False
+            if self._partition_of(key) in partitions:
+                self.engine.forget(key)
+                self._applied.pop(key, None)
+        for tp in [tp for tp in self._next_offset if tp[1] in partitions]:
+            del self._next_offset[tp]
+        self._restored_partitions -= partitions
 
     # ---- batches -------------------------------------------------------------------------
 
@@ -127,8 +160,10 @@ class EngineBinding:
         if not records:
             return
         async with self._lock:
-            if not self._restored:
-                self.restore()
+            # A batch's partitions are restored even when a rebalance has just taken them
+            # away: its records are still applied to their keys' true state (an output may
+            # repeat, with the same id), never to an empty one.
+            await self.restore({r.partition for r in records})
             started = time.perf_counter()
             await self._handle(topic, records)
             elapsed_ms = (time.perf_counter() - started) * 1e3
@@ -192,10 +227,13 @@ class EngineBinding:
         return self._publish(emits)
 
     async def tick(self, now_ns: int) -> None:
-        """Let time pass on the engine (time-driven closes); publish and persist the result."""
+        """Let time pass on the engine (time-driven closes); publish and persist the result.
+
+        Called only once the table's changelog has been recovered, so a restarted worker with
+        no new input still restores its state and closes what is due.
+        """
         async with self._lock:
-            if not self._restored:
-                return
+            await self.restore()
             await self._commit_outputs(self._publish(self.engine.on_time(now_ns)))
 
     # ---- outputs and state -----------------------------------------------------------------

@@ -27,7 +27,7 @@ class Counters:
     status: str = "starting"
     extra: dict[str, int] = field(default_factory=dict)
 
-    def health(self, engine: str, lag: int, now_ns: int) -> EngineHealth:
+    def health(self, engine: str, lag: int | None, now_ns: int) -> EngineHealth:
         return EngineHealth(
             ts_event=now_ns,
             ts_init=now_ns,

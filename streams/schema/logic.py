@@ -121,7 +121,7 @@ class EngineHealth(Event):
     engine: str
     worker: str
     status: Literal["starting", "running", "degraded", "stopped"]
-    lag: StrictInt
+    lag: StrictInt | None  # None until the worker knows where its partitions end
     events_in: StrictInt
     events_out: StrictInt
     errors: StrictInt
