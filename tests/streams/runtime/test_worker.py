@@ -273,4 +273,5 @@ def test_restarted_worker_with_no_new_input_restores_state_and_closes_open_bars(
 
     # Assert
     assert assert_same_bars(_bars_of(kafka_brokers, symbols), expected) == 0
-    assert "engine state restored engine=bars partitions=[0, 1, 2, 3, 4, 5] keys=30" in log.read_text()
+    restored = "engine state restored engine=bars partitions=[0, 1, 2, 3, 4, 5] keys=30"
+    assert restored in log.read_text()
