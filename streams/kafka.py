@@ -204,6 +204,14 @@ def _reader(brokers: str, **overrides: object) -> Consumer:
     return Consumer(config)
 
 
+def _partitions(consumer: Consumer, topic: str) -> list[int]:
+    """The partition ids of `topic`; BrokerError if the broker does not have it."""
+    meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
+    if meta is None or meta.error is not None:
+        raise BrokerError(f"topic {topic} does not exist on the broker")
+    return sorted(meta.partitions)
+
+
 def watermarks(
     consumer: Consumer, partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], tuple[int, int]]:
@@ -255,14 +263,9 @@ def tail(
     Without --from-beginning it starts at the end and waits for new records. With
     `idle_timeout_s`, stops after that long without a record.
     """
-    consumer = _reader(brokers, **{"enable.partition.eof": False})
+    consumer = _reader(brokers)
     try:
-        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise BrokerError(f"topic {topic} does not exist on the broker")
-        consumer.close()
-        consumer = _reader(brokers)
-        marks = watermarks(consumer, [(topic, p) for p in meta.partitions])
+        marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
         consumer.assign([
             TopicPartition(topic, p, lo if from_beginning else hi)
             for (_, p), (lo, hi) in marks.items()
@@ -310,10 +313,7 @@ def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None,
     each partition in offset order. Records written meanwhile are not waited for."""
     consumer = _reader(brokers)
     try:
-        meta = consumer.list_topics(topic, timeout=TIMEOUT_S).topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise BrokerError(f"topic {topic} does not exist on the broker")
-        marks = watermarks(consumer, [(topic, p) for p in meta.partitions])
+        marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
         pending = {p: hi for (_, p), (lo, hi) in marks.items() if hi > lo}
         consumer.assign([TopicPartition(topic, p, marks[(topic, p)][0]) for p in pending])
         while pending:
