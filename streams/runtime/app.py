@@ -26,6 +26,7 @@ from streams.clock import LiveClock
 from streams.device import select_device
 from streams.exceptions import ConfigError
 from streams.runtime.binding import EngineBinding, SourceRecord
+from streams.runtime.recovery import SeekSafeTableManager
 from streams.settings import EngineParams, Settings
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,7 @@ def build_app(
         broker_max_poll_records=settings.batch_max_events,
         stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
         web_enabled=False,
+        TableManager=SeekSafeTableManager,  # see streams/runtime/recovery.py
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_rebalance_timeout=settings.session_timeout_ms / 1000,

@@ -174,6 +174,9 @@ class EngineBinding:
     async def _handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
         spec = self._catalog[topic]
         for r in records:
+            expected = self._next_offset.get((topic, r.partition))
+            if expected is not None and r.offset > expected:
+                self._offset_gap(topic, r.partition, expected, r.offset)
             self._next_offset[(topic, r.partition)] = r.offset + 1
         self.counters.events_in += len(records)
         columns, rejected = codec.decode_columns(spec.value, [r.value for r in records])
@@ -185,6 +188,17 @@ class EngineBinding:
             if len(offsets):
                 out += self._process(topic, columns, offsets, good, spec.key)
         await self._commit_outputs(out)
+
+    def _offset_gap(self, topic: str, partition: int, expected: int, got: int) -> None:
+        """Offsets jumped within one assignment. On a topic with delete cleanup and plain
+        producers this means records were skipped on their way to the engine (the race
+        streams/runtime/recovery.py closes was one such cause); transaction markers and
+        compaction also leave gaps. Counted and logged, so a loss is never silent."""
+        self.counters.offset_gaps += 1
+        log.warning(
+            "offsets jumped engine=%s topic=%s partition=%d expected=%d got=%d",
+            self.name, topic, partition, expected, got,
+        )
 
     def _skip_applied(
         self, columns: codec.Columns, good: list[SourceRecord], key_field: str

@@ -21,6 +21,7 @@ class Counters:
     errors: int = 0
     dead_letters: int = 0
     redelivered_skipped: int = 0
+    offset_gaps: int = 0
     last_event_ts: int | None = None
     process_ms_total: float = 0.0
     last_batch_ms: float = 0.0
@@ -50,6 +51,7 @@ class Counters:
             "errors": self.errors,
             "dead_letters": self.dead_letters,
             "redelivered_skipped": self.redelivered_skipped,
+            "offset_gaps": self.offset_gaps,
             **self.extra,
         }
         return EngineMetrics(
