@@ -3,8 +3,9 @@
 For every micro-batch of one input topic:
 
 1. decode the values straight to columns; rows that fail go to logic.deadletter;
-2. drop rows already applied (a re-delivery after a crash: each key's state remembers the
-   offset of the last record applied to it, and a key lives on exactly one partition);
+2. drop rows already applied (a re-delivery after a crash: each key's state remembers, per
+   input topic, the offset of the last record applied to it, and a key lives on exactly one
+   partition of each input topic);
 3. `engine.process` the rest and publish its outputs, waiting for the broker's acks;
 4. write the state of each key the batch changed to the state table, once, and wait for the
    changelog's acks;
@@ -86,7 +87,10 @@ class EngineBinding:
         self._assigned = assigned
         self._read_changelog = read_changelog
         self._restored_partitions: set[int] = set()
-        self._applied: dict[str, int] = {}
+        # per key: input topic -> offset of the last record applied to the key's state
+        self._applied: dict[str, dict[str, int]] = {}
+        # per key: how many times its state was written; the newest record has the highest
+        self._writes: dict[str, int] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
         self._lock = asyncio.Lock()
 
@@ -122,13 +126,14 @@ class EngineBinding:
             if self._partition_of(key) not in missing:
                 continue
             value = orjson.loads(raw_value)
-            # The newest state is the one that applied the highest input offset, wherever
-            # the log holds it: Tansu compacts by rewriting records at new offsets.
-            if key not in newest or value["offset"] > newest[key]["offset"]:
+            # The newest state is the one written last (its write count), wherever the log
+            # holds it: Tansu compacts by rewriting records at new offsets.
+            if key not in newest or value["writes"] > newest[key]["writes"]:
                 newest[key] = value
         for key, value in newest.items():
             self.engine.restore(key, value["state"])
-            self._applied[key] = int(value["offset"])
+            self._applied[key] = {t: int(o) for t, o in value["offsets"].items()}
+            self._writes[key] = int(value["writes"])
         restored = len(newest)
         self.engine.take_dirty()
         self._restored_partitions |= missing
@@ -149,6 +154,7 @@ class EngineBinding:
             if self._partition_of(key) in partitions:
                 self.engine.forget(key)
                 self._applied.pop(key, None)
+                self._writes.pop(key, None)
         for tp in [tp for tp in self._next_offset if tp[1] in partitions]:
             del self._next_offset[tp]
         self._restored_partitions -= partitions
@@ -184,7 +190,7 @@ class EngineBinding:
         out = [self._dead_letter(topic, records[rej.index], rej.reason) for rej in rejected]
         good = [r for i, r in enumerate(records) if i not in bad]
         if good:
-            columns, offsets = self._skip_applied(columns, good, spec.key)
+            columns, offsets = self._skip_applied(topic, columns, good, spec.key)
             if len(offsets):
                 out += self._process(topic, columns, offsets, good, spec.key)
         await self._commit_outputs(out)
@@ -201,12 +207,14 @@ class EngineBinding:
         )
 
     def _skip_applied(
-        self, columns: codec.Columns, good: list[SourceRecord], key_field: str
+        self, topic: str, columns: codec.Columns, good: list[SourceRecord], key_field: str
     ) -> tuple[codec.Columns, np.ndarray]:
         offsets = np.fromiter((r.offset for r in good), np.int64, len(good))
         keys = columns[key_field]
         inverse, uniq = pd.factorize(keys)
-        applied = np.array([self._applied.get(k, -1) for k in uniq], dtype=np.int64)
+        applied = np.array(
+            [self._applied.get(k, {}).get(topic, -1) for k in uniq], dtype=np.int64
+        )
         fresh = offsets > applied[inverse]
         skipped = int((~fresh).sum())
         if skipped:
@@ -235,8 +243,9 @@ class EngineBinding:
             return [self._dead_letter(topic, r, reason) for r in good if r.offset in wanted]
         keys = columns[key_field]
         for key, offset in zip(keys.tolist(), offsets.tolist(), strict=True):
-            if offset > self._applied.get(key, -1):
-                self._applied[key] = offset
+            applied = self._applied.setdefault(key, {})
+            if offset > applied.get(topic, -1):
+                applied[topic] = offset
         self.counters.last_event_ts = int(columns["ts_event"].max())
         return self._publish(emits)
 
@@ -277,8 +286,11 @@ class EngineBinding:
             await asyncio.gather(*acks)
         dirty = self.engine.take_dirty()
         for key in sorted(dirty):
-            self._table[key.encode()] = orjson.dumps(
-                {"offset": self._applied.get(key, -1), "state": self.engine.snapshot(key)}
-            )
+            self._writes[key] = self._writes.get(key, 0) + 1
+            self._table[key.encode()] = orjson.dumps({
+                "writes": self._writes[key],
+                "offsets": self._applied.get(key, {}),
+                "state": self.engine.snapshot(key),
+            })
         if dirty:
             await self._publisher.flush()
