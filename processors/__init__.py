@@ -5,7 +5,11 @@
 
 from processors.bars import BarEngine
 from processors.base import Emit, Engine
+from processors.microstructure import MicrostructureEngine
+from processors.vpin import VpinEngine
 
-ENGINES: dict[str, type[Engine]] = {engine.name: engine for engine in (BarEngine,)}
+ENGINES: dict[str, type[Engine]] = {
+    engine.name: engine for engine in (BarEngine, MicrostructureEngine, VpinEngine)
+}
 
-__all__ = ["ENGINES", "Emit", "Engine", "BarEngine"]
+__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "MicrostructureEngine", "VpinEngine"]

@@ -15,6 +15,8 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.bars import BarParams
+from processors.microstructure import MicrostructureParams
+from processors.vpin import VpinParams
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +27,8 @@ class EngineParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bars: BarParams = BarParams()
+    microstructure: MicrostructureParams = MicrostructureParams()
+    vpin: VpinParams = VpinParams()
 
 
 class Settings(BaseSettings):
@@ -61,11 +65,27 @@ class Settings(BaseSettings):
     live_slack_ms: int = Field(default=5_000, ge=0)
     session_timeout_ms: int = Field(default=6_000, ge=1_000)
 
+    # `feed ibkr`: TWS / IB Gateway and what to subscribe to (flags override these).
+    ibkr_host: str = "127.0.0.1"
+    ibkr_port: int = Field(default=4002, ge=1, le=65_535)
+    ibkr_client_id: int = Field(default=1, ge=0)
+    ibkr_symbols: str | None = None  # comma-separated stocks (SMART, USD)
+    ibkr_instruments: Path | None = None  # a YAML or CSV instruments file
+    ibkr_depth_rows: int = Field(default=10, ge=0, le=10)
+    ibkr_connect_timeout_ms: int = Field(default=10_000, ge=100)
+    ibkr_heartbeat_ms: int = Field(default=5_000, ge=100)
+    ibkr_stall_timeout_ms: int = Field(default=20_000, ge=200)
+    ibkr_reconnect_min_ms: int = Field(default=1_000, ge=10)
+    ibkr_reconnect_max_ms: int = Field(default=60_000, ge=10)
+
     bars: BarParams = BarParams()
+    microstructure: MicrostructureParams = MicrostructureParams()
+    vpin: VpinParams = VpinParams()
 
     def engine_params(self) -> EngineParams:
         """The engine parameters as one object (what `--set` overrides)."""
-        return EngineParams(bars=self.bars)
+        return EngineParams(bars=self.bars, microstructure=self.microstructure,
+                            vpin=self.vpin)
 
 
 @lru_cache(maxsize=1)

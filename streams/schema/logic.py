@@ -23,12 +23,13 @@ class VpinReading(Event):
 
 
 class MicrostructureFeatures(Event):
-    """Order-book features at one instant."""
+    """Order-book features at one instant. Spread, mid and microprice are None while a side of
+    the book is empty."""
 
     symbol: Symbol
-    spread: float
-    mid: float
-    microprice: float
+    spread: float | None
+    mid: float | None
+    microprice: float | None
     imbalance_1: float
     imbalance_5: float
     imbalance_10: float

@@ -1,0 +1,84 @@
+"""Columnar rows handed from one stage of the engine to the next.
+
+Every kind is grouped by slot (a slot's rows contiguous, in event order); all are tensors on
+the engine's device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True, slots=True)
+class Trades:
+    slot: Tensor
+    ts: Tensor
+    price: Tensor
+    size: Tensor
+
+    def __len__(self) -> int:
+        return self.slot.shape[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """Closed time bars: close is the last trade's price, ts its ts_event."""
+
+    slot: Tensor
+    close: Tensor
+    volume: Tensor
+    ts: Tensor
+
+    def __len__(self) -> int:
+        return self.slot.shape[0]
+
+    def select(self, mask: Tensor) -> Bars:
+        return Bars(self.slot[mask], self.close[mask], self.volume[mask], self.ts[mask])
+
+    @staticmethod
+    def join(first: Bars, second: Bars, order: Tensor) -> Bars:
+        """Rows of both, rearranged by `order` (indices into first + second)."""
+        return Bars(*(torch.cat([a, b])[order] for a, b in zip(
+            (first.slot, first.close, first.volume, first.ts),
+            (second.slot, second.close, second.volume, second.ts),
+            strict=True,
+        )))
+
+
+@dataclass(frozen=True, slots=True)
+class Pours:
+    """Classified volume: each row pours `volume` with buy fraction `fraction` into buckets."""
+
+    slot: Tensor
+    volume: Tensor
+    fraction: Tensor
+    ts: Tensor
+
+    def __len__(self) -> int:
+        return self.slot.shape[0]
+
+    @staticmethod
+    def whole_trades(trades: Trades, side: Tensor) -> Pours:
+        """Each trade all buy (side +1) or all sell (-1); side 0 (unclassified) is left out."""
+        keep = side != 0
+        return Pours(trades.slot[keep], trades.size[keep], (side[keep] > 0).to(trades.price.dtype),
+                     trades.ts[keep])
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    """Completed buckets. `buy` is in units of 2**-20 share; `window_sum` and `cdf` are
+    -1 / NaN while the symbol has fewer than n buckets."""
+
+    slot: Tensor
+    bucket: Tensor
+    ts: Tensor
+    buy: Tensor
+    window_sum: Tensor
+    cdf: Tensor
+
+    def __len__(self) -> int:
+        return self.slot.shape[0]
