@@ -6,24 +6,27 @@ from __future__ import annotations
 
 import base64
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import orjson
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from processors import BarEngine
-from streams import codec, kafka
+from streams import codec
 from streams.replay import Source, run_replay
 from streams.schema import Trade
 from streams.settings import EngineParams
+from tests.streams.runtime.workers import (
+    assert_no_offset_jumps,
+    produce,
+    read_topic,
+    start_group_at_end,
+    wait_for,
+    worker,
+)
 
 pytestmark = pytest.mark.slow
 MINUTE_NS = 60 * 1_000_000_000
@@ -41,27 +44,6 @@ def make_tape(symbols: list[str], n: int, minutes: int, seed: int) -> list[Trade
     ]
 
 
-def produce(brokers: str, records: list[tuple[str, bytes]]) -> None:
-    producer = kafka.producer(brokers)
-    for key, value in records:
-        producer.produce("market.trades", key=key.encode(), value=value)
-        producer.poll(0)
-    assert producer.flush(15) == 0
-
-
-def start_group_at_end(brokers: str, group: str) -> None:
-    """Commit `group`'s offsets at the end of market.trades, as a user starting a new worker
-    "from now" would: the worker then skips what other tests left on the shared topic."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
-                         "enable.partition.eof": True, "enable.auto.commit": False})
-    try:
-        ends = kafka.watermarks(consumer, [("market.trades", p) for p in range(6)])
-        consumer.commit(offsets=[TopicPartition(t, p, hi) for (t, p), (_, hi) in ends.items()],
-                        asynchronous=False)
-    finally:
-        consumer.close()
-
-
 def expected_bars(tape: list[Trade]) -> dict[str, dict]:
     """The uninterrupted run: the same engine in-process over the whole tape."""
     columns, rejected = codec.decode_columns("Trade", [codec.encode(t) for t in tape])
@@ -73,43 +55,6 @@ def expected_bars(tape: list[Trade]) -> dict[str, dict]:
 def _comparable(bar: dict) -> dict:
     # ts_init is processing time by definition; everything else must match exactly.
     return {k: v for k, v in bar.items() if k != "ts_init"}
-
-
-def read_topic(brokers: str, topic: str, keep: Callable[[dict], bool]) -> list[dict]:
-    rows = [orjson.loads(value) for _, _, _, value in kafka.read_all(brokers, topic)]
-    return [r for r in rows if keep(r)]
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
-
-
-@contextmanager
-def worker(
-    env: dict[str, str], app_id: str, log: Path, **settings: str
-) -> Iterator[subprocess.Popen]:
-    extra = {f"NAUTILUS_{k.upper()}": v for k, v in settings.items()}
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--engines", "bars"],
-            env={**env, "NAUTILUS_APP_ID": app_id, "NAUTILUS_HEALTH_INTERVAL_MS": "500", **extra},
-            stdout=out, stderr=subprocess.STDOUT,
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 def _symbols(prefix: str, n: int) -> list[str]:
@@ -137,12 +82,6 @@ def assert_same_bars(seen: list[dict], expected: dict[str, dict]) -> int:
     for bar_id, row in expected.items():
         assert by_id[bar_id] == row, bar_id
     return duplicates
-
-
-def assert_no_offset_jumps(log: Path) -> None:
-    """market.trades has no offset gaps: a jump the worker logged means records were skipped
-    on their way to the engine."""
-    assert not [line for line in log.read_text().splitlines() if "offsets jumped" in line]
 
 
 def test_worker_killed_with_sigkill_resumes_with_no_lost_or_doubled_state(

@@ -1,0 +1,82 @@
+"""Helpers for tests that run `nautilus-streams worker` processes on the session's broker."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+from confluent_kafka import Consumer, TopicPartition
+
+from streams import kafka
+
+
+def produce(brokers: str, records: list[tuple[str, bytes]]) -> None:
+    producer = kafka.producer(brokers)
+    for key, value in records:
+        producer.produce("market.trades", key=key.encode(), value=value)
+        producer.poll(0)
+    assert producer.flush(15) == 0
+
+
+def start_group_at_end(brokers: str, group: str) -> None:
+    """Commit `group`'s offsets at the end of market.trades, as a user starting a new worker
+    "from now" would: the worker then skips what other tests left on the shared topic."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                         "enable.partition.eof": True, "enable.auto.commit": False})
+    try:
+        ends = kafka.watermarks(consumer, [("market.trades", p) for p in range(6)])
+        consumer.commit(offsets=[TopicPartition(t, p, hi) for (t, p), (_, hi) in ends.items()],
+                        asynchronous=False)
+    finally:
+        consumer.close()
+
+
+def read_topic(brokers: str, topic: str, keep: Callable[[dict], bool]) -> list[dict]:
+    rows = [orjson.loads(value) for _, _, _, value in kafka.read_all(brokers, topic)]
+    return [r for r in rows if keep(r)]
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+@contextmanager
+def worker(
+    env: dict[str, str], app_id: str, log: Path, engines: str = "bars", **settings: str
+) -> Iterator[subprocess.Popen]:
+    """A worker running `engines` in consumer group `app_id`, output appended to `log`;
+    `settings` become NAUTILUS_* variables. Stopped with SIGTERM (then SIGKILL) at exit."""
+    extra = {f"NAUTILUS_{k.upper()}": v for k, v in settings.items()}
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streams", "worker", "--engines", engines],
+            env={**env, "NAUTILUS_APP_ID": app_id, "NAUTILUS_HEALTH_INTERVAL_MS": "500", **extra},
+            stdout=out, stderr=subprocess.STDOUT,
+        )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def assert_no_offset_jumps(log: Path) -> None:
+    """market.trades has no offset gaps: a jump the worker logged means records were skipped
+    on their way to the engine."""
+    assert not [line for line in log.read_text().splitlines() if "offsets jumped" in line]
