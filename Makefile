@@ -67,14 +67,21 @@ compose-check: ## validate docker-compose.yml with `docker-compose config -q`
 lint: install ## ruff check
 	$(BIN)/ruff check .
 
-bench: install ## run the benchmarks
-	$(BIN)/python benchmarks/bars_throughput.py
+# Quix Streams pins its own confluent-kafka, so its baseline runs from a virtualenv of its own.
+QUIX_VENV := .bench-quix
+$(QUIX_VENV)/bin/python:
+	$(PYTHON) -m venv $(QUIX_VENV)
+	$(QUIX_VENV)/bin/python -m pip install --quiet quixstreams==3.28.1 orjson
+
+bench: install $(QUIX_VENV)/bin/python ## run the benchmarks (bars, then VPIN with its baselines)
+	$(BIN)/python -m benchmarks.bars_throughput
+	$(BIN)/python -m benchmarks.vpin_throughput --quix-python $(QUIX_VENV)/bin/python
 
 clean: ## remove caches and build outputs (keeps .venv and .nautilus data)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis replay-out
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove .venv
-	rm -rf $(VENV)
+	rm -rf $(VENV) $(QUIX_VENV)
 
 FORCE:

@@ -9,7 +9,7 @@ Measures, on one tape of synthetic trades:
      table entry per event (the per-event pattern).
 
 Prints a line per measurement and, last, a key=value summary with the ratios
-(ours / baseline). Usage: python benchmarks/bars_throughput.py [--trades N]
+(ours / baseline). Usage: python -m benchmarks.bars_throughput [--trades N]
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Deterministic in-process replay: the same engines, a TestClock, event-time order.
 
-Inputs (files or a topic range) become columns per topic; rows of all inputs are merged
-into one event-time order (ties keep input order), cut into runs of one topic, and each run
-is fed to the engines that read that topic. After each run the TestClock advances to the
+Inputs become runs of columns of one topic in one event-time order (ties keep input order),
+and each run is fed to the engines that read that topic. Files are read a chunk at a time and
+merged as they are read (`streams.feeds.files`), so memory does not grow with their size; a
+topic range is read whole and merged in memory. After each run the TestClock advances to the
 run's last event time and the engines' time-driven closes fire; at the end every engine
 flushes what is still open. Outputs are written per topic, in a canonical order
 (ts_event, key, then emission order), so the same input gives byte-identical files.
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,8 +26,9 @@ from processors import Emit, Engine
 from streams import kafka
 from streams.clock import TestClock
 from streams.codec import Columns, decode_columns
-from streams.exceptions import InputFileError
-from streams.feeds.files import read_market_file
+from streams.feeds.badrows import BadRows
+from streams.feeds.files import FileOptions, market_runs
+from streams.feeds.progress import Progress
 from streams.settings import EngineParams
 
 log = logging.getLogger(__name__)
@@ -61,7 +63,25 @@ def run_replay(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
 ) -> ReplayResult:
-    """Feed `sources` through fresh engines in event-time order; collect every output."""
+    """Feed whole `sources` through fresh engines in event-time order; collect every output."""
+    merged = _Merged([s for s in sources if len(s)])
+
+    def runs() -> Iterator[Source]:
+        for lo in range(0, len(merged), batch_rows):
+            hi = min(len(merged), lo + batch_rows)
+            for source, columns in merged.runs(lo, hi):
+                yield Source(source.topic, columns)
+            if progress:
+                progress(hi, len(merged))
+
+    return replay_runs(runs(), engine_classes, params)
+
+
+def replay_runs(
+    runs: Iterable[Source], engine_classes: list[type[Engine]], params: EngineParams
+) -> ReplayResult:
+    """Feed runs that are already in one event-time order (each of one topic) through fresh
+    engines: after each run the clock moves to its last event and time-driven closes fire."""
     clock = TestClock(0)
     device = torch.device("cpu")
     engines = [cls(getattr(params, cls.name), clock, device) for cls in engine_classes]
@@ -69,23 +89,20 @@ def run_replay(
     for engine in engines:
         for topic in engine.inputs:
             readers[topic].append(engine)
-    merged = _Merged([s for s in sources if len(s)])
     emitted: list[Emit] = []
-    for lo in range(0, len(merged), batch_rows):
-        hi = min(len(merged), lo + batch_rows)
-        for source, columns in merged.runs(lo, hi):
-            last_ts = int(columns["ts_event"][-1])
-            if last_ts > clock.timestamp_ns():
-                clock.advance_to(last_ts)
-            for engine in readers.get(source.topic, []):
-                emitted += engine.process(source.topic, columns)
-            for engine in engines:
-                emitted += engine.on_time(clock.timestamp_ns())
-        if progress:
-            progress(hi, len(merged))
+    events_in = 0
+    for run in runs:
+        events_in += len(run)
+        last_ts = int(run.columns["ts_event"][-1])
+        if last_ts > clock.timestamp_ns():
+            clock.advance_to(last_ts)
+        for engine in readers.get(run.topic, []):
+            emitted += engine.process(run.topic, run.columns)
+        for engine in engines:
+            emitted += engine.on_time(clock.timestamp_ns())
     for engine in engines:
         emitted += engine.flush()
-    result = ReplayResult(events_in=len(merged))
+    result = ReplayResult(events_in=events_in)
     for emit in emitted:
         result.outputs.setdefault(emit.topic, []).append(emit)
     return result
@@ -146,20 +163,21 @@ def _flat_row(emit: Emit) -> dict[str, object]:
     }
 
 
-def file_sources(paths: list[Path], *, strict: bool) -> list[Source]:
-    """Read market files for replay; rejected rows are reported, or fatal with `strict`."""
-    sources = []
-    for path in paths:
-        market_file = read_market_file(path)
-        if market_file.rejected:
-            line, reason = market_file.rejected[0]
-            if strict:
-                raise InputFileError(f"{path}:{line}: {reason} (--strict stops at the first)")
-            for line, reason in market_file.rejected[:5]:
-                log.warning("rejected row path=%s line=%d reason=%s", path, line, reason)
-            log.warning("rejected rows path=%s count=%d", path, len(market_file.rejected))
-        sources.append(Source(market_file.topic, market_file.columns))
-    return sources
+def file_runs(
+    paths: Sequence[Path],
+    options: FileOptions,
+    bad_rows: BadRows,
+    progress: Progress | None = None,
+    topics: Collection[str] | None = None,
+) -> Iterator[Source]:
+    """Market files as runs in one event-time order, read a chunk at a time.
+
+    Files are never loaded whole: each is read in chunks, rows out of order by up to
+    `options.max_backwards_ms` are put in order, rows further back are bad rows (reported
+    to `bad_rows`, fatal when it is strict), and the files are merged as they are read.
+    """
+    for run in market_runs(paths, options, bad_rows, progress, topics):
+        yield Source(run.topic, run.columns)
 
 
 def topic_source(

@@ -1,15 +1,20 @@
-"""`nautilus-streams feed sim|file`: publish market data to the market.* topics.
+"""`nautilus-streams feed sim|file|ibkr`: publish market data to the market.* topics.
 
 `sim` runs the seeded synthetic market live: event times are the wall clock at start plus the
 simulated offsets, and records go out when their event time comes, so the trade rate is
-`--rate` on average and ts_event tracks the wall clock. `file` replays CSV / Parquet files,
-merged in event-time order, at a chosen speed. Both stop cleanly on Ctrl-C or SIGTERM after
-flushing what was produced, and log progress to stderr every few seconds.
+`--rate` on average and ts_event tracks the wall clock. `file` replays market files (our
+CSV / Parquet, other CSVs through a column map, LOBSTER pairs), read in chunks and merged in
+event-time order, at a chosen speed. Both stop cleanly on Ctrl-C or SIGTERM after
+flushing what was produced, and report progress on stderr.
+
+`ibkr` publishes live data from TWS / IB Gateway (`streams.feeds.ibkr`, the `ibkr` extra) until
+Ctrl-C or SIGTERM, reconnecting by itself; it prints its status to stderr every few seconds.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import itertools
 import logging
@@ -19,11 +24,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from streams import kafka
+from streams.cli.market_files import FORMATS_HELP, add_file_options, file_options, print_bad_rows
 from streams.endpoints import kafka_brokers
-from streams.exceptions import InputFileError
+from streams.exceptions import ConfigError
 from streams.feeds import MarketEvent
-from streams.feeds.files import MarketFile, merge_events, read_market_file
+from streams.feeds.badrows import BadRows, DeadLetters
+from streams.feeds.files import market_events
+from streams.feeds.progress import Progress
 from streams.feeds.publish import PublishStats, publish
 from streams.feeds.sim import KNOWN_SYMBOLS, SimMarket
 from streams.settings import get_settings
@@ -32,20 +42,22 @@ log = logging.getLogger(__name__)
 
 DEFAULT_SYMBOLS = ",".join(KNOWN_SYMBOLS)
 PROGRESS_INTERVAL_S = 5.0
-SHOWN_REJECTS = 5
+FLUSH_TIMEOUT_S = 30.0
 LAG_WARNING_MS = 1_000.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     feed = sub.add_parser(
         "feed",
-        help="publish market data (a simulated market, or files) to the market.* topics",
+        help="publish market data (a simulated market, files, Interactive Brokers) to the "
+        "market.* topics",
         description="Publish trades, quotes and depth to market.trades / market.quotes / "
         "market.depth, keyed by symbol. Ctrl-C or SIGTERM stops after flushing.",
     )
     cmds = feed.add_subparsers(dest="feed_command", metavar="SUBCOMMAND", required=True)
     _register_sim(cmds)
     _register_file(cmds)
+    _register_ibkr(cmds)
 
 
 def _register_sim(cmds: argparse._SubParsersAction) -> None:
@@ -83,21 +95,33 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
 def _register_file(cmds: argparse._SubParsersAction) -> None:
     file = cmds.add_parser(
         "file",
-        help="replay CSV / Parquet market files",
-        description="Replay market files (.csv, .csv.gz, .parquet) merged in ts_event order. "
-        "The columns tell the kind: trades need ts_event, symbol, price, size (optional "
-        "aggressor or side: buy/sell/B/S); quotes need ts_event, symbol, bid_price, bid_size, "
-        "ask_price, ask_size; depth needs ts_event, symbol, bid_price_1..N, bid_size_1..N, "
-        "ask_price_1..N, ask_size_1..N (N <= 10). ts_event is integer ns since the epoch; "
-        "ts_init is optional. Bad rows are reported with their line numbers and skipped, "
-        "unless --strict.",
+        help="publish market files (our CSV/Parquet, mapped CSVs, LOBSTER)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Publish market files to market.trades / market.quotes / market.depth,\n"
+        "merged in ts_event order, at a chosen speed. Bad rows also go to\n"
+        "logic.deadletter (source file:PATH, offset = line) unless --no-deadletter.\n"
+        "With --strict, rows before the first bad one may already be published:\n"
+        "files are streamed.\n\n"
+        + FORMATS_HELP,
+        epilog="examples:\n"
+        "  nautilus-streams feed file -i trades.csv --speed 10x\n"
+        "  nautilus-streams feed file -i fills.csv --map ts=timestamp,price=px,size=qty "
+        "--ts-unit ms --symbol ESZ6\n"
+        "  nautilus-streams feed file -i ticks.csv --map ts=time --tz America/New_York\n"
+        "  nautilus-streams feed file -i AAPL_2012-06-21_34200000_57600000_message_10.csv\n"
+        "  nautilus-streams feed file --format lobster --symbol AAPL --date 2012-06-21 "
+        "-i msgs.csv -i book.csv",
     )
     file.add_argument("--input", "-i", type=Path, action="append", required=True,
-                      metavar="FILE", help="a market file; repeat for several")
+                      metavar="FILE", help="a market file; repeat for several (merged in time "
+                      "order). Example: -i trades.csv -i quotes.parquet")
     file.add_argument("--speed", type=_speed, default=None, metavar="1x|10x|max",
-                      help="replay speed relative to event time (default: max, no pacing)")
-    file.add_argument("--strict", action="store_true",
-                      help="fail on the first bad row instead of skipping bad rows")
+                      help="replay speed relative to event time (default: max, no pacing). "
+                      "Example: --speed 10x")
+    file.add_argument("--deadletter", action=argparse.BooleanOptionalAction, default=True,
+                      help="send bad rows to logic.deadletter as well as reporting them "
+                      "(default: on). Example: --no-deadletter")
+    add_file_options(file)
     file.set_defaults(handler=_file)
 
 
@@ -164,34 +188,40 @@ def _sim(args: argparse.Namespace) -> int:
     log.info("feed sim start brokers=%s symbols=%s rate=%s seed=%d",
              brokers, ",".join(market.symbols), args.rate, args.seed)
     with _stop_on_signals() as stop:
-        stats = publish(events, brokers, speed=1.0, progress=_ProgressLog(live=True),
+        stats = publish(events, brokers, speed=1.0, progress=_ProgressLog(),
                         progress_interval_s=PROGRESS_INTERVAL_S, stop=stop)
     return _summary(stats)
 
 
 def _file(args: argparse.Namespace) -> int:
-    files = [read_market_file(path) for path in args.input]
-    for mf in files:
-        _report_rejects(mf, strict=args.strict)
-    brokers = kafka_brokers(get_settings())
-    log.info("feed file start brokers=%s files=%d rows=%d speed=%s",
-             brokers, len(files), sum(len(f) for f in files), args.speed or "max")
-    with _stop_on_signals() as stop:
-        stats = publish(merge_events(files), brokers, speed=args.speed,
-                        progress=_ProgressLog(live=False),
-                        progress_interval_s=PROGRESS_INTERVAL_S, stop=stop)
-    return _summary(stats)
+    options = file_options(args)
+    progress = Progress()
+    dead_letters = DeadLetters() if args.deadletter else None
+    bad_rows = BadRows(strict=args.strict, echo=progress.note, forward=dead_letters)
+    try:
+        # The first events are read before the broker is looked up: file errors come first.
+        events = _started(market_events(args.input, options, bad_rows, progress))
+        brokers = kafka_brokers(get_settings())
+        if dead_letters is not None:
+            dead_letters.start(kafka.producer(brokers))
+        log.info("feed file start brokers=%s files=%d speed=%s",
+                 brokers, len(args.input), args.speed or "max")
+        with _stop_on_signals() as stop:
+            stats = publish(events, brokers, speed=args.speed, stop=stop)
+    finally:
+        progress.close()
+    undelivered = dead_letters.flush(FLUSH_TIMEOUT_S) if dead_letters is not None else 0
+    print_bad_rows(bad_rows)
+    if dead_letters is not None and dead_letters.sent:
+        print(f"{dead_letters.sent} bad row(s) sent to logic.deadletter, "
+              f"{undelivered} undelivered", file=sys.stderr)
+    return _summary(stats) or int(undelivered > 0)
 
 
-def _report_rejects(mf: MarketFile, *, strict: bool) -> None:
-    if mf.rejected and strict:
-        line, reason = mf.rejected[0]
-        raise InputFileError(f"{mf.path}:{line}: {reason} (--strict)")
-    print(f"{mf.path}: {len(mf)} {mf.topic} rows, {len(mf.rejected)} rejected", file=sys.stderr)
-    for line, reason in mf.rejected[:SHOWN_REJECTS]:
-        print(f"  line {line}: {reason}", file=sys.stderr)
-    if len(mf.rejected) > SHOWN_REJECTS:
-        print(f"  ... and {len(mf.rejected) - SHOWN_REJECTS} more", file=sys.stderr)
+def _started(events: Iterator[MarketEvent]) -> Iterator[MarketEvent]:
+    """The same events, the first of them read now."""
+    first = next(events, None)
+    return iter(()) if first is None else itertools.chain([first], events)
 
 
 def _summary(stats: PublishStats) -> int:
@@ -206,10 +236,9 @@ def _summary(stats: PublishStats) -> int:
 
 
 class _ProgressLog:
-    """Logs rate since the last report and totals; for a live feed, how far behind it runs."""
+    """Logs rate since the last report, totals, and how far behind event time the feed runs."""
 
-    def __init__(self, *, live: bool) -> None:
-        self._live = live
+    def __init__(self) -> None:
         self._last_total = 0
         self._last_s = 0.0
 
@@ -218,7 +247,7 @@ class _ProgressLog:
         rate = (stats.total - self._last_total) / window_s if window_s > 0 else 0.0
         self._last_total, self._last_s = stats.total, stats.elapsed_s
         lag_ms = None
-        if self._live and stats.last_ts_event is not None:
+        if stats.last_ts_event is not None:
             lag_ms = (time.time_ns() - stats.last_ts_event) / 1e6
         topics = " ".join(f"{t.split('.')[-1]}={n}" for t, n in sorted(stats.produced.items()))
         log.info("feed progress rate=%.0f/s total=%d %s errors=%d%s",
@@ -245,3 +274,152 @@ def _stop_on_signals() -> Iterator[threading.Event]:
     finally:
         for s, old in previous.items():
             signal.signal(s, old)
+
+
+# ---- ibkr --------------------------------------------------------------------------------
+
+if TYPE_CHECKING:  # imported when used: ib_async is an optional extra
+    from streams.feeds.ibkr import IbkrFeed
+
+
+def _register_ibkr(cmds: argparse._SubParsersAction) -> None:
+    ib = cmds.add_parser(
+        "ibkr",
+        help="publish live Interactive Brokers data from TWS / IB Gateway",
+        description="Subscribe at Interactive Brokers, through TWS or IB Gateway with the API "
+        "enabled, to tick-by-tick trades (AllLast), quotes (BidAsk) and market depth, and "
+        "publish them keyed by symbol; ts_event is IB's venue time (whole seconds; depth: "
+        "arrival). Instruments come from --symbols/--stock/--future/--fx/--instruments, else "
+        "NAUTILUS_IBKR_SYMBOLS / NAUTILUS_IBKR_INSTRUMENTS. A dropped or silent connection is "
+        "re-established with backoff; outages go to logic.risk.alerts, status to "
+        "logic.engine.health. Runs until Ctrl-C or SIGTERM. Needs the ibkr extra: "
+        "pip install 'nautilus-streams[ibkr]'.",
+    )
+    ib.add_argument("--host", help="TWS / IB Gateway host (default: NAUTILUS_IBKR_HOST, "
+                    "127.0.0.1)")
+    ib.add_argument("--port", type=int, help="API port (default: NAUTILUS_IBKR_PORT, 4002; IB "
+                    "Gateway 4002 paper / 4001 live, TWS 7497 / 7496)")
+    ib.add_argument("--client-id", type=int, metavar="N",
+                    help="API client id, unique per connection (default: "
+                    "NAUTILUS_IBKR_CLIENT_ID, 1)")
+    ib.add_argument("--symbols", type=_symbol_list, default=[],
+                    help="comma-separated stocks, SMART-routed in USD, e.g. AAPL,MSFT")
+    ib.add_argument("--stock", action="append", default=[], metavar="SYMBOL[:EXCHANGE[:CCY]]",
+                    help="a stock, e.g. SAP:IBIS:EUR; repeatable")
+    ib.add_argument("--future", action="append", default=[], metavar="SYMBOL:YYYYMM:EXCHANGE",
+                    help="a future by contract month, e.g. ES:202512:CME; repeatable")
+    ib.add_argument("--fx", action="append", default=[], metavar="PAIR",
+                    help="an FX pair on IDEALPRO (quotes and depth; FX has no trades), e.g. "
+                    "EURUSD; repeatable")
+    ib.add_argument("--instruments", action="append", default=[], type=Path, metavar="FILE",
+                    help="instruments file, YAML or CSV (format in the README); repeatable")
+    ib.add_argument("--depth-rows", type=int, metavar="N",
+                    help="depth rows per side, 0-10, 0 for none (default: "
+                    "NAUTILUS_IBKR_DEPTH_ROWS, 10)")
+    ib.add_argument("--no-smart-depth", action="store_true",
+                    help="ask for the routing exchange's book, not IB's smart (consolidated) one")
+    ib.set_defaults(handler=_ibkr)
+
+
+def _ibkr(args: argparse.Namespace) -> int:
+    try:
+        from streams.feeds import ibkr
+    except ModuleNotFoundError as exc:
+        raise ConfigError(
+            f"feed ibkr needs the ibkr extra ({exc.name} is missing): "
+            "pip install 'nautilus-streams[ibkr]'"
+        ) from None
+    settings = get_settings()
+    given = (args.symbols, args.stock, args.future, args.fx, args.instruments)
+    if any(given):
+        instruments = ibkr.collect(*given)
+    else:
+        instruments = ibkr.collect(
+            _symbol_list(settings.ibkr_symbols) if settings.ibkr_symbols else [],
+            files=[settings.ibkr_instruments] if settings.ibkr_instruments else [],
+        )
+    if not instruments:
+        raise ConfigError("no instruments: give --symbols, --stock, --future, --fx or "
+                          "--instruments (or NAUTILUS_IBKR_SYMBOLS / NAUTILUS_IBKR_INSTRUMENTS)")
+    config = ibkr.IbkrConfig(
+        host=args.host or settings.ibkr_host,
+        port=args.port if args.port is not None else settings.ibkr_port,
+        client_id=args.client_id if args.client_id is not None else settings.ibkr_client_id,
+        depth_rows=args.depth_rows if args.depth_rows is not None else settings.ibkr_depth_rows,
+        smart_depth=not args.no_smart_depth,
+        connect_timeout_s=settings.ibkr_connect_timeout_ms / 1e3,
+        heartbeat_s=settings.ibkr_heartbeat_ms / 1e3,
+        stall_timeout_s=settings.ibkr_stall_timeout_ms / 1e3,
+        reconnect_min_s=settings.ibkr_reconnect_min_ms / 1e3,
+        reconnect_max_s=settings.ibkr_reconnect_max_ms / 1e3,
+        health_interval_s=settings.health_interval_ms / 1e3,
+    )
+    brokers = kafka_brokers(settings)
+    logging.getLogger("ib_async").setLevel(max(logging.WARNING, logging.getLogger().level))
+    print(f"feed ibkr: {config.host}:{config.port} client {config.client_id} -> {brokers}; "
+          f"{len(instruments)} instrument(s): {', '.join(i.label for i in instruments)}",
+          file=sys.stderr)
+    sink = ibkr.KafkaSink(brokers).start()
+    feed = ibkr.IbkrFeed(instruments, config, sink)
+    try:
+        asyncio.run(_run_ibkr(feed))
+    finally:
+        stats = sink.close()
+    c = feed.counters
+    refused = ", ".join(f"{k} {n}" for k, n in sorted(c.refused.items())) or "none"
+    print(f"ibkr: {c.sessions} session(s), {c.outages} outage(s), {c.skipped} tick(s) skipped, "
+          f"{c.errors} IB error(s), refused subscriptions: {refused}")
+    return _summary(stats) if stats is not None else 1
+
+
+async def _run_ibkr(feed: IbkrFeed) -> None:
+    """Run the feed until SIGINT / SIGTERM (a second one cancels it), printing its status."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    task = asyncio.create_task(feed.run(stop))
+
+    def handle(signum: int) -> None:
+        if stop.is_set():
+            task.cancel()
+            return
+        print(f"feed ibkr: {signal.Signals(signum).name}, stopping", file=sys.stderr)
+        stop.set()
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(s, handle, s)
+    status = _IbkrStatus(feed)
+    try:
+        while not task.done():
+            await asyncio.wait({task}, timeout=PROGRESS_INTERVAL_S)
+            status.print()
+        await task
+    finally:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(s)
+
+
+class _IbkrStatus:
+    """One status line per call: state, counts, rate since the last line; new refusals once."""
+
+    def __init__(self, feed: IbkrFeed) -> None:
+        self._feed = feed
+        self._last = (time.monotonic(), 0)
+        self._shown: set[str] = set()
+
+    def print(self) -> None:
+        feed, c = self._feed, self._feed.counters
+        now = time.monotonic()
+        rate = (c.events_out - self._last[1]) / max(now - self._last[0], 1e-9)
+        self._last = (now, c.events_out)
+        line = (f"ibkr {feed.status}: trades={c.trades} quotes={c.quotes} depth={c.depth} "
+                f"({rate:.0f}/s)")
+        if c.last_event_ts is not None:
+            line += f", last event {(time.time_ns() - c.last_event_ts) / 1e9:.1f} s ago"
+        if feed.outage is not None:
+            line += (f"; DOWN {(time.time_ns() - feed.outage.start_ns) / 1e9:.0f} s "
+                     f"({feed.outage.reason}), reconnecting")
+        print(line, file=sys.stderr)
+        for text in feed.refused():
+            if text not in self._shown:
+                self._shown.add(text)
+                print(f"  {text}", file=sys.stderr)

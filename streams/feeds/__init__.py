@@ -1,7 +1,10 @@
 """Market-data feeds: where events enter the `market.*` topics.
 
 - `sim`: a seeded synthetic market (trades, quotes, 10-level depth, informed-flow episodes).
-- `files`: CSV / Parquet market files, parsed into columns and back into wire models.
+- `files`: market files (our CSV / Parquet columns, other CSVs through a column map, LOBSTER
+  pairs) read in chunks into time-ordered columns and back into wire models; its parts are
+  `tables` (chunked reading), `cells` and `columns` (parsing), `mapping` (column maps, times),
+  `lobster`, `chunks` (time order, merging), `badrows` and `progress`.
 - `publish`: paced, keyed publishing of market events to the broker.
 
 This module holds only what the three share, so it imports none of them.

@@ -1,446 +1,332 @@
-"""Market files (CSV, gzipped CSV, Parquet) read into columns for replay and `feed file`.
+"""Market files in, time-ordered chunks of codec columns out, for replay and `feed file`.
 
-The kind of data is told by the columns: `price`/`size` are trades, `bid_price`/`ask_price`
-are quotes, `bid_price_1`... are depth. Columns come out with the names and dtypes
-`streams.codec.decode_columns` gives the same model, so engines cannot tell a file from a
-topic. Prices also keep their exact decimal text (`price_text`), so publishing a file puts
-the very digits of the file on the wire, never a float's rounding of them.
+Formats (`FileOptions.format`; `auto` tells them by name):
 
-Bad rows are not dropped silently: each comes back in `rejected` as (line, reason), line as a
-spreadsheet numbers it (the header is line 1, the first data row line 2; for CSV, the physical
-line). Rows come out sorted by `ts_event`, stably, so equal timestamps keep the file's order.
+- our own columns, CSV (`.csv`, `.csv.gz`) or Parquet: the kind of data is told by the
+  columns (`streams.feeds.columns`): trades `ts_event, symbol, price, size`; quotes
+  `ts_event, symbol, bid_price, bid_size, ask_price, ask_size`; depth `ts_event, symbol,
+  bid_price_1.., bid_size_1.., ask_price_1.., ask_size_1..`;
+- anyone's CSV/Parquet, through a column map, a time unit or ISO-8601 times with a zone, and
+  a fixed symbol for files without one (`streams.feeds.mapping`);
+- LOBSTER message + order-book pairs (`streams.feeds.lobster`).
+
+Files are read in chunks (`streams.feeds.tables`), never whole; rows may be out of time
+order by up to `max_backwards_ms`, further is a bad row (`streams.feeds.chunks`). Bad rows
+go to a `BadRows` with their file and line; valid rows come out as `MarketChunk`s.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import gc
-import gzip
-import heapq
-import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from streams.exceptions import InputFileError
-from streams.feeds import MarketEvent
+from streams.codec import decode_columns
+from streams.exceptions import ConfigError, InputFileError
+from streams.feeds import TOPIC_BY_MODEL, MarketEvent
+from streams.feeds import lobster as lob
+from streams.feeds.badrows import BadRow, BadRows
+from streams.feeds.cells import SYMBOL_PATTERN, Rejects, levels_text
+from streams.feeds.chunks import MarketChunk, Step, TimeOrder, merge_inputs
+from streams.feeds.columns import DEPTH, QUOTES, TRADES, kind_of, parse
+from streams.feeds.mapping import ColumnMap, TimeFormat
+from streams.feeds.progress import Progress
+from streams.feeds.tables import (
+    DEFAULT_BLOCK_BYTES,
+    CellChunk,
+    csv_chunks,
+    first_fields,
+    parquet_chunks,
+)
 from streams.schema import DEPTH_LEVELS, DepthSnapshot, Quote, Trade
 from streams.schema.market import Side
 
-if TYPE_CHECKING:
-    from _csv import Reader
-
-log = logging.getLogger(__name__)
-
-TRADES, QUOTES, DEPTH = "market.trades", "market.quotes", "market.depth"
-REQUIRED: dict[str, tuple[str, ...]] = {
-    TRADES: ("ts_event", "symbol", "price", "size"),
-    QUOTES: ("ts_event", "symbol", "bid_price", "bid_size", "ask_price", "ask_size"),
-    DEPTH: ("ts_event", "symbol", "bid_price_1", "bid_size_1", "ask_price_1", "ask_size_1"),
-}
-SIDE_COLUMNS = ("aggressor", "side")
-# Aggressor spellings: buy/sell, B/S, 1/-1; Databento's A (ask side: a seller hit the bid).
-SIDE_CODES = {"buy": 1, "b": 1, "1": 1, "sell": -1, "s": -1, "a": -1, "-1": -1,
-              "": 0, "0": 0, "n": 0, "none": 0, "unknown": 0}
+FORMATS = ("auto", "csv", "parquet", "lobster")
+DEFAULT_MAX_BACKWARDS_MS = 300_000
 SIDE_NAMES: dict[int, Side | None] = {1: "buy", -1: "sell", 0: None}
-_LEVEL = re.compile(r"^(bid|ask)_(price|size)_(\d+)$")
-_SYMBOL = re.compile(r"^[A-Za-z0-9._:/^-]{1,64}$")
+MODEL_BY_TOPIC = {topic: model.__name__ for model, topic in TOPIC_BY_MODEL.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class FileOptions:
+    """How to read market files; the same for every file of one command."""
+
+    format: str = "auto"
+    column_map: ColumnMap = field(default_factory=ColumnMap)
+    ts_unit: str = "ns"
+    tz: str | None = None  # None: UTC for ISO times, America/New_York for LOBSTER
+    symbol: str | None = None
+    day: date | None = None
+    max_backwards_ms: int = DEFAULT_MAX_BACKWARDS_MS
+    block_bytes: int = DEFAULT_BLOCK_BYTES
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ConfigError(f"format must be one of {', '.join(FORMATS)}, got {self.format!r}")
+        if self.symbol is not None and not re.fullmatch(SYMBOL_PATTERN, self.symbol):
+            raise ConfigError(f"invalid symbol {self.symbol!r}")
+        if self.max_backwards_ms < 0:
+            raise ConfigError(f"max_backwards_ms must be >= 0, got {self.max_backwards_ms}")
+        TimeFormat(self.ts_unit, self.tz or "UTC")  # checks unit and zone
+
+
+@dataclass(frozen=True, slots=True)
+class MarketInput:
+    """One input (a file, or a LOBSTER pair): its files, its topics, its steps.
+
+    `steps` yields lists of chunks, one per topic, each sorted by time and none earlier than
+    the chunks before; reading starts when it is first iterated.
+    """
+
+    paths: list[Path]
+    topics: list[str]
+    steps: Iterator[Step]
 
 
 @dataclass(frozen=True, eq=False)
-class MarketFile:
-    """One file's valid rows as columns, sorted by ts_event, plus the rows it rejected.
+class MarketFile(MarketChunk):
+    """All valid rows of one topic of one input, read at once, and the input's bad rows."""
 
-    `price_text` maps each price column to its exact decimal strings (object arrays of the
-    same shape; None where a depth level is absent). `lines` is each kept row's line number.
+    path: Path = Path()
+    rejected: list[BadRow] = field(default_factory=list)
+
+
+def market_runs(
+    paths: Sequence[Path],
+    options: FileOptions,
+    bad_rows: BadRows,
+    progress: Progress | None = None,
+    topics: Collection[str] | None = None,
+) -> Iterator[MarketChunk]:
+    """The rows of all files as runs of one topic, in one order: time, file, line.
+
+    `topics` keeps only those topics (a LOBSTER book is not even read without market.depth).
     """
-
-    path: Path
-    topic: str
-    columns: dict[str, np.ndarray]
-    price_text: dict[str, np.ndarray]
-    lines: np.ndarray
-    rejected: list[tuple[int, str]]
-
-    def __len__(self) -> int:
-        return int(self.lines.size)
+    inputs = open_inputs(paths, options, bad_rows, progress, topics)
+    for merged in merge_inputs([i.steps for i in inputs]):
+        yield from merged.runs()
 
 
-@dataclass(slots=True)
-class _Raw:
-    """A file's cells as text, per lower-cased column name, with each row's line number."""
+def market_events(
+    paths: Sequence[Path],
+    options: FileOptions,
+    bad_rows: BadRows,
+    progress: Progress | None = None,
+) -> Iterator[MarketEvent]:
+    """The rows of all files as wire models, in the order of `market_runs`."""
+    inputs = open_inputs(paths, options, bad_rows, progress)
+    for merged in merge_inputs([i.steps for i in inputs]):
+        if merged.order is None:
+            for piece in merged.pieces:
+                yield from iter_events(piece)
+        else:  # topics interleave row by row (LOBSTER): no chunk per row
+            events = [iter_events(piece) for piece in merged.pieces]
+            for k in merged.order.tolist():
+                yield next(events[k])
 
-    columns: dict[str, np.ndarray]
-    lines: np.ndarray
-    rejected: list[tuple[int, str]]
+
+def open_inputs(
+    paths: Sequence[Path],
+    options: FileOptions,
+    bad_rows: BadRows,
+    progress: Progress | None = None,
+    topics: Collection[str] | None = None,
+) -> list[MarketInput]:
+    """The inputs in the order given; their headers are checked now, their rows read later.
+
+    With `topics`, only those topics are kept, and an input left with none is not read.
+    """
+    plan = lob.plan([Path(p) for p in paths], fmt=options.format, symbol=options.symbol,
+                    day=options.day)
+    inputs = []
+    for item in plan:
+        if isinstance(item, lob.LobsterPair):
+            if topics is not None and DEPTH not in topics:
+                item = lob.LobsterPair(item.message, None, item.symbol, item.day, item.levels)
+            inputs.append(_lobster_input(item, options, bad_rows, progress))
+        else:
+            inputs.append(_table_input(item, options, bad_rows, progress))
+    if topics is not None:
+        inputs = [MarketInput(i.paths, [t for t in i.topics if t in topics],
+                              _only(i.steps, topics)) for i in inputs]
+    return [i for i in inputs if i.topics]
 
 
-def read_market_file(path: Path | str) -> MarketFile:
-    """Read a .csv, .csv.gz or .parquet market file; raises InputFileError if unusable."""
-    path = Path(path)
-    name = path.name.lower()
-    if not path.is_file():
+def _only(steps: Iterator[Step], topics: Collection[str]) -> Iterator[Step]:
+    for step in steps:
+        yield [piece for piece in step if piece.topic in topics]
+
+
+def _lobster_input(pair: lob.LobsterPair, options: FileOptions, bad_rows: BadRows,
+                   progress: Progress | None) -> MarketInput:
+    paths = [p for p in (pair.message, pair.book) if p is not None]
+    for path in paths:
+        _check_file(path)
+        if progress is not None:
+            progress.add_total(path.stat().st_size)
+    steps = lob.steps(pair, tz=options.tz or lob.DEFAULT_TZ,
+                      max_backwards_ms=options.max_backwards_ms, bad_rows=bad_rows,
+                      block_bytes=options.block_bytes, progress=progress)
+    return MarketInput(paths, [TRADES, DEPTH] if pair.book else [TRADES], steps)
+
+
+def _table_input(path: Path, options: FileOptions, bad_rows: BadRows,
+                 progress: Progress | None) -> MarketInput:
+    """A CSV or Parquet file of our columns (or mapped onto them)."""
+    _check_file(path)
+    is_parquet = _is_parquet(path, options.format)
+    cells_of = _Cells(options, str(path))
+    names = _header(path, is_parquet)
+    topic = kind_of(str(path), cells_of(dict.fromkeys(names, pa.array([], pa.string()))))
+    if progress is not None:
+        progress.add_total(path.stat().st_size)
+    counter = progress.count_bytes if progress is not None else None
+    chunks = (parquet_chunks(path, counter=counter) if is_parquet
+              else csv_chunks(path, block_bytes=options.block_bytes, counter=counter))
+    steps = _table_steps(path, topic, chunks, cells_of, options, bad_rows, progress)
+    return MarketInput([path], [topic], steps)
+
+
+def _table_steps(path: Path, topic: str, chunks: Iterator[CellChunk], cells_of: _Cells,
+                 options: FileOptions, bad_rows: BadRows, progress: Progress | None
+                 ) -> Iterator[Step]:
+    times = TimeFormat(options.ts_unit, options.tz or "UTC")
+    order = TimeOrder(options.max_backwards_ms)
+    for chunk in chunks:
+        bad = Rejects(len(chunk))
+        columns, texts = parse(topic, cells_of(chunk.cells, len(chunk)), times, bad)
+        order.check(columns["ts_event"], chunk.lines, bad)
+        found = chunk.malformed + bad.rows(path, chunk.lines, chunk.raw)
+        bad_rows.add(found)
+        if progress is not None:
+            progress.advance(rows=len(chunk), bad=len(found))
+        keep = np.flatnonzero(~bad.mask)
+        piece = MarketChunk(topic, columns, texts, chunk.lines)
+        yield order.push([piece if keep.size == len(piece) else piece.take(keep)])
+    yield order.flush()
+
+
+class _Cells:
+    """A chunk's cells under our names: the column map applied, --symbol filled in."""
+
+    def __init__(self, options: FileOptions, where: str) -> None:
+        self._map, self._symbol, self._where = options.column_map, options.symbol, where
+
+    def __call__(self, cells: dict[str, pa.Array], n: int = 0) -> dict[str, pa.Array]:
+        out = self._map.apply(cells, self._where) if self._map.targets else dict(cells)
+        if self._symbol is not None and "symbol" not in out:
+            out["symbol"] = pa.array([self._symbol] * n, pa.string())
+        return out
+
+
+def _check_file(path: Path | None) -> None:
+    if path is not None and not path.is_file():
         raise InputFileError(f"{path}: no such file")
-    if name.endswith((".csv", ".csv.gz")):
-        raw = _read_csv(path)
-    elif name.endswith(".parquet"):
-        raw = _read_parquet(path)
-    else:
-        raise InputFileError(f"{path}: unknown file type (expected .csv, .csv.gz or .parquet)")
-    topic = _kind(path, raw.columns.keys())
-    bad = _Rejects(raw.lines)
-    columns, texts = _PARSERS[topic](path, raw.columns, bad)
-    keep = np.flatnonzero(~bad.mask)
-    order = keep[np.argsort(columns["ts_event"][keep], kind="stable")]
-    rejected = sorted(raw.rejected + bad.items())
-    log.info("read market file path=%s topic=%s rows=%d rejected=%d",
-             path, topic, order.size, len(rejected))
-    return MarketFile(
-        path=path,
-        topic=topic,
-        columns={k: v[order] for k, v in columns.items()},
-        price_text={k: v[order] for k, v in texts.items()},
-        lines=raw.lines[order],
-        rejected=rejected,
-    )
 
 
-# ---- reading cells -------------------------------------------------------------------------
+def _is_parquet(path: Path, fmt: str) -> bool:
+    name = path.name.lower()
+    if fmt == "parquet" or (fmt == "auto" and name.endswith(".parquet")):
+        return True
+    if fmt == "csv" or name.endswith((".csv", ".csv.gz")):
+        return False
+    raise InputFileError(f"{path}: unknown file type (expected .csv, .csv.gz or .parquet; "
+                         "--format csv|parquet reads other names)")
 
 
-def _read_csv(path: Path) -> _Raw:
-    opener = gzip.open if path.name.lower().endswith(".gz") else open
-    try:
-        with opener(path, "rt", newline="", encoding="utf-8-sig") as fh, _gc_paused():
-            header, rows, lines, rejected = _csv_rows(path, csv.reader(fh))
-            cells = list(zip(*rows, strict=True)) if rows else [() for _ in header]
-            columns = {name: _object_array(col) for name, col in zip(header, cells, strict=True)}
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise InputFileError(f"{path}: cannot read as CSV: {exc}") from exc
-    return _Raw(columns, np.array(lines, dtype=np.int64), rejected)
-
-
-def _csv_rows(
-    path: Path, reader: Reader
-) -> tuple[list[str], list[list[str]], list[int], list[tuple[int, str]]]:
-    """Header, rows of the right width, their line numbers, and rows of the wrong width."""
-    header = [h.strip().lower() for h in next(reader, [])]
-    if not header:
-        raise InputFileError(f"{path}: empty file (expected a header line)")
-    _check_unique(path, header)
-    width = len(header)
-    rows: list[list[str]] = []
-    lines: list[int] = []
-    rejected: list[tuple[int, str]] = []
-    for row in reader:
-        if len(row) != width:
-            if row and (len(row) > 1 or row[0].strip()):  # blank lines are skipped
-                rejected.append((reader.line_num, f"expected {width} fields, got {len(row)}"))
-            continue
-        rows.append(row)
-        lines.append(reader.line_num)
-    return header, rows, lines, rejected
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Millions of small lists would trigger collection after collection, finding nothing."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def _read_parquet(path: Path) -> _Raw:
-    try:
-        table = pq.read_table(path)
-    except (OSError, pa.ArrowException) as exc:
-        raise InputFileError(f"{path}: cannot read as Parquet: {exc}") from exc
-    header = [n.strip().lower() for n in table.column_names]
-    _check_unique(path, header)
-    columns = {name: _arrow_text(table.column(i)) for i, name in enumerate(header)}
-    return _Raw(columns, np.arange(2, table.num_rows + 2, dtype=np.int64), [])
-
-
-def _arrow_text(column: pa.ChunkedArray) -> np.ndarray:
-    """A Parquet column as text cells ("" for null), so one parser serves both formats."""
-    kind = column.type
-    if pa.types.is_timestamp(kind):
-        column = column.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64())
-    if pa.types.is_floating(column.type):
-        values = column.to_pylist()
-        return _object_array(
-            "" if v is None else np.format_float_positional(v, trim="-") for v in values
-        )
-    return _object_array("" if v is None else str(v) for v in column.to_pylist())
-
-
-def _object_array(values: Iterable[str | None]) -> np.ndarray:
-    cells = list(values)
-    out = np.empty(len(cells), dtype=object)
-    out[:] = cells
-    return out
-
-
-def _check_unique(path: Path, header: list[str]) -> None:
-    repeated = sorted({h for h in header if header.count(h) > 1})
-    if repeated:
-        raise InputFileError(f"{path}: column(s) named twice: {', '.join(repeated)}")
-
-
-def _kind(path: Path, names: Iterable[str]) -> str:
-    """Which topic the columns belong to; InputFileError naming what is missing."""
-    present = set(names)
-    if any(_LEVEL.match(n) for n in present):
-        topic = DEPTH
-    elif present & {"bid_price", "ask_price", "bid_size", "ask_size"}:
-        topic = QUOTES
-    elif present & {"price", "size"}:
-        topic = TRADES
-    else:
-        needs = "; ".join(f"{t} needs {', '.join(cols)}" for t, cols in REQUIRED.items())
-        raise InputFileError(
-            f"{path}: cannot tell trades, quotes or depth from columns "
-            f"{', '.join(sorted(present)) or '(none)'} ({needs})"
-        )
-    missing = [c for c in REQUIRED[topic] if c not in present]
-    if missing:
-        raise InputFileError(
-            f"{path}: {topic} file is missing required column(s): {', '.join(missing)}"
-        )
-    return topic
-
-
-# ---- parsing cells, row by row where needed -------------------------------------------------
-
-
-class _Rejects:
-    """The first reason each row is bad, by row index; `mask` marks bad rows."""
-
-    def __init__(self, lines: np.ndarray) -> None:
-        self._lines = lines
-        self.mask = np.zeros(lines.size, dtype=bool)
-        self._reasons: dict[int, str] = {}
-
-    def flag(self, rows: np.ndarray, reason: str | Sequence[str]) -> None:
-        for j, i in enumerate(rows.tolist()):
-            if i not in self._reasons:
-                self._reasons[i] = reason if isinstance(reason, str) else reason[j]
-        self.mask[rows] = True
-
-    def items(self) -> list[tuple[int, str]]:
-        return [(int(self._lines[i]), why) for i, why in self._reasons.items()]
-
-
-def _convert(texts: np.ndarray, kind: type) -> tuple[np.ndarray, np.ndarray]:
-    """Cells to int64 or float64, vectorised when all parse; returns (values, failed rows)."""
-    dtype, blank = (np.int64, 0) if kind is int else (np.float64, np.nan)
-    try:
-        return texts.astype(dtype), np.empty(0, dtype=np.int64)
-    except (ValueError, TypeError, OverflowError):
-        pass
-    values = np.full(texts.size, blank, dtype=dtype)
-    failed = []
-    for i, cell in enumerate(texts.tolist()):
+def _header(path: Path, is_parquet: bool) -> list[str]:
+    if is_parquet:
         try:
-            values[i] = kind(cell)
-        except (ValueError, TypeError, OverflowError):
-            failed.append(i)
-    return values, np.array(failed, dtype=np.int64)
-
-
-def _ints(cols: dict, name: str, bad: _Rejects, minimum: int) -> np.ndarray:
-    texts = cols[name]
-    values, failed = _convert(texts, int)
-    bad.flag(failed, [
-        f"{name} is missing" if not texts[i].strip() else f"{name} is not an integer: {texts[i]!r}"
-        for i in failed
-    ])
-    low = np.flatnonzero(values < minimum)
-    low = low[~np.isin(low, failed)]
-    bad.flag(low, [f"{name} must be >= {minimum}, got {texts[i].strip()}" for i in low])
-    return values
-
-
-def _prices(
-    cols: dict, name: str, bad: _Rejects, optional: bool = False
-) -> tuple[np.ndarray, np.ndarray]:
-    """Positive finite prices and their stripped text; with `optional`, blank cells are NaN."""
-    texts = _object_array(t.strip() for t in cols[name].tolist())
-    blank = texts == ""
-    values, failed = _convert(np.where(blank, "nan", texts) if optional else texts, float)
-    bad.flag(failed, [
-        f"{name} is missing" if texts[i] == "" else f"{name} is not a number: {texts[i]!r}"
-        for i in failed
-    ])
-    nonpositive = ~(values > 0) | ~np.isfinite(values)
-    if optional:
-        nonpositive &= ~blank
-    wrong = np.setdiff1d(np.flatnonzero(nonpositive), failed)
-    bad.flag(wrong, [f"{name} must be a positive finite price, got {texts[i]!r}" for i in wrong])
-    texts[blank] = None
-    return values, texts
-
-
-def _common(cols: dict, bad: _Rejects) -> dict[str, np.ndarray]:
-    """ts_event, ts_init (default ts_event) and symbol: the columns every kind has."""
-    symbols = _object_array(s.strip() for s in cols["symbol"].tolist())
-    ts_event = _ints(cols, "ts_event", bad, 0)
-    if "ts_init" in cols:
-        blank = np.array([not t.strip() for t in cols["ts_init"].tolist()], dtype=bool)
-        filled = {"ts_init": np.where(blank, cols["ts_event"], cols["ts_init"])}
-        ts_init = _ints(filled, "ts_init", bad, 0)
+            names = pq.ParquetFile(path).schema_arrow.names
+        except (OSError, pa.ArrowException) as exc:
+            raise InputFileError(f"{path}: cannot read as Parquet: {exc}") from exc
     else:
-        ts_init = ts_event.copy()
-    missing = np.flatnonzero(symbols == "")
-    bad.flag(missing, "missing symbol")
-    odd = [i for i, s in enumerate(symbols.tolist()) if s and not _SYMBOL.match(s)]
-    bad.flag(np.array(odd, dtype=np.int64), [f"invalid symbol {symbols[i]!r}" for i in odd])
-    return {"ts_event": ts_event, "ts_init": ts_init, "symbol": symbols}
+        names = first_fields(path)
+    if not names:
+        raise InputFileError(f"{path}: empty file (expected a header line)")
+    return [n.strip().lower() for n in names]
 
 
-def _parse_trades(path: Path, cols: dict, bad: _Rejects) -> tuple[dict, dict]:
-    out = _common(cols, bad)
-    out["price"], text = _prices(cols, "price", bad)
-    out["size"] = _ints(cols, "size", bad, 1)
-    side_col = next((c for c in SIDE_COLUMNS if c in cols), None)
-    sides = np.zeros(len(bad.mask), dtype=np.int8)
-    if side_col is not None:
-        for i, cell in enumerate(cols[side_col].tolist()):
-            code = SIDE_CODES.get(cell.strip().lower())
-            if code is None:
-                bad.flag(np.array([i]), f"{side_col} must be buy/sell/B/S or blank, got {cell!r}")
-            else:
-                sides[i] = code
-    out["aggressor"] = sides
-    return out, {"price": text}
+# ---- reading whole (small) files -----------------------------------------------------------
 
 
-def _parse_quotes(path: Path, cols: dict, bad: _Rejects) -> tuple[dict, dict]:
-    out = _common(cols, bad)
-    out["bid_price"], bid_text = _prices(cols, "bid_price", bad)
-    out["bid_size"] = _ints(cols, "bid_size", bad, 0)
-    out["ask_price"], ask_text = _prices(cols, "ask_price", bad)
-    out["ask_size"] = _ints(cols, "ask_size", bad, 0)
-    crossed = np.flatnonzero(out["bid_price"] > out["ask_price"])
-    bad.flag(crossed, [f"crossed quote: bid {bid_text[i]} > ask {ask_text[i]}" for i in crossed])
-    return out, {"bid_price": bid_text, "ask_price": ask_text}
+def read_market_files(paths: Sequence[Path | str], options: FileOptions = FileOptions()
+                      ) -> list[MarketFile]:
+    """Every input read whole: one MarketFile per input and topic (LOBSTER: trades, depth).
+
+    For tests and small files; big ones go through `market_runs`, a chunk at a time.
+    """
+    bad_rows = BadRows(keep=None)
+    files = []
+    for market_input in open_inputs([Path(p) for p in paths], options, bad_rows):
+        pieces: dict[str, list[MarketChunk]] = {t: [_empty(t)] for t in market_input.topics}
+        for step in market_input.steps:
+            for piece in step:
+                pieces[piece.topic].append(piece)
+        rejected = bad_rows.of(market_input.paths)
+        for topic, parts in pieces.items():
+            whole = MarketChunk.concat(parts)
+            files.append(MarketFile(topic, whole.columns, whole.price_text, whole.lines,
+                                    path=market_input.paths[0], rejected=rejected))
+    return files
 
 
-def _parse_depth(path: Path, cols: dict, bad: _Rejects) -> tuple[dict, dict]:
-    out = _common(cols, bad)
-    texts = {}
-    for side in ("bid", "ask"):
-        prices, sizes, text = _depth_side(path, cols, side, bad)
-        out[f"{side}_price"], out[f"{side}_size"], texts[f"{side}_price"] = prices, sizes, text
-    best_bid, best_ask = out["bid_price"][:, 0], out["ask_price"][:, 0]
-    crossed = np.flatnonzero(best_bid >= best_ask)  # NaN (empty side) compares False
-    bad.flag(crossed, [
-        f"crossed book: best bid {texts['bid_price'][i, 0]} >= best ask {texts['ask_price'][i, 0]}"
-        for i in crossed
-    ])
-    return out, texts
+def read_market_file(path: Path | str, options: FileOptions = FileOptions()) -> MarketFile:
+    """One file of one kind read whole (see `read_market_files`)."""
+    (single,) = read_market_files([path], options)
+    return single
 
 
-def _depth_side(
-    path: Path, cols: dict, side: str, bad: _Rejects
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One side's levels as (n, 10) prices (NaN-padded), sizes (0-padded) and texts (None)."""
-    levels = _level_count(path, cols, side)
-    n = len(bad.mask)
-    prices = np.full((n, DEPTH_LEVELS), np.nan)
-    sizes = np.zeros((n, DEPTH_LEVELS), dtype=np.int64)
-    texts = np.full((n, DEPTH_LEVELS), None, dtype=object)
-    for k in range(levels):
-        p, s = f"{side}_price_{k + 1}", f"{side}_size_{k + 1}"
-        prices[:, k], texts[:, k] = _prices(cols, p, bad, optional=True)
-        size_blank = np.array([not t.strip() for t in cols[s].tolist()], dtype=bool)
-        filled = {s: np.where(size_blank, "0", cols[s])}
-        sizes[:, k] = _ints(filled, s, bad, 0)
-        has_price = np.array([x is not None for x in texts[:, k].tolist()], dtype=bool)
-        bad.flag(np.flatnonzero(has_price & size_blank), f"{s} missing for a priced level")
-        bad.flag(np.flatnonzero(~has_price & ~size_blank), f"{s} given without {p}")
-    present = ~np.isnan(prices)
-    bad.flag(np.flatnonzero((~present[:, :-1] & present[:, 1:]).any(axis=1)),
-             f"{side} levels have a gap (an empty level before a priced one)")
-    step = np.diff(prices, axis=1)
-    wrong = (step >= 0) if side == "bid" else (step <= 0)  # NaN compares False
-    order = "strictly decrease" if side == "bid" else "strictly increase"
-    bad.flag(np.flatnonzero(wrong.any(axis=1)), f"{side} prices must {order} from level 1")
-    return prices, sizes, texts
-
-
-def _level_count(path: Path, cols: dict, side: str) -> int:
-    """How many levels of `side` the file has; every price column needs its size column."""
-    found = sorted(
-        {int(m.group(3)) for c in cols if (m := _LEVEL.match(c)) and m.group(1) == side}
-    )
-    if found != list(range(1, len(found) + 1)) or len(found) > DEPTH_LEVELS:
-        raise InputFileError(
-            f"{path}: {side} levels must be numbered 1..n with n <= {DEPTH_LEVELS}, got {found}"
-        )
-    for k in found:
-        for what in ("price", "size"):
-            if f"{side}_{what}_{k}" not in cols:
-                raise InputFileError(f"{path}: missing column {side}_{what}_{k}")
-    return len(found)
-
-
-_PARSERS = {TRADES: _parse_trades, QUOTES: _parse_quotes, DEPTH: _parse_depth}
+def _empty(topic: str) -> MarketChunk:
+    columns, _ = decode_columns(MODEL_BY_TOPIC[topic], [])
+    text = levels_text([], DEPTH_LEVELS) if topic == DEPTH else pa.array([], pa.string())
+    prices = [c for c in columns if c.endswith("price")]
+    return MarketChunk(topic, columns, dict.fromkeys(prices, text), np.empty(0, np.int64))
 
 
 # ---- back to wire models --------------------------------------------------------------------
 
 
-def iter_events(mf: MarketFile) -> Iterator[MarketEvent]:
-    """The file's rows as wire models in ts_event order, prices exactly as the file wrote them."""
-    c = mf.columns
+def iter_events(chunk: MarketChunk) -> Iterator[MarketEvent]:
+    """The chunk's rows as wire models, prices exactly as the file wrote them."""
+    c = chunk.columns
     head = zip(c["ts_event"].tolist(), c["ts_init"].tolist(), c["symbol"].tolist(), strict=True)
-    if mf.topic == TRADES:
-        return _trades(head, mf)
-    return _quotes(head, mf) if mf.topic == QUOTES else _books(head, mf)
+    if chunk.topic == TRADES:
+        return _trades(head, chunk)
+    return _quotes(head, chunk) if chunk.topic == QUOTES else _books(head, chunk)
 
 
-def _trades(head: Iterator[tuple[int, int, str]], mf: MarketFile) -> Iterator[Trade]:
-    c = mf.columns
-    rest = zip(mf.price_text["price"].tolist(), c["size"].tolist(), c["aggressor"].tolist(),
+def _trades(head: Iterator[tuple[int, int, str]], chunk: MarketChunk) -> Iterator[Trade]:
+    c = chunk.columns
+    rest = zip(chunk.price_text["price"].to_pylist(), c["size"].tolist(), c["aggressor"].tolist(),
                strict=True)
     for (ts, ti, sym), (price, size, side) in zip(head, rest, strict=True):
         yield Trade(ts_event=ts, ts_init=ti, symbol=sym, price=Decimal(price), size=size,
                     aggressor=SIDE_NAMES[side])
 
 
-def _quotes(head: Iterator[tuple[int, int, str]], mf: MarketFile) -> Iterator[Quote]:
-    c, t = mf.columns, mf.price_text
-    rest = zip(t["bid_price"].tolist(), c["bid_size"].tolist(), t["ask_price"].tolist(),
+def _quotes(head: Iterator[tuple[int, int, str]], chunk: MarketChunk) -> Iterator[Quote]:
+    c, t = chunk.columns, chunk.price_text
+    rest = zip(t["bid_price"].to_pylist(), c["bid_size"].tolist(), t["ask_price"].to_pylist(),
                c["ask_size"].tolist(), strict=True)
     for (ts, ti, sym), (bp, bs, ap, asz) in zip(head, rest, strict=True):
         yield Quote(ts_event=ts, ts_init=ti, symbol=sym, bid_price=Decimal(bp), bid_size=bs,
                     ask_price=Decimal(ap), ask_size=asz)
 
 
-def _books(head: Iterator[tuple[int, int, str]], mf: MarketFile) -> Iterator[DepthSnapshot]:
-    c, t = mf.columns, mf.price_text
-    rest = zip(t["bid_price"].tolist(), c["bid_size"].tolist(), t["ask_price"].tolist(),
+def _books(head: Iterator[tuple[int, int, str]], chunk: MarketChunk) -> Iterator[DepthSnapshot]:
+    c, t = chunk.columns, chunk.price_text
+    rest = zip(t["bid_price"].to_pylist(), c["bid_size"].tolist(), t["ask_price"].to_pylist(),
                c["ask_size"].tolist(), strict=True)
     for (ts, ti, sym), (bp, bs, ap, asz) in zip(head, rest, strict=True):
         bids = [Decimal(p) for p in bp if p is not None]  # levels are contiguous from 1
         asks = [Decimal(p) for p in ap if p is not None]
         yield DepthSnapshot(ts_event=ts, ts_init=ti, symbol=sym, bid_prices=bids,
                             bid_sizes=bs[:len(bids)], ask_prices=asks, ask_sizes=asz[:len(asks)])
-
-
-def merge_events(files: Sequence[MarketFile]) -> Iterator[MarketEvent]:
-    """Events of several files in one ts_event order; ties keep the order the files were given."""
-    return heapq.merge(*(iter_events(f) for f in files), key=lambda e: e.ts_event)

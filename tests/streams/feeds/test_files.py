@@ -18,7 +18,14 @@ from streams.cli.main import build_parser, main
 from streams.codec import decode_columns, encode
 from streams.exceptions import InputFileError
 from streams.feeds import TOPIC_BY_MODEL
-from streams.feeds.files import MarketFile, iter_events, merge_events, read_market_file
+from streams.feeds.badrows import BadRows
+from streams.feeds.files import (
+    FileOptions,
+    MarketFile,
+    iter_events,
+    market_runs,
+    read_market_file,
+)
 from streams.schema import DepthSnapshot, Quote, Trade
 from streams.settings import REPO_ROOT
 from tests.factories import T0
@@ -47,6 +54,10 @@ def _assert_columns_equal(actual: dict[str, np.ndarray], expected: dict[str, np.
         np.testing.assert_array_equal(actual[name], column, err_msg=name)
 
 
+def _rejected(mf: MarketFile) -> list[tuple[int, str]]:
+    return [(bad.line, bad.reason) for bad in mf.rejected]
+
+
 def _decoded_again(mf: MarketFile) -> dict[str, np.ndarray]:
     """The file's events through the wire and the columnar decoder, as an engine sees them."""
     events = list(iter_events(mf))
@@ -72,7 +83,7 @@ def test_trades_csv_known_answer(tmp_path: Path) -> None:
 
     # Assert
     assert mf.topic == "market.trades"
-    assert mf.rejected == []
+    assert _rejected(mf) == []
     _assert_columns_equal(mf.columns, {
         "ts_event": np.array([T0 + 1, T0 + 2, T0 + 3], dtype=np.int64),
         "ts_init": np.array([T0 + 1, T0 + 2, T0 + 3], dtype=np.int64),
@@ -81,7 +92,7 @@ def test_trades_csv_known_answer(tmp_path: Path) -> None:
         "size": np.array([5, 7, 100], dtype=np.int64),
         "aggressor": np.array([-1, 0, 1], dtype=np.int8),
     })
-    assert mf.price_text["price"].tolist() == ["420.10", "101.02", "101.01"]
+    assert mf.price_text["price"].to_pylist() == ["420.10", "101.02", "101.01"]
     assert mf.lines.tolist() == [3, 4, 2]
 
 
@@ -103,7 +114,7 @@ def test_equal_timestamps_keep_file_order(tmp_path: Path) -> None:
 
     mf = read_market_file(path)
 
-    assert mf.price_text["price"].tolist() == ["2.1", "4.1", "1.1", "3.1", "5.1"]
+    assert mf.price_text["price"].to_pylist() == ["2.1", "4.1", "1.1", "3.1", "5.1"]
     assert mf.lines.tolist() == [3, 5, 2, 4, 6]
 
 
@@ -130,16 +141,16 @@ def test_bad_rows_are_reported_with_their_line_numbers(tmp_path: Path) -> None:
 
     # Assert
     assert mf.lines.tolist() == [2, 13]
-    lines = [line for line, _ in mf.rejected]
+    lines = [line for line, _ in _rejected(mf)]
     assert lines == [3, 5, 6, 7, 8, 9, 10, 11, 12]
-    reasons = dict(mf.rejected)
+    reasons = dict(_rejected(mf))
     assert "price is not a number: 'abc'" in reasons[3]
     assert "size must be >= 1" in reasons[5]
     assert reasons[6] == "missing symbol"
     assert "positive finite price" in reasons[7]
     assert "positive finite price" in reasons[8]
     assert "aggressor must be buy/sell" in reasons[9]
-    assert "ts_event is not an integer" in reasons[10]
+    assert reasons[10] == "ts_event is not a time: '1.5e3' (expected epoch ns or ISO-8601)"
     assert "expected 5 fields, got 3" in reasons[11]
     assert reasons[12] == "price is missing"
 
@@ -155,9 +166,9 @@ def test_trades_parquet_with_typed_columns(tmp_path: Path) -> None:
 
     mf = read_market_file(path)
 
-    assert mf.rejected == []
+    assert _rejected(mf) == []
     assert mf.columns["ts_event"].tolist() == [T0 + 1, T0 + 2]
-    assert mf.price_text["price"].tolist() == ["5000.25", "101.01"]
+    assert mf.price_text["price"].to_pylist() == ["5000.25", "101.01"]
     assert mf.columns["aggressor"].tolist() == [0, -1]
     _assert_columns_equal(mf.columns, _decoded_again(mf))
 
@@ -172,7 +183,7 @@ def test_parquet_rows_are_numbered_like_a_spreadsheet(tmp_path: Path) -> None:
 
     mf = read_market_file(path)
 
-    assert mf.rejected == [(3, "price is missing"), (4, "missing symbol")]
+    assert _rejected(mf) == [(3, "price is missing"), (4, "missing symbol")]
 
 
 def test_parquet_timestamp_and_decimal_columns(tmp_path: Path) -> None:
@@ -188,7 +199,7 @@ def test_parquet_timestamp_and_decimal_columns(tmp_path: Path) -> None:
     mf = read_market_file(path)
 
     assert mf.columns["ts_event"].tolist() == [T0 + 7]
-    assert mf.price_text["price"].tolist() == ["101.010"]
+    assert mf.price_text["price"].to_pylist() == ["101.010"]
 
 
 # ---- quotes ---------------------------------------------------------------------------------
@@ -214,7 +225,7 @@ def test_quotes_csv_gz_known_answer_with_optional_ts_init(tmp_path: Path) -> Non
         "ask_price": np.array([5000.50, 5000.50]),
         "ask_size": np.array([4, 2], dtype=np.int64),
     })
-    assert mf.rejected == [(4, "crossed quote: bid 5000.75 > ask 5000.50")]
+    assert _rejected(mf) == [(4, "crossed quote: bid 5000.75 > ask 5000.50")]
     _assert_columns_equal(mf.columns, _decoded_again(mf))
 
 
@@ -235,14 +246,14 @@ def test_depth_csv_pads_to_ten_levels(tmp_path: Path) -> None:
     mf = read_market_file(path)
 
     assert mf.topic == "market.depth"
-    assert mf.rejected == []
+    assert _rejected(mf) == []
     bid, ask = mf.columns["bid_price"], mf.columns["ask_price"]
     assert bid.shape == ask.shape == (2, 10)
     np.testing.assert_array_equal(bid[1, :3], [100.50, 100.25, np.nan])
     np.testing.assert_array_equal(ask[1, :4], [100.75, 101.00, 101.25, np.nan])
     assert mf.columns["ask_size"][1].tolist() == [1, 2, 5] + [0] * 7
     assert mf.columns["bid_size"][0].tolist() == [3] + [0] * 9
-    assert mf.price_text["ask_price"][1, :4].tolist() == ["100.75", "101.00", "101.25", None]
+    assert mf.price_text["ask_price"][1].as_py()[:4] == ["100.75", "101.00", "101.25", None]
     _assert_columns_equal(mf.columns, _decoded_again(mf))
 
 
@@ -259,7 +270,7 @@ def test_depth_bad_books_are_rejected(tmp_path: Path) -> None:
     mf = read_market_file(path)
 
     assert len(mf) == 0
-    assert mf.rejected == [
+    assert _rejected(mf) == [
         (2, "bid prices must strictly decrease from level 1"),
         (3, "ask levels have a gap (an empty level before a priced one)"),
         (4, "crossed book: best bid 100.50 >= best ask 100.50"),
@@ -366,19 +377,20 @@ def test_iter_events_quotes(tmp_path: Path) -> None:
                           bid_size=300, ask_price="101.02", ask_size=200)
 
 
-def test_merge_events_orders_by_time_and_breaks_ties_by_file_order(tmp_path: Path) -> None:
-    trades = read_market_file(_csv(tmp_path, """
+def test_market_runs_order_by_time_and_break_ties_by_file_order(tmp_path: Path) -> None:
+    trades = _csv(tmp_path, """
         ts_event,symbol,price,size
         1,A,1.0,1
         3,A,1.0,1
-    """, name="t.csv"))
-    quotes = read_market_file(_csv(tmp_path, """
+    """, name="t.csv")
+    quotes = _csv(tmp_path, """
         ts_event,symbol,bid_price,bid_size,ask_price,ask_size
         1,A,0.9,1,1.1,1
         2,A,0.9,1,1.1,1
-    """, name="q.csv"))
+    """, name="q.csv")
 
-    merged = [(type(e).__name__, e.ts_event) for e in merge_events([trades, quotes])]
+    runs = market_runs([trades, quotes], FileOptions(), BadRows())
+    merged = [(type(e).__name__, e.ts_event) for run in runs for e in iter_events(run)]
 
     assert merged == [("Trade", 1), ("Quote", 1), ("Quote", 2), ("Trade", 3)]
 
@@ -406,7 +418,7 @@ def test_feed_file_strict_fails_on_the_first_bad_row(
     code = main(["feed", "file", "--input", str(path), "--strict"])
 
     assert code == 2
-    assert f"{path}:3: size must be >= 1, got -5 (--strict)" in capsys.readouterr().err
+    assert f"{path}:3: size must be >= 1, got -5 (--strict" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("text", "speed"), [("1x", 1.0), ("10x", 10.0), ("0.5", 0.5),
