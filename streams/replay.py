@@ -1,12 +1,13 @@
 """Deterministic in-process replay: the same engines, a TestClock, event-time order.
 
 Inputs become runs of columns of one topic in one event-time order (ties keep input order),
-and each run is fed to the engines that read that topic. Files are read a chunk at a time and
-merged as they are read (`streams.feeds.files`), so memory does not grow with their size; a
-topic range is read whole and merged in memory. After each run the TestClock advances to the
-run's last event time and the engines' time-driven closes fire; at the end every engine
-flushes what is still open. Outputs are written per topic, in a canonical order
-(ts_event, key, then emission order), so the same input gives byte-identical files.
+and each engine gets the runs of the topics it reads, joined into batches (a topic it does
+not read does not cut them). Files are read a chunk at a time and merged as they are read
+(`streams.feeds.files`), so memory does not grow with their size; a topic range is read whole
+and merged in memory. After each batch the TestClock advances to its last event time and the
+engine's time-driven closes fire; at the end every engine flushes what is still open.
+Outputs are written per topic, in a canonical order (ts_event, key, then emission order), so
+the same input gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -78,34 +79,73 @@ def run_replay(
 
 
 def replay_runs(
-    runs: Iterable[Source], engine_classes: list[type[Engine]], params: EngineParams
+    runs: Iterable[Source],
+    engine_classes: list[type[Engine]],
+    params: EngineParams,
+    *,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
 ) -> ReplayResult:
     """Feed runs that are already in one event-time order (each of one topic) through fresh
-    engines: after each run the clock moves to its last event and time-driven closes fire."""
+    engines, and collect every output.
+
+    Each engine sees only its own inputs: consecutive runs of one of its topics are joined
+    into one batch (up to `batch_rows`), so a run of another topic, which it does not read,
+    does not cut its batches. After each batch the engine's time-driven closes fire at the
+    batch's last event time; at the end every engine flushes.
+    """
     clock = TestClock(0)
     device = torch.device("cpu")
-    engines = [cls(getattr(params, cls.name), clock, device) for cls in engine_classes]
-    readers: dict[str, list[Engine]] = defaultdict(list)
-    for engine in engines:
-        for topic in engine.inputs:
-            readers[topic].append(engine)
+    feeds = [_EngineFeed(cls(getattr(params, cls.name), clock, device), clock, batch_rows)
+             for cls in engine_classes]
+    readers: dict[str, list[_EngineFeed]] = defaultdict(list)
+    for feed in feeds:
+        for topic in feed.engine.inputs:
+            readers[topic].append(feed)
     emitted: list[Emit] = []
     events_in = 0
     for run in runs:
         events_in += len(run)
-        last_ts = int(run.columns["ts_event"][-1])
-        if last_ts > clock.timestamp_ns():
-            clock.advance_to(last_ts)
-        for engine in readers.get(run.topic, []):
-            emitted += engine.process(run.topic, run.columns)
-        for engine in engines:
-            emitted += engine.on_time(clock.timestamp_ns())
-    for engine in engines:
-        emitted += engine.flush()
+        for feed in readers.get(run.topic, []):
+            emitted += feed.add(run)
+    for feed in feeds:
+        emitted += feed.finish()
     result = ReplayResult(events_in=events_in)
     for emit in emitted:
         result.outputs.setdefault(emit.topic, []).append(emit)
     return result
+
+
+class _EngineFeed:
+    """One engine's pending batch: runs of one of its topics, joined until the topic changes
+    or `batch_rows` is reached."""
+
+    def __init__(self, engine: Engine, clock: TestClock, batch_rows: int) -> None:
+        self.engine, self._clock, self._batch_rows = engine, clock, batch_rows
+        self._topic: str | None = None
+        self._pending: list[Columns] = []
+        self._rows = 0
+
+    def add(self, run: Source) -> list[Emit]:
+        out = self._process() if run.topic != self._topic else []
+        self._topic = run.topic
+        self._pending.append(run.columns)
+        self._rows += len(run)
+        return out + (self._process() if self._rows >= self._batch_rows else [])
+
+    def finish(self) -> list[Emit]:
+        return self._process() + self.engine.flush()
+
+    def _process(self) -> list[Emit]:
+        if not self._pending:
+            return []
+        parts, self._pending, self._rows = self._pending, [], 0
+        columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        last_ts = int(columns["ts_event"][-1])
+        if last_ts > self._clock.timestamp_ns():
+            self._clock.advance_to(last_ts)
+        assert self._topic is not None
+        out = self.engine.process(self._topic, columns)
+        return out + self.engine.on_time(last_ts)
 
 
 class _Merged:
