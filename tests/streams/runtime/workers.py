@@ -16,21 +16,25 @@ from confluent_kafka import Consumer, TopicPartition
 from streams import kafka
 
 
-def produce(brokers: str, records: list[tuple[str, bytes]]) -> None:
+def produce(
+    brokers: str, records: list[tuple[str, bytes]], topic: str = "market.trades"
+) -> None:
     producer = kafka.producer(brokers)
     for key, value in records:
-        producer.produce("market.trades", key=key.encode(), value=value)
+        producer.produce(topic, key=key.encode(), value=value)
         producer.poll(0)
     assert producer.flush(15) == 0
 
 
-def start_group_at_end(brokers: str, group: str) -> None:
-    """Commit `group`'s offsets at the end of market.trades, as a user starting a new worker
-    "from now" would: the worker then skips what other tests left on the shared topic."""
+def start_group_at_end(
+    brokers: str, group: str, topics: tuple[str, ...] = ("market.trades",)
+) -> None:
+    """Commit `group`'s offsets at the end of `topics`, as a user starting a new worker
+    "from now" would: the worker then skips what other tests left on the shared topics."""
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
                          "enable.partition.eof": True, "enable.auto.commit": False})
     try:
-        ends = kafka.watermarks(consumer, [("market.trades", p) for p in range(6)])
+        ends = kafka.watermarks(consumer, [(t, p) for t in topics for p in range(6)])
         consumer.commit(offsets=[TopicPartition(t, p, hi) for (t, p), (_, hi) in ends.items()],
                         asynchronous=False)
     finally:
