@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     live_slack_ms: int = Field(default=5_000, ge=0)
     session_timeout_ms: int = Field(default=6_000, ge=1_000)
 
+    # `sink`: catalog topics with a table -> PostgreSQL.
+    sink_group: str = "nautilus-sink"
+    sink_batch_rows: int = Field(default=5_000, ge=1)
+    sink_batch_within_ms: int = Field(default=200, ge=1)
+    sink_retry_min_ms: int = Field(default=500, ge=10)
+    sink_retry_max_ms: int = Field(default=30_000, ge=10)
+
     # `feed ibkr`: TWS / IB Gateway and what to subscribe to (flags override these).
     ibkr_host: str = "127.0.0.1"
     ibkr_port: int = Field(default=4002, ge=1, le=65_535)

@@ -3,9 +3,9 @@
 Services: KAFKA_BROKERS / DATABASE_URL when set, otherwise an embedded Tansu broker (memory
 only) and an embedded PostgreSQL with its data in `<state dir>/postgres` (each decided on its
 own). Topics and migrations are applied, then the children start with KAFKA_BROKERS and
-DATABASE_URL in their environment: the worker (all engines), the simulated feed and the API,
-each logging to `<state dir>/logs/<name>.log`. Once the API answers, `<state dir>/endpoints.json`
-tells other commands where everything is.
+DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
+database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log`. Once
+the API answers, `<state dir>/endpoints.json` tells other commands where everything is.
 
 Supervision is fail-fast, like foreman: the children are long-running services, so one that
 exits (whatever its code) is logged with the tail of its log, everything is stopped and `up`
@@ -137,6 +137,7 @@ class Stack:
         commands = []
         if self.options.worker:
             commands.append(("worker", [*python, "worker"]))
+            commands.append(("sink", [*python, "sink"]))
         if self.options.feed:
             rate = self.options.feed_rate
             extra = [] if rate is None else ["--rate", f"{rate:g}"]

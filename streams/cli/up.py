@@ -38,8 +38,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feed-rate", type=float, default=None, metavar="N",
                    help="trades per second of the simulated feed (default: the feed's own)")
     p.add_argument("--no-worker", dest="worker", action="store_false",
-                   help="do not start the worker (run `nautilus-streams worker` yourself, "
-                        "e.g. under a debugger)")
+                   help="do not start the worker and the sink (run `nautilus-streams "
+                        "worker` / `sink` yourself, e.g. under a debugger)")
     p.set_defaults(handler=_up)
 
 

@@ -15,7 +15,10 @@ from streams.storage import migrate as migrations
 from streams.storage.migrate import MIGRATIONS_DIR
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-EXPECTED_TABLES = {"trades", "bars_1m", "engine_health", "dead_letters", "schema_migrations"}
+EXPECTED_TABLES = {
+    "trades", "bars_1m", "engine_health", "dead_letters", "schema_migrations",
+    "vpin_readings", "microstructure_features", "alerts",
+}
 
 
 def _tables(url: str) -> set[str]:
@@ -52,21 +55,27 @@ def test_status_reports_pending_then_applied(scratch_database: str) -> None:
     migrations.migrate(scratch_database)
     after = migrations.status(scratch_database)
 
-    assert [(s.version, s.name, s.state) for s in before] == [(1, "init", "pending")]
+    assert [(s.version, s.name, s.state) for s in before] == [
+        (1, "init", "pending"), (2, "engine_outputs", "pending"),
+    ]
     assert tables_after_status == set()  # status changes nothing
-    assert [(s.version, s.name, s.state) for s in after] == [(1, "init", "applied")]
+    assert [(s.version, s.name, s.state) for s in after] == [
+        (1, "init", "applied"), (2, "engine_outputs", "applied"),
+    ]
     assert after[0].applied_at is not None
 
 
 def test_migrations_apply_in_version_order(scratch_database: str, migrations_dir: Path) -> None:
-    (migrations_dir / "0003_third.sql").write_text("INSERT INTO seen VALUES (3);\n")
-    (migrations_dir / "0002_second.sql").write_text(
+    (migrations_dir / "0099_third.sql").write_text("INSERT INTO seen VALUES (3);\n")
+    (migrations_dir / "0098_second.sql").write_text(
         "CREATE TABLE seen (n int);\nINSERT INTO seen VALUES (2);\n"
     )
 
     applied = migrations.migrate(scratch_database, migrations_dir)
 
-    assert [m.label for m in applied] == ["0001_init", "0002_second", "0003_third"]
+    assert [m.label for m in applied] == [
+        "0001_init", "0002_engine_outputs", "0098_second", "0099_third",
+    ]
     with psycopg.connect(scratch_database) as conn:
         assert conn.execute("SELECT n FROM seen").fetchall() == [(2,), (3,)]
 
@@ -80,31 +89,32 @@ def test_a_changed_applied_migration_is_an_error(
 
     with pytest.raises(MigrationError, match="0001_init"):
         migrations.migrate(scratch_database, migrations_dir)
-    assert [s.state for s in migrations.status(scratch_database, migrations_dir)] == ["changed"]
+    states = [s.state for s in migrations.status(scratch_database, migrations_dir)]
+    assert states == ["changed", "applied"]
 
 
 def test_a_failing_migration_leaves_nothing_behind(
     scratch_database: str, migrations_dir: Path
 ) -> None:
-    (migrations_dir / "0002_broken.sql").write_text(
+    (migrations_dir / "0098_broken.sql").write_text(
         "CREATE TABLE half (n int);\nSELECT no_such_function();\n"
     )
 
-    with pytest.raises(MigrationError, match="0002_broken"):
+    with pytest.raises(MigrationError, match="0098_broken"):
         migrations.migrate(scratch_database, migrations_dir)
 
     assert "half" not in _tables(scratch_database)
     states = [(s.version, s.state) for s in migrations.status(scratch_database, migrations_dir)]
-    assert states == [(1, "applied"), (2, "pending")]
+    assert states == [(1, "applied"), (2, "applied"), (98, "pending")]
 
 
 def test_a_migration_the_code_does_not_know_is_an_error(
     scratch_database: str, migrations_dir: Path
 ) -> None:
-    (migrations_dir / "0002_later.sql").write_text("SELECT 1;\n")
+    (migrations_dir / "0098_later.sql").write_text("SELECT 1;\n")
     migrations.migrate(scratch_database, migrations_dir)
 
-    with pytest.raises(MigrationError, match="0002_later"):
+    with pytest.raises(MigrationError, match="0098_later"):
         migrations.migrate(scratch_database)
     assert migrations.status(scratch_database)[-1].state == "unknown"
 

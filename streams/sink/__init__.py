@@ -1,0 +1,6 @@
+"""The sink: catalog topics that have a table, written to PostgreSQL in idempotent batches.
+
+`tables` maps value models to tables and records to rows, `batch` validates a consumed batch
+(bad records become dead letters), `writer` does COPY + INSERT ... ON CONFLICT in one
+transaction, `health` reports on logic.engine.health, `runner` is the consume/write/commit loop.
+"""

@@ -1,0 +1,164 @@
+"""The sink loop: consume a batch, write it in one transaction, then commit its offsets.
+
+Delivery is at least once with idempotent effects: offsets are committed only after the
+database transaction (and the batch's dead letters) went through, and every table upserts on
+its natural key, so a batch delivered again changes nothing. While the database is away the
+batch in hand is retried with exponential backoff, nothing is committed or skipped, and the
+sink reports itself `degraded` on logic.engine.health; when the database is back it writes
+the held batch and catches up from where it stood.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+
+from streams import codec, kafka
+from streams.sink.batch import Batch, decode_batch, to_dead_letter
+from streams.sink.health import HealthReporter
+from streams.sink.tables import Route, Table
+from streams.sink.writer import Refused, Writer
+
+log = logging.getLogger(__name__)
+
+DEAD_LETTER_TOPIC = "logic.deadletter"
+HEALTH_TOPIC = "logic.engine.health"
+FLUSH_TIMEOUT_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SinkConfig:
+    """Where the sink reads and writes, and how it batches and retries."""
+
+    brokers: str
+    database_url: str
+    group: str
+    batch_rows: int = 5_000
+    batch_within_ms: int = 200
+    retry_min_ms: int = 500
+    retry_max_ms: int = 30_000
+    health_interval_ms: int = 5_000
+    session_timeout_ms: int = 6_000
+    dead_letter_topic: str = DEAD_LETTER_TOPIC
+    health_topic: str = HEALTH_TOPIC
+
+
+class Sink:
+    """Writes the routed topics into their tables until `stopping` is set."""
+
+    def __init__(self, config: SinkConfig, routes: Sequence[Route]) -> None:
+        self.config = config
+        self.routes = {r.topic: r for r in routes}
+        self._producer = kafka.producer(config.brokers)
+        self.health = HealthReporter(self._producer, config.health_topic,
+                                     config.health_interval_ms)
+        self._writer = Writer(config.database_url)
+        self._consumer = Consumer({
+            "bootstrap.servers": config.brokers,
+            "group.id": config.group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": config.session_timeout_ms,
+        })
+
+    def run(self, stopping: threading.Event) -> None:
+        self._consumer.subscribe(sorted(self.routes))
+        self.health.publish()
+        log.info("sink started group=%s topics=%s", self.config.group, ",".join(self.routes))
+        try:
+            while not stopping.is_set():
+                messages = self._consume()
+                if messages:
+                    self._handle(messages, stopping)
+                elif self.health.counters.status == "starting":
+                    self.health.set_status("running")
+                self.health.maybe_publish()
+        finally:
+            self._close()
+
+    def _consume(self) -> list[Message]:
+        timeout_s = self.config.batch_within_ms / 1000
+        good = []
+        for msg in self._consumer.consume(self.config.batch_rows, timeout_s):
+            err = msg.error()
+            if err is None:
+                good.append(msg)
+            elif err.code() != KafkaError._PARTITION_EOF:
+                log.warning("consume error topic=%s error=%s", msg.topic(), err)
+        return good
+
+    def _handle(self, messages: list[Message], stopping: threading.Event) -> None:
+        started = time.monotonic()
+        batch = decode_batch(messages, self.routes, time.time_ns())
+        if not self._write_until_done(batch, stopping):
+            return  # stopped while the database was away: nothing committed
+        for letter in batch.dead_letters:
+            self._producer.produce(self.config.dead_letter_topic,
+                                   key=letter.source_topic.encode(), value=codec.encode(letter))
+        if self._producer.flush(FLUSH_TIMEOUT_S):
+            raise KafkaException(f"dead letters not acknowledged in {FLUSH_TIMEOUT_S:.0f}s")
+        self._commit(messages)
+        counters = self.health.counters
+        counters.events_in += len(messages)
+        counters.events_out += batch.row_count
+        counters.dead_letters += len(batch.dead_letters)
+        counters.batches += 1
+        counters.last_event_ts = time.time_ns()
+        log.debug("batch written records=%d rows=%d dead_letters=%d ms=%.1f", len(messages),
+                  batch.row_count, len(batch.dead_letters), (time.monotonic() - started) * 1000)
+
+    def _write_until_done(self, batch: Batch, stopping: threading.Event) -> bool:
+        """Write `batch`, retrying with backoff while the database fails; False if stopped."""
+        delay_ms = self.config.retry_min_ms
+        while True:
+            try:
+                refused = self._writer.write(batch.rows)
+                break
+            except psycopg.Error as exc:
+                self.health.counters.errors += 1
+                log.warning("database write failed retry_in_ms=%d error=%s", delay_ms,
+                            type(exc).__name__)
+                self.health.set_status("degraded")
+                if stopping.wait(delay_ms / 1000):
+                    return False
+                delay_ms = min(delay_ms * 2, self.config.retry_max_ms)
+        self.health.set_status("running")
+        _dead_letter_refused(batch, refused)
+        return True
+
+    def _commit(self, messages: list[Message]) -> None:
+        ends: dict[tuple[str, int], int] = {}
+        for msg in messages:
+            tp = (msg.topic(), msg.partition())
+            ends[tp] = max(ends.get(tp, 0), msg.offset() + 1)
+        offsets = [TopicPartition(t, p, o) for (t, p), o in ends.items()]
+        try:
+            self._consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            # Rows are in the database; whoever owns the partitions now re-reads and upserts.
+            log.warning("offset commit failed partitions=%d error=%s", len(offsets), exc)
+
+    def _close(self) -> None:
+        self.health.set_status("stopped")
+        self._producer.flush(FLUSH_TIMEOUT_S)
+        self._consumer.close()
+        self._writer.close()
+        log.info("sink stopped events_in=%d rows=%d dead_letters=%d",
+                 self.health.counters.events_in, self.health.counters.events_out,
+                 self.health.counters.dead_letters)
+
+
+def _dead_letter_refused(batch: Batch, refused: dict[Table, list[Refused]]) -> None:
+    """Move the rows the database refused from `batch.rows` to its dead letters."""
+    now = time.time_ns()
+    for table, rows in refused.items():
+        gone = {r.index for r in rows}
+        for r in rows:
+            batch.dead_letters.append(to_dead_letter(batch.messages[table][r.index], r.reason, now))
+        batch.rows[table] = [row for i, row in enumerate(batch.rows[table]) if i not in gone]

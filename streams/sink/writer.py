@@ -1,0 +1,130 @@
+"""Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ...
+ON CONFLICT into the real one, every table of a batch in one transaction.
+
+A row the database refuses (a CHECK the wire model does not enforce, say) must not stop the
+sink: when a table's batch fails with a data or integrity error, its rows are retried one by
+one under savepoints and the refused ones are returned with the reason, for the dead-letter
+topic. Connection errors propagate: the caller retries the whole batch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
+
+from streams.sink.tables import Row, Table
+from streams.storage import connect
+
+log = logging.getLogger(__name__)
+
+DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A row the database refused: its index in the table's rows and the reason."""
+
+    index: int
+    reason: str
+
+
+class Writer:
+    """One connection to the database, (re)opened on demand, writing whole batches."""
+
+    def __init__(self, database_url: str) -> None:
+        self._url = database_url
+        self._conn: psycopg.Connection | None = None
+        self._staged: set[str] = set()
+
+    def write(self, batch: dict[Table, list[Row]]) -> dict[Table, list[Refused]]:
+        """Write every table's rows in one transaction; returns the rows refused per table."""
+        conn = self._connection()
+        refused: dict[Table, list[Refused]] = {}
+        try:
+            with conn.transaction():
+                for table, rows in batch.items():
+                    if rows:
+                        refused[table] = self._write_table(conn, table, rows)
+        except psycopg.Error:
+            self.close()
+            raise
+        return {t: r for t, r in refused.items() if r}
+
+    def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            self._staged.clear()
+            conn.close()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self._url, timeout_s=5)
+            self._staged.clear()
+        return self._conn
+
+    def _write_table(
+        self, conn: psycopg.Connection, table: Table, rows: Sequence[Row]
+    ) -> list[Refused]:
+        self._ensure_stage(conn, table)
+        try:
+            with conn.transaction():
+                self._copy_and_upsert(conn, table, rows)
+            return []
+        except DATA_ERRORS as exc:
+            log.warning("batch refused, retrying row by row table=%s rows=%d error=%s",
+                        table.name, len(rows), type(exc).__name__)
+        refused = []
+        for i, row in enumerate(rows):
+            try:
+                with conn.transaction():
+                    self._copy_and_upsert(conn, table, [row])
+            except DATA_ERRORS as exc:
+                refused.append(Refused(i, f"database refused the row: {exc.diag.message_primary}"))
+        return refused
+
+    def _ensure_stage(self, conn: psycopg.Connection, table: Table) -> None:
+        if table.name in self._staged:
+            return
+        conn.execute(sql.SQL(
+            "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS"
+        ).format(_stage(table), sql.Identifier(table.name)))
+        self._staged.add(table.name)
+
+    def _copy_and_upsert(
+        self, conn: psycopg.Connection, table: Table, rows: Sequence[Row]
+    ) -> None:
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+        with conn.cursor() as cur:
+            cur.execute(sql.SQL("TRUNCATE {}").format(_stage(table)))
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(_stage(table), columns)
+            with cur.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            cur.execute(upsert_sql(table))
+
+
+def _stage(table: Table) -> sql.Identifier:
+    return sql.Identifier(f"stage_{table.name}")
+
+
+def upsert_sql(table: Table) -> sql.Composed:
+    """INSERT ... SELECT from the staging table with the table's conflict action."""
+    columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+    key = sql.SQL(", ").join(map(sql.Identifier, table.key))
+    if table.on_conflict == "nothing":
+        return sql.SQL(
+            "INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) DO NOTHING"
+        ).format(t=sql.Identifier(table.name), c=columns, s=_stage(table), k=key)
+    # DO UPDATE may touch a row once per statement: keep the newest version of each key.
+    updates = sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
+        for c in table.columns if c not in table.key
+    )
+    return sql.SQL(
+        "INSERT INTO {t} ({c}) SELECT DISTINCT ON ({k}) {c} FROM {s} ORDER BY {k}, ts_init DESC "
+        "ON CONFLICT ({k}) DO UPDATE SET {u}"
+    ).format(t=sql.Identifier(table.name), c=columns, s=_stage(table), k=key, u=updates)
