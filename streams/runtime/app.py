@@ -85,6 +85,9 @@ def build_app(
         stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
         web_enabled=False,
         TableManager=SeekSafeTableManager,  # see streams/runtime/recovery.py
+        # On SIGTERM do not wait for events buffered in `take_events` (never acked, so Faust
+        # would wait out its timeout): they are not committed and come back after a restart.
+        stream_wait_empty=False,
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_rebalance_timeout=settings.session_timeout_ms / 1000,
