@@ -6,31 +6,22 @@ in a second table and publishes its readings. Run by benchmarks/vpin_throughput.
 events/s to BASELINE_RESULT after BASELINE_COUNT events.
 """
 
-import os
-import time
-
-import faust
 import orjson
 import per_event_vpin as vpin
+from faust_baseline import RateReport, env, make_app
 
-env = os.environ
 BUCKET_VOLUME = int(env["BASELINE_BUCKET_VOLUME"])
-app = faust.App(env["BASELINE_APP"], broker="kafka://" + env["BASELINE_BROKERS"],
-                store="memory://", datadir=env["BASELINE_DATADIR"],
-                value_serializer="raw", key_serializer="raw", web_enabled=False,
-                broker_session_timeout=6, broker_rebalance_timeout=6,
-                broker_heartbeat_interval=2, consumer_auto_offset_reset="earliest")
+app = make_app()
 trades = app.topic(env["BASELINE_TOPIC"], value_serializer="raw", key_serializer="raw")
 readings = app.topic(env["BASELINE_OUT"], value_serializer="raw", key_serializer="raw")
 symbol_to_bar = app.Table("bar", default=None, value_type=bytes, key_type=bytes, partitions=6)
 symbol_to_vpin = app.Table("vpin", default=None, value_type=bytes, key_type=bytes, partitions=6)
-seen = {"count": 0, "first": 0.0}
+report = RateReport()
 
 
 @app.agent(trades)
 async def compute_vpin(stream):  # type: ignore[no-untyped-def]
     async for key, raw in stream.items():
-        seen["first"] = seen["first"] or time.perf_counter()
         doc = orjson.loads(raw)
         stored = symbol_to_bar.get(key)
         bar, closed = vpin.on_trade(orjson.loads(stored) if stored else None,
@@ -42,11 +33,7 @@ async def compute_vpin(stream):  # type: ignore[no-untyped-def]
             for reading in vpin.on_bar(state, closed, BUCKET_VOLUME):
                 await readings.send(key=key, value=orjson.dumps(reading))
             symbol_to_vpin[key] = orjson.dumps(state)
-        seen["count"] += 1
-        if seen["count"] == int(env["BASELINE_COUNT"]):
-            rate = seen["count"] / (time.perf_counter() - seen["first"])
-            with open(env["BASELINE_RESULT"], "w") as out:
-                out.write(str(rate))
+        report.seen()
 
 
 if __name__ == "__main__":

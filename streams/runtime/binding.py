@@ -241,11 +241,10 @@ class EngineBinding:
             wanted = set(offsets.tolist())
             reason = f"engine {self.name} failed: {type(exc).__name__}: {exc}"
             return [self._dead_letter(topic, r, reason) for r in good if r.offset in wanted]
-        keys = columns[key_field]
-        for key, offset in zip(keys.tolist(), offsets.tolist(), strict=True):
-            applied = self._applied.setdefault(key, {})
-            if offset > applied.get(topic, -1):
-                applied[topic] = offset
+        # a key's records are on one partition, in offset order: its newest is its maximum
+        newest = pd.Series(offsets).groupby(columns[key_field], sort=False).max()
+        for key, offset in newest.items():
+            self._applied.setdefault(key, {})[topic] = int(offset)
         self.counters.last_event_ts = int(columns["ts_event"].max())
         return self._publish(emits)
 
