@@ -1,14 +1,61 @@
 """FastAPI dependencies shared by the routes, as `Annotated` type aliases.
 
-Tests swap them with `app.dependency_overrides[get_settings] = ...`.
+- `SettingsDep`: the process settings (tests swap them with
+  `app.dependency_overrides[get_settings] = ...`).
+- `ConnectionDep`: an async psycopg connection from the app's pool for the configured
+  database, returned to the pool after the request. Pools are made on first use, one per
+  database URL, and closed when the app stops (`close_pools`). A database that is down or not
+  configured gives 503 through the handlers in `api.errors`, never a driver message.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends
+import psycopg
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
 
+from streams import endpoints
 from streams.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+POOL_MIN_SIZE = 1
+POOL_MAX_SIZE = 8
+POOL_TIMEOUT_S = 5.0
+
+
+async def get_pool(request: Request, settings: SettingsDep) -> AsyncConnectionPool:
+    """The app's connection pool for the configured database (made on first use)."""
+    url = endpoints.database_url(settings)
+    pools: dict[str, AsyncConnectionPool] = request.app.state.pools
+    pool = pools.get(url)
+    if pool is None:
+        pool = AsyncConnectionPool(
+            url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, timeout=POOL_TIMEOUT_S,
+            kwargs={"autocommit": True}, open=False, name="api",
+        )
+        await pool.open(wait=False)
+        pools[url] = pool
+    return pool
+
+
+PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+
+
+async def get_connection(pool: PoolDep) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A pooled autocommit connection for the duration of one request."""
+    async with pool.connection() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[psycopg.AsyncConnection, Depends(get_connection)]
+
+
+async def close_pools(pools: dict[str, AsyncConnectionPool]) -> None:
+    """Close every pool the app made (on shutdown)."""
+    for pool in pools.values():
+        await pool.close()
+    pools.clear()

@@ -2,13 +2,42 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors
+from api.deps import close_pools
 from api.routes import health
+from streams.settings import get_settings
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    app.state.pools = {}
+    app.state.token_cache = {}
+    try:
+        yield
+    finally:
+        await close_pools(app.state.pools)
+
 
 app = FastAPI(
     title="Nautilus Streams",
-    description="Trading analytics from the Nautilus Streams pipeline.",
+    description=(
+        "Trading analytics from the Nautilus Streams pipeline. Every route but /health and "
+        "/ready needs `Authorization: Bearer <token>` (`nautilus-streams token create`)."
+    ),
     version="0.1.0",
+    lifespan=lifespan,
 )
+_origins = [o.strip() for o in get_settings().api_cors_origins.split(",") if o.strip()]
+if _origins:
+    app.add_middleware(
+        CORSMiddleware, allow_origins=_origins, allow_methods=["GET"],
+        allow_headers=["Authorization"],
+    )
+errors.install(app)
 app.include_router(health.router)

@@ -58,6 +58,8 @@ class Settings(BaseSettings):
     app_id: str = "nautilus-streams"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    api_cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: none
+    api_token_cache_ms: int = Field(default=5_000, ge=0)
     batch_max_events: int = Field(default=10_000, ge=1)
     batch_within_ms: int = Field(default=50, ge=1)
     health_interval_ms: int = Field(default=5_000, ge=100)

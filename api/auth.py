@@ -1,0 +1,89 @@
+"""Bearer-token auth for every route but `/health` and `/ready`.
+
+Routes declare what they need with `dependencies=[RequireRead]` (or `RequireAdmin`); the
+websocket calls `websocket_scope_ok`. No token or an unknown/revoked one gives 401 with
+`WWW-Authenticate: Bearer`; a valid token without the scope gives 403. Tokens are looked up
+by SHA-256 (`streams.storage.tokens`) and the answer is cached in the process for
+`NAUTILUS_API_TOKEN_CACHE_MS` (default 5 s), so a revocation takes effect within that time
+and a busy route does not pay a database round trip per request.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
+
+from api.deps import PoolDep, SettingsDep
+from streams.storage.tokens import Scope, active_scope, scope_allows, token_sha256
+
+_bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer nst_...`")
+CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+_CACHE_MAX_ENTRIES = 10_000
+
+
+async def token_scope(
+    connection: HTTPConnection, token: str, pool: PoolDep, cache_ms: int
+) -> Scope | None:
+    """The scope of an active token (None if unknown or revoked), cached per process."""
+    cache: dict[str, tuple[Scope | None, float]] = connection.app.state.token_cache
+    key = token_sha256(token)
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    async with pool.connection() as conn:
+        scope = await active_scope(conn, token)
+    if len(cache) >= _CACHE_MAX_ENTRIES:
+        cache.clear()
+    cache[key] = (scope, now + cache_ms / 1000)
+    return scope
+
+
+def require_scope(required: Scope):  # noqa: ANN201 - a FastAPI dependency callable
+    """A dependency that lets the request through only with a token granting `required`."""
+
+    async def check(
+        request: Request, credentials: CredentialsDep, pool: PoolDep, settings: SettingsDep
+    ) -> Scope:
+        if credentials is None or credentials.scheme.lower() != "bearer":
+            raise _unauthorized("a bearer token is required")
+        scope = await token_scope(request, credentials.credentials, pool,
+                                  settings.api_token_cache_ms)
+        if scope is None:
+            raise _unauthorized("the token is unknown or revoked")
+        if not scope_allows(scope, required):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {required!r} scope")
+        return scope
+
+    return check
+
+
+RequireRead = Depends(require_scope("read"))
+RequireAdmin = Depends(require_scope("admin"))
+
+
+async def websocket_scope_ok(
+    websocket: WebSocket, required: Scope, pool: PoolDep, cache_ms: int
+) -> bool:
+    """Whether a websocket's token grants `required`.
+
+    Browsers cannot set headers on a websocket, so the token may also come as `?token=`.
+    """
+    header = websocket.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        token = websocket.query_params.get("token", "")
+    if not token:
+        return False
+    scope = await token_scope(websocket, token.strip(), pool, cache_ms)
+    return scope is not None and scope_allows(scope, required)
+
+
+def _unauthorized(detail: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_401_UNAUTHORIZED, detail, headers={"WWW-Authenticate": "Bearer"}
+    )
