@@ -61,7 +61,6 @@ class Settings(BaseSettings):
     api_cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: none
     api_token_cache_ms: int = Field(default=5_000, ge=0)
     batch_max_events: int = Field(default=10_000, ge=1)
-    batch_within_ms: int = Field(default=50, ge=1)
     health_interval_ms: int = Field(default=5_000, ge=100)
     clock_tick_ms: int = Field(default=1_000, ge=10)
     live_slack_ms: int = Field(default=5_000, ge=0)

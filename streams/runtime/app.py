@@ -1,7 +1,9 @@
-"""Assemble a worker's Faust app: one agent per engine input, one state table per engine.
+"""Assemble a worker's Faust app: a batch subscription per engine input, a state table per engine.
 
-Batches come from `stream.take_events(n, within=t)`, so Faust acks (and may commit) a batch
-only after the binding returned. State tables use `use_partitioner=True`: Faust then picks
+Each fetch of an input topic reaches its engine's binding as one batch (up to
+`batch_max_events` records; see streams/runtime/batching.py), and its offsets are acked to
+Faust only after the binding returned, so they are committed only after the batch's outputs
+and state were acked. State tables use `use_partitioner=True`: Faust then picks
 the changelog partition by hashing the key (murmur2, like our producers) instead of asking
 for "the current event", which a batch does not have; since the input topics are keyed by the
 same field with the same partition count, a key's changelog partition is its input partition,
@@ -25,7 +27,8 @@ from streams.catalog import Catalog
 from streams.clock import LiveClock
 from streams.device import select_device
 from streams.exceptions import ConfigError
-from streams.runtime.binding import EngineBinding, SourceRecord
+from streams.runtime.batching import BatchingApp
+from streams.runtime.binding import EngineBinding
 from streams.runtime.recovery import SeekSafeTableManager
 from streams.settings import EngineParams, Settings
 
@@ -64,11 +67,11 @@ def build_app(
     catalog: Catalog,
     engines: list[type[Engine]],
     params: EngineParams,
-) -> tuple[faust.App, list[EngineBinding]]:
+) -> tuple[BatchingApp, list[EngineBinding]]:
     """A Faust app running `engines` against `brokers`; returns it and the bindings."""
     faust_dir = settings.state_dir / "faust"  # Faust keeps a small data dir per app id
     faust_dir.mkdir(parents=True, exist_ok=True)
-    app = faust.App(
+    app = BatchingApp(
         settings.app_id,
         broker=[f"kafka://{b.strip()}" for b in brokers.split(",")],
         store="memory://",
@@ -79,15 +82,10 @@ def build_app(
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         broker_commit_every=settings.batch_max_events,
-        # One fetch hand-over per batch, not per 500 records (Faust's default): the consumer
-        # thread's round trips, not the engines, bound throughput otherwise.
+        # A fetch is a batch: up to batch_max_events records (Faust's default is 500).
         broker_max_poll_records=settings.batch_max_events,
-        stream_buffer_maxsize=max(4096, settings.batch_max_events * 2),
         web_enabled=False,
         TableManager=SeekSafeTableManager,  # see streams/runtime/recovery.py
-        # On SIGTERM do not wait for events buffered in `take_events` (never acked, so Faust
-        # would wait out its timeout): they are not committed and come back after a restart.
-        stream_wait_empty=False,
         table_standby_replicas=0,
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_rebalance_timeout=settings.session_timeout_ms / 1000,
@@ -116,7 +114,11 @@ def build_app(
         )
         bindings.append(binding)
         for input_topic in engine_cls.inputs:
-            _add_agent(app, settings, binding, input_topic, catalog[input_topic].partitions)
+            topic = app.topic(
+                input_topic, key_serializer="raw", value_serializer="raw",
+                partitions=catalog[input_topic].partitions,
+            )
+            app.subscribe_batches(topic, binding.handle)
     _add_timers(app, settings, brokers, bindings, clock)
     _add_rebalance_hooks(app, bindings)
     return app, bindings
@@ -143,28 +145,6 @@ def _changelog_reader(brokers: str, topic: str):  # type: ignore[no-untyped-def]
         return [(key, value) for _, _, key, value in kafka.read_all(brokers, topic)]
 
     return read
-
-
-def _add_agent(
-    app: faust.App, settings: Settings, binding: EngineBinding, topic_name: str, partitions: int
-) -> None:
-    topic = app.topic(
-        topic_name, key_serializer="raw", value_serializer="raw", partitions=partitions
-    )
-    within_s = settings.batch_within_ms / 1000
-
-    async def consume(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(settings.batch_max_events, within=within_s):
-            records = [
-                SourceRecord(
-                    e.message.partition, e.message.offset, e.message.key, e.message.value,
-                    int(e.message.timestamp * 1000),
-                )
-                for e in events
-            ]
-            await binding.handle(topic_name, records)
-
-    app.agent(topic, name=f"{binding.name}.{topic_name}")(consume)
 
 
 class LagMeter:

@@ -22,7 +22,6 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -38,15 +37,20 @@ from streams.runtime.counters import Counters
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class SourceRecord:
-    """One consumed record, as any Kafka client delivers it."""
+class SourceRecord(Protocol):
+    """One consumed record, as Kafka clients deliver it (aiokafka's ConsumerRecord is one);
+    `timestamp` is the record's time in ms."""
 
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes
-    timestamp_ms: int
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes: ...
+    @property
+    def timestamp(self) -> int: ...
 
 
 class Publisher(Protocol):
@@ -179,21 +183,36 @@ class EngineBinding:
 
     async def _handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
         spec = self._catalog[topic]
-        for r in records:
-            expected = self._next_offset.get((topic, r.partition))
-            if expected is not None and r.offset > expected:
-                self._offset_gap(topic, r.partition, expected, r.offset)
-            self._next_offset[(topic, r.partition)] = r.offset + 1
+        offsets = np.fromiter((r.offset for r in records), np.int64, len(records))
+        self._track_offsets(topic, records, offsets)
         self.counters.events_in += len(records)
         columns, rejected = codec.decode_columns(spec.value, [r.value for r in records])
-        bad = {rej.index for rej in rejected}
         out = [self._dead_letter(topic, records[rej.index], rej.reason) for rej in rejected]
-        good = [r for i, r in enumerate(records) if i not in bad]
+        good = records
+        if rejected:
+            bad = {rej.index for rej in rejected}
+            good = [r for i, r in enumerate(records) if i not in bad]
+            offsets = np.delete(offsets, sorted(bad))
         if good:
-            columns, offsets = self._skip_applied(topic, columns, good, spec.key)
+            columns, offsets = self._skip_applied(topic, columns, offsets, spec.key)
             if len(offsets):
                 out += self._process(topic, columns, offsets, good, spec.key)
         await self._commit_outputs(out)
+
+    def _track_offsets(
+        self, topic: str, records: Sequence[SourceRecord], offsets: np.ndarray
+    ) -> None:
+        """Remember each partition's next offset; report offsets that jumped forward."""
+        partitions = np.fromiter((r.partition for r in records), np.int64, len(records))
+        for partition in np.unique(partitions).tolist():
+            mine = offsets[partitions == partition]
+            expected = np.empty_like(mine)
+            expected[1:] = mine[:-1] + 1
+            known = self._next_offset.get((topic, partition))
+            expected[0] = mine[0] if known is None else known
+            for i in np.flatnonzero(mine > expected).tolist():
+                self._offset_gap(topic, partition, int(expected[i]), int(mine[i]))
+            self._next_offset[(topic, partition)] = int(mine[-1]) + 1
 
     def _offset_gap(self, topic: str, partition: int, expected: int, got: int) -> None:
         """Offsets jumped within one assignment. On a topic with delete cleanup and plain
@@ -207,9 +226,8 @@ class EngineBinding:
         )
 
     def _skip_applied(
-        self, topic: str, columns: codec.Columns, good: list[SourceRecord], key_field: str
+        self, topic: str, columns: codec.Columns, offsets: np.ndarray, key_field: str
     ) -> tuple[codec.Columns, np.ndarray]:
-        offsets = np.fromiter((r.offset for r in good), np.int64, len(good))
         keys = columns[key_field]
         inverse, uniq = pd.factorize(keys)
         applied = np.array(
@@ -229,7 +247,7 @@ class EngineBinding:
         topic: str,
         columns: codec.Columns,
         offsets: np.ndarray,
-        good: list[SourceRecord],
+        good: Sequence[SourceRecord],
         key_field: str,
     ) -> list[Outgoing]:
         try:
@@ -270,7 +288,7 @@ class EngineBinding:
         letter = codec.dead_letter(
             topic=topic, partition=record.partition, offset=record.offset,
             key=record.key, value=record.value, reason=reason,
-            ts_event=record.timestamp_ms * 1_000_000, ts_init=now,
+            ts_event=record.timestamp * 1_000_000, ts_init=now,
         )
         log.warning(
             "dead-lettered topic=%s partition=%d offset=%d reason=%s",
