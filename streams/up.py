@@ -16,6 +16,7 @@ SIGKILL after a grace), then the broker, then the database; endpoints.json is re
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sys
@@ -42,6 +43,7 @@ from streams.embedded import (
 )
 from streams.endpoints import ENDPOINTS_FILE, Endpoints
 from streams.exceptions import ServiceError
+from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, bar_volumes
 from streams.settings import Settings
 from streams.storage import migrate as migrations
 from streams.storage import safe_url
@@ -52,6 +54,8 @@ API_READY_TIMEOUT_S = 60.0
 CHILD_STOP_GRACE_S = 15.0
 POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
+VPIN_VOLUME_VAR = "NAUTILUS_VPIN__BUCKET_VOLUME"
+SIM_BUCKETS_PER_BAR = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,8 @@ class Stack:
         if self.stopping.is_set():
             return None
         env = _child_env(brokers, database_url, self.state_dir)
+        if self.options.feed and VPIN_VOLUME_VAR not in env:
+            env[VPIN_VOLUME_VAR] = self._sim_bucket_volumes()
         for name, argv in self._commands(api_port):
             self._start_child(name, argv, env)
         host = self.settings.api_host
@@ -131,6 +137,17 @@ class Stack:
         self.database = EmbeddedPostgres(self.state_dir / "postgres")
         self._cleanup.callback(self.database.stop)
         return self.database.start()
+
+    def _sim_bucket_volumes(self) -> str:
+        """VPIN bucket volumes sized to the simulated symbols (see `sim.bar_volumes`): a
+        fifth of a quiet bar's volume, so VPIN values start after about ten bars while each
+        bucket still spans a good part of one bar."""
+        rate = self.options.feed_rate or DEFAULT_TRADES_PER_S
+        per_bar = bar_volumes(list(KNOWN_SYMBOLS), rate, self.settings.vpin.bar_seconds)
+        volumes = {s: max(1, v // SIM_BUCKETS_PER_BAR) for s, v in per_bar.items()}
+        log.info("vpin bucket volumes for the simulated symbols %s (set %s to choose)",
+                 " ".join(f"{s}={v}" for s, v in volumes.items()), VPIN_VOLUME_VAR)
+        return json.dumps({**self.settings.vpin.bucket_volume, **volumes})
 
     def _commands(self, api_port: int) -> list[tuple[str, list[str]]]:
         python = [sys.executable, "-m", "streams"]

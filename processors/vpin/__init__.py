@@ -20,7 +20,9 @@ Definition, with the parameters of `VpinParams`:
    vpin = Σ |sell - buy| over buckets τ-n+1 .. τ / (n·V) and vpin_cdf = the share of the
    symbol's last `cdf_window` VPIN values (this one included) that are <= it.
 7. A CDF reaching `alert_cdf` raises one toxicity Alert on logic.risk.alerts; it is cleared
-   when the CDF falls below `clear_cdf` (hysteresis: see alerts.py).
+   when the CDF falls below `clear_cdf` (hysteresis: see alerts.py). Alerts wait until the
+   symbol has `alert_min_history` VPIN values (a warm-up against a CDF of few values; 1
+   gives the definition without it).
 
 Bars close on a later trade of the symbol, when the clock passes the bar's end plus
 `grace_ms` (`on_time`), or at the end of input (`flush`), with the same result; trades of a

@@ -50,7 +50,8 @@ class Buckets:
         counted = self._t["buckets"].clone()
         slot, ts, buy, bucket = self._fill(pours)
         window_sum = self._vpin(slot, bucket, buy, counted)
-        return Completed(slot, bucket, ts, buy, window_sum, self._cdf(slot, window_sum))
+        cdf, history = self._cdf(slot, window_sum)
+        return Completed(slot, bucket, ts, buy, window_sum, cdf, history)
 
     def _fill(self, pours: Pours) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Pour rows into buckets; return the completed buckets' slot, ts, buy and number."""
@@ -101,8 +102,9 @@ class Buckets:
         total = torch.where(valid, values, 0).sum(1)
         return torch.where(bucket - series_start >= ring.shape[1], total, -1)
 
-    def _cdf(self, slot: Tensor, window_sum: Tensor) -> Tensor:
-        """Share of the last `cdf_window` VPIN numerators (this one included) <= this one."""
+    def _cdf(self, slot: Tensor, window_sum: Tensor) -> tuple[Tensor, Tensor]:
+        """Share of the last `cdf_window` VPIN numerators (this one included) <= this one,
+        and how many VPIN values the symbol has had so far (this one included; 0 before n)."""
         t = self._t
         history = t["vpin_history"]
         has = window_sum >= 0
@@ -115,7 +117,9 @@ class Buckets:
         t["vpin_count"].index_add_(0, vslot, torch.ones_like(vslot))
         cdf = torch.full(slot.shape, torch.nan, dtype=t.float_dtype, device=slot.device)
         cdf[has] = at_most.to(cdf.dtype) / ordinal.clamp(max=history.shape[1]).to(cdf.dtype)
-        return cdf
+        seen = torch.zeros_like(slot)
+        seen[has] = ordinal
+        return cdf, seen
 
 
 def _round(units: Tensor) -> Tensor:

@@ -128,7 +128,9 @@ class VpinEngine(Engine):
         done = self._buckets.pour(pours)
         if len(done) == 0:
             return []
-        moves = self._alerts.update(done.slot, done.bucket, done.cdf)
+        # Alerts ignore the CDF until the symbol has `alert_min_history` VPIN values.
+        trusted = torch.where(done.history >= self.params.alert_min_history, done.cdf, torch.nan)
+        moves = self._alerts.update(done.slot, done.bucket, trusted)
         return self._events(done, moves)
 
     def _events(self, done: Completed, moves: Transitions) -> list[Emit]:

@@ -39,6 +39,10 @@ class VpinParams(BaseModel):
     cdf_window: int = Field(default=1_000, ge=1, description="VPIN values in the CDF")
     alert_cdf: float = Field(default=0.9, gt=0, le=1, description="raise at CDF >= this")
     clear_cdf: float = Field(default=0.8, ge=0, le=1, description="clear at CDF < this")
+    alert_min_history: int = Field(
+        default=100, ge=1, description="VPIN values a symbol needs before its CDF can raise "
+        "an alert (with few values the CDF swings across both thresholds)",
+    )
     grace_ms: int = Field(default=2_000, ge=0, description="wait past a bar's end or a "
                           "trade's quote time for late data before closing")
     classification: Literal["bvc", "tick", "lee_ready"] = "bvc"

@@ -71,7 +71,8 @@ class Pours:
 @dataclass(frozen=True, slots=True)
 class Completed:
     """Completed buckets. `buy` is in units of 2**-20 share; `window_sum` and `cdf` are
-    -1 / NaN while the symbol has fewer than n buckets."""
+    -1 / NaN while the symbol has fewer than n buckets; `history` counts the symbol's VPIN
+    values up to and including each one (0 before n)."""
 
     slot: Tensor
     bucket: Tensor
@@ -79,6 +80,7 @@ class Completed:
     buy: Tensor
     window_sum: Tensor
     cdf: Tensor
+    history: Tensor
 
     def __len__(self) -> int:
         return self.slot.shape[0]

@@ -35,7 +35,7 @@ from streams.feeds.badrows import BadRows, DeadLetters
 from streams.feeds.files import market_events
 from streams.feeds.progress import Progress
 from streams.feeds.publish import PublishStats, publish
-from streams.feeds.sim import KNOWN_SYMBOLS, SimMarket
+from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, SimMarket
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
     sim.add_argument("--symbols", type=_symbol_list, default=DEFAULT_SYMBOLS,
                      help=f"comma-separated symbols (default: {DEFAULT_SYMBOLS}); "
                      "unknown ones get a price and tick derived from the name")
-    sim.add_argument("--rate", type=_positive(float), default=2000.0,
+    sim.add_argument("--rate", type=_positive(float), default=DEFAULT_TRADES_PER_S,
                      help="trades per second over all symbols, default 2000 "
                      "(quotes and depth snapshots come on top)")
     sim.add_argument("--seed", type=int, default=7, help="same seed, same tape (default: 7)")

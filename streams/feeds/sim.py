@@ -39,6 +39,8 @@ MINUTE_NS = 60 * NS_PER_S
 SESSION_S = 23_400.0  # a 6.5 h trading day: what `daily_vol` refers to
 EPISODE_MOVE_SIGMAS = 4.0  # an episode moves the price this many of its own noise sigmas
 MAX_TRADE_SIZE = 10_000_000
+SIZE_PARETO_SHAPE = 1.6  # trade sizes: min_size * (1 + Lomax(shape))
+DEFAULT_TRADES_PER_S = 2_000.0
 MIN_START_TICKS = 100
 VENUE = "SIM"
 _SYMBOL_OK = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:/^-")
@@ -103,6 +105,23 @@ def symbol_spec(symbol: str) -> SymbolSpec:
     return SymbolSpec(price, Decimal("0.01"), 0.02, weight, 1, 200, 0.8)
 
 
+def bar_volumes(symbols: Sequence[str], trades_per_s: float, bar_seconds: int) -> dict[str, int]:
+    """Each symbol's expected traded volume in one quiet bar of `bar_seconds` at this rate.
+
+    Sizes are `min_size * (1 + Lomax(1.6))`, whose mean is `min_size * 1.6 / 0.6`. `up` uses
+    it as VPIN's bucket volume for the simulated symbols: about one bucket per bar, so each
+    bucket carries its own bar's classification (a V far below a bar's volume fills many
+    buckets from one bar with one fraction, and the CDF then jumps bar by bar).
+    """
+    specs = [symbol_spec(s) for s in symbols]
+    total_weight = sum(s.weight for s in specs)
+    return {
+        symbol: max(1, round(trades_per_s * spec.weight / total_weight * bar_seconds
+                             * spec.min_size * SIZE_PARETO_SHAPE / (SIZE_PARETO_SHAPE - 1)))
+        for symbol, spec in zip(symbols, specs, strict=True)
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Episode:
     """A stretch of informed, one-sided flow on one symbol, in absolute event time."""
@@ -140,7 +159,7 @@ class SimMarket:
         self,
         symbols: Sequence[str],
         seed: int = 7,
-        trades_per_s: float = 2_000.0,
+        trades_per_s: float = DEFAULT_TRADES_PER_S,
         quote_every: int = 1,
         depth_every: int = 10,
         informed_probability: float = 0.1,
@@ -352,7 +371,7 @@ def _next_chunk(
     bid = np.floor(center - spread / 2 + 0.5).astype(np.int64)
     side = np.where(rng.random(k) < buy_share, 1, -1).astype(np.int8)
     min_size = np.array([s.min_size for s in specs], dtype=np.float64)[sym]
-    size = np.floor(min_size * (1.0 + rng.pareto(1.6, k)) * size_mult)
+    size = np.floor(min_size * (1.0 + rng.pareto(SIZE_PARETO_SHAPE, k)) * size_mult)
     depth_size = np.log(np.array([s.depth_size for s in specs], dtype=np.float64))[sym]
     tops = np.maximum(1, np.rint(rng.lognormal(depth_size[:, None], 0.5, (k, 2))))
     depth_rows = _every(count, market.depth_every).nonzero()[0]

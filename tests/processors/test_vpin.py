@@ -35,8 +35,10 @@ def phi(x: float) -> float:
 
 
 def make_engine(clock: TestClock | None = None, **overrides: Any) -> VpinEngine:
-    """V = 10, n = 2, sigma over 3 ΔP, CDF over 4 values, unless overridden."""
-    fields = {"bucket_volume": 10, "window": 2, "sigma_bars": 3, "cdf_window": 4, **overrides}
+    """V = 10, n = 2, sigma over 3 ΔP, CDF over 4 values, alerts from the first VPIN value
+    (the definition without warm-up), unless overridden."""
+    fields = {"bucket_volume": 10, "window": 2, "sigma_bars": 3, "cdf_window": 4,
+              "alert_min_history": 1, **overrides}
     return VpinEngine(VpinParams(**fields), clock or TestClock(0), torch.device("cpu"))
 
 

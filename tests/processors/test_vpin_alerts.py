@@ -91,3 +91,31 @@ def test_alert_levels_can_be_set() -> None:
     got = alerts(run(engine, hysteresis_tape()))
 
     assert [(a.alert_id, a.state) for a in got] == [("vpin:AAA:1", "raised")]
+
+
+@pytest.mark.parametrize("single_trades", [False, True], ids=["one-batch", "trade-by-trade"])
+def test_no_alert_before_the_minimum_history(single_trades: bool) -> None:
+    # With 4 VPIN values required, b1-b3 (history 1-3) cannot raise even at CDF 1; b4 is the
+    # first that can (CDF 1 -> raise), then the crossings continue as without warm-up.
+    engine = make_engine(classification="tick", bucket_volume=V, window=1, cdf_window=5,
+                         alert_min_history=4)
+    trades = hysteresis_tape()
+
+    got = alerts(run(engine, trades, range(1, len(trades)) if single_trades else ()))
+
+    assert [(a.alert_id, a.state, int(a.values["bucket"])) for a in got] == [
+        ("vpin:AAA:4", "raised", 4), ("vpin:AAA:4", "cleared", 6), ("vpin:AAA:8", "raised", 8),
+    ]
+
+
+def test_warm_up_counts_history_across_a_restore() -> None:
+    # Three values before the restart, the fourth after it: b4 raises as without a restart.
+    params = {"classification": "tick", "bucket_volume": V, "window": 1, "cdf_window": 5,
+              "alert_min_history": 4}
+    trades = hysteresis_tape()
+    before = make_engine(**params)
+    feed(before, trades[:7])  # seed + buckets 1-3
+
+    got = alerts(run(restored(before, **params), trades[7:]))
+
+    assert [(a.alert_id, a.state) for a in got][:1] == [("vpin:AAA:4", "raised")]

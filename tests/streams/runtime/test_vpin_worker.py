@@ -33,7 +33,8 @@ NS = 1_000_000_000
 START_NS = 1_700_000_000 * NS
 EPISODE_START_S, EPISODE_S, TAPE_S = 2_400, 300, 3_000
 BAR_S = 20
-PARAMS = {"bar_seconds": BAR_S, "window": 20, "sigma_bars": 50, "cdf_window": 500}
+PARAMS = {"bar_seconds": BAR_S, "window": 20, "sigma_bars": 50, "cdf_window": 500,
+          "alert_min_history": 50}
 
 
 def sim_tape(symbols: list[str]) -> list[Trade]:
