@@ -7,7 +7,7 @@ stream and `take_events` each touch it. Profiled, that path is what bounds a wor
 
 `BatchingConsumer` keeps Faust's consumer (group membership, rebalances, seeks, flow control,
 commits, table changelogs) and replaces only its drain loop: the records of one fetch that
-belong to a topic with a batch handler go to that handler in one call, all partitions of the
+belong to a topic with batch handlers go to each of them in one call, all partitions of the
 topic together in fetch order; the handler returns only once the batch's outputs and state
 are acked (see streams/runtime/binding.py); then the batch's offsets are acked to Faust's
 commit bookkeeping exactly as per-record acks would be, so offsets are committed only after
@@ -41,7 +41,7 @@ class BatchingConsumer(faust_aiokafka.Consumer):
     """Faust's aiokafka consumer with a drain loop that delivers whole fetches per topic."""
 
     @property
-    def batch_handlers(self) -> dict[str, BatchHandler]:
+    def batch_handlers(self) -> dict[str, list[BatchHandler]]:
         return cast(BatchingApp, self.app).batch_handlers
 
     async def _drain_messages(self, fetcher: Any) -> None:
@@ -93,7 +93,9 @@ class BatchingConsumer(faust_aiokafka.Consumer):
         for topic, parts in batches.items():
             if not self._still_current(generation):
                 return
-            await self.batch_handlers[topic](topic, [r for _, rs in parts for r in rs])
+            batch = [r for _, rs in parts for r in rs]
+            # engines on the same topic work side by side; each acks its own outputs first
+            await asyncio.gather(*(handle(topic, batch) for handle in self.batch_handlers[topic]))
             for tp, tp_records in parts:
                 self._read_offset[tp] = tp_records[-1].offset
                 self._ack_all(tp, tp_records)
@@ -182,13 +184,14 @@ class BatchingApp(faust.App):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.batch_handlers: dict[str, BatchHandler] = {}
+        self.batch_handlers: dict[str, list[BatchHandler]] = {}
 
     def _new_transport(self) -> TransportT:
         return BatchingTransport(self.conf.broker_consumer, self)
 
     def subscribe_batches(self, topic: faust.TopicT, handler: BatchHandler) -> None:
-        """Subscribe `topic` (one name) and send its records to `handler` per fetch."""
+        """Subscribe `topic` (one name) and send its records to `handler` per fetch, besides
+        any handler subscribed to it before (every engine reading the topic gets each batch)."""
         (name,) = topic.topics
-        self.batch_handlers[name] = handler
+        self.batch_handlers.setdefault(name, []).append(handler)
         self.topics.add(topic)

@@ -14,8 +14,9 @@ import numpy as np
 import orjson
 import pytest
 
-from processors import BarEngine
+from processors import BarEngine, VpinEngine
 from streams import codec
+from streams.params import apply_overrides
 from streams.replay import Source, run_replay
 from streams.schema import Trade
 from streams.settings import EngineParams
@@ -144,6 +145,38 @@ def test_worker_output_does_not_depend_on_batch_size(
     # Assert: the same bars as the in-process run over the whole tape in one batch
     assert assert_same_bars(_bars_of(kafka_brokers, symbols), expected) == 0
     assert_no_offset_jumps(log)
+
+
+def test_engines_sharing_an_input_topic_each_get_every_record(
+    kafka_brokers: str, services_env: dict[str, str], tmp_path: Path
+) -> None:
+    # Arrange: bars and vpin both read market.trades
+    symbols = _symbols("S", 2)
+    tape = make_tape(symbols, 1_200, minutes=6, seed=11)
+    vpin = {"bucket_volume": "2000", "window": "2", "sigma_bars": "2", "bar_seconds": "30"}
+    columns, rejected = codec.decode_columns("Trade", [codec.encode(t) for t in tape])
+    assert not rejected
+    params = apply_overrides(EngineParams(), [f"vpin.{k}={v}" for k, v in vpin.items()])
+    replay = run_replay([Source("market.trades", columns)], [BarEngine, VpinEngine], params)
+    expected_readings = {(r["symbol"], r["bucket"]) for r in replay.rows("logic.vpin")}
+    app_id = f"test-shared-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(kafka_brokers, app_id)
+    produce(kafka_brokers, [(t.symbol, codec.encode(t)) for t in tape])
+    env = {**services_env, **{f"NAUTILUS_VPIN__{k.upper()}": v for k, v in vpin.items()}}
+
+    def readings() -> set[tuple[str, int]]:
+        rows = read_topic(kafka_brokers, "logic.vpin", lambda r: r.get("symbol") in symbols)
+        return {(r["symbol"], r["bucket"]) for r in rows}
+
+    # Act
+    with worker(env, app_id, tmp_path / "worker.log", engines="bars,vpin"):
+        wait_for(lambda: readings() >= expected_readings, 90, "every VPIN reading")
+        wait_for(lambda: len({b["bar_id"] for b in _bars_of(kafka_brokers, symbols)})
+                 >= len(expected_bars(tape)), 60, "every bar")
+
+    # Assert: each engine saw the whole tape
+    assert expected_readings and readings() == expected_readings
+    assert_same_bars(_bars_of(kafka_brokers, symbols), expected_bars(tape))
 
 
 def test_bad_records_are_dead_lettered_and_the_worker_goes_on(
