@@ -140,8 +140,8 @@ class Stack:
 
     def _sim_bucket_volumes(self) -> str:
         """VPIN bucket volumes sized to the simulated symbols (see `sim.bar_volumes`): a
-        fifth of a quiet bar's volume, so VPIN values start after about ten bars while each
-        bucket still spans a good part of one bar."""
+        fifth of a quiet bar's volume, so VPIN values start after about a dozen bars while
+        each bucket still spans a good part of one bar."""
         rate = self.options.feed_rate or DEFAULT_TRADES_PER_S
         per_bar = bar_volumes(list(KNOWN_SYMBOLS), rate, self.settings.vpin.bar_seconds)
         volumes = {s: max(1, v // SIM_BUCKETS_PER_BAR) for s, v in per_bar.items()}
