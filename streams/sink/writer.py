@@ -1,5 +1,6 @@
 """Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ...
-ON CONFLICT into the real one, every table of a batch in one transaction.
+ON CONFLICT into the real one, every table of a batch in one transaction. Upserted 1-minute
+bars also refresh the rollups they touch (streams/sink/rollups.py), in the same transaction.
 
 A row the database refuses (a CHECK the wire model does not enforce, say) must not stop the
 sink: when a table's batch fails with a data or integrity error, its rows are retried one by
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
+from streams.sink.rollups import refresh_statements
 from streams.sink.tables import Row, Table
 from streams.storage import connect
 
@@ -105,6 +107,9 @@ class Writer:
                 for row in rows:
                     copy.write_row(row)
             cur.execute(upsert_sql(table))
+            if table.name == "bars_1m":
+                for statement in refresh_statements(_stage(table)):
+                    cur.execute(statement)
 
 
 def _stage(table: Table) -> sql.Identifier:

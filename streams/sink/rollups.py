@@ -1,0 +1,40 @@
+"""Bar rollups the sink keeps current: bars_5m, bars_1h, bars_1d from bars_1m (migration 0004).
+
+After 1-minute bars are upserted from the staging table, each rollup recomputes the buckets
+those bars fall in, from bars_1m itself, and upserts them. Recomputing whole buckets (not
+adding deltas) keeps the rollups exact under re-delivery and corrections, and costs one index
+range scan of at most a day of one symbol's 1-minute bars per touched bucket.
+"""
+
+from __future__ import annotations
+
+from psycopg import sql
+
+ROLLUPS: dict[str, str] = {"bars_5m": "5 minutes", "bars_1h": "1 hour", "bars_1d": "1 day"}
+"""Rollup table -> bucket width (a PostgreSQL interval)."""
+
+_REFRESH = """
+INSERT INTO {rollup} (time, symbol, open, high, low, close, volume, trade_count, vwap)
+SELECT k.bucket, b.symbol,
+       (array_agg(b.open ORDER BY b.time))[1], max(b.high), min(b.low),
+       (array_agg(b.close ORDER BY b.time DESC))[1], sum(b.volume), sum(b.trade_count),
+       sum(b.vwap * b.volume) / sum(b.volume)
+FROM (SELECT DISTINCT symbol, date_bin({width}::interval, time, 'epoch') AS bucket
+      FROM {touched}) AS k
+JOIN bars_1m AS b
+  ON b.symbol = k.symbol AND b.time >= k.bucket AND b.time < k.bucket + {width}::interval
+GROUP BY k.bucket, b.symbol
+ON CONFLICT (symbol, time) DO UPDATE SET
+    open = EXCLUDED.open, high = EXCLUDED.high, low = EXCLUDED.low, close = EXCLUDED.close,
+    volume = EXCLUDED.volume, trade_count = EXCLUDED.trade_count, vwap = EXCLUDED.vwap
+"""
+
+
+def refresh_statements(touched: sql.Composable) -> list[sql.Composed]:
+    """Statements recomputing every rollup bucket that the bars in `touched` fall in."""
+    return [
+        sql.SQL(_REFRESH).format(
+            rollup=sql.Identifier(rollup), width=sql.Literal(width), touched=touched
+        )
+        for rollup, width in ROLLUPS.items()
+    ]
