@@ -55,13 +55,11 @@ def test_status_reports_pending_then_applied(scratch_database: str) -> None:
     migrations.migrate(scratch_database)
     after = migrations.status(scratch_database)
 
-    assert [(s.version, s.name, s.state) for s in before] == [
-        (1, "init", "pending"), (2, "engine_outputs", "pending"),
-    ]
+    shipped = [(m.version, m.name) for m in migrations.load()]
+    assert shipped[:2] == [(1, "init"), (2, "engine_outputs")]
+    assert [(s.version, s.name, s.state) for s in before] == [(*m, "pending") for m in shipped]
     assert tables_after_status == set()  # status changes nothing
-    assert [(s.version, s.name, s.state) for s in after] == [
-        (1, "init", "applied"), (2, "engine_outputs", "applied"),
-    ]
+    assert [(s.version, s.name, s.state) for s in after] == [(*m, "applied") for m in shipped]
     assert after[0].applied_at is not None
 
 
@@ -73,9 +71,8 @@ def test_migrations_apply_in_version_order(scratch_database: str, migrations_dir
 
     applied = migrations.migrate(scratch_database, migrations_dir)
 
-    assert [m.label for m in applied] == [
-        "0001_init", "0002_engine_outputs", "0098_second", "0099_third",
-    ]
+    shipped = [m.label for m in migrations.load()]
+    assert [m.label for m in applied] == [*shipped, "0098_second", "0099_third"]
     with psycopg.connect(scratch_database) as conn:
         assert conn.execute("SELECT n FROM seen").fetchall() == [(2,), (3,)]
 
@@ -90,7 +87,7 @@ def test_a_changed_applied_migration_is_an_error(
     with pytest.raises(MigrationError, match="0001_init"):
         migrations.migrate(scratch_database, migrations_dir)
     states = [s.state for s in migrations.status(scratch_database, migrations_dir)]
-    assert states == ["changed", "applied"]
+    assert states[0] == "changed" and set(states[1:]) == {"applied"}
 
 
 def test_a_failing_migration_leaves_nothing_behind(
@@ -105,7 +102,8 @@ def test_a_failing_migration_leaves_nothing_behind(
 
     assert "half" not in _tables(scratch_database)
     states = [(s.version, s.state) for s in migrations.status(scratch_database, migrations_dir)]
-    assert states == [(1, "applied"), (2, "applied"), (98, "pending")]
+    shipped = [(m.version, "applied") for m in migrations.load()]
+    assert states == [*shipped, (98, "pending")]
 
 
 def test_a_migration_the_code_does_not_know_is_an_error(
