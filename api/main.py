@@ -10,7 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.deps import close_pools
-from api.routes import health
+from api.routes import analytics, health, market, system
 from streams.settings import get_settings
 
 
@@ -41,3 +41,5 @@ if _origins:
     )
 errors.install(app)
 app.include_router(health.router)
+for module in (market, analytics, system):
+    app.include_router(module.router)

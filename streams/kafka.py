@@ -169,6 +169,23 @@ class TopicStatus:
 
 def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
     """Catalog topics (and any other non-internal broker topics) with watermarks."""
+    partitions, marks = partition_watermarks(catalog, brokers)
+    rows = []
+    for name, count in partitions.items():
+        spec = catalog.get(name)
+        low = sum(lo for (t, _), (lo, _) in marks.items() if t == name)
+        high = sum(hi for (t, _), (_, hi) in marks.items() if t == name)
+        rows.append(TopicStatus(
+            name, spec is not None, spec.partitions if spec else None, count, low, high,
+        ))
+    return rows
+
+
+def partition_watermarks(
+    catalog: Catalog, brokers: str
+) -> tuple[dict[str, int | None], dict[tuple[str, int], tuple[int, int]]]:
+    """Catalog topics then other non-internal broker topics -> partitions on the broker (None
+    when missing), and (low, high) per (topic, partition)."""
     existing = _describe(admin(brokers), catalog)
     names = catalog.names + sorted(
         n for n in existing if n not in catalog and not n.startswith("_")
@@ -178,16 +195,7 @@ def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
         marks = watermarks(consumer, [(n, p) for n in names for p in range(existing.get(n, 0))])
     finally:
         consumer.close()
-    rows = []
-    for name in names:
-        spec = catalog.get(name)
-        low = sum(lo for (t, _), (lo, _) in marks.items() if t == name)
-        high = sum(hi for (t, _), (_, hi) in marks.items() if t == name)
-        rows.append(TopicStatus(
-            name, spec is not None, spec.partitions if spec else None,
-            existing.get(name), low, high,
-        ))
-    return rows
+    return {n: existing.get(n) for n in names}, marks
 
 
 def _reader(brokers: str, **overrides: object) -> Consumer:

@@ -1,0 +1,103 @@
+"""Query parameters shared by the routes: time bounds, page size, cursors.
+
+Times in: `from` / `to` accept ISO-8601 with a UTC offset (`2026-11-20T14:30:00Z`) or an
+integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional.
+Times out: every record has `ts_event` (int ns, exact) and `time` (ISO-8601 UTC, microseconds).
+
+Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaque token that
+returns the following page when passed back as `cursor` (null on the last page). Pages follow
+the sort key, so paging never skips or repeats a record even while new ones arrive.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import orjson
+from fastapi import HTTPException, Query, status
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1_000
+
+_TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the epoch"
+FromParam = Annotated[str | None, Query(alias="from", description=f"inclusive; {_TIME_HELP}")]
+ToParam = Annotated[str | None, Query(alias="to", description=f"exclusive; {_TIME_HELP}")]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
+CursorParam = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
+SymbolParam = Annotated[str, Query(min_length=1, max_length=64, description="instrument")]
+
+
+def parse_time(value: str | None, name: str) -> datetime | None:
+    """A `from`/`to` value as a UTC datetime (ns truncated to µs, as the `time` columns)."""
+    if value is None:
+        return None
+    text = value.strip()
+    if text.lstrip("-").isdigit():
+        ns = int(text)
+        if not 0 <= ns < 2**63:
+            raise _invalid(name, "nanoseconds must be between 0 and 2**63 - 1")
+        return EPOCH + timedelta(microseconds=ns // 1000)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid(name, f"expected {_TIME_HELP}") from None
+    if parsed.tzinfo is None:
+        raise _invalid(name, "an ISO-8601 time needs a UTC offset, e.g. Z or +00:00")
+    return parsed.astimezone(UTC)
+
+
+def time_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
+    """Parsed `from` and `to`; 422 when `from` is not before `to`."""
+    lo, hi = parse_time(start, "from"), parse_time(end, "to")
+    if lo is not None and hi is not None and lo >= hi:
+        raise _invalid("from", "`from` must be before `to`")
+    return lo, hi
+
+
+def encode_cursor(key: list[Any]) -> str:
+    """An opaque, URL-safe token for the sort key of a page's last item."""
+    return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | None:
+    """The sort key in a cursor, checked against the expected element types; 422 if bad."""
+    if cursor is None:
+        return None
+    try:
+        key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, orjson.JSONDecodeError):
+        raise _invalid("cursor", "not a cursor returned by this route") from None
+    if not isinstance(key, list) or len(key) != len(types) or not all(
+        isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, types, strict=True)
+    ):
+        raise _invalid("cursor", "not a cursor returned by this route")
+    return key
+
+
+def _invalid(name: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        [{"loc": ["query", name], "msg": message, "type": "value_error"}],
+    )
+
+
+def micros(moment: datetime) -> int:
+    """µs since the epoch: how cursors carry a `time`."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def page_of(rows: list[dict[str, Any]], limit: int, key: Any) -> tuple[list[dict], str | None]:
+    """The first `limit` rows and the cursor after the last one when more rows exist
+    (queries fetch `limit + 1`); `key(row)` is the row's sort key as a JSON list."""
+    if len(rows) <= limit:
+        return rows, None
+    kept = rows[:limit]
+    return kept, encode_cursor(key(kept[-1]))

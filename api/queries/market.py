@@ -1,0 +1,87 @@
+"""Symbols, trades and bars."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+BAR_RELATIONS = {"1m": "bars_1m", "5m": "bars_5m", "1h": "bars_1h", "1d": "bars_1d"}
+SYMBOL_TABLES = {"trades": "trades", "bars": "bars_1m", "vpin": "vpin_readings",
+                 "microstructure": "microstructure_features"}
+
+# Distinct symbols by walking the (symbol, ...) primary-key index one symbol at a time: a few
+# index probes per symbol instead of a scan of millions of rows.
+_SKIP_SCAN = """
+WITH RECURSIVE s(symbol) AS (
+    (SELECT symbol FROM {t} ORDER BY symbol LIMIT 1)
+    UNION ALL
+    SELECT (SELECT symbol FROM {t} WHERE symbol > s.symbol ORDER BY symbol LIMIT 1)
+    FROM s WHERE s.symbol IS NOT NULL
+)
+SELECT symbol FROM s WHERE symbol IS NOT NULL
+"""
+
+
+async def symbols(conn: psycopg.AsyncConnection) -> dict[str, list[str]]:
+    """Every symbol with data -> the kinds of data held for it."""
+    found: dict[str, list[str]] = {}
+    for kind, table in SYMBOL_TABLES.items():
+        cur = await conn.execute(sql.SQL(_SKIP_SCAN).format(t=sql.Identifier(table)))
+        for (symbol,) in await cur.fetchall():
+            found.setdefault(symbol, []).append(kind)
+    return dict(sorted(found.items()))
+
+
+async def symbol_exists(conn: psycopg.AsyncConnection, symbol: str) -> bool:
+    """Whether any table holds data for `symbol` (primary-key probes)."""
+    probes = sql.SQL(" OR ").join(
+        sql.SQL("EXISTS (SELECT 1 FROM {} WHERE symbol = %(s)s)").format(sql.Identifier(t))
+        for t in SYMBOL_TABLES.values()
+    )
+    cur = await conn.execute(sql.SQL("SELECT ") + probes, {"s": symbol})
+    row = await cur.fetchone()
+    return bool(row and row[0])
+
+
+def _bounds(lo: datetime | None, hi: datetime | None) -> sql.Composable:
+    parts = [sql.SQL("time >= %(lo)s") if lo else None, sql.SQL("time < %(hi)s") if hi else None]
+    kept = [p for p in parts if p is not None]
+    return sql.SQL(" AND ").join([sql.SQL(""), *kept]) if kept else sql.SQL("")
+
+
+async def trades(
+    conn: psycopg.AsyncConnection, symbol: str, lo: datetime | None, hi: datetime | None,
+    after: tuple[datetime, str] | None, limit: int,
+) -> list[dict[str, Any]]:
+    """Trades of `symbol` in [lo, hi) by (time, trade_uid), after the cursor's key."""
+    query = sql.SQL(
+        "SELECT symbol, time, ts_event, price::text AS price, size, aggressor, trade_id, venue,"
+        " trade_uid FROM trades WHERE symbol = %(s)s{bounds}{after}"
+        " ORDER BY time, trade_uid LIMIT %(n)s"
+    ).format(bounds=_bounds(lo, hi), after=sql.SQL(
+        " AND (time, trade_uid) > (%(at)s, %(uid)s)" if after else ""))
+    params = {"s": symbol, "lo": lo, "hi": hi, "n": limit,
+              "at": after[0] if after else None, "uid": after[1] if after else None}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def bars(
+    conn: psycopg.AsyncConnection, symbol: str, interval: str, lo: datetime | None,
+    hi: datetime | None, after: datetime | None, limit: int,
+) -> list[dict[str, Any]]:
+    """Bars of `symbol` at `interval` starting in [lo, hi), by start time, after the cursor."""
+    query = sql.SQL(
+        "SELECT symbol, time, open::text AS open, high::text AS high, low::text AS low,"
+        " close::text AS close, volume, trade_count, vwap FROM {rel}"
+        " WHERE symbol = %(s)s{bounds}{after} ORDER BY time LIMIT %(n)s"
+    ).format(rel=sql.Identifier(BAR_RELATIONS[interval]), bounds=_bounds(lo, hi),
+             after=sql.SQL(" AND time > %(at)s" if after else ""))
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, {"s": symbol, "lo": lo, "hi": hi, "at": after, "n": limit})
+        return await cur.fetchall()

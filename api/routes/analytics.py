@@ -1,0 +1,98 @@
+"""`/api/v1/vpin`, `/api/v1/vpin/latest`, `/api/v1/microstructure`, `/api/v1/alerts`: what the
+engines concluded. See api/params.py for time formats and cursor pagination."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api.auth import RequireRead
+from api.deps import ConnectionDep
+from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic
+from api.params import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    FromParam,
+    LimitParam,
+    SymbolParam,
+    ToParam,
+    decode_cursor,
+    from_micros,
+    micros,
+    page_of,
+    time_range,
+)
+from api.queries import logic
+from api.routes.market import NOT_FOUND, require_symbol
+
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
+
+
+@router.get("/vpin/latest", response_model=VpinLatest, responses=NOT_FOUND, tags=["vpin"])
+async def vpin_latest(
+    conn: ConnectionDep,
+    symbol: Annotated[str | None, Query(min_length=1, max_length=64,
+                                        description="one symbol; all when absent")] = None,
+) -> VpinLatest:
+    """The newest reading (highest bucket) of every symbol, or of one."""
+    rows = await logic.vpin_latest(conn, symbol)
+    if symbol is not None and not rows:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no VPIN readings for {symbol!r}")
+    return VpinLatest(data=[VpinReadingPublic(**r) for r in rows])
+
+
+@router.get("/vpin", response_model=Page[VpinReadingPublic], responses=NOT_FOUND, tags=["vpin"])
+async def vpin_series(
+    conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[VpinReadingPublic]:
+    """VPIN readings of one symbol in bucket order."""
+    lo, hi = time_range(start, end)
+    key = decode_cursor(cursor, (int,))
+    await require_symbol(conn, symbol)
+    rows = await logic.vpin_series(conn, symbol, lo, hi, key[0] if key else None, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda r: [r["bucket"]])
+    return Page[VpinReadingPublic](
+        data=[VpinReadingPublic(**r) for r in kept], next_cursor=next_cursor
+    )
+
+
+@router.get("/microstructure", response_model=Page[MicrostructurePublic], responses=NOT_FOUND,
+            tags=["microstructure"])
+async def microstructure(
+    conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[MicrostructurePublic]:
+    """Order-book features of one symbol in time order."""
+    lo, hi = time_range(start, end)
+    key = decode_cursor(cursor, (int,))
+    await require_symbol(conn, symbol)
+    after = from_micros(key[0]) if key else None
+    rows = await logic.microstructure(conn, symbol, lo, hi, after, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda r: [micros(r["time"])])
+    return Page[MicrostructurePublic](
+        data=[MicrostructurePublic(**r) for r in kept], next_cursor=next_cursor
+    )
+
+
+@router.get("/alerts", response_model=Page[AlertPublic], responses=NOT_FOUND, tags=["alerts"])
+async def list_alerts(
+    conn: ConnectionDep,
+    symbol: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    severity: Literal["info", "warning", "critical"] | None = None,
+    start: FromParam = None, end: ToParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[AlertPublic]:
+    """Alert transitions (raised, cleared) in time order, optionally for one symbol or
+    severity."""
+    lo, hi = time_range(start, end)
+    key = decode_cursor(cursor, (int, str, str))
+    if symbol is not None:
+        await require_symbol(conn, symbol)
+    after = (from_micros(key[0]), key[1], key[2]) if key else None
+    rows = await logic.alerts(conn, symbol, severity, lo, hi, after, limit + 1)
+    kept, next_cursor = page_of(
+        rows, limit, lambda r: [micros(r["time"]), r["alert_id"], r["state"]]
+    )
+    return Page[AlertPublic](data=[AlertPublic(**r) for r in kept], next_cursor=next_cursor)

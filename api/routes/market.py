@@ -1,0 +1,79 @@
+"""`/api/v1/symbols`, `/api/v1/trades`, `/api/v1/bars`: what the market did.
+
+See api/params.py for time formats, `from`/`to` semantics and cursor pagination.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from api.auth import RequireRead
+from api.deps import ConnectionDep
+from api.models import BarPublic, Page, SymbolPublic, SymbolsPublic, TradePublic
+from api.params import (
+    DEFAULT_LIMIT,
+    CursorParam,
+    FromParam,
+    LimitParam,
+    SymbolParam,
+    ToParam,
+    decode_cursor,
+    from_micros,
+    micros,
+    page_of,
+    time_range,
+)
+from api.queries import market
+
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
+NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"description": "unknown symbol"}}
+
+
+async def require_symbol(conn: ConnectionDep, symbol: str) -> None:
+    """404 unless the database holds data for `symbol`."""
+    if not await market.symbol_exists(conn, symbol):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown symbol {symbol!r}")
+
+
+@router.get("/symbols", response_model=SymbolsPublic, tags=["market"])
+async def list_symbols(conn: ConnectionDep) -> SymbolsPublic:
+    """Every symbol the database holds data for, and which kinds."""
+    found = await market.symbols(conn)
+    data = [SymbolPublic(symbol=s, kinds=k) for s, k in found.items()]  # type: ignore[arg-type]
+    return SymbolsPublic(data=data, count=len(data))
+
+
+@router.get("/trades", response_model=Page[TradePublic], responses=NOT_FOUND, tags=["market"])
+async def list_trades(
+    conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[TradePublic]:
+    """Trades of one symbol in time order."""
+    lo, hi = time_range(start, end)
+    key = decode_cursor(cursor, (int, str))
+    await require_symbol(conn, symbol)
+    after = (from_micros(key[0]), key[1]) if key else None
+    rows = await market.trades(conn, symbol, lo, hi, after, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda r: [micros(r["time"]), r["trade_uid"]])
+    return Page[TradePublic](data=[TradePublic(**r) for r in kept], next_cursor=next_cursor)
+
+
+@router.get("/bars", response_model=Page[BarPublic], responses=NOT_FOUND, tags=["market"])
+async def list_bars(
+    conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
+    interval: Literal["1m", "5m", "1h", "1d"] = Query("1m", description="bar length"),
+    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+) -> Page[BarPublic]:
+    """OHLCV bars of one symbol by start time; 5m, 1h and 1d are rolled up from 1m bars
+    (UTC buckets aligned to the epoch; a day starts at UTC midnight)."""
+    lo, hi = time_range(start, end)
+    key = decode_cursor(cursor, (int,))
+    await require_symbol(conn, symbol)
+    after = from_micros(key[0]) if key else None
+    rows = await market.bars(conn, symbol, interval, lo, hi, after, limit + 1)
+    kept, next_cursor = page_of(rows, limit, lambda r: [micros(r["time"])])
+    return Page[BarPublic](
+        data=[BarPublic(interval=interval, **r) for r in kept], next_cursor=next_cursor
+    )

@@ -1,0 +1,245 @@
+"""The /api/v1 routes on the real database and broker: answers, pages, 401/404/422, no leaks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+
+import pytest
+from fastapi.testclient import TestClient
+
+from streams.storage import tokens
+from tests.api.data import cleanup, unique_symbol, write
+from tests.factories import MINUTE_NS, T0, event
+
+ROUTES = ["/api/v1/symbols", "/api/v1/trades?symbol=X", "/api/v1/bars?symbol=X",
+          "/api/v1/vpin?symbol=X", "/api/v1/vpin/latest", "/api/v1/microstructure?symbol=X",
+          "/api/v1/alerts", "/api/v1/engines", "/api/v1/topics"]
+SEC = 1_000_000_000
+
+
+@pytest.fixture
+def symbol(database_url: str) -> Iterator[str]:
+    name = unique_symbol()
+    with cleanup(database_url, [name]):
+        yield name
+
+
+def trades(symbol: str, n: int) -> list:
+    return [event("Trade", symbol=symbol, ts_event=T0 + i * SEC // 10, ts_init=T0 + i,
+                  trade_id=f"t-{i}", price=f"{100 + i / 100:.2f}", size=i + 1) for i in range(n)]
+
+
+def readings(symbol: str, buckets: int) -> list:
+    return [event("VpinReading", symbol=symbol, bucket=b, ts_event=T0 + b * SEC,
+                  vpin=b / 100, vpin_cdf=0.5) for b in range(1, buckets + 1)]
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_every_route_needs_a_valid_token(
+    api_client: TestClient, route: str, database_url: str
+) -> None:
+    token, info = tokens.create_token(database_url, "read", "revoked-one")
+    tokens.revoke_token(database_url, info.token_id)
+
+    missing = api_client.get(route)
+    revoked = api_client.get(route, headers={"Authorization": f"Bearer {token}"})
+    garbage = api_client.get(route, headers={"Authorization": "Bearer nst_nope"})
+
+    for response in (missing, revoked, garbage):
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_trades_page_through_without_gaps_or_repeats(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    tape = trades(symbol, 250)
+    write(database_url, *tape)
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        params = {"symbol": symbol, "limit": 100, **({"cursor": cursor} if cursor else {})}
+        body = api_client.get("/api/v1/trades", params=params, headers=read_headers).json()
+        seen += body["data"]
+        pages += 1
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+
+    assert pages == 3
+    assert [t["trade_id"] for t in seen] == [t.trade_id for t in tape]
+    assert seen[0] == {"symbol": symbol, "time": "2023-11-14T22:13:00Z", "ts_event": T0,
+                       "price": "100.00", "size": 1, "aggressor": "buy", "trade_id": "t-0",
+                       "venue": "XNAS"}
+
+
+def test_time_bounds_take_iso_8601_or_nanoseconds(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    write(database_url, *trades(symbol, 50))  # one trade every 0.1 s from T0
+
+    def ids(lo: str, hi: str) -> list[str]:
+        body = api_client.get("/api/v1/trades", headers=read_headers,
+                              params={"symbol": symbol, "from": lo, "to": hi}).json()
+        return [t["trade_id"] for t in body["data"]]
+
+    by_ns = ids(str(T0 + SEC), str(T0 + 2 * SEC))
+    by_iso = ids("2023-11-14T22:13:01Z", "2023-11-14T23:13:02+01:00")
+
+    assert by_ns == by_iso == [f"t-{i}" for i in range(10, 20)]  # from inclusive, to exclusive
+
+
+def test_bars_roll_up_to_5_minutes(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    # 7 one-minute bars from T0 (22:13): buckets 22:10 (minutes 13-14) and 22:15 (15-19)
+    bars = [event("Bar", symbol=symbol, bar_id=f"{symbol}@1m@{T0 + m * MINUTE_NS}",
+                  start_ns=T0 + m * MINUTE_NS, ts_event=T0 + (m + 1) * MINUTE_NS - 1,
+                  open=f"{100 + m}.00", high=f"{101 + m}.00", low=f"{99 + m}.00",
+                  close=f"{100 + m}.50", volume=10 * (m + 1), trade_count=m + 1,
+                  vwap=100.0 + m) for m in range(7)]
+    write(database_url, *bars)
+
+    body = api_client.get("/api/v1/bars", headers=read_headers,
+                          params={"symbol": symbol, "interval": "5m"}).json()
+
+    first, second = body["data"]
+    assert (first["time"], first["open"], first["close"]) == ("2023-11-14T22:10:00Z",
+                                                              "100.00", "101.50")
+    assert (first["high"], first["low"], first["volume"], first["trade_count"]) == (
+        "102.00", "99.00", 30, 3)
+    assert first["vwap"] == pytest.approx((100.0 * 10 + 101.0 * 20) / 30)
+    assert (second["time"], second["open"], second["close"], second["volume"]) == (
+        "2023-11-14T22:15:00Z", "102.00", "106.50", sum(10 * (m + 1) for m in range(2, 7)))
+    assert Decimal(second["high"]) == 107 and Decimal(second["low"]) == 101
+    assert body["next_cursor"] is None
+
+
+def test_vpin_latest_is_the_highest_bucket_of_each_symbol(
+    api_client: TestClient, read_headers: dict, database_url: str
+) -> None:
+    a, b = unique_symbol("V"), unique_symbol("V")
+    with cleanup(database_url, [a, b]):
+        write(database_url, *readings(a, 5), *readings(b, 3))
+
+        every = api_client.get("/api/v1/vpin/latest", headers=read_headers).json()["data"]
+        one = api_client.get("/api/v1/vpin/latest", params={"symbol": b},
+                             headers=read_headers).json()["data"]
+        unknown = api_client.get("/api/v1/vpin/latest", params={"symbol": "NOPE"},
+                                 headers=read_headers)
+
+    latest = {r["symbol"]: r["bucket"] for r in every if r["symbol"] in (a, b)}
+    assert latest == {a: 5, b: 3}
+    assert [(r["symbol"], r["bucket"], r["vpin"]) for r in one] == [(b, 3, 0.03)]
+    assert unknown.status_code == 404
+
+
+def test_vpin_series_pages_by_bucket(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    write(database_url, *readings(symbol, 7))
+
+    first = api_client.get("/api/v1/vpin", params={"symbol": symbol, "limit": 4},
+                           headers=read_headers).json()
+    rest = api_client.get("/api/v1/vpin", headers=read_headers, params={
+        "symbol": symbol, "limit": 4, "cursor": first["next_cursor"]}).json()
+
+    assert [r["bucket"] for r in first["data"]] == [1, 2, 3, 4]
+    assert [r["bucket"] for r in rest["data"]] == [5, 6, 7] and rest["next_cursor"] is None
+
+
+def test_microstructure_alerts_and_symbols(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    write(database_url, event("MicrostructureFeatures", symbol=symbol),
+          event("Alert", alert_id=f"vpin:{symbol}:1", symbol=symbol, severity="warning"),
+          event("Alert", alert_id=f"vpin:{symbol}:1", symbol=symbol, state="cleared",
+                severity="info", ts_event=T0 + SEC), *readings(symbol, 1))
+
+    features = api_client.get("/api/v1/microstructure", params={"symbol": symbol},
+                              headers=read_headers).json()["data"]
+    warnings = api_client.get("/api/v1/alerts", params={"symbol": symbol,
+                              "severity": "warning"}, headers=read_headers).json()["data"]
+    every = api_client.get("/api/v1/alerts", params={"symbol": symbol},
+                           headers=read_headers).json()["data"]
+    symbols = api_client.get("/api/v1/symbols", headers=read_headers).json()
+
+    assert [(f["symbol"], f["bid_depth"]) for f in features] == [(symbol, [300, 200])]
+    assert [(a["state"], a["severity"]) for a in warnings] == [("raised", "warning")]
+    assert [a["state"] for a in every] == ["raised", "cleared"]
+    mine = [s for s in symbols["data"] if s["symbol"] == symbol]
+    assert mine == [{"symbol": symbol, "kinds": ["vpin", "microstructure"]}]
+    assert symbols["count"] == len(symbols["data"])
+
+
+@pytest.mark.parametrize("route", ["/api/v1/trades", "/api/v1/bars", "/api/v1/vpin",
+                                   "/api/v1/microstructure", "/api/v1/alerts"])
+def test_unknown_symbol_is_404(api_client: TestClient, read_headers: dict, route: str) -> None:
+    response = api_client.get(route, params={"symbol": "NO_SUCH"}, headers=read_headers)
+
+    assert response.status_code == 404
+    assert response.json() == {"detail": "unknown symbol 'NO_SUCH'"}
+
+
+@pytest.mark.parametrize("params", [
+    {"from": "yesterday"}, {"from": "2023-11-14T22:13:00"}, {"from": "20", "to": "10"},
+    {"limit": "0"}, {"limit": "1001"}, {"cursor": "not-a-cursor"},
+    {"cursor": "WyJ4Il0"},  # ["x"]: a key of the wrong type
+    {"interval": "2m"},
+])
+def test_invalid_input_is_422_naming_the_parameter(
+    api_client: TestClient, read_headers: dict, params: dict, symbol: str, database_url: str
+) -> None:
+    write(database_url, *trades(symbol, 1))
+
+    response = api_client.get("/api/v1/bars", params={"symbol": symbol, **params},
+                              headers=read_headers)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] in params
+
+
+def test_engines_report_the_newest_health_with_lag_and_staleness(
+    api_client: TestClient, read_headers: dict, database_url: str
+) -> None:
+    engine = unique_symbol("e").lower()
+    with cleanup(database_url, [], [engine]):
+        write(database_url, *(event("EngineHealth", engine=engine, worker="w-1", lag=lag,
+                                    ts_event=T0 + i * SEC) for i, lag in enumerate([9, 4, 0])))
+
+        rows = api_client.get("/api/v1/engines", headers=read_headers).json()["data"]
+
+    mine = [r for r in rows if r["engine"] == engine]
+    assert [(r["worker"], r["lag"], r["stale"]) for r in mine] == [("w-1", 0, True)]
+
+
+def test_topics_list_the_catalog_with_watermarks(
+    api_client: TestClient, read_headers: dict
+) -> None:
+    rows = api_client.get("/api/v1/topics", headers=read_headers).json()["data"]
+
+    trades_topic = next(r for r in rows if r["name"] == "market.trades")
+    assert trades_topic["in_catalog"] and trades_topic["value_model"] == "Trade"
+    assert trades_topic["partitions"] >= 1
+    assert trades_topic["records"] == trades_topic["high"] - trades_topic["low"] >= 0
+
+
+def test_database_down_is_503_without_details(
+    api_client: TestClient, read_headers: dict, api_settings, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    from api.main import app
+    from streams.settings import Settings, get_settings
+
+    secret = "pw-never-shown"
+    broken = Settings.model_validate({
+        "KAFKA_BROKERS": api_settings.kafka_brokers, "state_dir": tmp_path,
+        "DATABASE_URL": f"postgresql://u:{secret}@/db?host={tmp_path}&connect_timeout=2",
+    })
+    app.dependency_overrides[get_settings] = lambda: broken
+
+    response = api_client.get("/api/v1/symbols", headers=read_headers)
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the database is unavailable"}
+    assert secret not in response.text and str(tmp_path) not in response.text
