@@ -14,8 +14,9 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends
 from psycopg_pool import AsyncConnectionPool
+from starlette.requests import HTTPConnection
 
 from streams import endpoints
 from streams.settings import Settings, get_settings
@@ -27,10 +28,10 @@ POOL_MAX_SIZE = 8
 POOL_TIMEOUT_S = 5.0
 
 
-async def get_pool(request: Request, settings: SettingsDep) -> AsyncConnectionPool:
+async def get_pool(connection: HTTPConnection, settings: SettingsDep) -> AsyncConnectionPool:
     """The app's connection pool for the configured database (made on first use)."""
     url = endpoints.database_url(settings)
-    pools: dict[str, AsyncConnectionPool] = request.app.state.pools
+    pools: dict[str, AsyncConnectionPool] = connection.app.state.pools
     pool = pools.get(url)
     if pool is None:
         pool = AsyncConnectionPool(

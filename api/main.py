@@ -10,7 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
 from api.deps import close_pools
-from api.routes import analytics, health, market, system
+from api.live import LiveHub
+from api.metrics import RequestMetrics
+from api.routes import analytics, health, market, metrics, stream, system
 from streams.settings import get_settings
 
 
@@ -18,9 +20,11 @@ from streams.settings import get_settings
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pools = {}
     app.state.token_cache = {}
+    app.state.live = LiveHub()
     try:
         yield
     finally:
+        await app.state.live.close()
         await close_pools(app.state.pools)
 
 
@@ -39,7 +43,8 @@ if _origins:
         CORSMiddleware, allow_origins=_origins, allow_methods=["GET"],
         allow_headers=["Authorization"],
     )
+app.add_middleware(RequestMetrics)
 errors.install(app)
 app.include_router(health.router)
-for module in (market, analytics, system):
+for module in (market, analytics, system, stream, metrics):
     app.include_router(module.router)
