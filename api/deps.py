@@ -1,7 +1,8 @@
 """FastAPI dependencies shared by the routes, as `Annotated` type aliases.
 
-- `SettingsDep`: the process settings (tests swap them with
-  `app.dependency_overrides[get_settings] = ...`).
+- `SettingsDep`: the process settings, from `app_settings` (tests swap them with
+  `app.dependency_overrides[app_settings] = ...`). A coroutine on purpose: FastAPI runs a
+  plain-function dependency in its thread pool, a hop per request.
 - `ConnectionDep`: an async psycopg connection from the app's pool for the configured
   database, returned to the pool after the request. Pools are made on first use, one per
   database URL, and closed when the app stops (`close_pools`). A database that is down or not
@@ -21,7 +22,13 @@ from starlette.requests import HTTPConnection
 from streams import endpoints
 from streams.settings import Settings, get_settings
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+async def app_settings() -> Settings:
+    """The process settings (read once)."""
+    return get_settings()
+
+
+SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 POOL_MIN_SIZE = 1
 POOL_MAX_SIZE = 8

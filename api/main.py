@@ -21,6 +21,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pools = {}
     app.state.token_cache = {}
     app.state.live = LiveHub()
+    app.state.latest_cache = {}  # /api/v1/vpin/latest answers, see api/routes/analytics.py
     try:
         yield
     finally:

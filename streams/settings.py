@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     api_cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: none
     api_token_cache_ms: int = Field(default=5_000, ge=0)
     api_stream_queue: int = Field(default=1_000, ge=1)  # messages a websocket client may lag
+    api_latest_cache_ms: int = Field(default=250, ge=0)  # how long a vpin/latest answer is reused
     batch_max_events: int = Field(default=10_000, ge=1)
     health_interval_ms: int = Field(default=5_000, ge=100)
     clock_tick_ms: int = Field(default=1_000, ge=10)

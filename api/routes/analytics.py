@@ -3,12 +3,13 @@ engines concluded. See api/params.py for time formats and cursor pagination."""
 
 from __future__ import annotations
 
+import time
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.auth import RequireRead
-from api.deps import ConnectionDep
+from api.deps import ConnectionDep, PoolDep, SettingsDep
 from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic
 from api.params import (
     DEFAULT_LIMIT,
@@ -25,21 +26,34 @@ from api.params import (
 )
 from api.queries import logic
 from api.routes.market import NOT_FOUND, require_symbol
+from streams import endpoints
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
 
 
 @router.get("/vpin/latest", response_model=VpinLatest, responses=NOT_FOUND, tags=["vpin"])
 async def vpin_latest(
-    conn: ConnectionDep,
+    request: Request, pool: PoolDep, settings: SettingsDep,
     symbol: Annotated[str | None, Query(min_length=1, max_length=64,
                                         description="one symbol; all when absent")] = None,
-) -> VpinLatest:
-    """The newest reading (highest bucket) of every symbol, or of one."""
-    rows = await logic.vpin_latest(conn, symbol)
-    if symbol is not None and not rows:
+) -> Response:
+    """The newest reading (highest bucket) of every symbol, or of one. An answer is reused
+    for NAUTILUS_API_LATEST_CACHE_MS (default 250 ms): dashboards poll this route, readings
+    arrive once per completed bucket."""
+    # (database, symbol) -> (when the answer was made, its JSON)
+    cache: dict[tuple[str, str | None], tuple[float, bytes]] = request.app.state.latest_cache
+    key = (endpoints.database_url(settings), symbol)
+    now = time.monotonic()
+    hit = cache.get(key)
+    if hit is not None and now - hit[0] < settings.api_latest_cache_ms / 1000:
+        return Response(hit[1], media_type="application/json")
+    async with pool.connection() as conn:  # only on a miss: a hit needs no connection
+        rows = await logic.vpin_latest(conn, symbol)
+    if symbol is not None and not rows:  # not cached: only symbols with readings are
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no VPIN readings for {symbol!r}")
-    return VpinLatest(data=[VpinReadingPublic(**r) for r in rows])
+    body = VpinLatest(data=[VpinReadingPublic(**r) for r in rows]).model_dump_json().encode()
+    cache[key] = (now, body)
+    return Response(body, media_type="application/json")
 
 
 @router.get("/vpin", response_model=Page[VpinReadingPublic], responses=NOT_FOUND, tags=["vpin"])

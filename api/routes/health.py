@@ -40,7 +40,7 @@ class Readiness(BaseModel):
 
 
 @router.get("/health", response_model=Health)
-def health() -> Health:
+async def health() -> Health:
     """Always 200 while the process serves requests."""
     return Health()
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from api.deps import app_settings
 from api.main import app
-from streams.settings import Settings, get_settings
+from streams.settings import Settings
 from streams.storage import tokens
 
 
@@ -23,13 +24,13 @@ from streams.storage import tokens
 def api_settings(kafka_brokers: str, database_url: str, tmp_path: Path) -> Settings:
     return Settings.model_validate(
         {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": database_url, "state_dir": tmp_path,
-         "api_token_cache_ms": 0}
+         "api_token_cache_ms": 0, "api_latest_cache_ms": 0}
     )
 
 
 @pytest.fixture
 def api_client(api_settings: Settings) -> Iterator[TestClient]:
-    app.dependency_overrides[get_settings] = lambda: api_settings
+    app.dependency_overrides[app_settings] = lambda: api_settings
     try:
         with TestClient(app) as client:
             yield client

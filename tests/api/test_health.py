@@ -9,9 +9,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg import conninfo
 
+from api.deps import app_settings
 from api.main import app
 from streams.embedded import free_port
-from streams.settings import Settings, get_settings
+from streams.settings import Settings
 
 PASSWORD = "s3cret-Pw-not-for-eyes"
 
@@ -24,7 +25,7 @@ def client_for(tmp_path: Path) -> Iterator[Callable[..., TestClient]]:
         settings = Settings.model_validate(
             {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": database_url, "state_dir": tmp_path}
         )
-        app.dependency_overrides[get_settings] = lambda: settings
+        app.dependency_overrides[app_settings] = lambda: settings
         return TestClient(app)
 
     yield make

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api.deps import app_settings
+from api.main import app
+from streams.settings import Settings
 from streams.storage import tokens
 from tests.api.data import cleanup, unique_symbol, write
 from tests.factories import MINUTE_NS, T0, event
@@ -226,20 +230,37 @@ def test_topics_list_the_catalog_with_watermarks(
 
 
 def test_database_down_is_503_without_details(
-    api_client: TestClient, read_headers: dict, api_settings, tmp_path  # type: ignore[no-untyped-def]
+    api_client: TestClient, read_headers: dict, api_settings: Settings, tmp_path: Path
 ) -> None:
-    from api.main import app
-    from streams.settings import Settings, get_settings
-
     secret = "pw-never-shown"
     broken = Settings.model_validate({
         "KAFKA_BROKERS": api_settings.kafka_brokers, "state_dir": tmp_path,
         "DATABASE_URL": f"postgresql://u:{secret}@/db?host={tmp_path}&connect_timeout=2",
     })
-    app.dependency_overrides[get_settings] = lambda: broken
+    app.dependency_overrides[app_settings] = lambda: broken
 
     response = api_client.get("/api/v1/symbols", headers=read_headers)
 
     assert response.status_code == 503
     assert response.json() == {"detail": "the database is unavailable"}
     assert secret not in response.text and str(tmp_path) not in response.text
+
+
+def test_vpin_latest_answers_are_reused_within_the_cache_time(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str,
+    api_settings: Settings,
+) -> None:
+    cached = api_settings.model_copy(update={"api_latest_cache_ms": 60_000})
+    app.dependency_overrides[app_settings] = lambda: cached
+    write(database_url, *readings(symbol, 2))
+
+    def latest() -> int:
+        body = api_client.get("/api/v1/vpin/latest", params={"symbol": symbol},
+                              headers=read_headers).json()
+        return body["data"][0]["bucket"]
+
+    first = latest()
+    write(database_url, readings(symbol, 3)[-1])
+    assert (first, latest()) == (2, 2)  # the newer bucket shows once the answer expires
+    app.dependency_overrides[app_settings] = lambda: api_settings
+    assert latest() == 3

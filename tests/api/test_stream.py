@@ -18,10 +18,11 @@ from starlette.websockets import WebSocketDisconnect
 from websockets.sync.client import connect
 
 from api import metrics
+from api.deps import app_settings
 from api.main import app
 from streams import codec, kafka
 from streams.embedded import free_port
-from streams.settings import Settings, get_settings
+from streams.settings import Settings
 from tests.api.data import unique_symbol
 from tests.factories import T0, event
 
@@ -74,7 +75,7 @@ def test_refused_connections_close_with_policy_violation(
 def live_server(api_settings: Settings) -> Iterator[str]:
     """The app served by a real uvicorn on a free port (a slow client needs real sockets)."""
     settings = api_settings.model_copy(update={"api_stream_queue": 1_000})
-    app.dependency_overrides[get_settings] = lambda: settings
+    app.dependency_overrides[app_settings] = lambda: settings
     port = free_port("127.0.0.1")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                                            ws_max_queue=1))
