@@ -190,7 +190,7 @@ def partition_watermarks(
     names = catalog.names + sorted(
         n for n in existing if n not in catalog and not n.startswith("_")
     )
-    consumer = _reader(brokers)
+    consumer = reader(brokers)
     try:
         marks = watermarks(consumer, [(n, p) for n in names for p in range(existing.get(n, 0))])
     finally:
@@ -198,7 +198,8 @@ def partition_watermarks(
     return {n: existing.get(n) for n in names}, marks
 
 
-def _reader(brokers: str, **overrides: object) -> Consumer:
+def reader(brokers: str, **overrides: object) -> Consumer:
+    """A consumer for reading: a throwaway group id, never commits, starts at the earliest."""
     import uuid
 
     config: dict[str, object] = {
@@ -271,7 +272,7 @@ def tail(
     Without --from-beginning it starts at the end and waits for new records. With
     `idle_timeout_s`, stops after that long without a record.
     """
-    consumer = _reader(brokers)
+    consumer = reader(brokers)
     try:
         marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
         consumer.assign([
@@ -319,7 +320,7 @@ def committed_offsets(
 def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes]]:
     """Every record of `topic` up to its end when called: (partition, offset, key, value),
     each partition in offset order. Records written meanwhile are not waited for."""
-    consumer = _reader(brokers)
+    consumer = reader(brokers)
     try:
         marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
         pending = {p: hi for (_, p), (lo, hi) in marks.items() if hi > lo}
