@@ -73,9 +73,10 @@ $(QUIX_VENV)/bin/python:
 	$(PYTHON) -m venv $(QUIX_VENV)
 	$(QUIX_VENV)/bin/python -m pip install --quiet quixstreams==3.28.1 orjson
 
-bench: install $(QUIX_VENV)/bin/python ## run the benchmarks (bars, then VPIN with its baselines)
+bench: install $(QUIX_VENV)/bin/python ## run the benchmarks (bars, VPIN with its baselines, API load)
 	$(BIN)/python -m benchmarks.bars_throughput
 	$(BIN)/python -m benchmarks.vpin_throughput --quix-python $(QUIX_VENV)/bin/python
+	$(BIN)/python -m benchmarks.api_load
 
 clean: ## remove caches and build outputs (keeps .venv and .nautilus data)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis replay-out

@@ -37,12 +37,16 @@ async def symbols(conn: psycopg.AsyncConnection) -> dict[str, list[str]]:
 
 
 async def symbol_exists(conn: psycopg.AsyncConnection, symbol: str) -> bool:
-    """Whether any table holds data for `symbol` (primary-key probes)."""
+    """Whether any table holds data for `symbol`: one primary-key probe per table. (A plain
+    EXISTS may be planned as a sequential scan that expects an early hit; rows stored in
+    symbol order make that a scan past every other symbol's rows.)"""
     probes = sql.SQL(" OR ").join(
-        sql.SQL("EXISTS (SELECT 1 FROM {} WHERE symbol = %(s)s)").format(sql.Identifier(t))
+        sql.SQL("(SELECT symbol FROM {} WHERE symbol >= %(s)s ORDER BY symbol LIMIT 1) = %(s)s")
+        .format(sql.Identifier(t))
         for t in SYMBOL_TABLES.values()
     )
-    cur = await conn.execute(sql.SQL("SELECT ") + probes, {"s": symbol})
+    cur = await conn.execute(sql.SQL("SELECT coalesce(") + probes + sql.SQL(", false)"),
+                             {"s": symbol})
     row = await cur.fetchone()
     return bool(row and row[0])
 
