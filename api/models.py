@@ -120,8 +120,8 @@ class EnginesPublic(BaseModel):
 
 class GroupLag(BaseModel):
     group: str
-    lag: int | None = Field(description="records after the group's committed offsets; "
-                                        "null when the group has committed nothing")
+    lag: int = Field(description="records after the group's committed offsets (listed only "
+                                 "for groups that committed on the topic)")
 
 
 class TopicPublic(BaseModel):

@@ -317,6 +317,42 @@ def committed_offsets(
     return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in found}
 
 
+def group_lags(brokers: str, catalog: Catalog, groups: list[str]) -> dict[tuple[str, str], int]:
+    """Records each consumer group has not committed yet, per (group, catalog topic) where it
+    has committed something: true end minus committed offset, summed over partitions (a
+    partition without a commit counts from its start)."""
+    existing = _describe(admin(brokers), catalog)
+    partitions = [(n, p) for n in catalog.names for p in range(existing.get(n, 0))]
+    committed = {g: committed_offsets(brokers, g, partitions) for g in groups} if partitions else {}
+    consumed = {(g, t) for g, offsets in committed.items()
+                for (t, _), position in offsets.items() if position is not None}
+    topics = {t for _, t in consumed}
+    consumer = reader(brokers)
+    try:
+        marks = watermarks(consumer, [(t, p) for t, p in partitions if t in topics])
+    finally:
+        consumer.close()
+    lags: dict[tuple[str, str], int] = {}
+    for group, offsets in committed.items():
+        for (topic, p), position in offsets.items():
+            if (group, topic) in consumed:
+                low, high = marks[(topic, p)]
+                behind = max(0, high - (position if position is not None else low))
+                lags[(group, topic)] = lags.get((group, topic), 0) + behind
+    return lags
+
+
+def end_offsets(brokers: str, topic: str) -> dict[int, int]:
+    """The true end (next offset) of every partition of `topic` now, see `watermarks`;
+    BrokerError if the broker does not have the topic."""
+    consumer = reader(brokers)
+    try:
+        marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
+    finally:
+        consumer.close()
+    return {p: high for (_, p), (_, high) in marks.items()}
+
+
 def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes]]:
     """Every record of `topic` up to its end when called: (partition, offset, key, value),
     each partition in offset order. Records written meanwhile are not waited for."""

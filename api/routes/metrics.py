@@ -1,25 +1,63 @@
 """`/metrics`: Prometheus text format; needs a token with the admin scope (Prometheus sends it
-with `authorization: {credentials: nst_...}` in the scrape config). See api/metrics.py."""
+with `authorization: {credentials_file: ...}` in the scrape config). See api/metrics.py.
+
+Each scrape reads the engines' newest health from the database and the consumer groups' lag
+from the broker, side by side; a source that fails leaves its gauges out and sets
+`nautilus_api_scrape_source_up{source}` to 0 instead of failing the scrape.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+from typing import Any
 
+import psycopg
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from psycopg_pool import PoolTimeout
 
 from api import metrics
 from api.auth import RequireAdmin
-from api.deps import ConnectionDep
+from api.deps import PoolDep, SettingsDep
 from api.queries import logic
+from streams import endpoints, kafka
+from streams.catalog import Catalog
+from streams.exceptions import NautilusError
+from streams.settings import Settings
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["metrics"], dependencies=[RequireAdmin])
+DATABASE_TIMEOUT_S = 2.0  # a scrape should answer well within Prometheus' 10 s default
 
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def prometheus_metrics(conn: ConnectionDep) -> Response:
-    """Request counts and latencies per route, websocket clients, and every engine's (and
-    the sink's) newest health: rows, lag, errors."""
-    metrics.set_engines(await logic.engines(conn), time.time())
+async def prometheus_metrics(pool: PoolDep, settings: SettingsDep) -> Response:
+    """Request counts and latencies per route, websocket clients, every engine's (and the
+    sink's) newest health, and the worker and sink groups' lag."""
+    engines, lags = await asyncio.gather(_engines(pool), asyncio.to_thread(_group_lags, settings))
+    metrics.set_engines(engines, time.time())
+    metrics.set_group_lags(lags)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+
+async def _engines(pool: PoolDep) -> list[dict[str, Any]] | None:
+    try:
+        async with pool.connection(timeout=DATABASE_TIMEOUT_S) as conn:
+            return await logic.engines(conn)
+    except (PoolTimeout, psycopg.Error) as exc:
+        log.warning("metrics: engine health unavailable error=%s", type(exc).__name__)
+        return None
+
+
+def _group_lags(settings: Settings) -> dict[tuple[str, str], int] | None:
+    try:
+        brokers = endpoints.kafka_brokers(settings)
+        catalog = Catalog.load(settings.topics_file)
+        return kafka.group_lags(brokers, catalog, [settings.app_id, settings.sink_group])
+    except (NautilusError, KafkaException) as exc:
+        log.warning("metrics: consumer-group lag unavailable error=%s", type(exc).__name__)
+        return None

@@ -42,8 +42,7 @@ def _topics(settings: Settings) -> TopicsPublic:
     brokers = endpoints.kafka_brokers(settings)
     catalog = Catalog.load(settings.topics_file)
     partitions, marks = kafka.partition_watermarks(catalog, brokers)
-    groups = {g: kafka.committed_offsets(brokers, g, list(marks))
-              for g in (settings.app_id, settings.sink_group)}
+    lags = kafka.group_lags(brokers, catalog, [settings.app_id, settings.sink_group])
     data = []
     for name, count in partitions.items():
         mine = [tp for tp in marks if tp[0] == name]
@@ -52,21 +51,7 @@ def _topics(settings: Settings) -> TopicsPublic:
         data.append(TopicPublic(
             name=name, in_catalog=spec is not None, value_model=spec.value if spec else None,
             partitions=count, low=low, high=high, records=high - low,
-            consumer_groups=[
-                GroupLag(group=group, lag=_lag(committed, marks, mine))
-                for group, committed in groups.items()
-                if any(committed.get(tp) is not None for tp in mine)
-            ],
+            consumer_groups=[GroupLag(group=group, lag=lag)
+                             for (group, topic), lag in sorted(lags.items()) if topic == name],
         ))
     return TopicsPublic(data=data)
-
-
-def _lag(committed: dict[tuple[str, int], int | None],
-         marks: dict[tuple[str, int], tuple[int, int]], partitions: list[tuple[str, int]]) -> int:
-    """Records after the committed offsets (a partition with none counts from its start)."""
-    total = 0
-    for tp in partitions:
-        low, high = marks[tp]
-        position = committed.get(tp)
-        total += max(0, high - (position if position is not None else low))
-    return total

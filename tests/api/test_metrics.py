@@ -5,13 +5,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
+from confluent_kafka import Consumer, TopicPartition
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import SecretStr
 
+from api.deps import app_settings
+from api.main import app
+from streams import codec, kafka
 from streams.embedded import free_port
+from streams.settings import Settings
 from tests.api.data import cleanup, unique_symbol, write
 from tests.factories import T0, event
 
@@ -52,6 +60,67 @@ def test_request_counts_per_route_template_and_engine_health(
     assert after[("nautilus_engine_events_out", labels)] == 1_234
     assert any(("route", "unmatched") in labels for _, labels in after)
     assert not any("/no/such/path" in str(k) for k in after)  # raw paths never become labels
+
+
+def test_only_standard_methods_become_labels(
+    api_client: TestClient, read_headers: dict, admin_headers: dict
+) -> None:
+    api_client.request("BREW", "/api/v1/symbols", headers=read_headers)
+
+    after = samples(api_client.get("/metrics", headers=admin_headers).text)
+
+    assert any(("method", "other") in labels for _, labels in after)
+    assert not any("BREW" in str(k) for k in after)
+
+
+def test_consumer_group_lag_comes_from_the_broker(
+    api_client: TestClient, admin_headers: dict, api_settings: Settings, kafka_brokers: str
+) -> None:
+    group = f"test-sink-{uuid.uuid4().hex[:8]}"
+    app.dependency_overrides[app_settings] = lambda: api_settings.model_copy(
+        update={"sink_group": group})
+    partitions: set[int] = set()
+    producer = kafka.producer(kafka_brokers)
+    for bucket in range(3):
+        producer.produce("logic.vpin", key=b"LAG", on_delivery=lambda _, m: partitions.add(
+            m.partition()), value=codec.encode(event("VpinReading", symbol="LAG", bucket=bucket)))
+    assert producer.flush(10) == 0 and len(partitions) == 1
+    ends = kafka.end_offsets(kafka_brokers, "logic.vpin")
+    commit(kafka_brokers, group, "logic.vpin",
+           {p: end - 3 if p in partitions else end for p, end in ends.items()})
+
+    after = samples(api_client.get("/metrics", headers=admin_headers).text)
+
+    assert after[("nautilus_consumer_group_lag", (("group", group), ("topic", "logic.vpin")))] == 3
+    assert after[("nautilus_api_scrape_source_up", (("source", "broker"),))] == 1
+
+
+def test_a_scrape_without_the_database_still_serves_the_process_metrics(
+    api_client: TestClient, admin_headers: dict, api_settings: Settings, tmp_path: Path
+) -> None:
+    cached = api_settings.model_copy(update={"api_token_cache_ms": 60_000})
+    app.dependency_overrides[app_settings] = lambda: cached
+    assert api_client.get("/metrics", headers=admin_headers).status_code == 200  # token cached
+    app.dependency_overrides[app_settings] = lambda: cached.model_copy(update={
+        "database_url": SecretStr(f"postgresql://u:pw@/db?host={tmp_path}&connect_timeout=1")})
+
+    response = api_client.get("/metrics", headers=admin_headers)
+
+    after = samples(response.text)
+    assert response.status_code == 200
+    assert after[("nautilus_api_scrape_source_up", (("source", "database"),))] == 0
+    assert not any(name.startswith("nautilus_engine_") for name, _ in after)
+    assert any(name == "nautilus_api_requests_total" for name, _ in after)
+
+
+def commit(brokers: str, group: str, topic: str, offsets: dict[int, int]) -> None:
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()],
+                        asynchronous=False)
+    finally:
+        consumer.close()
 
 
 @pytest.mark.slow

@@ -10,11 +10,14 @@ import struct
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from starlette.websockets import WebSocketDisconnect
+from websockets.exceptions import ConnectionClosedError
 from websockets.sync.client import connect
 
 from api import metrics
@@ -43,23 +46,46 @@ def test_client_gets_records_produced_after_it_connected_for_its_symbol(
     api_client: TestClient, read_token: str, kafka_brokers: str
 ) -> None:
     mine, other = unique_symbol("W"), unique_symbol("W")
-    publish(kafka_brokers, reading(mine, 1))  # before the client: never sent
+    # Before the client, in one batch: the embedded broker reports the end of the log as that
+    # batch's base offset + 1, so starting at its "latest" would replay buckets 2 and 3.
+    publish(kafka_brokers, reading(mine, 1), reading(mine, 2), reading(mine, 3))
 
     url = f"/api/v1/stream/logic.vpin?symbol={mine}&token={read_token}"
     with api_client.websocket_connect(url) as ws:
-        publish(kafka_brokers, reading(other, 2), reading(mine, 3), reading(mine, 4))
+        publish(kafka_brokers, reading(other, 4), reading(mine, 5), reading(mine, 6))
         got = [ws.receive_json(), ws.receive_json()]
 
-    assert [(m["value"]["symbol"], m["value"]["bucket"]) for m in got] == [(mine, 3), (mine, 4)]
+    assert [(m["value"]["symbol"], m["value"]["bucket"]) for m in got] == [(mine, 5), (mine, 6)]
     assert got[0]["topic"] == "logic.vpin" and got[0]["key"] == mine
     assert isinstance(got[0]["offset"], int) and isinstance(got[0]["partition"], int)
 
 
+def test_a_client_joining_a_running_feed_gets_only_later_records(
+    api_client: TestClient, read_headers: dict, kafka_brokers: str
+) -> None:
+    a, b = unique_symbol("J"), unique_symbol("J")
+    path = "/api/v1/stream/logic.vpin"
+    with api_client.websocket_connect(path, headers=read_headers) as first:
+        publish(kafka_brokers, reading(a, 1), reading(b, 2))
+        seen_first = {first.receive_json()["value"]["bucket"] for _ in range(2)}
+        with api_client.websocket_connect(path, headers=read_headers) as second:
+            publish(kafka_brokers, reading(b, 3))
+            got = second.receive_json()
+            also_first = first.receive_json()
+
+    assert seen_first == {1, 2}
+    assert (got["value"]["symbol"], got["value"]["bucket"]) == (b, 3)
+    assert also_first == got
+
+
 @pytest.mark.parametrize(("path", "reason"), [
     ("/api/v1/stream/logic.vpin", "token"),
+    ("/api/v1/stream/logic.vpin?token=nst_not-a-token", "token"),
     ("/api/v1/stream/market.trades?token={t}", "cannot be streamed"),
     ("/api/v1/stream/no.such.topic?token={t}", "cannot be streamed"),
+    ("/api/v1/stream/" + "x" * 500 + "?token={t}", "cannot be streamed"),
     ("/api/v1/stream/logic.engine.health?symbol=X&token={t}", "keyed by engine"),
+    ("/api/v1/stream/logic.vpin?symbol=&token={t}", "empty"),
 ])
 def test_refused_connections_close_with_policy_violation(
     api_client: TestClient, read_token: str, path: str, reason: str
@@ -69,6 +95,36 @@ def test_refused_connections_close_with_policy_violation(
         ws.receive_text()
 
     assert refused.value.code == 1008 and reason in refused.value.reason
+
+
+def test_a_failed_feed_closes_its_clients_with_internal_error(
+    api_client: TestClient, read_headers: dict, api_settings: Settings
+) -> None:
+    nowhere = api_settings.model_copy(update={"kafka_brokers": f"127.0.0.1:{free_port()}"})
+    app.dependency_overrides[app_settings] = lambda: nowhere
+    failed_before = metrics.STREAM_DROPPED.labels("failed")._value.get()
+
+    with pytest.raises(WebSocketDisconnect) as closed, \
+            api_client.websocket_connect("/api/v1/stream/logic.vpin", headers=read_headers) as ws:
+        ws.receive_text()
+
+    assert closed.value.code == 1011 and "feed failed" in closed.value.reason
+    assert metrics.STREAM_DROPPED.labels("failed")._value.get() == failed_before + 1
+
+
+def test_without_the_database_the_token_cannot_be_checked(
+    api_client: TestClient, read_headers: dict, api_settings: Settings, tmp_path: Path
+) -> None:
+    broken = api_settings.model_copy(update={
+        "database_url": SecretStr(f"postgresql://u:pw@/db?host={tmp_path}&connect_timeout=1")})
+    app.dependency_overrides[app_settings] = lambda: broken
+
+    with pytest.raises(WebSocketDisconnect) as closed, \
+            api_client.websocket_connect("/api/v1/stream/logic.vpin", headers=read_headers) as ws:
+        ws.receive_text()
+
+    assert closed.value.code == 1011 and "database" in closed.value.reason
+    assert str(tmp_path) not in closed.value.reason
 
 
 @pytest.fixture
@@ -91,14 +147,31 @@ def live_server(api_settings: Settings) -> Iterator[str]:
         app.dependency_overrides.clear()
 
 
+def test_a_real_client_sees_the_refusal_code_and_reason(live_server: str) -> None:
+    with connect(live_server + "/api/v1/stream/logic.vpin") as ws, \
+            pytest.raises(ConnectionClosedError) as closed:
+        ws.recv(timeout=10)
+
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 1008 and "read scope" in closed.value.rcvd.reason
+
+
 def test_a_slow_client_is_dropped_and_a_fast_one_keeps_receiving(
     live_server: str, read_token: str, kafka_brokers: str
 ) -> None:
     symbol = unique_symbol("S")
     path = f"/api/v1/stream/logic.vpin?symbol={symbol}&token={read_token}"
-    total, received = 40_000, [0]
-    dropped_before = metrics.STREAM_DROPPED._value.get()
-    slow = raw_websocket(live_server, path)  # reads nothing until the end
+    total, received, frames = 40_000, [0], []
+    dropped = metrics.STREAM_DROPPED.labels("slow")
+    dropped_before = dropped._value.get()
+    slow = raw_websocket(live_server, path)  # reads nothing until it is dropped
+
+    def read_slow_once_dropped() -> None:
+        deadline = time.monotonic() + 60
+        while dropped._value.get() == dropped_before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        frames.extend(read_frames(slow))  # what was in flight, then the close frame
+
     with connect(live_server + path) as fast:
 
         def read_fast() -> None:
@@ -106,18 +179,20 @@ def test_a_slow_client_is_dropped_and_a_fast_one_keeps_receiving(
                 fast.recv(timeout=30)
                 received[0] += 1
 
-        reader = threading.Thread(target=read_fast)
-        reader.start()
+        readers = [threading.Thread(target=read_fast),
+                   threading.Thread(target=read_slow_once_dropped)]
+        for reader in readers:
+            reader.start()
         for start in range(0, total, 2_000):
             publish(kafka_brokers, *(reading(symbol, b) for b in range(start, start + 2_000)))
-        reader.join(60)
-        frames = read_frames(slow)  # what was in flight, then the close frame
+        for reader in readers:
+            reader.join(60)
 
     assert received[0] == total  # the fast client got every record
     opcode, payload = frames[-1]
     assert opcode == 0x8 and struct.unpack("!H", payload[:2])[0] == 1013  # close: too slow
     assert 0 < sum(1 for op, _ in frames if op == 0x1) < total
-    assert metrics.STREAM_DROPPED._value.get() == dropped_before + 1
+    assert dropped._value.get() == dropped_before + 1
 
 
 def raw_websocket(base: str, path: str) -> socket.socket:
