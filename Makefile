@@ -21,7 +21,7 @@ TORCH := $(strip $(TORCH_SPEC) $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install up test compose-check lint bench clean distclean
+.PHONY: help install up test compose-check pglite lint bench clean distclean
 
 help: ## list the targets
 	@echo "usage: make TARGET [TORCH_SPEC=...] [TORCH_INDEX_URL=...]"
@@ -47,10 +47,23 @@ install: $(STAMP) ## create .venv and install the project with dev tools (quick 
 up: install ## run everything: embedded broker + PostgreSQL, feed, workers, API
 	$(BIN)/nautilus-streams up
 
-test: install compose-check ## validate docker-compose.yml, then run the test suite
+test: install compose-check pglite ## validate docker-compose.yml, then run the test suite
 	@$(BIN)/python -m pytest -q; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
+
+# PGlite with TimescaleDB built in, run by Node.js: the real TimescaleDB of the tests of the
+# TimescaleDB storage branch (tests/pglite). Without npm those tests are skipped, except in CI.
+PGLITE := tests/pglite/node_modules/.package-lock.json
+pglite: ## install the TimescaleDB the tests use (needs Node.js and npm)
+	@if [ -f $(PGLITE) ] && [ $(PGLITE) -nt tests/pglite/package-lock.json ]; then :; \
+	elif command -v npm >/dev/null 2>&1; then \
+		npm ci --prefix tests/pglite --no-audit --no-fund --loglevel=error; \
+	elif [ -n "$${CI:-}" ]; then \
+		echo "make: npm not found; CI must run the TimescaleDB tests" >&2; exit 1; \
+	else \
+		echo "note: npm not found, the TimescaleDB tests will be skipped (apt-get install npm)"; \
+	fi
 
 # POSTGRES_PASSWORD is required by the compose file; a throwaway value lets it validate.
 compose-check: ## validate docker-compose.yml with `docker-compose config -q`
@@ -83,6 +96,6 @@ clean: ## remove caches and build outputs (keeps .venv and .nautilus data)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove .venv
-	rm -rf $(VENV) $(QUIX_VENV)
+	rm -rf $(VENV) $(QUIX_VENV) tests/pglite/node_modules
 
 FORCE:

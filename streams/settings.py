@@ -7,16 +7,27 @@ e.g. `NAUTILUS_BARS__GRACE_MS=5000`, or per run with `--set bars.grace_ms=5000`.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processors.bars import BarParams
 from processors.microstructure import MicrostructureParams
 from processors.vpin import VpinParams
+from streams.exceptions import ConfigError
+from streams.storage.timescale import Horizons, parse_horizon
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -75,6 +86,11 @@ class Settings(BaseSettings):
     sink_retry_min_ms: int = Field(default=500, ge=10)
     sink_retry_max_ms: int = Field(default=30_000, ge=10)
 
+    # TimescaleDB only (migration 0006; ignored on plain PostgreSQL): '90d', '12h', '2w' or 'off'.
+    storage_compress_after: timedelta | None = timedelta(days=7)
+    storage_tick_retention: timedelta | None = timedelta(days=90)
+    storage_reading_retention: timedelta | None = None
+
     # `feed ibkr`: TWS / IB Gateway and what to subscribe to (flags override these).
     ibkr_host: str = "127.0.0.1"
     ibkr_port: int = Field(default=4002, ge=1, le=65_535)
@@ -92,6 +108,17 @@ class Settings(BaseSettings):
     microstructure: MicrostructureParams = MicrostructureParams()
     vpin: VpinParams = VpinParams()
 
+    @field_validator("storage_compress_after", "storage_tick_retention",
+                     "storage_reading_retention", mode="before")
+    @classmethod
+    def _horizon(cls, value: object) -> timedelta | None:
+        return parse_horizon(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+    def storage_horizons(self) -> Horizons:
+        """The TimescaleDB compression and retention horizons."""
+        return Horizons(self.storage_compress_after, self.storage_tick_retention,
+                        self.storage_reading_retention)
+
     def engine_params(self) -> EngineParams:
         """The engine parameters as one object (what `--set` overrides)."""
         return EngineParams(bars=self.bars, microstructure=self.microstructure,
@@ -100,5 +127,12 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once."""
-    return Settings()
+    """The process's settings, read once; a ConfigError naming the variables that are wrong."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"NAUTILUS_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
+            for error in exc.errors()
+        )
+        raise ConfigError(f"invalid settings: {problems}") from None

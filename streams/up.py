@@ -105,8 +105,9 @@ class Stack:
         brokers = self._broker()
         database_url = self._database()
         changes = kafka.apply_catalog(Catalog.load(self.settings.topics_file), brokers)
-        applied = migrations.migrate(database_url)
-        log.info("schema ready topic_changes=%d migrations_applied=%d", len(changes), len(applied))
+        applied, storage = migrations.prepare(database_url, self.settings.storage_horizons())
+        log.info("schema ready topic_changes=%d migrations_applied=%d %s", len(changes),
+                 len(applied), storage.summary())
         if self.stopping.is_set():
             return None
         env = _child_env(brokers, database_url, self.state_dir)

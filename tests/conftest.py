@@ -2,6 +2,8 @@
 
 - `kafka_brokers`: an embedded Tansu broker with the catalog's topics; the bootstrap string.
 - `database_url`: an embedded PostgreSQL (in a temp dir) with the migrations applied.
+- `timescale_url`: a real TimescaleDB (PGlite under Node.js, tests/pglite) with the
+  migrations applied and the default policies set; `any_database_url` runs a test on both.
 - `base_env`: os.environ without service settings (what `up` should see to embed both).
 - `services_env`: an environment for subprocesses (worker, api, ...) pointing at both; tests
   pass it explicitly (`subprocess.run(..., env=services_env)`), nothing edits os.environ.
@@ -21,7 +23,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import psycopg
@@ -33,6 +35,8 @@ from streams import kafka
 from streams.catalog import Catalog
 from streams.embedded import EmbeddedBroker, EmbeddedPostgres
 from streams.storage import migrate as migrations
+from streams.storage import timescale
+from tests.pglite import PGliteTimescale, Unavailable
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOPICS_YAML = REPO_ROOT / "topics.yaml"
@@ -87,6 +91,31 @@ def database_url() -> Iterator[str]:
     with _traversable_tmp_dir("nautilus-test-pg-") as path, EmbeddedPostgres(path / "data") as db:
         migrations.migrate(db.url)
         yield db.url
+
+
+@pytest.fixture(scope="session")
+def timescale_url() -> Iterator[str]:
+    """URL of a real TimescaleDB with every migration applied and the default policies set.
+
+    Skipped where Node.js or tests/pglite's package is missing; in CI that is a failure.
+    """
+    with ExitStack() as stack:
+        try:
+            server = stack.enter_context(PGliteTimescale())
+        except Unavailable as exc:
+            if os.environ.get("CI"):
+                pytest.fail(f"CI must run the TimescaleDB tests: {exc}")
+            pytest.skip(str(exc))
+        migrations.migrate(server.url)
+        timescale.configure(server.url, timescale.Horizons(), materialize=True)
+        yield server.url
+
+
+@pytest.fixture(params=["postgresql", "timescaledb"])
+def any_database_url(request: pytest.FixtureRequest) -> str:
+    """The test runs twice: on plain PostgreSQL and on TimescaleDB."""
+    name = "database_url" if request.param == "postgresql" else "timescale_url"
+    return str(request.getfixturevalue(name))
 
 
 @pytest.fixture(scope="session")

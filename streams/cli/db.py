@@ -1,4 +1,5 @@
-"""`nautilus-streams db migrate|status`: the database schema (versioned SQL migrations)."""
+"""`nautilus-streams db migrate|status|refresh-rollups`: the database schema (versioned SQL
+migrations) and, on TimescaleDB, its policies and continuous aggregates."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import argparse
 
 from streams.endpoints import database_url
 from streams.settings import get_settings
+from streams.storage import connect, safe_url, timescale
 from streams.storage import migrate as migrations
-from streams.storage import safe_url
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    db = sub.add_parser("db", help="apply database migrations, show their status")
+    db = sub.add_parser("db", help="apply database migrations, show their status",
+                        description="The database schema: versioned SQL migrations and, on "
+                        "TimescaleDB, compression / retention / rollup refresh policies.")
     cmds = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True)
 
     apply = cmds.add_parser(
@@ -19,22 +22,40 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Apply the pending migrations of streams/storage/migrations in version order, "
             "each in its own transaction, recorded in schema_migrations. An applied migration "
-            "whose file changed since is an error."
+            "whose file changed since is an error. On TimescaleDB, then (re)sets the "
+            "compression, retention and rollup refresh policies from NAUTILUS_STORAGE_* "
+            "(see .env.example)."
         ),
     )
     apply.set_defaults(handler=_migrate)
 
-    stat = cmds.add_parser("status", help="every migration: applied, pending, changed, unknown")
+    stat = cmds.add_parser(
+        "status", help="every migration: applied, pending, changed, unknown; storage mode",
+        description="List every migration with its state, then the storage mode: plain "
+        "PostgreSQL, or TimescaleDB with its hypertables, continuous aggregates and policy "
+        "jobs. Exits 1 when a migration changed or is unknown to this code.",
+    )
     stat.set_defaults(handler=_status)
+
+    refresh = cmds.add_parser(
+        "refresh-rollups", help="TimescaleDB: re-materialize bars_5m/1h/1d over all time",
+        description="On TimescaleDB, refresh the continuous aggregates bars_5m, bars_1h and "
+        "bars_1d over all time: folds in corrections to 1-minute bars older than the refresh "
+        "policies' windows. On plain PostgreSQL the sink keeps the rollups exact and there is "
+        "nothing to do.",
+    )
+    refresh.set_defaults(handler=_refresh_rollups)
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    url = database_url(get_settings())
-    applied = migrations.migrate(url)
+    settings = get_settings()
+    url = database_url(settings)
+    applied, mode = migrations.prepare(url, settings.storage_horizons())
     for migration in applied:
         print(f"applied  {migration.label}")
     total = len(migrations.load())
     print(f"{len(applied)} migration(s) applied; {total} known; database {safe_url(url)}")
+    print(mode.summary())
     return 0
 
 
@@ -45,5 +66,20 @@ def _status(args: argparse.Namespace) -> int:
     for row in rows:
         at = row.applied_at.isoformat(timespec="seconds") if row.applied_at else "-"
         print(f"{row.version:04d}     {row.name:<32} {row.state:<8} {at}")
+    with connect(url) as conn:
+        mode = timescale.describe(conn)
+    print(mode.summary())
+    for job in mode.jobs:
+        print(f"  job {job.job_id:<5} {job.kind:<12} {job.relation:<24} {job.config}")
     bad = [r for r in rows if r.state in ("changed", "unknown")]
     return 1 if bad else 0
+
+
+def _refresh_rollups(args: argparse.Namespace) -> int:
+    url = database_url(get_settings())
+    refreshed = timescale.refresh_rollups(url)
+    if not refreshed:
+        print("plain PostgreSQL: the sink keeps the rollups exact; nothing to refresh")
+    for view, seconds in refreshed.items():
+        print(f"refreshed {view} in {seconds:.1f} s")
+    return 0

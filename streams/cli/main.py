@@ -41,7 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = args.log_level or get_settings().log_level
+    try:
+        level = args.log_level or get_settings().log_level
+    except NautilusError as exc:
+        print(f"nautilus-streams {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     logging.basicConfig(
         level=level.upper(),
         stream=sys.stderr,

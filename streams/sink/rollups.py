@@ -1,5 +1,8 @@
 """Bar rollups the sink keeps current: bars_5m, bars_1h, bars_1d from bars_1m (migration 0004).
 
+Only on plain PostgreSQL: where migration 0006 made them TimescaleDB continuous aggregates,
+TimescaleDB keeps them and the sink leaves them alone (`kept_by_sink`).
+
 After 1-minute bars are upserted from the staging table, each rollup recomputes the buckets
 those bars fall in, from bars_1m itself, and upserts them. Recomputing whole buckets (not
 adding deltas) keeps the rollups exact under re-delivery and corrections, and costs one index
@@ -8,6 +11,7 @@ range scan of at most a day of one symbol's 1-minute bars per touched bucket.
 
 from __future__ import annotations
 
+import psycopg
 from psycopg import sql
 
 ROLLUPS: dict[str, str] = {"bars_5m": "5 minutes", "bars_1h": "1 hour", "bars_1d": "1 day"}
@@ -38,3 +42,11 @@ def refresh_statements(touched: sql.Composable) -> list[sql.Composed]:
         )
         for rollup, width in ROLLUPS.items()
     ]
+
+
+def kept_by_sink(conn: psycopg.Connection) -> bool:
+    """True when the rollups are plain tables for the sink to keep; False when they are
+    TimescaleDB continuous aggregates (views)."""
+    row = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass('bars_5m')"
+                       ).fetchone()
+    return row is not None and row[0] == "r"

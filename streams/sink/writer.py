@@ -1,6 +1,7 @@
 """Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ...
-ON CONFLICT into the real one, every table of a batch in one transaction. Upserted 1-minute
-bars also refresh the rollups they touch (streams/sink/rollups.py), in the same transaction.
+ON CONFLICT into the real one, every table of a batch in one transaction. On plain PostgreSQL,
+upserted 1-minute bars also refresh the rollups they touch (streams/sink/rollups.py), in the
+same transaction; on TimescaleDB the rollups are continuous aggregates and need nothing.
 
 A row the database refuses (a CHECK the wire model does not enforce, say) must not stop the
 sink: when a table's batch fails with a data or integrity error, its rows are retried one by
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 from psycopg import sql
 
-from streams.sink.rollups import refresh_statements
+from streams.sink.rollups import kept_by_sink, refresh_statements
 from streams.sink.tables import Row, Table
 from streams.storage import connect
 
@@ -41,6 +42,7 @@ class Writer:
         self._url = database_url
         self._conn: psycopg.Connection | None = None
         self._staged: set[str] = set()
+        self._keeps_rollups = False
 
     def write(self, batch: dict[Table, list[Row]]) -> dict[Table, list[Refused]]:
         """Write every table's rows in one transaction; returns the rows refused per table."""
@@ -66,6 +68,8 @@ class Writer:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url, timeout_s=5)
             self._staged.clear()
+            with self._conn.transaction():
+                self._keeps_rollups = kept_by_sink(self._conn)
         return self._conn
 
     def _write_table(
@@ -107,7 +111,7 @@ class Writer:
                 for row in rows:
                     copy.write_row(row)
             cur.execute(upsert_sql(table))
-            if table.name == "bars_1m":
+            if table.name == "bars_1m" and self._keeps_rollups:
                 for statement in refresh_statements(_stage(table)):
                     cur.execute(statement)
 

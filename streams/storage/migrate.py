@@ -6,6 +6,9 @@ failed migration leaves nothing behind. It is idempotent, and safe to run from s
 processes at once (a session advisory lock serialises them). Applied migrations are
 immutable: a file whose checksum no longer matches the recorded one, or a recorded version
 with no file, is a MigrationError; write a new migration instead.
+
+`prepare()` is what `db migrate` and `up` run: the migrations, then the TimescaleDB policies
+(streams/storage/timescale.py), which depend on configuration rather than on a migration.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from typing import Literal
 import psycopg
 
 from streams.exceptions import MigrationError, StorageError
-from streams.storage import connect, safe_url
+from streams.storage import connect, safe_url, timescale
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,16 @@ def migrate(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[Mi
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return pending
+
+
+def prepare(
+    database_url: str, horizons: timescale.Horizons, migrations_dir: Path = MIGRATIONS_DIR
+) -> tuple[list[Migration], timescale.StorageMode]:
+    """Apply pending migrations, then set the TimescaleDB policies (nothing on plain
+    PostgreSQL); returns the migrations applied and the storage mode."""
+    applied = migrate(database_url, migrations_dir)
+    materialize = timescale.MIGRATION in {m.label for m in applied}
+    return applied, timescale.configure(database_url, horizons, materialize=materialize)
 
 
 def status(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[MigrationStatus]:

@@ -148,3 +148,26 @@ def test_db_cli_migrates_and_reports_status(
     assert "applied  0001_init" in first.stdout
     assert status.returncode == 0, status.stderr
     assert "0001     init" in status.stdout and "applied" in status.stdout
+    assert "storage: plain PostgreSQL" in first.stdout
+    assert "storage: plain PostgreSQL" in status.stdout
+
+
+def test_db_cli_on_timescaledb_reports_policies_and_refuses_bad_horizons(
+    timescale_url: str, base_env: dict[str, str]
+) -> None:
+    env = {**base_env, "DATABASE_URL": timescale_url}
+    cli = [sys.executable, "-m", "streams", "db"]
+
+    status = subprocess.run([*cli, "status"], env=env, cwd=REPO_ROOT, capture_output=True,
+                            text=True, timeout=60)
+    refresh = subprocess.run([*cli, "refresh-rollups"], env=env, cwd=REPO_ROOT,
+                             capture_output=True, text=True, timeout=60)
+    bad = subprocess.run([*cli, "migrate"], env={**env, "NAUTILUS_STORAGE_TICK_RETENTION": "9y"},
+                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+
+    assert status.returncode == 0, status.stderr
+    assert "storage: TimescaleDB" in status.stdout and "6 hypertables" in status.stdout
+    assert "retention    trades" in status.stdout and '"drop_after": "90 days"' in status.stdout
+    assert refresh.returncode == 0 and "refreshed bars_5m" in refresh.stdout
+    assert bad.returncode != 0 and "horizon '9y'" in bad.stderr
+    assert "Traceback" not in bad.stderr

@@ -1,0 +1,219 @@
+"""The TimescaleDB branch (migration 0006, streams/storage/timescale.py) on a real TimescaleDB
+(PGlite, tests/pglite): hypertables, continuous aggregates, compression and retention policies
+with the configured horizons, run by hand (background jobs do not run there by themselves);
+and the plain branch on the embedded PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+
+import psycopg
+import pytest
+
+from api.queries import logic, market
+from streams.exceptions import ConfigError
+from streams.sink.rollups import kept_by_sink
+from streams.sink.tables import TABLES, Source
+from streams.sink.writer import Writer
+from streams.storage import migrate as migrations
+from streams.storage import timescale
+from streams.storage.timescale import Horizons, parse_horizon
+from tests.factories import MINUTE_NS, T0, event
+
+DAY_NS = 24 * 60 * MINUTE_NS
+HYPERTABLES = ("alerts", "bars_1m", "engine_health", "microstructure_features", "trades",
+               "vpin_readings")
+ROLLUPS = ("bars_1d", "bars_1h", "bars_5m")
+
+
+def mode_of(url: str) -> timescale.StorageMode:
+    with psycopg.connect(url) as conn:
+        return timescale.describe(conn)
+
+
+def write(url: str, model: str, events: list) -> None:
+    table = TABLES[model]
+    rows = [table.row(e, Source("test", 0, i)) for i, e in enumerate(events)]
+    writer = Writer(url)
+    try:
+        assert writer.write({table: rows}) == {}
+    finally:
+        writer.close()
+
+
+def run_job(url: str, kind: str, relation: str) -> None:
+    (job,) = [j for j in mode_of(url).jobs if j.kind == kind and j.relation == relation]
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CALL run_job(%s)", (job.job_id,))
+
+
+def configs(url: str, kind: str) -> dict[str, dict[str, object]]:
+    return {j.relation: json.loads(j.config) for j in mode_of(url).jobs if j.kind == kind}
+
+
+@pytest.fixture
+def default_policies(timescale_url: str) -> Iterator[str]:
+    """The shared TimescaleDB, its default policies restored after the test."""
+    yield timescale_url
+    timescale.configure(timescale_url, Horizons())
+
+
+def test_migrations_make_hypertables_and_real_time_aggregates(timescale_url: str) -> None:
+    mode = mode_of(timescale_url)
+
+    assert mode.timescaledb is not None
+    assert mode.hypertables == HYPERTABLES  # dead_letters is keyed by record, not time
+    assert mode.continuous_aggregates == ROLLUPS
+    with psycopg.connect(timescale_url) as conn:
+        assert not kept_by_sink(conn)
+        flags = conn.execute("SELECT view_name, materialized_only FROM "
+                             "timescaledb_information.continuous_aggregates").fetchall()
+        segments = dict(conn.execute(
+            "SELECT hypertable_name, string_agg(attname, ',' ORDER BY segmentby_column_index)"
+            " FROM timescaledb_information.compression_settings"
+            " WHERE segmentby_column_index IS NOT NULL GROUP BY 1").fetchall())
+    assert sorted(flags) == [(view, False) for view in ROLLUPS]
+    assert segments["trades"] == "symbol" and segments["engine_health"] == "engine,worker"
+    assert migrations.migrate(timescale_url) == []  # idempotent
+
+
+def test_plain_postgresql_keeps_plain_tables_and_needs_no_policies(database_url: str) -> None:
+    mode = timescale.configure(database_url, Horizons())
+
+    assert mode == timescale.StorageMode(None)
+    assert "plain PostgreSQL" in mode.summary()
+    with psycopg.connect(database_url) as conn:
+        assert kept_by_sink(conn)
+
+
+def test_policies_follow_the_configured_horizons(default_policies: str) -> None:
+    url = default_policies
+    defaults = Horizons()
+    assert {t: c["compress_after"] for t, c in configs(url, "compression").items()} == \
+        dict.fromkeys(HYPERTABLES, "7 days")
+    assert {t: c["drop_after"] for t, c in configs(url, "retention").items()} == \
+        dict.fromkeys(timescale.TICK_TABLES, "90 days")
+    assert defaults.reading_retention is None
+
+    mode = timescale.configure(url, Horizons(compress_after=timedelta(days=3),
+                                             tick_retention=timedelta(days=10),
+                                             reading_retention=timedelta(days=400)))
+
+    assert {t: c["compress_after"] for t, c in configs(url, "compression").items()} == \
+        dict.fromkeys(HYPERTABLES, "3 days")
+    assert {t: c["drop_after"] for t, c in configs(url, "retention").items()} == {
+        **dict.fromkeys(timescale.TICK_TABLES, "10 days"),
+        **dict.fromkeys(timescale.READING_TABLES, "400 days"),
+    }
+    refresh = configs(url, "refresh")
+    assert sorted(refresh) == list(ROLLUPS)
+    assert refresh["bars_5m"]["start_offset"] == "2 days"
+    assert "compression" in mode.summary() and "retention" in mode.summary()
+
+    timescale.configure(url, Horizons(compress_after=None, tick_retention=None))
+    assert configs(url, "compression") == {} and configs(url, "retention") == {}
+
+
+def test_compressed_chunks_answer_the_same_and_take_redelivered_rows(timescale_url: str) -> None:
+    symbol = f"C{uuid.uuid4().hex[:8].upper()}"
+    # three days of trades, long past: every chunk is older than compress_after
+    trades = [event("Trade", symbol=symbol, trade_id=f"t{i}", ts_event=T0 + i * DAY_NS // 40,
+                    price=f"{100 + i % 7}.25", size=1 + i) for i in range(120)]
+    write(timescale_url, "Trade", trades)
+    totals = ("SELECT count(*), sum(size), sum(price * size) FROM trades WHERE symbol = %s")
+    with psycopg.connect(timescale_url) as conn:
+        before = conn.execute(totals, (symbol,)).fetchone()
+
+    run_job(timescale_url, "compression", "trades")
+
+    with psycopg.connect(timescale_url) as conn:
+        compressed = conn.execute(
+            "SELECT count(*) FILTER (WHERE is_compressed), count(*) FROM "
+            "timescaledb_information.chunks WHERE hypertable_name = 'trades' AND "
+            "range_end <= now() - interval '7 days'").fetchone()
+        assert compressed is not None and compressed[0] == compressed[1] >= 3
+        assert conn.execute(totals, (symbol,)).fetchone() == before
+    write(timescale_url, "Trade", trades[:50])  # re-delivered into compressed chunks
+    with psycopg.connect(timescale_url) as conn:
+        assert conn.execute(totals, (symbol,)).fetchone() == before
+    assert before == (120, sum(t.size for t in trades),
+                      sum(t.price * t.size for t in trades))
+
+
+def test_retention_drops_chunks_past_the_horizon_only(default_policies: str) -> None:
+    url = default_policies
+    worker = f"w-{uuid.uuid4().hex[:8]}"
+    now_ns = time.time_ns()
+    old, recent = (event("EngineHealth", worker=worker, ts_event=ts, ts_init=ts,
+                         last_event_ts=ts) for ts in (now_ns - 40 * DAY_NS, now_ns - DAY_NS))
+    write(url, "EngineHealth", [old, recent])
+    timescale.configure(url, Horizons(tick_retention=timedelta(days=30)))
+
+    run_job(url, "retention", "engine_health")
+
+    with psycopg.connect(url) as conn:
+        kept = conn.execute("SELECT ts_event FROM engine_health WHERE worker = %s",
+                            (worker,)).fetchall()
+    assert kept == [(recent.ts_event,)]
+
+
+async def api_answers(url: str, symbol: str) -> dict[str, object]:
+    """What the API's queries return for `symbol`: bars at every interval, a VPIN series, the
+    latest reading, and whether the symbol is known."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        answers: dict[str, object] = {
+            f"bars_{interval}": await market.bars(conn, symbol, interval, None, None, None, 500)
+            for interval in market.BAR_RELATIONS
+        }
+        answers["vpin"] = await logic.vpin_series(conn, symbol, None, None, None, 500)
+        answers["latest"] = await logic.vpin_latest(conn, symbol)
+        answers["known"] = await market.symbol_exists(conn, symbol)
+    return answers
+
+
+async def test_the_api_queries_answer_the_same_on_both_databases(
+    database_url: str, timescale_url: str
+) -> None:
+    symbol = f"Q{uuid.uuid4().hex[:8].upper()}"
+    bars = [event("Bar", symbol=symbol, bar_id=f"{symbol}@1m@{T0 + m * MINUTE_NS}",
+                  start_ns=T0 + m * MINUTE_NS, ts_event=T0 + (m + 1) * MINUTE_NS - 1,
+                  open=f"{100 + m % 5}.00", high=f"{101 + m % 5}.00", low=f"{99 + m % 5}.00",
+                  close=f"{100 + m % 5}.50", volume=10 + m, trade_count=1 + m % 4,
+                  vwap=100.0 + (m % 5) / 2)
+            for m in range(0, 26 * 60, 7)]  # from 22:13 UTC for 26 hours: three UTC days
+    readings = [event("VpinReading", symbol=symbol, bucket=b, ts_event=T0 + b * MINUTE_NS,
+                      vpin=None if b < 3 else b / 100) for b in range(40)]
+    for url in (database_url, timescale_url):
+        write(url, "Bar", bars)
+        write(url, "VpinReading", readings)
+
+    plain, timescaledb = await api_answers(database_url, symbol), await api_answers(
+        timescale_url, symbol)
+
+    assert plain == timescaledb
+    assert len(plain["bars_1m"]) == len(bars) and len(plain["bars_1d"]) == 3  # type: ignore
+    assert plain["latest"] == [plain["vpin"][-1]] and plain["known"] is True  # type: ignore
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("90d", timedelta(days=90)), ("12 hours", timedelta(hours=12)), ("2w", timedelta(weeks=2)),
+    ("30 minutes", timedelta(minutes=30)), ("1 day", timedelta(days=1)),
+    ("off", None), ("", None), ("Never", None),
+])
+def test_horizons_parse(text: str, expected: timedelta | None) -> None:
+    assert parse_horizon(text) == expected
+
+
+@pytest.mark.parametrize("text", ["5 parsecs", "0d", "-3d", "d", "7.5d"])
+def test_bad_horizons_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="horizon"):
+        parse_horizon(text)
+
+
+def test_reading_retention_must_outlast_the_rollup_refresh_windows() -> None:
+    with pytest.raises(ConfigError, match="refresh window"):
+        Horizons(reading_retention=timedelta(days=30))
