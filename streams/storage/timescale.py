@@ -12,8 +12,9 @@ the next run. On plain PostgreSQL it changes nothing and reports the plain mode.
   (trades, microstructure features, engine health); older than `reading_retention` from the
   derived ones (1-minute bars, VPIN readings, alerts). None keeps data forever.
 - Refresh: each continuous aggregate is materialized over a trailing window (REFRESH_WINDOWS);
-  newer buckets come from real-time aggregation. A correction to a 1-minute bar older than a
-  window's start is not folded into the materialized rollup; `db refresh-rollups` does that.
+  buckets past its watermark come from real-time aggregation. A 1-minute bar written behind
+  the watermark (a late correction, a backfill) shows in the rollup after the next refresh of
+  its window; one older than the window's start only after `db refresh-rollups`.
 """
 
 from __future__ import annotations
