@@ -9,7 +9,7 @@ concurrent keep-alive clients from this process, for a few seconds each:
 - `/api/v1/bars?interval=5m` over one day of one symbol (288 bars).
 
 Then the sink: 200,000 trades on a topic written by `Sink` into the trades table, against a
-plain COPY of the same rows into an empty copy of that table (the database's own floor).
+plain binary COPY of the same rows into an empty copy of that table (the database's floor).
 
 Prints requests/s and p50/p99 latency per route and rows/s; the last line is
 `vpin_latest_rps=… vpin_latest_p99_ms=… bars_day_rps=… bars_day_p99_ms=… health_rps=…
@@ -161,8 +161,12 @@ def sink_rates(database_url: str, brokers: str, trades: int) -> tuple[float, flo
         rows = conn.execute("SELECT * FROM trades ORDER BY time LIMIT %s OFFSET %s",
                             (trades, before)).fetchall()
         conn.execute("CREATE TABLE trades_copy (LIKE trades INCLUDING ALL)")
+        types = [oid for (oid,) in conn.execute(
+            "SELECT atttypid::int FROM pg_attribute WHERE attrelid = 'trades_copy'::regclass"
+            " AND attnum > 0 AND NOT attisdropped ORDER BY attnum").fetchall()]
         started = time.perf_counter()
-        with conn.cursor().copy("COPY trades_copy FROM STDIN") as copy:
+        with conn.cursor().copy("COPY trades_copy FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(types)  # the sink's format too
             for row in rows:
                 copy.write_row(row)
         copy_s = time.perf_counter() - started

@@ -39,15 +39,21 @@ def decode_batch(messages: Sequence[Message], routes: Mapping[str, Route], now_n
     """Validate and map every message; nothing raises for a bad record."""
     batch = Batch()
     for msg in messages:
-        route = routes[msg.topic()]
+        topic = msg.topic()
+        route = routes[topic]
         try:
             event = codec.decode(route.model, msg.value() or b"")
-            row = route.table.row(event, Source(msg.topic(), msg.partition(), msg.offset()))
+            row = route.table.row(event, Source(topic, msg.partition(), msg.offset()))
         except (DecodeError, ValueError, binascii.Error) as exc:
             batch.dead_letters.append(to_dead_letter(msg, str(exc), now_ns))
             continue
-        batch.rows.setdefault(route.table, []).append(row)
-        batch.messages.setdefault(route.table, []).append(msg)
+        table = route.table
+        if table in batch.rows:
+            batch.rows[table].append(row)
+            batch.messages[table].append(msg)
+        else:
+            batch.rows[table] = [row]
+            batch.messages[table] = [msg]
     return batch
 
 

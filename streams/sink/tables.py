@@ -12,9 +12,10 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import orjson
+from psycopg.types.json import Jsonb
 
 from streams.catalog import Catalog
 from streams.schema import (
@@ -31,9 +32,8 @@ from streams.schema import (
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where a record came from on the log."""
+class Source(NamedTuple):
+    """Where a record came from on the log (a tuple: one is made per record)."""
 
     topic: str
     partition: int
@@ -43,9 +43,10 @@ class Source:
 Row = tuple[object, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class Table:
-    """A sink table: name, columns in COPY order, primary key, conflict action, row builder."""
+    """A sink table: name, columns in COPY order, primary key, conflict action, row builder.
+    Compared and hashed by identity (one instance per table, a dict key once per record)."""
 
     name: str
     columns: tuple[str, ...]
@@ -56,7 +57,7 @@ class Table:
 
 def ns_to_time(ns: int) -> datetime:
     """ns since the epoch -> UTC datetime truncated to microseconds (ns_to_timestamptz())."""
-    return EPOCH + timedelta(microseconds=ns // 1000)
+    return EPOCH + timedelta(0, 0, ns // 1000)  # positional: twice as fast as microseconds=...
 
 
 def _trade(e: Trade, src: Source) -> Row:
@@ -83,7 +84,11 @@ def _microstructure(e: MicrostructureFeatures, src: Source) -> Row:
 
 def _alert(e: Alert, src: Source) -> Row:
     return (ns_to_time(e.ts_event), e.alert_id, e.state, e.ts_event, e.ts_init, e.kind,
-            e.severity, e.symbol, e.message, orjson.dumps(e.values).decode())
+            e.severity, e.symbol, e.message, Jsonb(e.values, dumps=_json))
+
+
+def _json(values: object) -> str:
+    return orjson.dumps(values).decode()
 
 
 def _health(e: EngineHealth, src: Source) -> Row:

@@ -1,4 +1,4 @@
-"""Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ...
+"""Idempotent batch writes: binary COPY into a temp staging table, then INSERT ... SELECT ...
 ON CONFLICT into the real one, every table of a batch in one transaction. On plain PostgreSQL,
 upserted 1-minute bars also refresh the rollups they touch (streams/sink/rollups.py), in the
 same transaction; on TimescaleDB the rollups are continuous aggregates and need nothing.
@@ -41,7 +41,7 @@ class Writer:
     def __init__(self, database_url: str) -> None:
         self._url = database_url
         self._conn: psycopg.Connection | None = None
-        self._staged: set[str] = set()
+        self._stage_types: dict[str, list[int]] = {}  # table -> COPY column type oids
         self._keeps_rollups = False
 
     def write(self, batch: dict[Table, list[Row]]) -> dict[Table, list[Refused]]:
@@ -61,13 +61,13 @@ class Writer:
     def close(self) -> None:
         if self._conn is not None:
             conn, self._conn = self._conn, None
-            self._staged.clear()
+            self._stage_types.clear()
             conn.close()
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self._url, timeout_s=5)
-            self._staged.clear()
+            self._stage_types.clear()
             with self._conn.transaction():
                 self._keeps_rollups = kept_by_sink(self._conn)
         return self._conn
@@ -93,12 +93,16 @@ class Writer:
         return refused
 
     def _ensure_stage(self, conn: psycopg.Connection, table: Table) -> None:
-        if table.name in self._staged:
+        if table.name in self._stage_types:
             return
         conn.execute(sql.SQL(
             "CREATE TEMP TABLE IF NOT EXISTS {} (LIKE {}) ON COMMIT DELETE ROWS"
         ).format(_stage(table), sql.Identifier(table.name)))
-        self._staged.add(table.name)
+        types = dict(conn.execute(
+            "SELECT attname, atttypid::int FROM pg_attribute"
+            " WHERE attrelid = %s::regclass AND attnum > 0 AND NOT attisdropped",
+            (f"stage_{table.name}",)).fetchall())
+        self._stage_types[table.name] = [types[c] for c in table.columns]
 
     def _copy_and_upsert(
         self, conn: psycopg.Connection, table: Table, rows: Sequence[Row]
@@ -106,8 +110,11 @@ class Writer:
         columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
         with conn.cursor() as cur:
             cur.execute(sql.SQL("TRUNCATE {}").format(_stage(table)))
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(_stage(table), columns)
+            # Binary COPY: half the Python cost per row of the text format (measured).
+            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                _stage(table), columns)
             with cur.copy(copy_sql) as copy:
+                copy.set_types(self._stage_types[table.name])
                 for row in rows:
                     copy.write_row(row)
             cur.execute(upsert_sql(table))

@@ -131,7 +131,8 @@ def test_redelivered_and_corrected_bars_keep_rollups_exact(
     write(any_database_url, bars)
     materialize(any_database_url)
     corrected = bars[10].model_copy(update={"volume": bars[10].volume + 500,
-                                            "close": "99.00", "low": "98.00"})
+                                            "close": Decimal("99.00"),
+                                            "low": Decimal("98.00")})
     fixed = [*bars[:10], corrected, *bars[11:]]
 
     write(any_database_url, bars[5:20])  # re-delivery: nothing changes
