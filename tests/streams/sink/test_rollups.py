@@ -17,8 +17,7 @@ import pytest
 
 from streams.schema import Bar
 from streams.sink.rollups import kept_by_sink
-from streams.sink.tables import TABLES, Source
-from streams.sink.writer import Writer
+from tests.api.data import write
 from tests.factories import MINUTE_NS, T0, event
 
 WIDTHS = {"bars_5m": "5min", "bars_1h": "1h", "bars_1d": "1D"}
@@ -39,16 +38,6 @@ def make_bars(symbol: str, minutes: int, seed: int, first_ns: int = T0) -> list[
                           trade_count=int(rng.integers(1, 50)),
                           vwap=float((o + c) / 2)))
     return bars
-
-
-def write(database_url: str, bars: list[Bar]) -> None:
-    table = TABLES["Bar"]
-    rows = [table.row(b, Source("market.bars.1m", 0, i)) for i, b in enumerate(bars)]
-    writer = Writer(database_url)
-    try:
-        assert writer.write({table: rows}) == {}
-    finally:
-        writer.close()
 
 
 def expected(bars: list[Bar], width: str) -> pd.DataFrame:
@@ -118,7 +107,7 @@ def test_rollups_equal_the_aggregation_of_the_minute_bars(
     bars = make_bars(symbol, 30 * 60, seed=1)
 
     for start in range(0, len(bars), 400):  # in several batches, as the sink writes them
-        write(any_database_url, bars[start:start + 400])
+        write(any_database_url, *bars[start:start + 400])
 
     materialize(any_database_url)
     assert_rollups(any_database_url, symbol, bars)
@@ -128,16 +117,16 @@ def test_redelivered_and_corrected_bars_keep_rollups_exact(
     any_database_url: str, symbol: str
 ) -> None:
     bars = make_bars(symbol, 120, seed=2)
-    write(any_database_url, bars)
+    write(any_database_url, *bars)
     materialize(any_database_url)
     corrected = bars[10].model_copy(update={"volume": bars[10].volume + 500,
                                             "close": Decimal("99.00"),
                                             "low": Decimal("98.00")})
     fixed = [*bars[:10], corrected, *bars[11:]]
 
-    write(any_database_url, bars[5:20])  # re-delivery: nothing changes
+    write(any_database_url, *bars[5:20])  # re-delivery: nothing changes
     materialize(any_database_url)
     assert_rollups(any_database_url, symbol, bars)
-    write(any_database_url, [corrected])  # a later version of one bar replaces it
+    write(any_database_url, corrected)  # a later version of one bar replaces it
     materialize(any_database_url)
     assert_rollups(any_database_url, symbol, fixed)

@@ -133,16 +133,19 @@ def test_unreachable_database_is_a_clear_error_without_the_password(tmp_path: Pa
     assert "unreachable" in str(info.value) and "hunter2" not in str(info.value)
 
 
+def db_cli(database_url: str, base_env: dict[str, str], *args: str,
+           **env: str) -> subprocess.CompletedProcess[str]:
+    """`nautilus-streams db ARGS` against `database_url`, with extra environment `env`."""
+    return subprocess.run([sys.executable, "-m", "streams", "db", *args],
+                          env={**base_env, "DATABASE_URL": database_url, **env}, cwd=REPO_ROOT,
+                          capture_output=True, text=True, timeout=60)
+
+
 def test_db_cli_migrates_and_reports_status(
     scratch_database: str, base_env: dict[str, str]
 ) -> None:
-    env = {**base_env, "DATABASE_URL": scratch_database}
-    cli = [sys.executable, "-m", "streams", "db"]
-
-    first = subprocess.run([*cli, "migrate"], env=env, cwd=REPO_ROOT, capture_output=True,
-                           text=True, timeout=60)
-    status = subprocess.run([*cli, "status"], env=env, cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60)
+    first = db_cli(scratch_database, base_env, "migrate")
+    status = db_cli(scratch_database, base_env, "status")
 
     assert first.returncode == 0, first.stderr
     assert "applied  0001_init" in first.stdout
@@ -155,15 +158,9 @@ def test_db_cli_migrates_and_reports_status(
 def test_db_cli_on_timescaledb_reports_policies_and_refuses_bad_horizons(
     timescale_url: str, base_env: dict[str, str]
 ) -> None:
-    env = {**base_env, "DATABASE_URL": timescale_url}
-    cli = [sys.executable, "-m", "streams", "db"]
-
-    status = subprocess.run([*cli, "status"], env=env, cwd=REPO_ROOT, capture_output=True,
-                            text=True, timeout=60)
-    refresh = subprocess.run([*cli, "refresh-rollups"], env=env, cwd=REPO_ROOT,
-                             capture_output=True, text=True, timeout=60)
-    bad = subprocess.run([*cli, "migrate"], env={**env, "NAUTILUS_STORAGE_TICK_RETENTION": "9y"},
-                         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    status = db_cli(timescale_url, base_env, "status")
+    refresh = db_cli(timescale_url, base_env, "refresh-rollups")
+    bad = db_cli(timescale_url, base_env, "migrate", NAUTILUS_STORAGE_TICK_RETENTION="9y")
 
     assert status.returncode == 0, status.stderr
     assert "storage: TimescaleDB" in status.stdout and "6 hypertables" in status.stdout

@@ -17,11 +17,10 @@ import pytest
 from api.queries import logic, market
 from streams.exceptions import ConfigError
 from streams.sink.rollups import kept_by_sink
-from streams.sink.tables import TABLES, Source
-from streams.sink.writer import Writer
 from streams.storage import migrate as migrations
 from streams.storage import timescale
 from streams.storage.timescale import Horizons, parse_horizon
+from tests.api.data import write
 from tests.factories import MINUTE_NS, T0, event
 from tests.streams.sink.test_rollups import assert_rollups, make_bars
 
@@ -34,16 +33,6 @@ ROLLUPS = ("bars_1d", "bars_1h", "bars_5m")
 def mode_of(url: str) -> timescale.StorageMode:
     with psycopg.connect(url) as conn:
         return timescale.describe(conn)
-
-
-def write(url: str, model: str, events: list) -> None:
-    table = TABLES[model]
-    rows = [table.row(e, Source("test", 0, i)) for i, e in enumerate(events)]
-    writer = Writer(url)
-    try:
-        assert writer.write({table: rows}) == {}
-    finally:
-        writer.close()
 
 
 def run_job(url: str, kind: str, relation: str) -> None:
@@ -88,7 +77,7 @@ def test_new_bars_show_in_the_rollups_before_any_refresh(timescale_url: str) -> 
     # the last three hours: past every aggregate's watermark (the other tests' bars are old)
     bars = make_bars(symbol, 180, seed=3, first_ns=(time.time_ns() // hour_ns - 3) * hour_ns)
 
-    write(timescale_url, "Bar", bars)
+    write(timescale_url, *bars)
 
     assert_rollups(timescale_url, symbol, bars)  # real-time aggregation, nothing materialized
 
@@ -135,7 +124,7 @@ def test_compressed_chunks_answer_the_same_and_take_redelivered_rows(timescale_u
     # three days of trades, long past: every chunk is older than compress_after
     trades = [event("Trade", symbol=symbol, trade_id=f"t{i}", ts_event=T0 + i * DAY_NS // 40,
                     price=f"{100 + i % 7}.25", size=1 + i) for i in range(120)]
-    write(timescale_url, "Trade", trades)
+    write(timescale_url, *trades)
     totals = ("SELECT count(*), sum(size), sum(price * size) FROM trades WHERE symbol = %s")
     with psycopg.connect(timescale_url) as conn:
         before = conn.execute(totals, (symbol,)).fetchone()
@@ -149,7 +138,7 @@ def test_compressed_chunks_answer_the_same_and_take_redelivered_rows(timescale_u
             "range_end <= now() - interval '7 days'").fetchone()
         assert compressed is not None and compressed[0] == compressed[1] >= 3
         assert conn.execute(totals, (symbol,)).fetchone() == before
-    write(timescale_url, "Trade", trades[:50])  # re-delivered into compressed chunks
+    write(timescale_url, *trades[:50])  # re-delivered into compressed chunks
     with psycopg.connect(timescale_url) as conn:
         assert conn.execute(totals, (symbol,)).fetchone() == before
     assert before == (120, sum(t.size for t in trades),
@@ -162,7 +151,7 @@ def test_retention_drops_chunks_past_the_horizon_only(default_policies: str) -> 
     now_ns = time.time_ns()
     old, recent = (event("EngineHealth", worker=worker, ts_event=ts, ts_init=ts,
                          last_event_ts=ts) for ts in (now_ns - 40 * DAY_NS, now_ns - DAY_NS))
-    write(url, "EngineHealth", [old, recent])
+    write(url, old, recent)
     timescale.configure(url, Horizons(tick_retention=timedelta(days=30)))
 
     run_job(url, "retention", "engine_health")
@@ -200,8 +189,8 @@ async def test_the_api_queries_answer_the_same_on_both_databases(
     readings = [event("VpinReading", symbol=symbol, bucket=b, ts_event=T0 + b * MINUTE_NS,
                       vpin=None if b < 3 else b / 100) for b in range(40)]
     for url in (database_url, timescale_url):
-        write(url, "Bar", bars)
-        write(url, "VpinReading", readings)
+        write(url, *bars)
+        write(url, *readings)
     # Bars older than an aggregate's watermark (other tests materialized this period) reach
     # the rollups at the next refresh, as the refresh policies do within minutes in service.
     timescale.refresh_rollups(timescale_url)
