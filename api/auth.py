@@ -17,7 +17,8 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from api.deps import PoolDep, SettingsDep
+from api.deps import SettingsDep, get_pool
+from streams.settings import Settings
 from streams.storage.tokens import Scope, active_scope, scope_allows, token_sha256
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer nst_...`")
@@ -25,34 +26,31 @@ CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)
 _CACHE_MAX_ENTRIES = 10_000
 
 
-async def token_scope(
-    connection: HTTPConnection, token: str, pool: PoolDep, cache_ms: int
-) -> Scope | None:
-    """The scope of an active token (None if unknown or revoked), cached per process."""
+async def token_scope(connection: HTTPConnection, token: str, settings: Settings) -> Scope | None:
+    """The scope of an active token (None if unknown or revoked), cached per process for
+    NAUTILUS_API_TOKEN_CACHE_MS; only a miss takes a database connection."""
     cache: dict[str, tuple[Scope | None, float]] = connection.app.state.token_cache
     key = token_sha256(token)
     now = time.monotonic()
     hit = cache.get(key)
     if hit is not None and hit[1] > now:
         return hit[0]
+    pool = await get_pool(connection, settings)
     async with pool.connection() as conn:
         scope = await active_scope(conn, token)
     if len(cache) >= _CACHE_MAX_ENTRIES:
         cache.clear()
-    cache[key] = (scope, now + cache_ms / 1000)
+    cache[key] = (scope, now + settings.api_token_cache_ms / 1000)
     return scope
 
 
 def require_scope(required: Scope):  # noqa: ANN201 - a FastAPI dependency callable
     """A dependency that lets the request through only with a token granting `required`."""
 
-    async def check(
-        request: Request, credentials: CredentialsDep, pool: PoolDep, settings: SettingsDep
-    ) -> Scope:
+    async def check(request: Request, credentials: CredentialsDep, settings: SettingsDep) -> Scope:
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise _unauthorized("a bearer token is required")
-        scope = await token_scope(request, credentials.credentials, pool,
-                                  settings.api_token_cache_ms)
+        scope = await token_scope(request, credentials.credentials, settings)
         if scope is None:
             raise _unauthorized("the token is unknown or revoked")
         if not scope_allows(scope, required):
@@ -66,9 +64,7 @@ RequireRead = Depends(require_scope("read"))
 RequireAdmin = Depends(require_scope("admin"))
 
 
-async def websocket_scope_ok(
-    websocket: WebSocket, required: Scope, pool: PoolDep, cache_ms: int
-) -> bool:
+async def websocket_scope_ok(websocket: WebSocket, required: Scope, settings: Settings) -> bool:
     """Whether a websocket's token grants `required`.
 
     Browsers cannot set headers on a websocket, so the token may also come as `?token=`.
@@ -79,7 +75,7 @@ async def websocket_scope_ok(
         token = websocket.query_params.get("token", "")
     if not token:
         return False
-    scope = await token_scope(websocket, token.strip(), pool, cache_ms)
+    scope = await token_scope(websocket, token.strip(), settings)
     return scope is not None and scope_allows(scope, required)
 
 

@@ -22,6 +22,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.token_cache = {}
     app.state.live = LiveHub()
     app.state.latest_cache = {}  # /api/v1/vpin/latest answers, see api/routes/analytics.py
+    app.state.latest_pending = {}  # and the queries in flight for them
     try:
         yield
     finally:

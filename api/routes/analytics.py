@@ -3,13 +3,14 @@ engines concluded. See api/params.py for time formats and cursor pagination."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.auth import RequireRead
-from api.deps import ConnectionDep, PoolDep, SettingsDep
+from api.deps import ConnectionDep, SettingsDep, get_pool
 from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic
 from api.params import (
     DEFAULT_LIMIT,
@@ -27,13 +28,14 @@ from api.params import (
 from api.queries import logic
 from api.routes.market import NOT_FOUND, require_symbol
 from streams import endpoints
+from streams.settings import Settings
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
 
 
 @router.get("/vpin/latest", response_model=VpinLatest, responses=NOT_FOUND, tags=["vpin"])
 async def vpin_latest(
-    request: Request, pool: PoolDep, settings: SettingsDep,
+    request: Request, settings: SettingsDep,
     symbol: Annotated[str | None, Query(min_length=1, max_length=64,
                                         description="one symbol; all when absent")] = None,
 ) -> Response:
@@ -43,17 +45,29 @@ async def vpin_latest(
     # (database, symbol) -> (when the answer was made, its JSON)
     cache: dict[tuple[str, str | None], tuple[float, bytes]] = request.app.state.latest_cache
     key = (endpoints.database_url(settings), symbol)
-    now = time.monotonic()
     hit = cache.get(key)
-    if hit is not None and now - hit[0] < settings.api_latest_cache_ms / 1000:
+    if hit is not None and time.monotonic() - hit[0] < settings.api_latest_cache_ms / 1000:
         return Response(hit[1], media_type="application/json")
-    async with pool.connection() as conn:  # only on a miss: a hit needs no connection
+    # On a miss, one query answers every request that misses meanwhile (no stampede of
+    # identical queries each time the answer expires under load).
+    pending: dict[tuple[str, str | None], asyncio.Future[bytes]] = \
+        request.app.state.latest_pending
+    answer = pending.get(key)
+    if answer is None:
+        answer = pending[key] = asyncio.ensure_future(_latest_answer(request, settings, symbol))
+        answer.add_done_callback(lambda _: pending.pop(key, None))
+    body = await asyncio.shield(answer)  # a client that goes away does not cancel the others'
+    cache[key] = (time.monotonic(), body)
+    return Response(body, media_type="application/json")
+
+
+async def _latest_answer(request: Request, settings: Settings, symbol: str | None) -> bytes:
+    pool = await get_pool(request, settings)
+    async with pool.connection() as conn:
         rows = await logic.vpin_latest(conn, symbol)
     if symbol is not None and not rows:  # not cached: only symbols with readings are
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no VPIN readings for {symbol!r}")
-    body = VpinLatest(data=[VpinReadingPublic(**r) for r in rows]).model_dump_json().encode()
-    cache[key] = (now, body)
-    return Response(body, media_type="application/json")
+    return VpinLatest(data=[VpinReadingPublic(**r) for r in rows]).model_dump_json().encode()
 
 
 @router.get("/vpin", response_model=Page[VpinReadingPublic], responses=NOT_FOUND, tags=["vpin"])

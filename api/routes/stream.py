@@ -29,7 +29,7 @@ from psycopg_pool import PoolTimeout
 
 from api import metrics
 from api.auth import websocket_scope_ok
-from api.deps import PoolDep, SettingsDep
+from api.deps import SettingsDep
 from api.live import CLOSE_FAILED, Client
 from streams import endpoints
 from streams.catalog import Catalog
@@ -49,11 +49,10 @@ def streamable(topic: str) -> bool:
 
 @router.websocket("/stream/{topic}")
 async def stream(
-    websocket: WebSocket, topic: str, settings: SettingsDep, pool: PoolDep,
-    symbol: str | None = None,
+    websocket: WebSocket, topic: str, settings: SettingsDep, symbol: str | None = None,
 ) -> None:
     """Records of `topic` produced after the connection, optionally for one symbol."""
-    refusal = await _refusal(websocket, topic, symbol, settings, pool)
+    refusal = await _refusal(websocket, topic, symbol, settings)
     if refusal is not None:
         await _close(websocket, *refusal)
         return
@@ -70,11 +69,11 @@ async def stream(
 
 
 async def _refusal(
-    websocket: WebSocket, topic: str, symbol: str | None, settings: Settings, pool: PoolDep
+    websocket: WebSocket, topic: str, symbol: str | None, settings: Settings
 ) -> tuple[int, str] | None:
     """Why the connection is refused (close code, reason), or None."""
     try:
-        allowed = await websocket_scope_ok(websocket, "read", pool, settings.api_token_cache_ms)
+        allowed = await websocket_scope_ok(websocket, "read", settings)
     except (PoolTimeout, psycopg.OperationalError):
         return CLOSE_FAILED, "the database is unavailable: the token cannot be checked"
     if not allowed:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.deps import app_settings
-from api.main import app
+from api.main import app, lifespan
 from streams.settings import Settings
 from streams.storage import tokens
 from tests.api.data import cleanup, unique_symbol, write
@@ -264,3 +266,36 @@ def test_vpin_latest_answers_are_reused_within_the_cache_time(
     assert (first, latest()) == (2, 2)  # the newer bucket shows once the answer expires
     app.dependency_overrides[app_settings] = lambda: api_settings
     assert latest() == 3
+
+
+async def test_concurrent_misses_of_vpin_latest_share_one_query(
+    api_settings: Settings, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    # tokens cached, answers never: every request misses the answer cache
+    settings = api_settings.model_copy(update={"api_token_cache_ms": 60_000,
+                                               "api_latest_cache_ms": 0})
+    app.dependency_overrides[app_settings] = lambda: settings
+    write(database_url, *readings(symbol, 4))
+    url = f"/api/v1/vpin/latest?symbol={symbol}"
+    try:
+        async with lifespan(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api", headers=read_headers
+        ) as client:
+            warm = await client.get(url)  # the token's lookup, the pool's first connection
+            (pool,) = app.state.pools.values()
+            before = pool.get_stats()["requests_num"]
+
+            answers = await asyncio.gather(*(client.get(url) for _ in range(16)))
+
+            taken = pool.get_stats()["requests_num"] - before
+            unknown = await asyncio.gather(*(client.get(url + "X") for _ in range(4)))
+            pending = dict(app.state.latest_pending)
+    finally:
+        app.dependency_overrides.clear()
+
+    assert warm.status_code == 200 and warm.json()["data"][0]["bucket"] == 4
+    assert [a.status_code for a in answers] == [200] * 16
+    assert {a.text for a in answers} == {warm.text}
+    assert taken == 1  # one connection, one query, for the 16 requests
+    assert [u.status_code for u in unknown] == [404] * 4  # a shared failure reaches each
+    assert pending == {}  # nothing left in flight
