@@ -14,10 +14,15 @@ from __future__ import annotations
 import base64
 import binascii
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Query, status
+from pydantic import BaseModel
+
+from api.models import Page
+
+T = TypeVar("T", bound=BaseModel)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 100
@@ -94,10 +99,12 @@ def from_micros(value: int) -> datetime:
     return EPOCH + timedelta(microseconds=value)
 
 
-def page_of(rows: list[dict[str, Any]], limit: int, key: Any) -> tuple[list[dict], str | None]:
-    """The first `limit` rows and the cursor after the last one when more rows exist
-    (queries fetch `limit + 1`); `key(row)` is the row's sort key as a JSON list."""
-    if len(rows) <= limit:
-        return rows, None
-    kept = rows[:limit]
-    return kept, encode_cursor(key(kept[-1]))
+def page_of(item: type[T], rows: list[dict[str, Any]], limit: int, key: Any) -> Page[T]:
+    """The page of the first `limit` rows as `item`s, with the cursor after the last one when
+    more rows exist (queries fetch `limit + 1`); `key(row)` is the row's sort key as a JSON list.
+    The rows are validated in one call into pydantic's core, not one model at a time."""
+    kept, next_cursor = rows, None
+    if len(rows) > limit:
+        kept = rows[:limit]
+        next_cursor = encode_cursor(key(kept[-1]))
+    return Page[item].model_validate({"data": kept, "next_cursor": next_cursor})  # type: ignore[valid-type]

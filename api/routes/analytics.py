@@ -67,7 +67,7 @@ async def _latest_answer(request: Request, settings: Settings, symbol: str | Non
         rows = await logic.vpin_latest(conn, symbol)
     if symbol is not None and not rows:  # not cached: only symbols with readings are
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no VPIN readings for {symbol!r}")
-    return VpinLatest(data=[VpinReadingPublic(**r) for r in rows]).model_dump_json().encode()
+    return VpinLatest.model_validate({"data": rows}).model_dump_json().encode()
 
 
 @router.get("/vpin", response_model=Page[VpinReadingPublic], responses=NOT_FOUND, tags=["vpin"])
@@ -80,10 +80,7 @@ async def vpin_series(
     key = decode_cursor(cursor, (int,))
     await require_symbol(conn, symbol)
     rows = await logic.vpin_series(conn, symbol, lo, hi, key[0] if key else None, limit + 1)
-    kept, next_cursor = page_of(rows, limit, lambda r: [r["bucket"]])
-    return Page[VpinReadingPublic](
-        data=[VpinReadingPublic(**r) for r in kept], next_cursor=next_cursor
-    )
+    return page_of(VpinReadingPublic, rows, limit, lambda r: [r["bucket"]])
 
 
 @router.get("/microstructure", response_model=Page[MicrostructurePublic], responses=NOT_FOUND,
@@ -98,10 +95,7 @@ async def microstructure(
     await require_symbol(conn, symbol)
     after = from_micros(key[0]) if key else None
     rows = await logic.microstructure(conn, symbol, lo, hi, after, limit + 1)
-    kept, next_cursor = page_of(rows, limit, lambda r: [micros(r["time"])])
-    return Page[MicrostructurePublic](
-        data=[MicrostructurePublic(**r) for r in kept], next_cursor=next_cursor
-    )
+    return page_of(MicrostructurePublic, rows, limit, lambda r: [micros(r["time"])])
 
 
 @router.get("/alerts", response_model=Page[AlertPublic], responses=NOT_FOUND, tags=["alerts"])
@@ -120,7 +114,6 @@ async def list_alerts(
         await require_symbol(conn, symbol)
     after = (from_micros(key[0]), key[1], key[2]) if key else None
     rows = await logic.alerts(conn, symbol, severity, lo, hi, after, limit + 1)
-    kept, next_cursor = page_of(
-        rows, limit, lambda r: [micros(r["time"]), r["alert_id"], r["state"]]
+    return page_of(
+        AlertPublic, rows, limit, lambda r: [micros(r["time"]), r["alert_id"], r["state"]]
     )
-    return Page[AlertPublic](data=[AlertPublic(**r) for r in kept], next_cursor=next_cursor)

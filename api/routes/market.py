@@ -56,8 +56,7 @@ async def list_trades(
     await require_symbol(conn, symbol)
     after = (from_micros(key[0]), key[1]) if key else None
     rows = await market.trades(conn, symbol, lo, hi, after, limit + 1)
-    kept, next_cursor = page_of(rows, limit, lambda r: [micros(r["time"]), r["trade_uid"]])
-    return Page[TradePublic](data=[TradePublic(**r) for r in kept], next_cursor=next_cursor)
+    return page_of(TradePublic, rows, limit, lambda r: [micros(r["time"]), r["trade_uid"]])
 
 
 @router.get("/bars", response_model=Page[BarPublic], responses=NOT_FOUND, tags=["market"])
@@ -73,7 +72,6 @@ async def list_bars(
     await require_symbol(conn, symbol)
     after = from_micros(key[0]) if key else None
     rows = await market.bars(conn, symbol, interval, lo, hi, after, limit + 1)
-    kept, next_cursor = page_of(rows, limit, lambda r: [micros(r["time"])])
-    return Page[BarPublic](
-        data=[BarPublic(interval=interval, **r) for r in kept], next_cursor=next_cursor
-    )
+    for row in rows:
+        row["interval"] = interval
+    return page_of(BarPublic, rows, limit, lambda r: [micros(r["time"])])
