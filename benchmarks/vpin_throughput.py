@@ -1,7 +1,9 @@
 """Throughput of the VPIN engine, against baselines measured in the same run on the same tape.
 
 Measures:
-  1. in-process: decode + VPIN engine through the replay driver (columnar, batched);
+  1. in-process: decode + VPIN engine through the replay driver (columnar, batched), from the
+     wire records (JSON, as a topic replay reads them) and from a Parquet file of the same tape
+     (as a backtest reads one; the file is read inside the timing);
   2. worker: one `nautilus-streams worker --engines vpin` on an embedded Tansu broker, from its
      first consumed record to its last (its logic.metrics counters);
   3. baseline: a plain Faust agent computing the same VPIN one event at a time, state in Faust
@@ -28,14 +30,18 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+import orjson
+import pandas as pd
 
 from benchmarks.harness import create_topic, make_trades, produce, run_rate_process, worker_rate
 from processors import VpinEngine
 from streams import codec, kafka
 from streams.catalog import Catalog
 from streams.embedded import EmbeddedBroker
+from streams.feeds.badrows import BadRows
+from streams.feeds.files import FileOptions
 from streams.params import apply_overrides
-from streams.replay import Source, run_replay
+from streams.replay import Source, file_runs, run_replay
 from streams.settings import REPO_ROOT, EngineParams
 
 BASELINES = Path(__file__).parent / "baselines"
@@ -55,6 +61,19 @@ def in_process(values: list[bytes], bucket_volume: int) -> tuple[float, float, i
     assert not rejected
     n = len(values)
     return n / (done - started), n / (done - decoded), len(result.outputs["logic.vpin"])
+
+
+def file_replay(values: list[bytes], bucket_volume: int, tmp: Path) -> tuple[float, int]:
+    """Trades/s of `nautilus-streams replay` on a Parquet file of the tape (read included),
+    and the reading count."""
+    path = tmp / "trades.parquet"
+    frame = pd.DataFrame([orjson.loads(v) for v in values]).drop(columns="schema_version")
+    frame.to_parquet(path, index=False)
+    params = apply_overrides(EngineParams(), [f"vpin.bucket_volume={bucket_volume}"])
+    started = time.perf_counter()
+    result = run_replay(file_runs([path], FileOptions(), BadRows()), [VpinEngine], params)
+    elapsed = time.perf_counter() - started
+    return len(values) / elapsed, len(result.outputs["logic.vpin"])
 
 
 def baseline_rate(
@@ -104,6 +123,12 @@ def main() -> None:
     ours, engine_only, readings = in_process(values, volume)
     print(f"in-process (replay driver, JSON decode included): {ours:,.0f} trades/s, "
           f"{readings} readings; without the decode: {engine_only:,.0f} trades/s")
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        from_file, file_readings = file_replay(values, volume, Path(tmp_dir))
+    print(f"in-process (replay driver, Parquet file read included): {from_file:,.0f} trades/s, "
+          f"{file_readings} readings")
+    if file_readings != readings:
+        raise SystemExit("the file replay and the decoded replay disagree")
     if args.profile:
         profile = cProfile.Profile()
         profile.runcall(in_process, values, volume)
@@ -127,6 +152,7 @@ def main() -> None:
 
     print(
         f"in_process_trades_per_s={ours:.0f} in_process_engine_trades_per_s={engine_only:.0f} "
+        f"in_process_file_trades_per_s={from_file:.0f} "
         f"worker_trades_per_s={worker:.0f} "
         f"naive_faust_trades_per_s={faust:.0f} quix_trades_per_s={quix:.0f} "
         f"ratio={worker / max(faust, quix):.2f}"

@@ -305,9 +305,11 @@ def _arrow_column(name: str, table: pa.Table) -> np.ndarray | None:
     if name == "symbol":
         if not pa.types.is_string(column.type):
             return None
-        if not all(_SYMBOL.fullmatch(v) for v in pc.unique(column).to_pylist()):
+        encoded = column.combine_chunks().dictionary_encode()  # one Python str per symbol
+        names = encoded.dictionary.to_pylist()
+        if not all(_SYMBOL.fullmatch(v) for v in names):
             return None
-        return column.to_numpy(zero_copy_only=False).astype(object)
+        return np.array(names, dtype=object)[encoded.indices.to_numpy()]
     if name.endswith("price"):
         return _arrow_prices(column)
     if not pa.types.is_int64(column.type):
