@@ -380,3 +380,22 @@ def test_decode_columns_reproduces_trade_fields(batch: list[Trade]) -> None:
                                           for t in batch]
     assert all(math.isfinite(p) for p in cols["price"])
     assert cols["price"].tolist() == [float(t.price) for t in batch]
+
+
+def test_decode_columns_of_a_batch_larger_than_one_parse_block_keeps_every_row_in_order() -> None:
+    # Arrow parses in 1 MiB blocks, so a batch this size arrives as several chunks; symbols
+    # are dictionary-encoded across all of them and must still line up with their rows.
+    batch = [
+        Trade(ts_event=i, ts_init=i, symbol=f"SYM{i * 7919 % 113}", price=Decimal(100 + i % 50),
+              size=1 + i % 9, aggressor=None)
+        for i in range(30_000)
+    ]
+    values = [encode(t) for t in batch]
+    assert sum(map(len, values)) > 2 * 2**20
+
+    cols, rejected = decode_columns("Trade", values)
+
+    assert rejected == []
+    assert cols["symbol"].tolist() == [t.symbol for t in batch]
+    assert cols["ts_event"].tolist() == list(range(30_000))
+    assert cols["price"].tolist() == [float(t.price) for t in batch]
