@@ -209,7 +209,7 @@ class BatchingTransport(faust_aiokafka.Transport):
 class BatchingApp(faust.App):
     """A Faust app whose consumer delivers subscribed topics in whole fetches."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int = 100, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, list[BatchHandler]] = {}
         self.fetch_max_wait_ms = fetch_max_wait_ms
