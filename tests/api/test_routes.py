@@ -122,7 +122,7 @@ def test_bars_roll_up_to_5_minutes(
     assert body["next_cursor"] is None
 
 
-def test_vpin_latest_is_the_highest_bucket_of_each_symbol(
+def test_vpin_latest_is_the_newest_reading_of_each_symbol(
     api_client: TestClient, read_headers: dict, database_url: str
 ) -> None:
     a, b = unique_symbol("V"), unique_symbol("V")
@@ -141,7 +141,7 @@ def test_vpin_latest_is_the_highest_bucket_of_each_symbol(
     assert unknown.status_code == 404
 
 
-def test_vpin_series_pages_by_bucket(
+def test_vpin_series_pages_in_time_order(
     api_client: TestClient, read_headers: dict, database_url: str, symbol: str
 ) -> None:
     write(database_url, *readings(symbol, 7))
