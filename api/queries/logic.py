@@ -98,10 +98,10 @@ async def alerts(
                                      "at": at, "id": alert_id, "st": state, "n": limit})
 
 
-async def engines(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
-    """The newest health report of every (engine, worker)."""
+async def engines(conn: psycopg.AsyncConnection, since: datetime) -> list[dict[str, Any]]:
+    """The newest health report of every (engine, worker) that reported at or after `since`."""
     return await _rows(conn, (
-        "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, lag, events_in,"
-        " events_out, errors, dead_letters, last_event_ts FROM engine_health"
-        " ORDER BY engine, worker, time DESC"
-    ), {})
+        "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, ts_event, lag,"
+        " events_in, events_out, errors, dead_letters, last_event_ts FROM engine_health"
+        " WHERE time >= %(since)s ORDER BY engine, worker, time DESC"
+    ), {"since": since})

@@ -206,20 +206,6 @@ def test_invalid_input_is_422_naming_the_parameter(
     assert response.json()["detail"][0]["loc"][-1] in params
 
 
-def test_engines_report_the_newest_health_with_lag_and_staleness(
-    api_client: TestClient, read_headers: dict, database_url: str
-) -> None:
-    engine = unique_symbol("e").lower()
-    with cleanup(database_url, [], [engine]):
-        write(database_url, *(event("EngineHealth", engine=engine, worker="w-1", lag=lag,
-                                    ts_event=T0 + i * SEC) for i, lag in enumerate([9, 4, 0])))
-
-        rows = api_client.get("/api/v1/engines", headers=read_headers).json()["data"]
-
-    mine = [r for r in rows if r["engine"] == engine]
-    assert [(r["worker"], r["lag"], r["stale"]) for r in mine] == [("w-1", 0, True)]
-
-
 def test_topics_list_the_catalog_with_watermarks(
     api_client: TestClient, read_headers: dict
 ) -> None:

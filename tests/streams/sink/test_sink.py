@@ -136,3 +136,20 @@ def test_dead_letters_of_two_runs_at_the_same_source_offset_are_both_kept(
                             " WHERE source_topic = %s ORDER BY time", (source,)).fetchall()
     assert rows == [(41, "run 1"), (41, "run 2")]
 
+
+def test_a_stopped_sink_says_so_in_the_database(
+    sink_topics: SinkTopics, sink_database: str
+) -> None:
+    # As in production, the sink reads the health topic it publishes to; once stopped, nobody
+    # is left to write its last report, so the sink writes that one itself.
+    health_topic = sink_topics.by_model["EngineHealth"]
+    config = sink_topics.config(sink_database, health_topic=health_topic)
+
+    with running(Sink(config, sink_topics.routes)):
+        wait_for(lambda: count(sink_database, "engine_health", "status = 'running'") > 0,
+                 "the sink's own running report in the database")
+
+    with psycopg.connect(sink_database) as conn:
+        newest = conn.execute("SELECT engine, status FROM engine_health"
+                              " ORDER BY time DESC LIMIT 1").fetchone()
+    assert newest == ("sink", "stopped")
