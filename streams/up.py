@@ -263,7 +263,7 @@ def summary(stack: Stack) -> str:
     broker_note = (f"embedded Tansu, memory only; log {stack.broker.log_path}"
                    if stack.broker else "from KAFKA_BROKERS")
     db_note = (f"embedded PostgreSQL; data and log in {stack.database.data_dir}; "
-               + ("earlier runs' stream data removed, --keep-data keeps it"
+               + ("stream data starts empty each run, --keep-data keeps it"
                   if stack.empties_database else "earlier runs' stream data kept")
                if stack.database else "from DATABASE_URL")
     lines = [
