@@ -8,8 +8,10 @@
   clients now, and clients dropped (reason="slow": fell behind, close 1013; "failed": the
   topic's live feed failed, close 1011).
 - `nautilus_engine_*{engine,worker}`: the newest health report of every engine worker and of
-  the sink (engine="sink": `events_out` are rows written), read from the database at scrape
-  time; `nautilus_engine_status{...,status}` is 1 for the reported status.
+  the sink (engine="sink": `events_out` are rows written) heard from within
+  NAUTILUS_API_ENGINE_HORIZON_MS, read from the database at scrape time (the workers
+  /api/v1/engines lists); `nautilus_engine_status{...,status}` is 1 for the worker's status
+  there (the reported one, or `stale`).
 - `nautilus_consumer_group_lag{group,topic}`: records the worker group (NAUTILUS_APP_ID) and
   the sink group (NAUTILUS_SINK_GROUP) have not committed yet, from the broker at scrape time
   (the sink's own health report carries no lag).
@@ -47,7 +49,7 @@ ENGINE_GAUGES = {
 }
 ENGINE_AGE = Gauge("nautilus_engine_report_age_seconds", "seconds since the newest report",
                    ("engine", "worker"), registry=REGISTRY)
-ENGINE_STATUS = Gauge("nautilus_engine_status", "1 for the status of the newest report",
+ENGINE_STATUS = Gauge("nautilus_engine_status", "1 for the worker's status (reported or stale)",
                       ("engine", "worker", "status"), registry=REGISTRY)
 GROUP_LAG = Gauge("nautilus_consumer_group_lag", "records not yet committed by the group",
                   ("group", "topic"), registry=REGISTRY)
@@ -56,7 +58,7 @@ SOURCE_UP = Gauge("nautilus_api_scrape_source_up", "whether the source answered 
 
 
 def set_engines(rows: list[dict[str, Any]] | None, now: float) -> None:
-    """Engine gauges from the newest health row per (engine, worker); None: unavailable."""
+    """Engine gauges from each listed worker's newest health row; None: unavailable."""
     for gauge in (*ENGINE_GAUGES.values(), ENGINE_AGE, ENGINE_STATUS):
         gauge.clear()
     SOURCE_UP.labels("database").set(rows is not None)

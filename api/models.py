@@ -103,8 +103,14 @@ class AlertPublic(BaseModel):
 class EnginePublic(BaseModel):
     engine: str
     worker: str
-    status: Literal["starting", "running", "degraded", "stopped"]
+    status: Literal["starting", "running", "degraded", "stopped", "stale"] = Field(
+        description="the newest report's status; `stale` when the worker has not reported "
+                    "for three health intervals without saying `stopped` (killed, hung or "
+                    "cut off from the broker)")
+    current: bool = Field(description="the engine runs on this worker now: it reports and "
+                                      "has not stopped")
     time: datetime = Field(description="when this health report was made")
+    ts_event: int
     stale: bool = Field(description="no report for over three health intervals")
     lag: int | None = Field(description="records in its input partitions not processed yet")
     events_in: int

@@ -19,6 +19,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,6 +31,8 @@ from streams.exceptions import ConfigError
 from streams.storage.timescale import Horizons, parse_horizon
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+STALE_INTERVALS = 3
+"""Health intervals without a report after which a worker counts as stale."""
 
 
 class EngineParams(BaseModel):
@@ -77,6 +80,8 @@ class Settings(BaseSettings):
     # longest a worker's fetch waits at the broker for records (see streams/runtime/batching.py)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
     health_interval_ms: int = Field(default=5_000, ge=100)
+    # how long /api/v1/engines and /metrics list a worker after its last health report
+    api_engine_horizon_ms: int = Field(default=60_000, ge=1)
     clock_tick_ms: int = Field(default=1_000, ge=10)
     live_slack_ms: int = Field(default=5_000, ge=0)
     session_timeout_ms: int = Field(default=6_000, ge=1_000)
@@ -109,6 +114,17 @@ class Settings(BaseSettings):
     bars: BarParams = BarParams()
     microstructure: MicrostructureParams = MicrostructureParams()
     vpin: VpinParams = VpinParams()
+
+    @field_validator("api_engine_horizon_ms")
+    @classmethod
+    def _past_stale(cls, value: int, info: ValidationInfo) -> int:
+        # A worker is stale after 3 silent health intervals; one forgotten sooner would
+        # vanish from the API without ever showing as stale.
+        interval = info.data.get("health_interval_ms")
+        if interval is not None and value <= STALE_INTERVALS * interval:
+            raise ValueError(f"must be more than {STALE_INTERVALS} health intervals "
+                             f"(NAUTILUS_HEALTH_INTERVAL_MS is {interval})")
+        return value
 
     @field_validator("storage_compress_after", "storage_tick_retention",
                      "storage_reading_retention", mode="before")

@@ -2,7 +2,10 @@
 
 Services: KAFKA_BROKERS / DATABASE_URL when set, otherwise an embedded Tansu broker (memory
 only) and an embedded PostgreSQL with its data in `<state dir>/postgres` (each decided on its
-own). Topics and migrations are applied, then the children start with KAFKA_BROKERS and
+own). The database is a view of the log: with both embedded, the log starts empty, so the
+stream data that earlier runs left in the embedded database is removed (API tokens stay)
+unless `keep_data`; a database from DATABASE_URL is never emptied. Topics and migrations are
+applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
 database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log`. Once
 the API answers, `<state dir>/endpoints.json` tells other commands where everything is.
@@ -45,6 +48,7 @@ from streams.endpoints import ENDPOINTS_FILE, Endpoints
 from streams.exceptions import ServiceError
 from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, bar_volumes
 from streams.settings import Settings
+from streams.sink.reset import clear_stream_data
 from streams.storage import migrate as migrations
 from streams.storage import safe_url
 
@@ -67,6 +71,7 @@ class UpOptions:
     feed: bool = True
     feed_rate: float | None = None
     worker: bool = True
+    keep_data: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,8 @@ class Stack:
         applied, storage = migrations.prepare(database_url, self.settings.storage_horizons())
         log.info("schema ready topic_changes=%d migrations_applied=%d %s", len(changes),
                  len(applied), storage.summary())
+        if self.empties_database:
+            self._remove_earlier_runs(database_url)
         if self.stopping.is_set():
             return None
         env = _child_env(brokers, database_url, self.state_dir)
@@ -138,6 +145,20 @@ class Stack:
         self.database = EmbeddedPostgres(self.state_dir / "postgres")
         self._cleanup.callback(self.database.stop)
         return self.database.start()
+
+    @property
+    def empties_database(self) -> bool:
+        """Whether this start removes earlier runs' stream data: only from the embedded
+        database, only with the embedded (in-memory, so new) log, and not with keep_data."""
+        return self.broker is not None and self.database is not None and not (
+            self.options.keep_data)
+
+    def _remove_earlier_runs(self, database_url: str) -> None:
+        held = clear_stream_data(database_url)
+        if held:
+            log.info("embedded database: removed the previous runs' stream data, since the "
+                     "embedded broker's log starts empty (API tokens kept; `up --keep-data` "
+                     "keeps it) tables=%s", ",".join(held))
 
     def _sim_bucket_volumes(self) -> str:
         """VPIN bucket volumes sized to the simulated symbols (see `sim.bar_volumes`): a
@@ -241,7 +262,9 @@ def summary(stack: Stack) -> str:
         return "nothing is running"
     broker_note = (f"embedded Tansu, memory only; log {stack.broker.log_path}"
                    if stack.broker else "from KAFKA_BROKERS")
-    db_note = (f"embedded PostgreSQL; data and log in {stack.database.data_dir}"
+    db_note = (f"embedded PostgreSQL; data and log in {stack.database.data_dir}; "
+               + ("stream data starts empty each run, --keep-data keeps it"
+                  if stack.empties_database else "earlier runs' stream data kept")
                if stack.database else "from DATABASE_URL")
     lines = [
         "Nautilus Streams is up. Ctrl-C stops everything.",

@@ -14,8 +14,9 @@ from api.queries.market import _bounds
 _VPIN_COLUMNS = ("symbol, bucket, time, ts_event, bucket_volume, buy_volume, sell_volume, "
                  "vpin, vpin_cdf")
 
-# The newest reading (highest bucket) of each symbol: distinct symbols by a skip scan of the
-# (symbol, bucket, time) primary key, then one backward index probe per symbol.
+# The newest reading of each symbol by event time (buckets restart at 1 with every run of the
+# log, so the highest bucket may be an earlier run's): distinct symbols by a skip scan of the
+# (symbol, bucket, time) primary key, then one backward probe of (symbol, time, bucket) each.
 _VPIN_LATEST = f"""
 WITH RECURSIVE s(symbol) AS (
     (SELECT symbol FROM vpin_readings ORDER BY symbol LIMIT 1)
@@ -25,7 +26,7 @@ WITH RECURSIVE s(symbol) AS (
 )
 SELECT r.* FROM s CROSS JOIN LATERAL (
     SELECT {_VPIN_COLUMNS} FROM vpin_readings v WHERE v.symbol = s.symbol
-    ORDER BY bucket DESC, time DESC LIMIT 1
+    ORDER BY time DESC, bucket DESC LIMIT 1
 ) AS r
 WHERE s.symbol IS NOT NULL
 ORDER BY r.symbol
@@ -40,24 +41,26 @@ async def _rows(conn: psycopg.AsyncConnection, query: sql.Composable | str,
 
 
 async def vpin_latest(conn: psycopg.AsyncConnection, symbol: str | None) -> list[dict[str, Any]]:
-    """The highest-bucket reading of every symbol, or of one."""
+    """The newest reading by event time of every symbol, or of one."""
     if symbol is None:
         return await _rows(conn, _VPIN_LATEST, {})
     return await _rows(conn, f"SELECT {_VPIN_COLUMNS} FROM vpin_readings WHERE symbol = %(s)s"
-                             " ORDER BY bucket DESC, time DESC LIMIT 1", {"s": symbol})
+                             " ORDER BY time DESC, bucket DESC LIMIT 1", {"s": symbol})
 
 
 async def vpin_series(
     conn: psycopg.AsyncConnection, symbol: str, lo: datetime | None, hi: datetime | None,
-    after: int | None, limit: int,
+    after: tuple[datetime, int] | None, limit: int,
 ) -> list[dict[str, Any]]:
-    """Readings of `symbol` with `time` in [lo, hi), by bucket, after the cursor's bucket."""
+    """Readings of `symbol` with `time` in [lo, hi), by (time, bucket), after the cursor's."""
     query = sql.SQL(
         "SELECT {cols} FROM vpin_readings WHERE symbol = %(s)s{bounds}{after}"
-        " ORDER BY bucket, time LIMIT %(n)s"
-    ).format(cols=sql.SQL(_VPIN_COLUMNS), bounds=_bounds(lo, hi),
-             after=sql.SQL(" AND bucket > %(b)s" if after is not None else ""))
-    return await _rows(conn, query, {"s": symbol, "lo": lo, "hi": hi, "b": after, "n": limit})
+        " ORDER BY time, bucket LIMIT %(n)s"
+    ).format(cols=sql.SQL(_VPIN_COLUMNS), bounds=_bounds(lo, hi), after=sql.SQL(
+        " AND (time, bucket) > (%(at)s, %(b)s)" if after is not None else ""))
+    at, bucket = after or (None, None)
+    return await _rows(conn, query, {"s": symbol, "lo": lo, "hi": hi, "at": at, "b": bucket,
+                                     "n": limit})
 
 
 async def microstructure(
@@ -95,10 +98,10 @@ async def alerts(
                                      "at": at, "id": alert_id, "st": state, "n": limit})
 
 
-async def engines(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
-    """The newest health report of every (engine, worker)."""
+async def engines(conn: psycopg.AsyncConnection, since: datetime) -> list[dict[str, Any]]:
+    """The newest health report of every (engine, worker) that reported at or after `since`."""
     return await _rows(conn, (
-        "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, lag, events_in,"
-        " events_out, errors, dead_letters, last_event_ts FROM engine_health"
-        " ORDER BY engine, worker, time DESC"
-    ), {})
+        "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, ts_event, lag,"
+        " events_in, events_out, errors, dead_letters, last_event_ts FROM engine_health"
+        " WHERE time >= %(since)s ORDER BY engine, worker, time DESC"
+    ), {"since": since})

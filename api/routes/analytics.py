@@ -39,8 +39,9 @@ async def vpin_latest(
     symbol: Annotated[str | None, Query(min_length=1, max_length=64,
                                         description="one symbol; all when absent")] = None,
 ) -> Response:
-    """The newest reading (highest bucket) of every symbol, or of one. An answer is reused
-    for NAUTILUS_API_LATEST_CACHE_MS (default 250 ms): dashboards poll this route, readings
+    """The newest reading of every symbol, or of one, by event time (a restarted run's
+    bucket 3 is newer than an earlier run's bucket 80). An answer is reused for
+    NAUTILUS_API_LATEST_CACHE_MS (default 250 ms): dashboards poll this route, readings
     arrive once per completed bucket."""
     # (database, symbol) -> (when the answer was made, its JSON)
     cache: dict[tuple[str, str | None], tuple[float, bytes]] = request.app.state.latest_cache
@@ -75,12 +76,15 @@ async def vpin_series(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> Page[VpinReadingPublic]:
-    """VPIN readings of one symbol in bucket order."""
+    """VPIN readings of one symbol in event-time order, the bucket breaking ties (one bar
+    can complete several buckets). Several runs of the log in one database follow each
+    other by time, each numbering its buckets from 1."""
     lo, hi = time_range(start, end)
-    key = decode_cursor(cursor, (int,))
+    key = decode_cursor(cursor, (int, int))
     await require_symbol(conn, symbol)
-    rows = await logic.vpin_series(conn, symbol, lo, hi, key[0] if key else None, limit + 1)
-    return page_of(VpinReadingPublic, rows, limit, lambda r: [r["bucket"]])
+    after = (from_micros(key[0]), key[1]) if key else None
+    rows = await logic.vpin_series(conn, symbol, lo, hi, after, limit + 1)
+    return page_of(VpinReadingPublic, rows, limit, lambda r: [micros(r["time"]), r["bucket"]])
 
 
 @router.get("/microstructure", response_model=Page[MicrostructurePublic], responses=NOT_FOUND,

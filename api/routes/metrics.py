@@ -1,9 +1,9 @@
 """`/metrics`: Prometheus text format; needs a token with the admin scope (Prometheus sends it
 with `authorization: {credentials_file: ...}` in the scrape config). See api/metrics.py.
 
-Each scrape reads the engines' newest health from the database and the consumer groups' lag
-from the broker, side by side; a source that fails leaves its gauges out and sets
-`nautilus_api_scrape_source_up{source}` to 0 instead of failing the scrape.
+Each scrape reads the engines' workers (as /api/v1/engines lists them) from the database and
+the consumer groups' lag from the broker, side by side; a source that fails leaves its gauges
+out and sets `nautilus_api_scrape_source_up{source}` to 0 instead of failing the scrape.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from psycopg_pool import PoolTimeout
 from api import metrics
 from api.auth import RequireAdmin
 from api.deps import PoolDep, SettingsDep
-from api.queries import logic
+from api.routes.system import workers_now
 from streams import endpoints, kafka
 from streams.catalog import Catalog
 from streams.exceptions import NautilusError
@@ -38,16 +38,17 @@ DATABASE_TIMEOUT_S = 2.0  # a scrape should answer well within Prometheus' 10 s 
 async def prometheus_metrics(pool: PoolDep, settings: SettingsDep) -> Response:
     """Request counts and latencies per route, websocket clients, every engine's (and the
     sink's) newest health, and the worker and sink groups' lag."""
-    engines, lags = await asyncio.gather(_engines(pool), asyncio.to_thread(_group_lags, settings))
+    engines, lags = await asyncio.gather(_engines(pool, settings),
+                                         asyncio.to_thread(_group_lags, settings))
     metrics.set_engines(engines, time.time())
     metrics.set_group_lags(lags)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _engines(pool: PoolDep) -> list[dict[str, Any]] | None:
+async def _engines(pool: PoolDep, settings: Settings) -> list[dict[str, Any]] | None:
     try:
         async with pool.connection(timeout=DATABASE_TIMEOUT_S) as conn:
-            return await logic.engines(conn)
+            return await workers_now(conn, settings)
     except (PoolTimeout, psycopg.Error) as exc:
         log.warning("metrics: engine health unavailable error=%s", type(exc).__name__)
         return None

@@ -1,10 +1,12 @@
-"""`/api/v1/engines` (latest health per engine worker) and `/api/v1/topics` (the log)."""
+"""`/api/v1/engines` (each engine's workers as they are now) and `/api/v1/topics` (the log)."""
 
 from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import psycopg
 from fastapi import APIRouter
 
 from api.auth import RequireRead
@@ -13,22 +15,35 @@ from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, Topic
 from api.queries import logic
 from streams import endpoints, kafka
 from streams.catalog import Catalog
-from streams.settings import Settings
+from streams.settings import STALE_INTERVALS, Settings
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["system"])
-STALE_INTERVALS = 3
 
 
 @router.get("/engines", response_model=EnginesPublic)
 async def list_engines(conn: ConnectionDep, settings: SettingsDep) -> EnginesPublic:
-    """The newest health report of every engine worker (and of the sink), with its lag;
-    `stale` when it has not reported for three health intervals."""
-    stale_after = timedelta(milliseconds=STALE_INTERVALS * settings.health_interval_ms)
+    """Every engine's workers (and the sink, and feeds that report health) by their newest
+    report: `current` marks those the engine runs on now, listed first; a worker that
+    stopped cleanly shows `stopped`, one silent for three health intervals without saying so
+    `stale`; a worker silent for NAUTILUS_API_ENGINE_HORIZON_MS is no longer listed."""
+    return EnginesPublic(data=[EnginePublic(**r) for r in await workers_now(conn, settings)])
+
+
+async def workers_now(conn: psycopg.AsyncConnection, settings: Settings) -> list[dict[str, Any]]:
+    """The newest report of each worker heard from within the horizon, judged against now:
+    `status` (the report's, or `stale`), `stale`, `current`; by engine, current first,
+    then newest first."""
     now = datetime.now(UTC)
-    rows = await logic.engines(conn)
-    return EnginesPublic(data=[
-        EnginePublic(stale=now - r["time"] > stale_after, **r) for r in rows
-    ])
+    since = now - timedelta(milliseconds=settings.api_engine_horizon_ms)
+    stale_after = timedelta(milliseconds=STALE_INTERVALS * settings.health_interval_ms)
+    judged = []
+    for row in await logic.engines(conn, since):
+        stale = now - row["time"] > stale_after
+        status = "stale" if stale and row["status"] != "stopped" else row["status"]
+        judged.append({**row, "status": status, "stale": stale,
+                       "current": status not in ("stopped", "stale")})
+    judged.sort(key=lambda r: (r["engine"], not r["current"], now - r["time"], r["worker"]))
+    return judged
 
 
 @router.get("/topics", response_model=TopicsPublic)

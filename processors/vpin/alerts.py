@@ -2,9 +2,12 @@
 
 A symbol's alert is raised when its VPIN CDF reaches `alert_cdf` and stays raised, however
 often the CDF is high again, until the CDF falls below `clear_cdf`; then it is cleared and
-can be raised again. The alert id is `vpin:<symbol>:<bucket that raised it>`, on the raise
-and on its clear: deterministic (a re-delivered batch repeats the same ids) and one id per
-episode, so a sink that upserts by id holds each episode's latest state.
+can be raised again. The alert id is `vpin:<symbol>:<ts_event>:<bucket>` of the bucket that
+raised it, on the raise and on its clear: deterministic (a re-delivered batch repeats the same
+ids) and one id per episode, so a sink that upserts by id holds each episode's latest state.
+The event time keeps the ids of different runs apart: buckets restart at 1 whenever the log
+does (the embedded broker's on every `up`), and bucket 1 of today is not bucket 1 of
+yesterday.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ from torch import Tensor
 from processors.vpin.segments import ends_of, last_index, previous, starts_of
 from processors.vpin.state import SlotField, SymbolTable
 
-# The bucket that raised the symbol's open alert; 0 while none is raised.
-ALERT_FIELDS = {"alert_bucket": SlotField(torch.int64, 0)}
+# The bucket that raised the symbol's open alert and its ts_event; 0 while none is raised.
+ALERT_FIELDS = {"alert_bucket": SlotField(torch.int64, 0), "alert_ts": SlotField(torch.int64, 0)}
 
 
 @dataclass(frozen=True, slots=True)
 class Transitions:
-    """Per completed bucket: did it raise or clear the alert, and which episode it is."""
+    """Per completed bucket: did it raise or clear the alert, and which episode it is (the
+    bucket that raised it and that bucket's ts_event)."""
 
     raised: Tensor
     cleared: Tensor
     episode: Tensor
+    episode_ts: Tensor
 
 
 class Hysteresis:
@@ -36,7 +41,7 @@ class Hysteresis:
         self._alert_cdf = alert_cdf
         self._clear_cdf = clear_cdf
 
-    def update(self, slot: Tensor, bucket: Tensor, cdf: Tensor) -> Transitions:
+    def update(self, slot: Tensor, bucket: Tensor, ts: Tensor, cdf: Tensor) -> Transitions:
         """Walk each slot's buckets in order (a CDF of NaN leaves the state as it is)."""
         raised_at = self._t["alert_bucket"][slot]
         level = torch.where(cdf >= self._alert_cdf, 1, torch.where(cdf < self._clear_cdf, -1, 0))
@@ -48,7 +53,11 @@ class Hysteresis:
         raised = (state == 1) & (before == -1)
         cleared = (state == -1) & (before == 1)
         last_raise = last_index(raised, starts)
-        episode = torch.where(last_raise >= 0, bucket[last_raise.clamp(min=0)], raised_at)
+        raising = last_raise.clamp(min=0)
+        episode = torch.where(last_raise >= 0, bucket[raising], raised_at)
+        episode_ts = torch.where(last_raise >= 0, ts[raising], self._t["alert_ts"][slot])
         ends = ends_of(starts)
-        self._t["alert_bucket"][slot[ends]] = torch.where(state[ends] == 1, episode[ends], 0)
-        return Transitions(raised, cleared, episode)
+        still = state[ends] == 1
+        self._t["alert_bucket"][slot[ends]] = torch.where(still, episode[ends], 0)
+        self._t["alert_ts"][slot[ends]] = torch.where(still, episode_ts[ends], 0)
+        return Transitions(raised, cleared, episode, episode_ts)

@@ -130,7 +130,7 @@ class VpinEngine(Engine):
             return []
         # Alerts ignore the CDF until the symbol has `alert_min_history` VPIN values.
         trusted = torch.where(done.history >= self.params.alert_min_history, done.cdf, torch.nan)
-        moves = self._alerts.update(done.slot, done.bucket, trusted)
+        moves = self._alerts.update(done.slot, done.bucket, done.ts, trusted)
         return self._events(done, moves)
 
     def _events(self, done: Completed, moves: Transitions) -> list[Emit]:
@@ -139,10 +139,11 @@ class VpinEngine(Engine):
         volumes = self._table["bucket_volume"][done.slot].tolist()
         n = self.params.window
         emits = []
+        episodes = zip(moves.episode_ts.tolist(), moves.episode.tolist(), strict=True)
         for symbol, bucket, ts, buy, window_sum, cdf, volume, raised, cleared, episode in zip(
             symbols, done.bucket.tolist(), done.ts.tolist(), done.buy.tolist(),
             done.window_sum.tolist(), done.cdf.tolist(), volumes, moves.raised.tolist(),
-            moves.cleared.tolist(), moves.episode.tolist(), strict=True,
+            moves.cleared.tolist(), episodes, strict=True,
         ):
             full = volume * SCALE
             vpin = None if window_sum < 0 else window_sum / (n * full)
@@ -156,7 +157,8 @@ class VpinEngine(Engine):
                 emits.append(Emit(ALERT_TOPIC, symbol, self._alert(reading, raised, episode)))
         return emits
 
-    def _alert(self, reading: VpinReading, raised: bool, episode: int) -> Alert:
+    def _alert(self, reading: VpinReading, raised: bool, episode: tuple[int, int]) -> Alert:
+        """The transition of the episode raised by bucket `episode` = (ts_event, bucket)."""
         p = self.params
         vpin, cdf = reading.vpin or 0.0, reading.vpin_cdf or 0.0
         if raised:
@@ -165,7 +167,7 @@ class VpinEngine(Engine):
             message = f"VPIN {vpin:.4f} at CDF {cdf:.3f} fell below {p.clear_cdf}"
         return Alert(
             ts_event=reading.ts_event, ts_init=reading.ts_init,
-            alert_id=f"vpin:{reading.symbol}:{episode}", kind="vpin",
+            alert_id=f"vpin:{reading.symbol}:{episode[0]}:{episode[1]}", kind="vpin",
             state="raised" if raised else "cleared",
             severity="warning" if raised else "info", symbol=reading.symbol, message=message,
             values={"vpin": vpin, "vpin_cdf": cdf, "bucket": float(reading.bucket)},

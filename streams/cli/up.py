@@ -25,7 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Start the embedded broker (Tansu, memory only) and PostgreSQL (data in the state "
             "dir) unless KAFKA_BROKERS / DATABASE_URL are set, apply topics and migrations, "
             "then run the worker, the simulated feed and the API until Ctrl-C or SIGTERM. If a "
-            "child exits, everything is stopped and `up` exits 1. Logs go to STATE_DIR/logs/."
+            "child exits, everything is stopped and `up` exits 1. Logs go to STATE_DIR/logs/. "
+            "The database is a view of the log: the embedded broker's log starts empty on "
+            "every `up`, so with both embedded, the stream data earlier runs left in the "
+            "embedded database is removed at start (API tokens are kept); --keep-data keeps "
+            "it. A database from DATABASE_URL is never emptied."
         ),
     )
     p.add_argument("--state-dir", type=Path, default=None,
@@ -40,6 +44,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-worker", dest="worker", action="store_false",
                    help="do not start the worker and the sink (run `nautilus-streams "
                         "worker` / `sink` yourself, e.g. under a debugger)")
+    p.add_argument("--keep-data", action="store_true",
+                   help="keep the stream data of earlier runs in the embedded database "
+                        "(trades, bars, VPIN, alerts, health, ...; the API orders them by "
+                        "event time, runs one after the other)")
     p.set_defaults(handler=_up)
 
 
@@ -52,6 +60,7 @@ def _up(args: argparse.Namespace) -> int:
         feed=args.feed,
         feed_rate=args.feed_rate,
         worker=args.worker,
+        keep_data=args.keep_data,
     )
     stopping = threading.Event()
     with _stop_on_signals(stopping.set), Stack(settings, options, stopping) as stack:

@@ -212,14 +212,28 @@ def _add_timers(
     async def publish_health() -> None:
         now = clock.timestamp_ns()
         for binding in bindings:
-            lag = await meters[binding.name].lag(binding)
-            health = binding.counters.health(binding.name, lag, now)
-            metrics = binding.counters.metrics(binding.name, now)
-            for topic, value in (("logic.engine.health", health), ("logic.metrics", metrics)):
-                await app.producer.send(
-                    topic, binding.name.encode(), value.model_dump_json().encode(),
-                    None, None, None,
-                )
+            await _publish_health(app, binding, await meters[binding.name].lag(binding), now)
+
+    @app.on_before_shutdown.connect
+    async def publish_stopped(app: faust.App, **_: object) -> None:
+        # A clean stop says so, so /api/v1/engines shows this worker stopped, not stale.
+        # Faust sends this after the consumer stopped and before the producer's last flush.
+        now = clock.timestamp_ns()
+        for binding in bindings:
+            binding.counters.status = "stopped"
+            await _publish_health(app, binding, None, now)
+
+
+async def _publish_health(
+    app: faust.App, binding: EngineBinding, lag: int | None, now: int
+) -> None:
+    """One health and one metrics record of `binding` (keyed by engine name)."""
+    health = binding.counters.health(binding.name, lag, now)
+    metrics = binding.counters.metrics(binding.name, now)
+    for topic, value in (("logic.engine.health", health), ("logic.metrics", metrics)):
+        await app.producer.send(
+            topic, binding.name.encode(), value.model_dump_json().encode(), None, None, None,
+        )
 
 
 def _add_rebalance_hooks(app: faust.App, bindings: list[EngineBinding]) -> None:

@@ -2,5 +2,6 @@
 
 `tables` maps value models to tables and records to rows, `batch` validates a consumed batch
 (bad records become dead letters), `writer` does COPY + INSERT ... ON CONFLICT in one
-transaction, `health` reports on logic.engine.health, `runner` is the consume/write/commit loop.
+transaction, `health` reports on logic.engine.health, `runner` is the consume/write/commit loop,
+`reset` empties what the sink wrote (for `up`, whose embedded log starts empty every time).
 """

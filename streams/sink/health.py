@@ -1,5 +1,6 @@
 """The sink's own line on logic.engine.health: engine `sink`, published every interval and at
-once whenever its status changes (running <-> degraded while the database is away)."""
+once whenever its status changes (running <-> degraded while the database is away, stopped at
+the end)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from confluent_kafka import Producer
 
 from streams import codec
 from streams.runtime.counters import Counters
+from streams.schema import EngineHealth
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,7 @@ class HealthReporter:
         self._topic = topic
         self._interval_ns = interval_ms * 1_000_000
         self._last_ns = 0
+        self.last: EngineHealth | None = None  # the newest record published
 
     def set_status(self, status: str) -> None:
         """Change the status; a change is published at once."""
@@ -41,6 +44,6 @@ class HealthReporter:
     def publish(self) -> None:
         now = time.time_ns()
         self._last_ns = now
-        record = self.counters.health(ENGINE, lag=None, now_ns=now)
+        record = self.last = self.counters.health(ENGINE, lag=None, now_ns=now)
         self._producer.produce(self._topic, key=ENGINE.encode(), value=codec.encode(record))
         self._producer.poll(0)

@@ -22,7 +22,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Topic
 from streams import codec, kafka
 from streams.sink.batch import Batch, decode_batch, to_dead_letter
 from streams.sink.health import HealthReporter
-from streams.sink.tables import Route, Table
+from streams.sink.tables import Route, Source, Table
 from streams.sink.writer import Refused, Writer
 
 log = logging.getLogger(__name__)
@@ -146,12 +146,27 @@ class Sink:
 
     def _close(self) -> None:
         self.health.set_status("stopped")
+        self._write_last_health()
         self._producer.flush(FLUSH_TIMEOUT_S)
         self._consumer.close()
         self._writer.close()
         log.info("sink stopped events_in=%d rows=%d dead_letters=%d",
                  self.health.counters.events_in, self.health.counters.events_out,
                  self.health.counters.dead_letters)
+
+
+    def _write_last_health(self) -> None:
+        """Write the report saying `stopped` into the database directly, where the sink routes
+        its own health topic: once it has stopped, no sink reads that record from the log."""
+        route = self.routes.get(self.config.health_topic)
+        record = self.health.last
+        if route is None or record is None:
+            return
+        try:
+            row = route.table.row(record, Source(route.topic, 0, 0))  # health rows ignore it
+            self._writer.write({route.table: [row]})
+        except psycopg.Error as exc:
+            log.warning("last health report not written error=%s", type(exc).__name__)
 
 
 def _dead_letter_refused(batch: Batch, refused: dict[Table, list[Refused]]) -> None:

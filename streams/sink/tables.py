@@ -1,9 +1,9 @@
 """Which table each value model goes to, its columns and key, and how one record becomes a row.
 
 A `Table` names its columns in COPY order, the key its primary key (the record's natural,
-deterministic identity, see migrations 0001 and 0002) and what a conflict on that key does:
-`nothing` (a re-delivered record is the same record) or `update` (a later version replaces
-the row; bars that a late correction re-emits).
+deterministic identity, see migrations 0001, 0002 and 0008) and what a conflict on that key
+does: `nothing` (a re-delivered record is the same record) or `update` (a later version
+replaces the row; bars that a late correction re-emits).
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ TABLES: dict[str, Table] = {
         "dead_letters",
         ("source_topic", "source_partition", "source_offset", "time", "ts_event", "ts_init",
          "reason", "key", "value"),
-        ("source_topic", "source_partition", "source_offset"), "nothing",
+        ("source_topic", "source_partition", "source_offset", "time"), "nothing",
         _dead_letter),  # type: ignore[arg-type]
 }
 

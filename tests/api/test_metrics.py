@@ -44,9 +44,11 @@ def test_request_counts_per_route_template_and_engine_health(
     engine = unique_symbol("sink").lower()
     key = ("nautilus_api_requests_total",
            (("method", "GET"), ("route", "/api/v1/vpin/latest"), ("status", "200")))
+    now = time.time_ns()
     with cleanup(database_url, [], [engine]):
         write(database_url, event("EngineHealth", engine=engine, worker="w-9", lag=42,
-                                  events_out=1_234, ts_event=T0))
+                                  events_out=1_234, ts_event=now, ts_init=now),
+              event("EngineHealth", engine=engine, worker="w-gone", ts_event=T0))
         before = samples(api_client.get("/metrics", headers=admin_headers).text).get(key, 0)
         for _ in range(3):
             api_client.get("/api/v1/vpin/latest", headers=read_headers)
@@ -58,6 +60,7 @@ def test_request_counts_per_route_template_and_engine_health(
     assert after[key] == before + 3
     assert after[("nautilus_engine_lag", labels)] == 42
     assert after[("nautilus_engine_events_out", labels)] == 1_234
+    assert not any(("worker", "w-gone") in labels for _, labels in after)  # aged out
     assert any(("route", "unmatched") in labels for _, labels in after)
     assert not any("/no/such/path" in str(k) for k in after)  # raw paths never become labels
 

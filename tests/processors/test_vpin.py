@@ -197,8 +197,8 @@ def test_known_tape_alerts_on_the_first_high_cdf_and_clears_below_clear_cdf() ->
     got = alerts(run(make_engine(), AAA))
 
     assert [(a.alert_id, a.state, a.severity, a.ts_event) for a in got] == [
-        ("vpin:AAA:2", "raised", "warning", at(5, 2)),
-        ("vpin:AAA:2", "cleared", "info", at(5, 2)),
+        (f"vpin:AAA:{at(5, 2)}:2", "raised", "warning", at(5, 2)),
+        (f"vpin:AAA:{at(5, 2)}:2", "cleared", "info", at(5, 2)),
     ]
     assert got[0].values == pytest.approx({"vpin": V2, "vpin_cdf": 1.0, "bucket": 2.0})
     assert got[1].values == pytest.approx({"vpin": V3, "vpin_cdf": 0.5, "bucket": 3.0})

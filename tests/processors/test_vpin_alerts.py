@@ -1,5 +1,5 @@
 """Toxicity alerts: raised once when the VPIN CDF reaches alert_cdf, cleared once below
-clear_cdf, with ids from symbol and the raising bucket."""
+clear_cdf, with ids from symbol and the raising bucket (its event time and number)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,17 @@ CDFS = [1.0, 1.0, 1 / 3, 1.0, 0.8, 0.4, 0.8, 1.0]
 # alert 0.9, clear 0.8: b1 raises; b2 is high again: nothing; b3 clears; b4 raises;
 # b5 at 0.8 is not below 0.8: stays raised; b6 clears; b7 at 0.8 is below 0.9: stays
 # cleared; b8 raises.
+
+
+def episode(bucket: int) -> str:
+    """The id of the alert raised by `bucket`: bucket k is completed by the sell at 2k s."""
+    return f"vpin:AAA:{T0 + 2 * bucket * SEC}:{bucket}"
+
+
 EXPECTED_ALERTS = [
-    ("vpin:AAA:1", "raised", 1), ("vpin:AAA:1", "cleared", 3),
-    ("vpin:AAA:4", "raised", 4), ("vpin:AAA:4", "cleared", 6),
-    ("vpin:AAA:8", "raised", 8),
+    (episode(1), "raised", 1), (episode(1), "cleared", 3),
+    (episode(4), "raised", 4), (episode(4), "cleared", 6),
+    (episode(8), "raised", 8),
 ]
 
 
@@ -90,7 +97,7 @@ def test_alert_levels_can_be_set() -> None:
 
     got = alerts(run(engine, hysteresis_tape()))
 
-    assert [(a.alert_id, a.state) for a in got] == [("vpin:AAA:1", "raised")]
+    assert [(a.alert_id, a.state) for a in got] == [(episode(1), "raised")]
 
 
 @pytest.mark.parametrize("single_trades", [False, True], ids=["one-batch", "trade-by-trade"])
@@ -104,7 +111,7 @@ def test_no_alert_before_the_minimum_history(single_trades: bool) -> None:
     got = alerts(run(engine, trades, range(1, len(trades)) if single_trades else ()))
 
     assert [(a.alert_id, a.state, int(a.values["bucket"])) for a in got] == [
-        ("vpin:AAA:4", "raised", 4), ("vpin:AAA:4", "cleared", 6), ("vpin:AAA:8", "raised", 8),
+        (episode(4), "raised", 4), (episode(4), "cleared", 6), (episode(8), "raised", 8),
     ]
 
 
@@ -118,4 +125,4 @@ def test_warm_up_counts_history_across_a_restore() -> None:
 
     got = alerts(run(restored(before, **params), trades[7:]))
 
-    assert [(a.alert_id, a.state) for a in got][:1] == [("vpin:AAA:4", "raised")]
+    assert [(a.alert_id, a.state) for a in got][:1] == [(episode(4), "raised")]

@@ -20,6 +20,9 @@ import pytest
 
 from streams.endpoints import Endpoints
 from streams.kafka import broker_reachable
+from streams.storage import tokens
+from tests.api.data import write
+from tests.factories import event
 
 pytestmark = pytest.mark.slow
 
@@ -197,3 +200,40 @@ def test_up_refuses_a_second_up_on_the_same_state_dir(
     assert code == 2
     assert "already running" in up.output()
     assert json.loads((state_dir / "endpoints.json").read_text())["pid"] == os.getpid()
+
+
+def _vpin_latest(endpoints: Endpoints, token: str) -> httpx.Response:
+    return httpx.get(f"{endpoints.api}/api/v1/vpin/latest", timeout=10,
+                     headers={"Authorization": f"Bearer {token}"})
+
+
+def test_up_starts_from_an_empty_embedded_database_unless_told_to_keep_data(
+    run_up: StartUp, base_env: dict[str, str]
+) -> None:
+    # The embedded broker's log starts empty on every `up`; its readings in the database would
+    # be another run's. A token is the user's, not the run's: it is kept.
+    args = ("--no-feed", "--no-worker", "--api-port", "0")
+    reading = event("VpinReading", symbol="RESTART", bucket=3)
+
+    first = run_up(*args, env=base_env)
+    endpoints = first.wait_endpoints()
+    token, _ = tokens.create_token(endpoints.database_url, "read", "me")
+    write(endpoints.database_url, reading)
+    assert [r["bucket"] for r in _vpin_latest(endpoints, token).json()["data"]] == [3]
+    assert first.stop(signal.SIGINT) == 0, first.output()
+
+    second = run_up(*args, env=base_env)
+    endpoints = second.wait_endpoints()
+    emptied = _vpin_latest(endpoints, token)
+    write(endpoints.database_url, reading)
+    assert second.stop(signal.SIGINT) == 0, second.output()
+    assert emptied.status_code == 200 and emptied.json() == {"data": []}
+    assert "removed the previous runs' stream data" in second.output()
+
+    kept = run_up("--keep-data", *args, env=base_env)
+    endpoints = kept.wait_endpoints()
+    still_there = _vpin_latest(endpoints, token)
+    assert kept.stop(signal.SIGINT) == 0, kept.output()
+
+    assert [r["bucket"] for r in still_there.json()["data"]] == [3]
+    assert "removed" not in kept.output()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import signal
+import socket
 import time
 import uuid
 from pathlib import Path
@@ -250,3 +251,24 @@ def test_restarted_worker_with_no_new_input_restores_state_and_closes_open_bars(
     assert assert_same_bars(_bars_of(kafka_brokers, symbols), expected) == 0
     restored = "engine state restored engine=bars partitions=[0, 1, 2, 3, 4, 5] keys=30"
     assert restored in log.read_text()
+
+
+def test_a_worker_stopped_cleanly_publishes_a_final_stopped_health(
+    kafka_brokers: str, services_env: dict[str, str], tmp_path: Path
+) -> None:
+    app_id = f"test-stop-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(kafka_brokers, app_id, ("market.trades", "market.quotes", "market.depth"))
+
+    def reports(worker_id: str) -> list[dict]:
+        return read_topic(kafka_brokers, "logic.engine.health",
+                          lambda r: r["worker"] == worker_id)
+
+    with worker(services_env, app_id, tmp_path / "worker.log", engines="bars,vpin") as proc:
+        worker_id = f"{socket.gethostname()}:{proc.pid}"
+        wait_for(lambda: {r["engine"] for r in reports(worker_id)} == {"bars", "vpin"}, 60,
+                 "a health report of each engine")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+    last = {r["engine"]: r["status"] for r in reports(worker_id)}  # in order per engine key
+    assert last == {"bars": "stopped", "vpin": "stopped"}

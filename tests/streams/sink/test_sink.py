@@ -16,6 +16,8 @@ from streams.sink.tables import ns_to_time
 from tests.factories import T0, event, trade
 from tests.streams.sink.conftest import SinkTopics, count, running, wait_for
 
+SEC = 1_000_000_000
+
 
 def _symbol() -> str:
     return f"S{uuid.uuid4().hex[:8].upper()}"
@@ -114,3 +116,40 @@ def test_bad_records_go_to_the_dead_letter_topic(
     assert any("database refused" in d.reason for d in letters)
     assert count(sink_database, "trades") == 1
     assert count(sink_database, "bars_1m") == 0
+
+
+def test_dead_letters_of_two_runs_at_the_same_source_offset_are_both_kept(
+    sink_topics: SinkTopics, sink_database: str
+) -> None:
+    # The embedded broker's log starts empty on every `up`: the second run's bad record at
+    # offset 41 is another record than the first run's, a minute later.
+    source = _symbol()
+    first = event("DeadLetter", source_topic=source, ts_event=T0, reason="run 1")
+    second = event("DeadLetter", source_topic=source, ts_event=T0 + 60 * SEC, reason="run 2")
+    sink_topics.produce(first, second, first)  # the first re-delivered: still one row
+
+    with running(Sink(sink_topics.config(sink_database), sink_topics.routes)) as sink:
+        wait_for(lambda: sink.health.counters.events_in == 3, "three dead letters read")
+
+    with psycopg.connect(sink_database) as conn:
+        rows = conn.execute("SELECT source_offset, reason FROM dead_letters"
+                            " WHERE source_topic = %s ORDER BY time", (source,)).fetchall()
+    assert rows == [(41, "run 1"), (41, "run 2")]
+
+
+def test_a_stopped_sink_says_so_in_the_database(
+    sink_topics: SinkTopics, sink_database: str
+) -> None:
+    # As in production, the sink reads the health topic it publishes to; once stopped, nobody
+    # is left to write its last report, so the sink writes that one itself.
+    health_topic = sink_topics.by_model["EngineHealth"]
+    config = sink_topics.config(sink_database, health_topic=health_topic)
+
+    with running(Sink(config, sink_topics.routes)):
+        wait_for(lambda: count(sink_database, "engine_health", "status = 'running'") > 0,
+                 "the sink's own running report in the database")
+
+    with psycopg.connect(sink_database) as conn:
+        newest = conn.execute("SELECT engine, status FROM engine_health"
+                              " ORDER BY time DESC LIMIT 1").fetchone()
+    assert newest == ("sink", "stopped")
