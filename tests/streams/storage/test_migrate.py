@@ -165,6 +165,8 @@ def test_db_cli_on_timescaledb_reports_policies_and_refuses_bad_horizons(
     assert status.returncode == 0, status.stderr
     assert "storage: TimescaleDB" in status.stdout and "6 hypertables" in status.stdout
     assert "retention    trades" in status.stdout and '"drop_after": "90 days"' in status.stdout
+    assert "chunks    trades                   1 hour" in status.stdout
+    assert "chunks    bars_1m                  7 days" in status.stdout
     assert refresh.returncode == 0 and "refreshed bars_5m" in refresh.stdout
     assert bad.returncode != 0 and "horizon '9y'" in bad.stderr
     assert "Traceback" not in bad.stderr
