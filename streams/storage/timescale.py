@@ -191,12 +191,14 @@ def _add(conn: psycopg.Connection, kind: str, relation: str, option: str,
         conn.execute(f"SELECT add_{kind}_policy(%s, {option} => %s)", (relation, horizon))
 
 
-def refresh_rollups(database_url: str, horizons: Horizons) -> dict[str, tuple[datetime | None,
-                                                                           float]]:
-    """Refresh every continuous aggregate from `refresh_start()` on; per aggregate, where the
-    refresh started (None: the beginning of time) and the seconds it took. Empty on plain
+Refreshed = dict[str, tuple[datetime | None, float]]
+"""Per continuous aggregate: where its refresh started (None: the beginning) and seconds taken."""
+
+
+def refresh_rollups(database_url: str, horizons: Horizons) -> Refreshed:
+    """Refresh every continuous aggregate from `refresh_start()` on. Empty on plain
     PostgreSQL, where the sink keeps the rollups exact."""
-    done: dict[str, tuple[datetime | None, float]] = {}
+    done: Refreshed = {}
     with connect(database_url, autocommit=True) as conn:
         views = describe(conn).continuous_aggregates
         start = refresh_start(conn, horizons) if views else None
