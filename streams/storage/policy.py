@@ -7,8 +7,8 @@
 - Chunk sizing: TimescaleDB's guideline is that the indexes of the chunks being written fit in
   a quarter of main memory, i.e. in `shared_buffers` ("Size hypertable chunks"). The tick
   tables share one chunk interval, the largest of TICK_INTERVALS whose chunks' indexes fit the
-  budget at the expected rates; the reading tables keep migration 0006's week-long chunks (a
-  week of 1-minute bars is fewer rows than a minute of trades at compose's default rate).
+  budget at the expected rates; the reading tables keep migration 0006's week- and month-long
+  chunks (one 1-minute bar per symbol per minute is thousands of times fewer rows than trades).
 """
 
 from __future__ import annotations
