@@ -28,7 +28,7 @@ from processors.bars import BarParams
 from processors.microstructure import MicrostructureParams
 from processors.vpin import VpinParams
 from streams.exceptions import ConfigError
-from streams.storage.timescale import Horizons, parse_horizon
+from streams.storage.policy import ChunkSizing, Horizons, parse_horizon, parse_size
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 STALE_INTERVALS = 3
@@ -97,6 +97,12 @@ class Settings(BaseSettings):
     storage_compress_after: timedelta | None = timedelta(days=7)
     storage_tick_retention: timedelta | None = timedelta(days=90)
     storage_reading_retention: timedelta | None = None
+    storage_rollup_retention: timedelta | None = None
+    # Tick chunk sizing (see streams/storage/policy.py): expected rows/s and the index memory
+    # budget ('4GB'; unset or 'auto': the server's shared_buffers).
+    storage_trades_per_s: float = Field(default=2_000.0, ge=0)
+    storage_features_per_s: float = Field(default=5.0, ge=0)
+    storage_index_memory: int | None = Field(default=None, gt=0)
 
     # `feed ibkr`: TWS / IB Gateway and what to subscribe to (flags override these).
     ibkr_host: str = "127.0.0.1"
@@ -127,15 +133,25 @@ class Settings(BaseSettings):
         return value
 
     @field_validator("storage_compress_after", "storage_tick_retention",
-                     "storage_reading_retention", mode="before")
+                     "storage_reading_retention", "storage_rollup_retention", mode="before")
     @classmethod
     def _horizon(cls, value: object) -> timedelta | None:
         return parse_horizon(value) if isinstance(value, str) else value  # type: ignore[return-value]
 
+    @field_validator("storage_index_memory", mode="before")
+    @classmethod
+    def _size(cls, value: object) -> int | None:
+        return parse_size(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
     def storage_horizons(self) -> Horizons:
         """The TimescaleDB compression and retention horizons."""
         return Horizons(self.storage_compress_after, self.storage_tick_retention,
-                        self.storage_reading_retention)
+                        self.storage_reading_retention, self.storage_rollup_retention)
+
+    def chunk_sizing(self) -> ChunkSizing:
+        """What the TimescaleDB tick chunk interval is derived from."""
+        return ChunkSizing(self.storage_trades_per_s, self.storage_features_per_s,
+                           self.storage_index_memory)
 
     def engine_params(self) -> EngineParams:
         """The engine parameters as one object (what `--set` overrides)."""

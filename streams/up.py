@@ -110,7 +110,8 @@ class Stack:
         brokers = self._broker()
         database_url = self._database()
         changes = kafka.apply_catalog(Catalog.load(self.settings.topics_file), brokers)
-        applied, storage = migrations.prepare(database_url, self.settings.storage_horizons())
+        applied, storage = migrations.prepare(database_url, self.settings.storage_horizons(),
+                                              self.settings.chunk_sizing())
         log.info("schema ready topic_changes=%d migrations_applied=%d %s", len(changes),
                  len(applied), storage.summary())
         if self.empties_database:

@@ -4,6 +4,7 @@
 - `database_url`: an embedded PostgreSQL (in a temp dir) with the migrations applied.
 - `timescale_url`: a real TimescaleDB (PGlite under Node.js, tests/pglite) with the
   migrations applied and the default policies set; `any_database_url` runs a test on both.
+  `fresh_timescale_url`: a new, empty one for a single test.
 - `base_env`: os.environ without service settings (what `up` should see to embed both).
 - `services_env`: an environment for subprocesses (worker, api, ...) pointing at both; tests
   pass it explicitly (`subprocess.run(..., env=services_env)`), nothing edits os.environ.
@@ -93,12 +94,10 @@ def database_url() -> Iterator[str]:
         yield db.url
 
 
-@pytest.fixture(scope="session")
-def timescale_url() -> Iterator[str]:
-    """URL of a real TimescaleDB with every migration applied and the default policies set.
-
-    Skipped where Node.js or tests/pglite's package is missing; in CI that is a failure.
-    """
+@contextmanager
+def _pglite_timescale() -> Iterator[str]:
+    """A PGlite TimescaleDB's URL; skipped where Node.js or tests/pglite's package is missing,
+    which in CI is a failure."""
     with ExitStack() as stack:
         try:
             server = stack.enter_context(PGliteTimescale())
@@ -106,9 +105,24 @@ def timescale_url() -> Iterator[str]:
             if os.environ.get("CI"):
                 pytest.fail(f"CI must run the TimescaleDB tests: {exc}")
             pytest.skip(str(exc))
-        migrations.migrate(server.url)
-        timescale.configure(server.url, timescale.Horizons(), materialize=True)
         yield server.url
+
+
+@pytest.fixture(scope="session")
+def timescale_url() -> Iterator[str]:
+    """URL of a real TimescaleDB with every migration applied and the default policies set."""
+    with _pglite_timescale() as url:
+        migrations.migrate(url)
+        timescale.configure(url, timescale.Horizons(), materialize=True)
+        yield url
+
+
+@pytest.fixture
+def fresh_timescale_url() -> Iterator[str]:
+    """URL of a TimescaleDB of the test's own, nothing applied: for tests that drop chunks,
+    alter tables or migrate step by step (the session's is shared)."""
+    with _pglite_timescale() as url:
+        yield url
 
 
 @pytest.fixture(params=["postgresql", "timescaledb"])

@@ -9,6 +9,7 @@ from streams.endpoints import database_url
 from streams.settings import get_settings
 from streams.storage import connect, safe_url, timescale
 from streams.storage import migrate as migrations
+from streams.storage.policy import format_span
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Apply the pending migrations of streams/storage/migrations in version order, "
             "each in its own transaction, recorded in schema_migrations. An applied migration "
-            "whose file changed since is an error. On TimescaleDB, then (re)sets the "
-            "compression, retention and rollup refresh policies from NAUTILUS_STORAGE_* "
-            "(see .env.example)."
+            "whose file changed since is an error. On TimescaleDB, then (re)sets the tick "
+            "tables' chunk interval and the compression, retention and rollup refresh "
+            "policies from NAUTILUS_STORAGE_* (see .env.example), in one transaction."
         ),
     )
     apply.set_defaults(handler=_migrate)
@@ -32,17 +33,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     stat = cmds.add_parser(
         "status", help="every migration: applied, pending, changed, unknown; storage mode",
         description="List every migration with its state, then the storage mode: plain "
-        "PostgreSQL, or TimescaleDB with its hypertables, continuous aggregates and policy "
-        "jobs. Exits 1 when a migration changed or is unknown to this code.",
+        "PostgreSQL, or TimescaleDB with its hypertables and their chunk intervals, "
+        "continuous aggregates and policy jobs. Exits 1 when a migration changed or is "
+        "unknown to this code.",
     )
     stat.set_defaults(handler=_status)
 
     refresh = cmds.add_parser(
-        "refresh-rollups", help="TimescaleDB: re-materialize bars_5m/1h/1d over all time",
+        "refresh-rollups", help="TimescaleDB: re-materialize bars_5m/1h/1d over their history",
         description="On TimescaleDB, refresh the continuous aggregates bars_5m, bars_1h and "
-        "bars_1d over all time: folds in corrections to 1-minute bars older than the refresh "
-        "policies' windows. On plain PostgreSQL the sink keeps the rollups exact and there is "
-        "nothing to do.",
+        "bars_1d: folds in corrections to 1-minute bars older than the refresh policies' "
+        "windows. It starts at now minus NAUTILUS_STORAGE_READING_RETENTION (or "
+        "_ROLLUP_RETENTION, whichever is shorter) and never before the oldest 1-minute bars "
+        "left, so rollups whose 1-minute bars retention dropped are kept, not deleted. On "
+        "plain PostgreSQL the sink keeps the rollups exact and there is nothing to do.",
     )
     refresh.set_defaults(handler=_refresh_rollups)
 
@@ -50,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _migrate(args: argparse.Namespace) -> int:
     settings = get_settings()
     url = database_url(settings)
-    applied, mode = migrations.prepare(url, settings.storage_horizons())
+    applied, mode = migrations.prepare(url, settings.storage_horizons(),
+                                       settings.chunk_sizing())
     for migration in applied:
         print(f"applied  {migration.label}")
     total = len(migrations.load())
@@ -69,6 +74,8 @@ def _status(args: argparse.Namespace) -> int:
     with connect(url) as conn:
         mode = timescale.describe(conn)
     print(mode.summary())
+    for table, interval in mode.chunk_intervals:
+        print(f"  chunks    {table:<24} {format_span(interval)}")
     for job in mode.jobs:
         print(f"  job {job.job_id:<5} {job.kind:<12} {job.relation:<24} {job.config}")
     bad = [r for r in rows if r.state in ("changed", "unknown")]
@@ -76,10 +83,11 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _refresh_rollups(args: argparse.Namespace) -> int:
-    url = database_url(get_settings())
-    refreshed = timescale.refresh_rollups(url)
+    settings = get_settings()
+    refreshed = timescale.refresh_rollups(database_url(settings), settings.storage_horizons())
     if not refreshed:
         print("plain PostgreSQL: the sink keeps the rollups exact; nothing to refresh")
-    for view, seconds in refreshed.items():
-        print(f"refreshed {view} in {seconds:.1f} s")
+    for view, (start, seconds) in refreshed.items():
+        since = start.isoformat(timespec="seconds") if start else "the beginning"
+        print(f"refreshed {view} from {since} in {seconds:.1f} s")
     return 0

@@ -3,7 +3,9 @@
 A `Table` names its columns in COPY order, the key its primary key (the record's natural,
 deterministic identity, see migrations 0001, 0002 and 0008) and what a conflict on that key
 does: `nothing` (a re-delivered record is the same record) or `update` (a later version
-replaces the row; bars that a late correction re-emits).
+replaces the row; bars that a late correction re-emits). An `update` whose values equal the
+stored row's in every column but `ts_init` changes nothing: the row keeps the ts_init of the
+version that first had those values (see writer.upsert_sql).
 """
 
 from __future__ import annotations

@@ -135,12 +135,29 @@ def upsert_sql(table: Table) -> sql.Composed:
         return sql.SQL(
             "INSERT INTO {t} ({c}) SELECT {c} FROM {s} ON CONFLICT ({k}) DO NOTHING"
         ).format(t=sql.Identifier(table.name), c=columns, s=_stage(table), k=key)
-    # DO UPDATE may touch a row once per statement: keep the newest version of each key.
+    # DO UPDATE may touch a row once per statement: keep the newest version of each key. A
+    # version equal to the stored row (ts_init aside) is not written: NOT EXISTS drops it
+    # before the conflict check (a read, which TimescaleDB answers from a compressed chunk
+    # without decompressing it, where a conflict check decompresses the batch), and the
+    # WHERE keeps DO UPDATE from rewriting a row that another writer made equal meanwhile.
     updates = sql.SQL(", ").join(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c))
         for c in table.columns if c not in table.key
     )
+    compared = [c for c in table.columns if c not in table.key and c != "ts_init"]
     return sql.SQL(
-        "INSERT INTO {t} ({c}) SELECT DISTINCT ON ({k}) {c} FROM {s} ORDER BY {k}, ts_init DESC "
-        "ON CONFLICT ({k}) DO UPDATE SET {u}"
-    ).format(t=sql.Identifier(table.name), c=columns, s=_stage(table), k=key, u=updates)
+        "INSERT INTO {t} ({c}) SELECT {c} FROM ("
+        "SELECT DISTINCT ON ({k}) {c} FROM {s} ORDER BY {k}, ts_init DESC) AS v "
+        "WHERE NOT EXISTS (SELECT FROM {t} AS o WHERE {same_key} AND {o} IS NOT DISTINCT FROM {v}) "
+        "ON CONFLICT ({k}) DO UPDATE SET {u} WHERE {t_cmp} IS DISTINCT FROM {excluded}"
+    ).format(t=sql.Identifier(table.name), c=columns, s=_stage(table), k=key, u=updates,
+             same_key=sql.SQL(" AND ").join(
+                 sql.SQL("o.{c} = v.{c}").format(c=sql.Identifier(c)) for c in table.key),
+             o=_row("o", compared), v=_row("v", compared),
+             t_cmp=_row(table.name, compared), excluded=_row("excluded", compared))
+
+
+def _row(alias: str, columns: Sequence[str]) -> sql.Composed:
+    """ROW(alias.a, alias.b, ...): compared as a whole with IS [NOT] DISTINCT FROM."""
+    return sql.SQL("ROW({})").format(sql.SQL(", ").join(
+        sql.Identifier(alias, c) for c in columns))

@@ -1,7 +1,8 @@
 """PostgreSQL access shared by the platform: connections, a liveness probe, safe URLs.
 
 Migrations live in `streams.storage.migrate`; the tables they create are documented in
-`streams/storage/migrations/`.
+`streams/storage/migrations/`. Both migrations and the TimescaleDB policies change the schema
+only while holding the advisory lock MIGRATION_LOCK_KEY.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from psycopg import conninfo
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_S = 10
+# pg_advisory_lock key serialising schema changes (migrations, TimescaleDB policies): any
+# constant bigint that no other code in this database uses.
+MIGRATION_LOCK_KEY = 0x4E415554494C5553  # "NAUTILUS"
 
 
 def connect(

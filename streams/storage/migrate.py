@@ -7,8 +7,9 @@ processes at once (a session advisory lock serialises them). Applied migrations 
 immutable: a file whose checksum no longer matches the recorded one, or a recorded version
 with no file, is a MigrationError; write a new migration instead.
 
-`prepare()` is what `db migrate` and `up` run: the migrations, then the TimescaleDB policies
-(streams/storage/timescale.py), which depend on configuration rather than on a migration.
+`prepare()` is what `db migrate` and `up` run: the migrations, then the TimescaleDB chunk
+intervals and policies (streams/storage/timescale.py), which depend on configuration rather
+than on a migration.
 """
 
 from __future__ import annotations
@@ -24,14 +25,13 @@ from typing import Literal
 import psycopg
 
 from streams.exceptions import MigrationError, StorageError
-from streams.storage import connect, safe_url, timescale
+from streams.storage import MIGRATION_LOCK_KEY, connect, safe_url, timescale
+from streams.storage.policy import ChunkSizing, Horizons
 
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _FILE_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
-# pg_advisory_lock key: any constant bigint that no other code in this database uses.
-_LOCK_KEY = 0x4E415554494C5553  # "NAUTILUS"
 
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -94,7 +94,7 @@ def migrate(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[Mi
     """Apply every pending migration in version order; returns those applied (may be none)."""
     migrations = load(migrations_dir)
     with _connection(database_url) as conn:
-        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK_KEY,))
         try:
             conn.execute(_CREATE_TABLE)
             recorded = _recorded(conn)
@@ -103,18 +103,19 @@ def migrate(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[Mi
             for migration in pending:
                 _apply(conn, migration)
         finally:
-            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK_KEY,))
     return pending
 
 
 def prepare(
-    database_url: str, horizons: timescale.Horizons, migrations_dir: Path = MIGRATIONS_DIR
+    database_url: str, horizons: Horizons, sizing: ChunkSizing,
+    migrations_dir: Path = MIGRATIONS_DIR,
 ) -> tuple[list[Migration], timescale.StorageMode]:
-    """Apply pending migrations, then set the TimescaleDB policies (nothing on plain
-    PostgreSQL); returns the migrations applied and the storage mode."""
+    """Apply pending migrations, then set the TimescaleDB chunk intervals and policies
+    (nothing on plain PostgreSQL); returns the migrations applied and the storage mode."""
     applied = migrate(database_url, migrations_dir)
     materialize = timescale.MIGRATION in {m.label for m in applied}
-    return applied, timescale.configure(database_url, horizons, materialize=materialize)
+    return applied, timescale.configure(database_url, horizons, sizing, materialize=materialize)
 
 
 def status(database_url: str, migrations_dir: Path = MIGRATIONS_DIR) -> list[MigrationStatus]:

@@ -165,6 +165,27 @@ def test_db_cli_on_timescaledb_reports_policies_and_refuses_bad_horizons(
     assert status.returncode == 0, status.stderr
     assert "storage: TimescaleDB" in status.stdout and "6 hypertables" in status.stdout
     assert "retention    trades" in status.stdout and '"drop_after": "90 days"' in status.stdout
+    assert "chunks    trades                   1 hour" in status.stdout
+    assert "chunks    bars_1m                  7 days" in status.stdout
     assert refresh.returncode == 0 and "refreshed bars_5m" in refresh.stdout
     assert bad.returncode != 0 and "horizon '9y'" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_db_cli_sizes_tick_chunks_from_the_configured_rates(
+    timescale_url: str, base_env: dict[str, str]
+) -> None:
+    # 10,000 trades/s x 110 B + 100 features/s x 51 B of index per second: 8 GB hold 2 hours
+    rates = {"NAUTILUS_STORAGE_TRADES_PER_S": "10000", "NAUTILUS_STORAGE_FEATURES_PER_S": "100",
+             "NAUTILUS_STORAGE_INDEX_MEMORY": "8GB"}
+    try:
+        busy = db_cli(timescale_url, base_env, "migrate", **rates)
+        status = db_cli(timescale_url, base_env, "status")
+        bad = db_cli(timescale_url, base_env, "migrate", NAUTILUS_STORAGE_INDEX_MEMORY="lots")
+    finally:
+        db_cli(timescale_url, base_env, "migrate")  # the defaults again
+
+    assert busy.returncode == 0, busy.stderr
+    assert "chunks    trades                   2 hours" in status.stdout
+    assert "chunks    microstructure_features  2 hours" in status.stdout
+    assert bad.returncode != 0 and "size 'lots'" in bad.stderr and "Traceback" not in bad.stderr
