@@ -93,6 +93,7 @@ class BarEngine(Engine):
     def __init__(self, params: BarParams, clock, device) -> None:  # type: ignore[no-untyped-def]
         super().__init__(params, clock, device)
         self._grace_ns = params.grace_ms * 1_000_000
+        self._include_unreported = params.include_unreported
         self._state: dict[str, _SymbolState] = {}
 
     @property
@@ -100,7 +101,7 @@ class BarEngine(Engine):
         return sum(s.late_trades for s in self._state.values())
 
     def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
-        if not self.params.include_unreported and columns["unreported"].any():
+        if not self._include_unreported and columns["unreported"].any():
             regular = ~columns["unreported"]
             columns = {name: column[regular] for name, column in columns.items()}
         symbols = columns["symbol"]

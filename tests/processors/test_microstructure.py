@@ -1,9 +1,9 @@
 """The microstructure engine against its published definition (processors/microstructure.py).
 
 The book is the newest depth snapshot with the newest quote laid on top when the quote
-arrived after it (ts_init). Per symbol, one record per event-time interval that had an event, stamped with
-the interval's end, published by the next interval's first event, by the clock past
-end + grace, or by flush. Batches below are built with the real codec (`decode_columns`).
+arrived after it (ts_init). Per symbol, one record per event-time interval that had an event,
+stamped with the interval's end, published by the next interval's first event, by the clock
+past end + grace, or by flush. Batches below are built with the real codec (`decode_columns`).
 """
 
 from __future__ import annotations
@@ -243,7 +243,7 @@ def test_held_arrival_times_survive_snapshot_and_restore() -> None:
     engine = make_engine()
     feed(engine, [BOOK.model_copy(update={"ts_init": at(0.1)})])
     after = make_engine()
-    for key in engine.keys():
+    for key in engine.keys():  # noqa: SIM118 - an engine is not a dict
         after.restore(key, json.loads(json.dumps(engine.snapshot(key))))
 
     late_second = Quote(ts_event=at(0), ts_init=at(0.3), symbol="AAA", bid_price="10.1",
