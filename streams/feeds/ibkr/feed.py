@@ -260,7 +260,8 @@ class IbkrFeed:
     def _service(self, now_ns: int) -> None:
         """What time brings: due requests, the end of a resubscription, accepted retries,
         stale subscriptions, expired futures, dropped events; then health if it changed."""
-        self._subs.request_due(self._ib, now_ns)
+        if self._ib.isConnected():
+            self._subs.request_due(self._ib, now_ns)
         if self._resubscribing and not self._subs.waiting():
             self._resubscribing = False
             self._outages.end(CONNECTION, self._stamp())
@@ -291,7 +292,8 @@ class IbkrFeed:
             market = hours.get(sub.symbol)
             opened = market.open_since(now_ns) if market is not None else None
             if opened is None:  # closed (or hours unknown): silence says nothing
-                self._outages.end(sub.stale_key, self._stamp())
+                if sub.stale_key in self._outages.open:
+                    self._outages.end(sub.stale_key, self._stamp())
             elif now_ns - max(sub.last_data_ns, opened) >= stale_ns:
                 self._begin(sub.stale_key, f"no {sub.kind} for "
                             f"{self.config.stale_after_s:.0f} s in market hours", [sub.symbol],

@@ -96,8 +96,10 @@ class Subscriptions:
                 wait_s = max(0, sub.due_ns - now_ns) / NS_PER_S
                 why = (sub.refused if sub.req_id is not None
                        else f"{sub.refused}; asking again in {wait_s:.0f} s")
-            elif sub.req_id is None:
+            elif sub.req_id is None and self._allowed_at(sub) > now_ns:
                 why = "waiting for IB's 15 s between tick-by-tick requests for one instrument"
+            elif sub.req_id is None:
+                why = "not subscribed (yet)"
             else:
                 continue
             out.setdefault(sub.symbol, {})[sub.kind] = why

@@ -412,7 +412,7 @@ async def test_depth_limit_309_is_reported_by_name_and_does_not_reconnect(
     assert "degraded" in [h.status for h in health]
     metrics = read_topic(kafka_brokers, "logic.metrics", EngineMetrics, {"feed.ibkr"})
     assert any(m.worker == feed.worker and m.counters.get("refused_market_depth") == 1
-               for m in metrics)
+               and m.counters.get("lacking_depth") == 1 for m in metrics)
 
 
 @pytest.mark.slow
