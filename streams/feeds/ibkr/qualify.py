@@ -12,6 +12,7 @@ it passes).
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,6 +24,8 @@ from streams.feeds.ibkr.client import to_contract
 from streams.feeds.ibkr.hours import LiquidHours
 from streams.feeds.ibkr.instruments import Instrument, topic_symbol
 from streams.feeds.ibkr.mapping import NS_PER_S, iso
+
+log = logging.getLogger(__name__)
 
 HOW_TO_CHOOSE = {
     "stock": "give its primary exchange (primary_exchange in a file, or "
@@ -69,8 +72,13 @@ def _qualified(inst: Instrument, details: ContractDetails) -> Qualified:
     if inst.exchange == "SMART":
         contract.exchange = "SMART"  # keep smart routing (IB may answer with a venue)
     expires = _expiry(contract, details) if contract.secType == "FUT" else None
-    return Qualified(inst, topic_symbol(inst, contract.symbol, contract.localSymbol), contract,
-                     LiquidHours.parse(details.liquidHours, details.timeZoneId), expires)
+    symbol = topic_symbol(inst, contract.symbol, contract.localSymbol)
+    hours = LiquidHours.parse(details.liquidHours, details.timeZoneId)
+    if hours is None:
+        log.warning("ibkr liquid hours unknown symbol=%s hours=%r zone=%r: its subscriptions "
+                    "are not checked for staleness", symbol, details.liquidHours,
+                    details.timeZoneId)
+    return Qualified(inst, symbol, contract, hours, expires)
 
 
 def _unknown(inst: Instrument, now_ns: int) -> str:
