@@ -41,7 +41,7 @@ from streams.exceptions import BrokerError, ConfigError
 from streams.feeds.ibkr.client import FeedIB
 from streams.feeds.ibkr.config import IbkrConfig, backoff_s
 from streams.feeds.ibkr.instruments import Instrument
-from streams.feeds.ibkr.mapping import iso
+from streams.feeds.ibkr.mapping import NS_PER_S, iso
 from streams.feeds.ibkr.outages import CONNECTION, Outage, Outages
 from streams.feeds.ibkr.qualify import Qualified, qualify
 from streams.feeds.ibkr.receive import Receiver
@@ -69,7 +69,6 @@ log = logging.getLogger(__name__)
 
 ENGINE = "feed.ibkr"
 GATEWAY = "gateway"  # IB's 1100: TWS lost IB, our connection to TWS is fine
-NS_PER_S = 1_000_000_000
 
 
 class _SessionError(Exception):

@@ -12,7 +12,7 @@ from bisect import bisect_right
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-NS_PER_S = 1_000_000_000
+from streams.feeds.ibkr.mapping import NS_PER_S
 
 
 class LiquidHours:

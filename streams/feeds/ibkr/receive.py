@@ -79,7 +79,7 @@ class Receiver:
             return
         if not sub.book.apply(position, operation, side, price, size, market_maker):
             self._counters.depth_misses += 1
-        self.touch(sub, at)
+        self._touch(sub, at)
 
     def on_tick_price(self, req_id: int, tick_type: int, price: float, size: float) -> None:
         if tick_type in PRICE_TICKS:
@@ -94,12 +94,12 @@ class Receiver:
         """IB's 317: the book was reset; rows to rebuild it follow."""
         if sub.book is not None:
             sub.book.clear()
-            self.touch(sub, self._stamp())
+            self._touch(sub, self._stamp())
 
     def end_session(self) -> None:
         self._changed.clear()
 
-    def touch(self, sub: Subscription, at: int) -> None:
+    def _touch(self, sub: Subscription, at: int) -> None:
         sub.changed_ns = at
         self._changed[id(sub)] = sub
 
@@ -108,7 +108,7 @@ class Receiver:
         if sub is not None and sub.top is not None:
             for name, value in values.items():
                 setattr(sub.top, name, value)
-            self.touch(sub, at)
+            self._touch(sub, at)
 
     def _arrived(self, req_id: int) -> tuple[Subscription | None, int]:
         """Data for `req_id` arrived now: the subscription (None: not ours) and the stamp."""

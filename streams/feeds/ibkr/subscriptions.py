@@ -17,12 +17,12 @@ from streams.feeds.ibkr.book import DepthBook
 from streams.feeds.ibkr.client import FeedIB
 from streams.feeds.ibkr.config import IbkrConfig
 from streams.feeds.ibkr.lines import TickByTickPacer, plan_lines
+from streams.feeds.ibkr.mapping import NS_PER_S
 from streams.feeds.ibkr.qualify import Qualified
 from streams.feeds.ibkr.state import Subscription, TopOfBook
 
 log = logging.getLogger(__name__)
 
-NS_PER_S = 1_000_000_000
 TBT_LIMIT = 10190
 ACCEPTED_AFTER_NS = 5 * NS_PER_S  # IB refuses within a second or two; later silence is consent
 
