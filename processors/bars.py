@@ -4,7 +4,9 @@ A trade belongs to the bar starting at `ts_event - ts_event % interval`. A bar c
 later trade of the same symbol falls in a later interval, or when the clock passes its end
 plus `grace_ms` (`on_time`), or at the end of input (`flush`). A trade older than the
 symbol's open bar (or of a bar already closed) is late: it is counted and dropped, because
-a published bar is never rewritten. Bars without trades do not exist.
+a published bar is never rewritten. Bars without trades do not exist. Prints flagged
+`unreported` (odd lots, combo legs, derivative and average-price trades: not the regular tape)
+are left out unless `include_unreported` is set.
 
 Vectorised per batch: rows are stably grouped by symbol, late rows masked with a running
 maximum of bar starts, then each (symbol, bar) run is reduced with `np.*.reduceat`.
@@ -36,6 +38,10 @@ class BarParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     grace_ms: int = Field(default=2_000, ge=0, description="wait past a bar's end for late trades")
+    include_unreported: bool = Field(
+        default=False, description="count prints flagged unreported (odd lots, average-price "
+        "and derivative trades) in bars",
+    )
 
 
 @dataclass(slots=True)
@@ -87,6 +93,7 @@ class BarEngine(Engine):
     def __init__(self, params: BarParams, clock, device) -> None:  # type: ignore[no-untyped-def]
         super().__init__(params, clock, device)
         self._grace_ns = params.grace_ms * 1_000_000
+        self._include_unreported = params.include_unreported
         self._state: dict[str, _SymbolState] = {}
 
     @property
@@ -94,6 +101,9 @@ class BarEngine(Engine):
         return sum(s.late_trades for s in self._state.values())
 
     def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        if not self._include_unreported and columns["unreported"].any():
+            regular = ~columns["unreported"]
+            columns = {name: column[regular] for name, column in columns.items()}
         symbols = columns["symbol"]
         if len(symbols) == 0:
             return []

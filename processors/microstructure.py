@@ -3,10 +3,12 @@
 The book. Per symbol the engine holds the newest depth snapshot and the newest quote. An event
 older (ts_event) than the one held from its own topic is stale: counted and dropped; on equal
 ts_event the later arrival replaces it. The book is the snapshot, with the quote laid on top
-when the quote is strictly newer: the quote's bid becomes level 1 and the snapshot's bid levels
-priced at or above it are dropped (asks mirrored), truncated to 10 levels; on equal ts_event
-the snapshot wins. So the book depends on which events arrived, not on how the two topics
-interleave. A quote's level is taken as sent, size 0 included.
+when the quote arrived after it (ts_init strictly greater; the two topics' venue times need not
+share a clock: IB stamps quotes with whole venue seconds and depth with its arrival in ns):
+the quote's bid becomes level 1 and the snapshot's bid levels priced at or above it are dropped
+(asks mirrored), truncated to 10 levels; on equal ts_init the snapshot wins. So the book
+depends on which events arrived, not on how the two topics interleave. A quote's level is
+taken as sent, size 0 included.
 
 Features, with b_i / a_i the bid / ask size at level i (0 where the level is missing) and
 pb / pa the best bid / ask price:
@@ -80,16 +82,18 @@ class MicrostructureParams(BaseModel):
 @dataclass(slots=True)
 class _Levels:
     """Book events as arrays: `prices` / `sizes` are (n, 2, levels), bid row then ask row,
-    best first, NaN / 0 where there is no level; `ts` is -1 where nothing is held."""
+    best first, NaN / 0 where there is no level; `ts` (ts_event) and `arrival` (ts_init) are
+    -1 where nothing is held."""
 
     ts: np.ndarray
+    arrival: np.ndarray
     prices: np.ndarray
     sizes: np.ndarray
 
     @classmethod
     def empty(cls, n: int, levels: int) -> _Levels:
         return cls(
-            np.full(n, -1, np.int64), np.full((n, 2, levels), np.nan),
+            np.full(n, -1, np.int64), np.full(n, -1, np.int64), np.full((n, 2, levels), np.nan),
             np.zeros((n, 2, levels), np.int64),
         )
 
@@ -100,21 +104,23 @@ class _Levels:
         sizes = [columns["bid_size"], columns["ask_size"]]
         return cls(
             np.asarray(columns["ts_event"], np.int64),
+            np.asarray(columns["ts_init"], np.int64),
             np.stack(sides, axis=1).astype(np.float64).reshape(n, 2, levels),
             np.stack(sizes, axis=1).astype(np.int64).reshape(n, 2, levels),
         )
 
     def take(self, rows: np.ndarray) -> _Levels:
-        return _Levels(self.ts[rows], self.prices[rows], self.sizes[rows])
+        return _Levels(self.ts[rows], self.arrival[rows], self.prices[rows], self.sizes[rows])
 
     def put(self, rows: np.ndarray, other: _Levels) -> None:
-        self.ts[rows], self.prices[rows], self.sizes[rows] = other.ts, other.prices, other.sizes
+        self.ts[rows], self.arrival[rows] = other.ts, other.arrival
+        self.prices[rows], self.sizes[rows] = other.prices, other.sizes
 
     def grown(self, n: int) -> _Levels:
         more = _Levels.empty(n - len(self.ts), self.prices.shape[2])
         return _Levels(
-            np.concatenate([self.ts, more.ts]), np.concatenate([self.prices, more.prices]),
-            np.concatenate([self.sizes, more.sizes]),
+            np.concatenate([self.ts, more.ts]), np.concatenate([self.arrival, more.arrival]),
+            np.concatenate([self.prices, more.prices]), np.concatenate([self.sizes, more.sizes]),
         )
 
 
@@ -173,7 +179,8 @@ def _group_cummax(values: np.ndarray, codes: np.ndarray) -> np.ndarray:
 
 
 def _book(depth: _Levels, quote: _Levels) -> tuple[np.ndarray, np.ndarray]:
-    """Prices and sizes (m, 2, 10) of each book: the snapshot, the quote on top if newer."""
+    """Prices and sizes (m, 2, 10) of each book: the snapshot, the quote on top if it
+    arrived later."""
     better = np.array([1.0, -1.0])[None, :, None]  # bids: higher is better; asks: lower
     gone = np.count_nonzero(better * depth.prices >= better * quote.prices, axis=2)
     source = np.arange(DEPTH_LEVELS)[None, None, :] - 1 + gone[:, :, None]
@@ -182,7 +189,7 @@ def _book(depth: _Levels, quote: _Levels) -> tuple[np.ndarray, np.ndarray]:
     prices = np.where(inside, np.take_along_axis(depth.prices, source, axis=2), np.nan)
     sizes = np.where(inside, np.take_along_axis(depth.sizes, source, axis=2), 0)
     prices[:, :, 0], sizes[:, :, 0] = quote.prices[:, :, 0], quote.sizes[:, :, 0]
-    on_top = (quote.ts > depth.ts)[:, None, None]
+    on_top = (quote.arrival > depth.arrival)[:, None, None]
     return np.where(on_top, prices, depth.prices), np.where(on_top, sizes, depth.sizes)
 
 
@@ -348,6 +355,7 @@ class MicrostructureEngine(Engine):
             doc = state["held"][topic]
             levels = _Levels.empty(1, LEVELS[topic])
             levels.ts[0] = int(doc["ts"])
+            levels.arrival[0] = int(doc.get("arrival", doc["ts"]))  # state saved before it
             for side, name in ((BID, "bid"), (ASK, "ask")):
                 prices, sizes = doc[f"{name}_prices"], doc[f"{name}_sizes"]
                 levels.prices[0, side, : len(prices)] = prices
@@ -366,8 +374,8 @@ class MicrostructureEngine(Engine):
 
 
 def _held_doc(held: _Levels) -> dict[str, object]:
-    """One held event as JSON-able data: its ts and the levels present on each side."""
-    doc: dict[str, object] = {"ts": int(held.ts)}
+    """One held event as JSON-able data: its times and the levels present on each side."""
+    doc: dict[str, object] = {"ts": int(held.ts), "arrival": int(held.arrival)}
     for side, name in ((BID, "bid"), (ASK, "ask")):
         present = ~np.isnan(held.prices[side])
         doc[f"{name}_prices"] = held.prices[side][present].tolist()

@@ -152,6 +152,9 @@ def _trade_row(doc: dict) -> tuple:
     aggressor = doc.get("aggressor")
     if aggressor not in SIDE_CODES:
         raise ValueError(f"aggressor must be buy, sell or null, got {aggressor!r}")
+    unreported = doc.get("unreported", False)
+    if type(unreported) is not bool:
+        raise ValueError(f"unreported must be true or false, got {unreported!r}")
     return (
         _ns(doc, "ts_event"),
         _ns(doc, "ts_init"),
@@ -159,6 +162,7 @@ def _trade_row(doc: dict) -> tuple:
         _price(doc, "price"),
         _size(doc, "size", positive=True),
         SIDE_CODES[aggressor],
+        unreported,
     )
 
 
@@ -204,7 +208,7 @@ def _depth_row(doc: dict) -> tuple:
 
 _TRADE_COLUMNS = (
     ("ts_event", np.int64), ("ts_init", np.int64), ("symbol", object),
-    ("price", np.float64), ("size", np.int64), ("aggressor", np.int8),
+    ("price", np.float64), ("size", np.int64), ("aggressor", np.int8), ("unreported", np.bool_),
 )
 _QUOTE_COLUMNS = (
     ("ts_event", np.int64), ("ts_init", np.int64), ("symbol", object),
@@ -294,12 +298,20 @@ def _versions_ok(table: pa.Table) -> bool:
     return pa.types.is_integer(version.type) and pc.all(pc.equal(version, 1)).as_py() is True
 
 
+_ABSENT_MEANS_ZERO = {"aggressor": np.int8, "unreported": np.bool_}  # optional with a default
+
+
 def _arrow_column(name: str, table: pa.Table) -> np.ndarray | None:
     if name not in table.column_names:
-        return np.zeros(table.num_rows, np.int8) if name == "aggressor" else None
+        dtype = _ABSENT_MEANS_ZERO.get(name)
+        return None if dtype is None else np.zeros(table.num_rows, dtype)
     column = table[name]
     if name == "aggressor":
         return _side_codes(column)
+    if name == "unreported":
+        if not pa.types.is_boolean(column.type) or column.null_count:
+            return None  # 1, "true", null: the per-row path names the bad rows
+        return column.to_numpy(zero_copy_only=False)
     if column.null_count:
         return None
     if name == "symbol":

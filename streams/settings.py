@@ -111,6 +111,12 @@ class Settings(BaseSettings):
     ibkr_symbols: str | None = None  # comma-separated stocks (SMART, USD)
     ibkr_instruments: Path | None = None  # a YAML or CSV instruments file
     ibkr_depth_rows: int = Field(default=10, ge=0, le=10)
+    # the account's simultaneous tick-by-tick and depth subscriptions (IB's default: 3 each)
+    ibkr_tick_by_tick_lines: int = Field(default=3, ge=0)
+    ibkr_depth_lines: int = Field(default=3, ge=0)
+    ibkr_quotes: Literal["auto", "tick-by-tick", "market-data"] = "auto"
+    ibkr_retry_ms: int = Field(default=60_000, ge=1_000)  # a refused subscription, again
+    ibkr_stale_after_ms: int = Field(default=60_000, ge=0)  # 0: no staleness outages
     ibkr_connect_timeout_ms: int = Field(default=10_000, ge=100)
     ibkr_heartbeat_ms: int = Field(default=5_000, ge=100)
     ibkr_stall_timeout_ms: int = Field(default=20_000, ge=200)

@@ -105,6 +105,7 @@ def trade_columns(trades: Iterable[Trade]) -> dict[str, np.ndarray]:
         "price": np.array([float(t.price) for t in rows], dtype=np.float64),
         "size": np.array([t.size for t in rows], dtype=np.int64),
         "aggressor": np.array([SIDE_CODES[t.aggressor] for t in rows], dtype=np.int8),
+        "unreported": np.array([t.unreported for t in rows], dtype=np.bool_),
     }
 
 

@@ -2,6 +2,8 @@
 
 Definition, with the parameters of `VpinParams`:
 
+0. The tape is the symbol's trades without the prints flagged `unreported` (odd lots, combo
+   legs, derivative and average-price trades), unless `include_unreported` is set.
 1. Time bars: a trade belongs to bar `ts_event // (bar_seconds * 10**9)`; a bar's volume is
    the sum of its sizes, its close the price of its last trade (equal timestamps keep arrival
    order). Bars without trades do not exist.

@@ -72,6 +72,11 @@ class VpinEngine(Engine):
         raise ValueError(f"{self.name} does not read {topic}")
 
     def _on_trades(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        if not self.params.include_unreported and columns["unreported"].any():
+            regular = ~columns["unreported"]
+            columns = {name: column[regular] for name, column in columns.items()}
+            if not len(columns["symbol"]):
+                return []
         slot, order = self._group(columns["symbol"])
         trades = Trades(slot, self._tensor(columns["ts_event"], order),
                         self._tensor(columns["price"], order, self._table.float_dtype),

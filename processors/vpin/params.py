@@ -48,6 +48,10 @@ class VpinParams(BaseModel):
     classification: Literal["bvc", "tick", "lee_ready"] = "bvc"
     quote_lag_ms: int = Field(default=0, ge=0, description="Lee-Ready: quotes at or before "
                               "trade time minus this are used")
+    include_unreported: bool = Field(
+        default=False, description="classify prints flagged unreported (odd lots, "
+        "average-price and derivative trades) too",
+    )
 
     @field_validator("bucket_volume", mode="before")
     @classmethod

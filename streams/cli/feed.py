@@ -287,13 +287,17 @@ def _register_ibkr(cmds: argparse._SubParsersAction) -> None:
         "ibkr",
         help="publish live Interactive Brokers data from TWS / IB Gateway",
         description="Subscribe at Interactive Brokers, through TWS or IB Gateway with the API "
-        "enabled, to tick-by-tick trades (AllLast), quotes (BidAsk) and market depth, and "
-        "publish them keyed by symbol; ts_event is IB's venue time (whole seconds; depth: "
-        "arrival). Instruments come from --symbols/--stock/--future/--fx/--instruments, else "
-        "NAUTILUS_IBKR_SYMBOLS / NAUTILUS_IBKR_INSTRUMENTS. A dropped or silent connection is "
-        "re-established with backoff; outages go to logic.risk.alerts, status to "
-        "logic.engine.health. Runs until Ctrl-C or SIGTERM. Needs the ibkr extra: "
-        "pip install 'nautilus-streams[ibkr]'.",
+        "enabled, to tick-by-tick trades (AllLast), quotes (BidAsk, or reqMktData once the "
+        "account's tick-by-tick lines are used) and market depth, and publish them keyed by "
+        "symbol; ts_event is IB's venue time (whole seconds; depth and reqMktData quotes: "
+        "arrival), ts_init the arrival. Instruments come from "
+        "--symbols/--stock/--future/--fx/--instruments, else NAUTILUS_IBKR_SYMBOLS / "
+        "NAUTILUS_IBKR_INSTRUMENTS. A dropped or silent connection is re-established with "
+        "backoff, a refused subscription asked for again after NAUTILUS_IBKR_RETRY_MS; "
+        "outages (lost connection, broken data farms, subscriptions silent in market hours) "
+        "go to logic.risk.alerts, status to logic.engine.health. Runs until Ctrl-C or SIGTERM; "
+        "an unknown or ambiguous contract, an expired future or a client id in use stop it "
+        "with the reason. Needs the ibkr extra: pip install 'nautilus-streams[ibkr]'.",
     )
     ib.add_argument("--host", help="TWS / IB Gateway host (default: NAUTILUS_IBKR_HOST, "
                     "127.0.0.1)")
@@ -304,10 +308,17 @@ def _register_ibkr(cmds: argparse._SubParsersAction) -> None:
                     "NAUTILUS_IBKR_CLIENT_ID, 1)")
     ib.add_argument("--symbols", type=_symbol_list, default=[],
                     help="comma-separated stocks, SMART-routed in USD, e.g. AAPL,MSFT")
-    ib.add_argument("--stock", action="append", default=[], metavar="SYMBOL[:EXCHANGE[:CCY]]",
-                    help="a stock, e.g. SAP:IBIS:EUR; repeatable")
-    ib.add_argument("--future", action="append", default=[], metavar="SYMBOL:YYYYMM:EXCHANGE",
-                    help="a future by contract month, e.g. ES:202512:CME; repeatable")
+    ib.add_argument("--stock", action="append", default=[],
+                    metavar="SYMBOL[:EXCHANGE[:CCY[:PRIMARY]]]",
+                    help="a stock, e.g. SAP:IBIS:EUR, or SMART-routed with its primary "
+                    "exchange when the symbol is listed on several: SAP:SMART:EUR:IBIS; "
+                    "repeatable")
+    ib.add_argument("--future", action="append", default=[],
+                    metavar="SYMBOL:EXPIRY:EXCHANGE[:CCY[:CLASS[:MULT]]]",
+                    help="a future by contract month (YYYYMM) or last trading day (YYYYMMDD), "
+                    "e.g. ES:202703:CME; a trading class and multiplier choose among contracts "
+                    "of one month (weekly contracts have their own trading class), e.g. "
+                    "ES:202703:CME:USD:ES:50; repeatable")
     ib.add_argument("--fx", action="append", default=[], metavar="PAIR",
                     help="an FX pair on IDEALPRO (quotes and depth; FX has no trades), e.g. "
                     "EURUSD; repeatable")
@@ -318,6 +329,17 @@ def _register_ibkr(cmds: argparse._SubParsersAction) -> None:
                     "NAUTILUS_IBKR_DEPTH_ROWS, 10)")
     ib.add_argument("--no-smart-depth", action="store_true",
                     help="ask for the routing exchange's book, not IB's smart (consolidated) one")
+    ib.add_argument("--tick-by-tick-lines", type=int, metavar="N",
+                    help="simultaneous tick-by-tick subscriptions the account allows; trades "
+                    "take them first, one per instrument, then quotes (default: "
+                    "NAUTILUS_IBKR_TICK_BY_TICK_LINES, 3)")
+    ib.add_argument("--depth-lines", type=int, metavar="N",
+                    help="simultaneous depth subscriptions the account allows, one per "
+                    "instrument in order (default: NAUTILUS_IBKR_DEPTH_LINES, 3)")
+    ib.add_argument("--quotes", metavar="auto|tick-by-tick|market-data",
+                    help="auto: tick-by-tick quotes while lines last, then reqMktData; "
+                    "tick-by-tick: never reqMktData; market-data: all quotes from reqMktData "
+                    "(default: NAUTILUS_IBKR_QUOTES, auto)")
     ib.set_defaults(handler=_ibkr)
 
 
@@ -347,6 +369,11 @@ def _ibkr(args: argparse.Namespace) -> int:
         client_id=args.client_id if args.client_id is not None else settings.ibkr_client_id,
         depth_rows=args.depth_rows if args.depth_rows is not None else settings.ibkr_depth_rows,
         smart_depth=not args.no_smart_depth,
+        tick_by_tick_lines=_given(args.tick_by_tick_lines, settings.ibkr_tick_by_tick_lines),
+        depth_lines=_given(args.depth_lines, settings.ibkr_depth_lines),
+        quotes=args.quotes or settings.ibkr_quotes,
+        retry_s=settings.ibkr_retry_ms / 1e3,
+        stale_after_s=settings.ibkr_stale_after_ms / 1e3,
         connect_timeout_s=settings.ibkr_connect_timeout_ms / 1e3,
         heartbeat_s=settings.ibkr_heartbeat_ms / 1e3,
         stall_timeout_s=settings.ibkr_stall_timeout_ms / 1e3,
@@ -370,6 +397,10 @@ def _ibkr(args: argparse.Namespace) -> int:
     print(f"ibkr: {c.sessions} session(s), {c.outages} outage(s), {c.skipped} tick(s) skipped, "
           f"{c.errors} IB error(s), refused subscriptions: {refused}")
     return _summary(stats) if stats is not None else 1
+
+
+def _given(flag: int | None, setting: int) -> int:
+    return setting if flag is None else flag
 
 
 async def _run_ibkr(feed: IbkrFeed) -> None:
@@ -399,7 +430,8 @@ async def _run_ibkr(feed: IbkrFeed) -> None:
 
 
 class _IbkrStatus:
-    """One status line per call: state, counts, rate since the last line; new refusals once."""
+    """One status line per call: state, counts, rate since the last line; then, once each,
+    new refusals, data outages and data the feed does not get."""
 
     def __init__(self, feed: IbkrFeed) -> None:
         self._feed = feed
@@ -419,7 +451,12 @@ class _IbkrStatus:
             line += (f"; DOWN {(time.time_ns() - feed.outage.start_ns) / 1e9:.0f} s "
                      f"({feed.outage.reason}), reconnecting")
         print(line, file=sys.stderr)
-        for text in feed.refused():
+        notes = list(feed.refused())
+        notes += [f"outage: {o.reason} ({', '.join(o.symbols)})"
+                  for o in feed.outages.values() if o is not feed.outage]
+        notes += [f"{symbol} gets no {kind}: {why}" for symbol, kinds in feed.lacking().items()
+                  for kind, why in kinds.items() if not why.startswith("IB refused")]
+        for text in notes:
             if text not in self._shown:
                 self._shown.add(text)
                 print(f"  {text}", file=sys.stderr)

@@ -112,6 +112,7 @@ def _trades(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     side = next((c for c in SIDE_COLUMNS if c in cells), None)
     n = len(out["ts_event"])
     out["aggressor"] = sides(cells[side], side, bad) if side else np.zeros(n, np.int8)
+    out["unreported"] = np.zeros(n, np.bool_)  # files carry regular trades
     return out, {"price": price_text}
 
 

@@ -311,6 +311,7 @@ class _Converter:
         columns = {
             "ts_event": ts[rows], "ts_init": ts[rows], "symbol": self._symbols(rows.size),
             "price": price, "size": size[ok], "aggressor": (-direction[ok]).astype(np.int8),
+            "unreported": np.zeros(rows.size, np.bool_),
         }
         return MarketChunk(TRADES, columns, {"price": _price_text(price)}, messages.lines[rows])
 

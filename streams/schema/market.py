@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, StrictBool, model_validator
 
 from streams.schema.base import (
     Event,
@@ -21,7 +21,13 @@ DEPTH_LEVELS = 10
 
 
 class Trade(Event):
-    """One trade print. `aggressor` is the side that crossed the spread, when the venue says."""
+    """One trade print. `aggressor` is the side that crossed the spread, when the venue says.
+
+    `unreported` marks a print that is not part of the regular tape: IB's AllLast sends odd
+    lots, combo legs, derivative and average-price trades flagged so; bars and VPIN leave them
+    out unless told otherwise. `conditions` is the venue's sale-condition codes as sent (IB's
+    specialConditions). The defaults describe a regular trade, so older records read as such.
+    """
 
     symbol: Symbol
     price: Price
@@ -29,6 +35,8 @@ class Trade(Event):
     aggressor: Side | None = None
     trade_id: str | None = None
     venue: str | None = None
+    unreported: StrictBool = False
+    conditions: str | None = None
 
 
 class Quote(Event):

@@ -24,7 +24,7 @@ from processors.bars import BarEngine, BarParams
 from processors.base import Emit
 from streams.clock import TestClock
 from streams.schema import Bar, Trade
-from tests.factories import MINUTE_NS, T0, tape, trade_columns
+from tests.factories import MINUTE_NS, T0, tape, trade, trade_columns
 
 SEC = 1_000_000_000
 TOPIC = "market.trades"
@@ -33,8 +33,10 @@ TOPIC = "market.trades"
 # ---- helpers ---------------------------------------------------------------------------
 
 
-def make_engine(grace_ms: int = 2_000, clock: TestClock | None = None) -> BarEngine:
-    return BarEngine(BarParams(grace_ms=grace_ms), clock or TestClock(0), torch.device("cpu"))
+def make_engine(grace_ms: int = 2_000, clock: TestClock | None = None,
+                include_unreported: bool = False) -> BarEngine:
+    params = BarParams(grace_ms=grace_ms, include_unreported=include_unreported)
+    return BarEngine(params, clock or TestClock(0), torch.device("cpu"))
 
 
 def run(engine: BarEngine, trades: list[Trade], cuts: list[int] | None = None) -> list[Emit]:
@@ -400,6 +402,36 @@ def test_forget_drops_a_key() -> None:
     assert [b.symbol for b in bars_of(engine.flush())] == ["BBB"]
 
 
+# ---- unreported prints (odd lots, combos, average-price trades: IB's AllLast extras) ------
+
+
+def with_unreported(trades: list[Trade], rows: set[int]) -> list[Trade]:
+    return [t.model_copy(update={"unreported": i in rows}) for i, t in enumerate(trades)]
+
+
+def test_unreported_prints_are_left_out_of_bars_by_default() -> None:
+    # An odd-lot print at a far-off price inside AAA's first minute, and an average-price
+    # print that alone would open a BBB bar in minute 1.
+    extra = [trade(ts_event=at(0, 30), ts_init=at(0, 30), symbol="AAA", price="150.00",
+                   size=7, unreported=True),
+             trade(ts_event=at(1, 5), ts_init=at(1, 5), symbol="BBB", price="50.00",
+                   size=1000, unreported=True)]
+    tape_with = [*KNOWN_TAPE[:4], extra[0], *KNOWN_TAPE[4:7], extra[1], *KNOWN_TAPE[7:]]
+
+    bars = {b.bar_id: b for b in bars_of(run(make_engine(), tape_with))}
+
+    assert bars == {b.bar_id: b for b in bars_of(run(make_engine(), KNOWN_TAPE))}
+
+
+def test_unreported_prints_count_when_the_engine_is_told_to() -> None:
+    trades = with_unreported(tape((at(0, 1), "AAA", "10.00", 1),
+                                  (at(0, 2), "AAA", "12.00", 3)), {1})
+
+    (bar,) = bars_of(run(make_engine(include_unreported=True), trades))
+
+    assert (str(bar.high), bar.volume, bar.trade_count) == ("12.0", 4, 2)
+
+
 # ---- batch invariance ------------------------------------------------------------------
 
 LATE_TAPE = [
@@ -475,6 +507,8 @@ def reference_bars(trades: list[Trade]) -> tuple[dict[str, list[dict[str, Any]]]
     bars: dict[str, list[dict[str, Any]]] = defaultdict(list)
     late: list[int] = []
     for t in trades:
+        if t.unreported:  # not part of the tape that bars describe (include_unreported off)
+            continue
         start = t.ts_event - t.ts_event % MINUTE_NS
         price = float(t.price)
         current = open_bar.get(t.symbol)
@@ -501,20 +535,21 @@ def reference_bars(trades: list[Trade]) -> tuple[dict[str, list[dict[str, Any]]]
 
 @st.composite
 def tapes(draw: st.DrawFn, shuffled: bool) -> list[Trade]:
-    """Random tapes: timestamps non-decreasing, or jumping back up to a minute and a half."""
+    """Random tapes: timestamps non-decreasing, or jumping back up to a minute and a half;
+    some prints unreported (IB's odd lots and average-price trades)."""
     forward = st.one_of(st.just(0), st.integers(0, 2 * SEC), st.integers(0, 2 * MINUTE_NS))
     step = st.one_of(forward, st.integers(-90 * SEC, 0)) if shuffled else forward
     rows = draw(st.lists(
         st.tuples(st.sampled_from(SYMBOLS), step, st.integers(1, 10_000_000),
-                  st.integers(1, 1_000_000)),
+                  st.integers(1, 1_000_000), st.sampled_from([False, False, False, True])),
         max_size=60,
     ))
     ts = T0 + draw(st.integers(0, MINUTE_NS - 1))
     out = []
-    for symbol, delta, cents, size in rows:
+    for symbol, delta, cents, size, _ in rows:
         ts += delta
         out.append((ts, symbol, str(Decimal(cents).scaleb(-2)), size))
-    return tape(*out)
+    return with_unreported(tape(*out), {i for i, row in enumerate(rows) if row[4]})
 
 
 any_tape = st.one_of(tapes(shuffled=False), tapes(shuffled=True))
@@ -542,8 +577,9 @@ def test_property_bar_invariants_and_volume_conservation(trades: list[Trade]) ->
         assert bar.bar_id == f"{bar.symbol}@1m@{bar.start_ns}"
     assert len({b.bar_id for b in bars}) == len(bars)
     assert engine.late_trades == len(late)
-    assert sum(b.volume for b in bars) + sum(late) == sum(t.size for t in trades)
-    assert sum(b.trade_count for b in bars) + len(late) == len(trades)
+    reported = [t for t in trades if not t.unreported]
+    assert sum(b.volume for b in bars) + sum(late) == sum(t.size for t in reported)
+    assert sum(b.trade_count for b in bars) + len(late) == len(reported)
 
 
 @PROPERTY

@@ -1,9 +1,9 @@
 """The microstructure engine against its published definition (processors/microstructure.py).
 
-The book is the newest depth snapshot with the newest quote laid on top when the quote is
-strictly newer. Per symbol, one record per event-time interval that had an event, stamped with
-the interval's end, published by the next interval's first event, by the clock past
-end + grace, or by flush. Batches below are built with the real codec (`decode_columns`).
+The book is the newest depth snapshot with the newest quote laid on top when the quote
+arrived after it (ts_init). Per symbol, one record per event-time interval that had an event,
+stamped with the interval's end, published by the next interval's first event, by the clock
+past end + grace, or by flush. Batches below are built with the real codec (`decode_columns`).
 """
 
 from __future__ import annotations
@@ -220,6 +220,37 @@ def test_snapshot_wins_over_an_older_or_simultaneous_quote(quote_s: float) -> No
     assert results[0] == results[1]
     (r,) = results[0]["AAA"]
     assert (r["bid_depth"], r["ask_depth"]) == (padded(30, 50, 60), padded(10, 50))
+
+
+def test_a_quote_that_arrived_after_the_snapshot_is_laid_on_top_whatever_its_venue_second() -> None:
+    # IB stamps quotes with the venue time in whole seconds and depth with its arrival: this
+    # quote's ts_event (second 0) is before the book's (0.1 s), yet it arrived after it.
+    book = BOOK.model_copy(update={"ts_init": at(0.1)})
+    late_second = Quote(ts_event=at(0), ts_init=at(0.3), symbol="AAA", bid_price="10.1",
+                        bid_size=5, ask_price="10.2", ask_size=15)
+
+    results = []
+    for events in ([book, late_second], [late_second, book]):  # either processing order
+        engine = make_engine()
+        results.append(by_symbol(feed(engine, events) + engine.flush()))
+
+    assert results[0] == results[1]
+    (r,) = results[0]["AAA"]
+    assert (r["bid_depth"], r["ask_depth"]) == (padded(5, 35, 55, 65), padded(15, 55))
+
+
+def test_held_arrival_times_survive_snapshot_and_restore() -> None:
+    engine = make_engine()
+    feed(engine, [BOOK.model_copy(update={"ts_init": at(0.1)})])
+    after = make_engine()
+    for key in engine.keys():  # noqa: SIM118 - an engine is not a dict
+        after.restore(key, json.loads(json.dumps(engine.snapshot(key))))
+
+    late_second = Quote(ts_event=at(0), ts_init=at(0.3), symbol="AAA", bid_price="10.1",
+                        bid_size=5, ask_price="10.2", ask_size=15)
+    (r,) = records(feed(after, [late_second]) + after.flush())
+
+    assert (r.bid_depth, r.ask_depth) == (padded(5, 35, 55, 65), padded(15, 55))
 
 
 def test_newer_snapshot_replaces_the_quote() -> None:

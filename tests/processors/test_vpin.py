@@ -21,7 +21,7 @@ from processors.base import Emit
 from processors.vpin import VpinEngine, VpinParams
 from streams.clock import TestClock
 from streams.schema import Alert, Quote, Trade, VpinReading
-from tests.factories import MINUTE_NS, T0, quote, tape, trade_columns
+from tests.factories import MINUTE_NS, T0, quote, tape, trade, trade_columns
 
 SEC = 1_000_000_000
 TRADES, QUOTES = "market.trades", "market.quotes"
@@ -176,6 +176,22 @@ def test_known_tape_gives_hand_computed_buckets() -> None:
     assert_buckets(buckets_of(emits), AAA_BUCKETS)
     assert all(r.bucket_volume == 10 and r.ts_init == at(9) for r in readings(emits))
     assert engine.late_trades == 0
+
+
+def test_unreported_prints_are_left_out_by_default_and_counted_when_asked() -> None:
+    # An average-price print far above the market inside bar 1 and an odd lot opening bar 4:
+    # IB's AllLast sends both, flagged unreported; neither is part of the tape VPIN reads.
+    extra = [trade(ts_event=at(1, 20), ts_init=at(1, 20), symbol="AAA", price="110.00",
+                   size=9, unreported=True),
+             trade(ts_event=at(4, 0), ts_init=at(4, 0), symbol="AAA", price="90.00", size=3,
+                   unreported=True)]
+    with_extra = sorted([*AAA, *extra], key=lambda t: t.ts_event)
+
+    default = buckets_of(run(make_engine(), with_extra))
+    included = buckets_of(run(make_engine(include_unreported=True), with_extra))
+
+    assert_buckets(default, AAA_BUCKETS)
+    assert included != default  # bar 4 exists, so every later ΔP and σ differs
 
 
 def test_known_tape_emits_each_bucket_when_its_bar_closes() -> None:

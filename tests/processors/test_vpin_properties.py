@@ -49,20 +49,23 @@ def scenarios(draw: st.DrawFn, mode: str, ordered: bool = True) -> Scenario:
         grace_ms=draw(st.sampled_from([1, 2_000])),
         quote_lag_ms=draw(st.sampled_from([0, 1_000])),
         alert_cdf=draw(st.sampled_from([0.5, 0.9, 1.0])), clear_cdf=0.3,
+        include_unreported=draw(st.booleans()),
     )
     forward = st.one_of(st.just(0), st.integers(0, 3 * SEC), st.integers(0, 2 * MINUTE_NS))
     step = forward if ordered else st.one_of(forward, st.integers(-90 * SEC, 0))
     kinds = st.sampled_from(["trade", "quote"] if mode == "lee_ready" else ["trade"])
     length = draw(st.integers(0, 60))  # spread lengths out: hypothesis favours short lists
     rows = draw(st.lists(st.tuples(kinds, st.sampled_from(SYMBOLS), step, st.integers(95, 105),
-                                   st.integers(1, 30)), min_size=length, max_size=length))
+                                   st.integers(1, 30), st.sampled_from([False, False, True])),
+                         min_size=length, max_size=length))
     ts = T0 + draw(st.integers(0, MINUTE_NS - 1))
     events: list[Event] = []
-    for kind, symbol, delta, tenths, size in rows:
+    for kind, symbol, delta, tenths, size, unreported in rows:
         ts += delta
         price = str(Decimal(tenths).scaleb(-1))
-        if kind == "trade":
-            events.append(trade(ts_event=ts, ts_init=ts, symbol=symbol, price=price, size=size))
+        if kind == "trade":  # some unreported: IB's odd lots and average-price prints
+            events.append(trade(ts_event=ts, ts_init=ts, symbol=symbol, price=price, size=size,
+                                unreported=unreported))
         else:
             ask = str(Decimal(tenths + size % 3).scaleb(-1))
             events.append(quote(ts_event=ts, ts_init=ts, symbol=symbol, bid_price=price,
@@ -79,7 +82,8 @@ def any_mode(ordered: bool = True) -> st.SearchStrategy[Scenario]:
 
 def sides(p: VpinParams, events: list[Event]) -> list[tuple[str, int, float, int]]:
     """Classified volume in pouring order: (symbol, volume, buy fraction, ts)."""
-    trades = [e for e in events if isinstance(e, Trade)]
+    trades = [e for e in events if isinstance(e, Trade)
+              and (p.include_unreported or not e.unreported)]
     if p.classification == "bvc":
         return bvc_sides(p, trades)
     book: dict[str, list[tuple[int, float]]] = defaultdict(list)

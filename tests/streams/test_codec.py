@@ -82,7 +82,7 @@ def test_decode_columns_trades_dtypes_and_values() -> None:
         trade(ts_event=T0 + 1, ts_init=T0 + 6, symbol="MSFT", price="330.5", size=7,
               aggressor="sell"),
         trade(ts_event=T0 + 2, ts_init=T0 + 7, symbol="AAPL", price="101", size=1,
-              aggressor=None),
+              aggressor=None, unreported=True, conditions="I"),
     ]
 
     # Act
@@ -92,14 +92,28 @@ def test_decode_columns_trades_dtypes_and_values() -> None:
     assert rejected == []
     assert {k: v.dtype for k, v in cols.items()} == {
         "ts_event": np.int64, "ts_init": np.int64, "symbol": np.dtype(object),
-        "price": np.float64, "size": np.int64, "aggressor": np.int8,
+        "price": np.float64, "size": np.int64, "aggressor": np.int8, "unreported": np.bool_,
     }
+    assert cols["unreported"].tolist() == [False, False, True]
     assert cols["ts_event"].tolist() == [T0, T0 + 1, T0 + 2]
     assert cols["ts_init"].tolist() == [T0 + 5, T0 + 6, T0 + 7]
     assert cols["symbol"].tolist() == ["AAPL", "MSFT", "AAPL"]
     assert cols["price"].tolist() == pytest.approx([101.01, 330.5, 101.0])
     assert cols["size"].tolist() == [100, 7, 1]
     assert cols["aggressor"].tolist() == [1, -1, 0]
+
+
+def test_trades_written_before_the_unreported_flag_decode_as_regular_trades() -> None:
+    old = {k: v for k, v in event_fields("Trade").items() if k not in ("unreported",
+                                                                        "conditions")}
+    values = [orjson.dumps(old), orjson.dumps({**old, "ts_event": T0 + 9})]
+
+    fast, rejected = decode_columns("Trade", values)
+    by_row, bad = decode_columns("Trade", [*values, b"{}"])  # a bad row: the per-row path
+
+    assert rejected == [] and fast["unreported"].tolist() == [False, False]
+    assert len(bad) == 1 and by_row["unreported"].tolist() == [False, False]
+    assert decode("Trade", values[0]).unreported is False  # type: ignore[attr-defined]
 
 
 def test_trade_columns_factory_matches_decode_columns() -> None:
@@ -201,6 +215,8 @@ BAD_TRADES = [
     pytest.param(_raw("Trade", aggressor="up"), "aggressor must be buy, sell or null",
                  id="bad-aggressor"),
     pytest.param(_raw("Trade", symbol=""), "symbol must be 1-64 of", id="empty-symbol"),
+    pytest.param(_raw("Trade", unreported=1), "unreported must be true or false",
+                 id="int-unreported"),
 ]
 
 
@@ -363,6 +379,7 @@ trades = st.builds(
     price=prices,
     size=st.integers(1, INT64_MAX),
     aggressor=st.sampled_from(["buy", "sell", None]),
+    unreported=st.booleans(),
 )
 
 
@@ -378,6 +395,7 @@ def test_decode_columns_reproduces_trade_fields(batch: list[Trade]) -> None:
     assert cols["size"].tolist() == [t.size for t in batch]
     assert cols["aggressor"].tolist() == [{"buy": 1, "sell": -1, None: 0}[t.aggressor]
                                           for t in batch]
+    assert cols["unreported"].tolist() == [t.unreported for t in batch]
     assert all(math.isfinite(p) for p in cols["price"])
     assert cols["price"].tolist() == [float(t.price) for t in batch]
 

@@ -1,19 +1,25 @@
 """The live IB feed: connect, qualify, subscribe, publish, and keep it that way.
 
-A session connects (read-only, no account sync), qualifies every instrument, then asks for
-tick-by-tick `AllLast` trades (not for FX, which has no trades on IDEALPRO), `BidAsk` quotes
-and market depth (smart depth for SMART-routed contracts). It ends when the socket drops,
-when nothing arrives for `stall_timeout_s` although a heartbeat (`reqCurrentTime`) went out
-after `heartbeat_s` of silence, or when IB reports lost market data (1101). The feed then
-reconnects with exponential backoff and jitter, re-qualifies and re-subscribes.
+A session connects (read-only, no account sync), qualifies every instrument (`qualify`), plans
+the subscriptions within the account's lines (`lines`, `subscriptions`) and requests them:
+tick-by-tick `AllLast` trades (not for FX, which has no trades on IDEALPRO), quotes
+(tick-by-tick `BidAsk`, or reqMktData when lines run out) and market depth (smart depth for
+SMART-routed contracts), kept as IB's sample client keeps it (`book`). A session ends when
+the socket drops, when nothing arrives for `stall_timeout_s` although a heartbeat
+(`reqCurrentTime`) went out after `heartbeat_s` of silence, or when IB reports lost market
+data (1101); the feed then reconnects with exponential backoff and jitter.
 
-An outage runs from the loss (or IB's 1100, "connectivity lost") to the next complete
-subscription (or 1102, "restored"): it is raised at its start and cleared at its end on
-logic.risk.alerts, one alert per affected symbol with an id made of the feed, the start and
-the symbol; health on logic.engine.health says `degraded` meanwhile. A subscription IB
-refuses for a limit (309 depth, 10190 tick-by-tick, ...) or a missing permission is logged
-once with the limit's name, counted, and leaves the feed `degraded`; it is asked for again
-only after the next reconnect, so a limit never turns into a reconnect loop.
+Outages (`outages`) are raised on logic.risk.alerts and make health `degraded`: a lost
+connection (or IB's 1100) until every subscription is requested again (or 1102); broken data
+farms (2103, 2157) and TWS's server link (2110) until their OK notices (2104 / 2106 / 2158) or
+fresh data of the symbol; a competing live session (10197) until data flows; a subscription
+without data for `stale_after_s` in the contract's liquid hours until its data returns. A
+refused subscription leaves the feed `degraded` and is asked for again after `retry_s`.
+Configuration errors stop the feed with the reason: an unknown or ambiguous contract, a
+future past its last trading time, a client id in use (326) `client_id_tries` times.
+
+Every event's ts_init is its arrival at the feed (strictly increasing); ts_event is IB's venue
+time for tick-by-tick data (whole seconds) and the arrival for depth and reqMktData quotes.
 """
 
 from __future__ import annotations
@@ -28,40 +34,41 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
-from ib_async import Contract, StartupFetchNONE
-from ib_async.objects import DOMLevel
+from ib_async import StartupFetchNONE
 
 from streams.clock import Clock, LiveClock
 from streams.exceptions import BrokerError, ConfigError
-from streams.feeds import MarketEvent
-from streams.feeds.ibkr.client import FeedIB, to_contract
+from streams.feeds.ibkr.client import FeedIB
 from streams.feeds.ibkr.config import IbkrConfig, backoff_s
-from streams.feeds.ibkr.instruments import Instrument, topic_symbol
-from streams.feeds.ibkr.mapping import (
-    depth_from_levels,
-    outage_alerts,
-    quote_from_bid_ask,
-    trade_from_last,
-)
+from streams.feeds.ibkr.instruments import Instrument
+from streams.feeds.ibkr.mapping import NS_PER_S, iso
+from streams.feeds.ibkr.outages import CONNECTION, Outage, Outages
+from streams.feeds.ibkr.qualify import Qualified, qualify
+from streams.feeds.ibkr.receive import Receiver
 from streams.feeds.ibkr.sink import ALERTS_TOPIC, HEALTH_TOPIC, METRICS_TOPIC, FeedSink
 from streams.feeds.ibkr.state import (
+    BROKEN,
     CLIENT_ID_IN_USE,
+    COMPETING_SESSION,
     CONNECTIVITY_LOST,
     DATA_LOST,
+    DEPTH_RESET,
+    FIXED,
     LIMITS,
-    NO_SECURITY_DEFINITION,
-    PERMISSIONS,
+    REFUSALS,
     RESTORED,
     FeedCounters,
-    Kind,
-    Outage,
     Subscription,
+    farm_of,
+    notice_ends,
 )
-from streams.schema import DepthSnapshot, EngineHealth, EngineMetrics, Quote, Trade
+from streams.feeds.ibkr.subscriptions import Subscriptions
+from streams.schema import Alert, EngineHealth, EngineMetrics
 
 log = logging.getLogger(__name__)
 
 ENGINE = "feed.ibkr"
+GATEWAY = "gateway"  # IB's 1100: TWS lost IB, our connection to TWS is fine
 
 
 class _SessionError(Exception):
@@ -88,33 +95,56 @@ class IbkrFeed:
         self.worker = f"{socket.gethostname()}:{os.getpid()}:client{config.client_id}"
         self.counters = FeedCounters()
         self.symbols: list[str] = []  # topic keys of the qualified instruments
-        self.subscriptions: dict[int, Subscription] = {}  # by IB request id
-        self.outage: Outage | None = None
+        self.checked_ns = 0  # clock time of the last watch pass (staleness, retries, expiry)
         self._sink = sink
         self._clock = clock or LiveClock()
         self._rng = rng or random.Random()
-        self._ib = FeedIB(self)
+        self._subs = Subscriptions(config)
+        self._outages = Outages(self.feed_id, self._publish_alerts)
+        self._receiver = Receiver(self._subs, self._outages, self.counters, sink, self._stamp,
+                                  config.depth_rows)
+        self._ib = FeedIB(self._receiver)
         self._ib.errorEvent += self._on_error
         self._ib.disconnectedEvent += self._on_disconnected
+        self._qualified: list[Qualified] = []
+        self._last_stamp = 0
         self._lost: str | None = None  # why the current session must end
+        self._resubscribing = False  # a session is up, its subscriptions not all requested
+        self._id_in_use = asyncio.Event()
+        self._id_refusals = 0
         self._wake = asyncio.Event()
-        self._last_rx = 0.0
         self._stopped = False
         self._published_status: str | None = None
+
+    # ---- what the feed reports -----------------------------------------------------------
 
     @property
     def status(self) -> Literal["starting", "running", "degraded", "stopped"]:
         if self._stopped:
             return "stopped"
-        if self.outage is not None:
+        if self._outages.open or self._subs.refused():
             return "degraded"
-        if not self.counters.sessions:
-            return "starting"
-        return "degraded" if self.refused() else "running"
+        return "running" if self.counters.sessions else "starting"
+
+    @property
+    def outage(self) -> Outage | None:
+        """The connection outage in progress, if any (lost session or IB's 1100)."""
+        return self._outages.open.get(CONNECTION) or self._outages.open.get(GATEWAY)
+
+    @property
+    def outages(self) -> dict[str, Outage]:
+        """Every open outage by cause (connection, data farms, stale subscriptions, ...)."""
+        return dict(self._outages.open)
 
     def refused(self) -> list[str]:
         """Why each refused subscription of the current session was refused."""
-        return [s.refused for s in self.subscriptions.values() if s.refused]
+        return self._subs.refused()
+
+    def lacking(self) -> dict[str, dict[str, str]]:
+        """symbol -> kind of data -> why the feed gets none (lines, refusals, IB's pacing)."""
+        return self._subs.lacking(self._clock.timestamp_ns())
+
+    # ---- the loop ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
         """Connect, subscribe and watch until `stop` is set; reconnect whenever it breaks."""
@@ -133,19 +163,16 @@ class IbkrFeed:
                 except (OSError, TimeoutError, _SessionError) as exc:
                     failures += 1
                     self._ib.disconnect()
+                    self._give_up_on_client_id()
                     log.warning("ibkr connect failed host=%s port=%d client_id=%d: %s",
                                 self.config.host, self.config.port, self.config.client_id,
                                 _explain(exc, self.config))
                     continue
                 failures = 0
-                self._end_outage()
-                if self.status != self._published_status:
-                    self._publish_health()
                 reason = await self._watch(stop)
                 if reason is None:
                     break
-                self._begin_outage(reason)
-                self._ib.disconnect()
+                self._lose_session(reason)
         finally:
             health.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -156,65 +183,55 @@ class IbkrFeed:
             log.info("ibkr feed stopped %s",
                      " ".join(f"{k}={v}" for k, v in self.counters.as_dict().items()))
 
-    # ---- session -------------------------------------------------------------------------
-
     async def _open_session(self) -> None:
         cfg = self.config
         self._lost = None
+        self._id_in_use.clear()
         log.info("ibkr connecting host=%s port=%d client_id=%d", cfg.host, cfg.port,
                  cfg.client_id)
-        await self._ib.connectAsync(cfg.host, cfg.port, cfg.client_id,
-                                    timeout=cfg.connect_timeout_s, readonly=True,
-                                    fetchFields=StartupFetchNONE)
-        self._last_rx = time.monotonic()
+        connect = asyncio.ensure_future(self._ib.connectAsync(
+            cfg.host, cfg.port, cfg.client_id, timeout=cfg.connect_timeout_s, readonly=True,
+            fetchFields=StartupFetchNONE))
+        refused = asyncio.ensure_future(self._id_in_use.wait())
+        await asyncio.wait({connect, refused}, return_when=asyncio.FIRST_COMPLETED)
+        refused.cancel()
+        if not connect.done():
+            connect.cancel()
+            with contextlib.suppress(BaseException):
+                await connect
+            self._id_refusals += 1
+            raise _SessionError(f"client id {cfg.client_id} is in use by another API "
+                                "connection (IB error 326)")
+        connect.result()
+        self._id_refusals = 0
+        self._receiver.on_packet()
         log.info("ibkr connected server_version=%d accounts=%s",
                  self._ib.client.serverVersion(), ",".join(self._ib.managedAccounts()))
-        qualified = await self._qualify()
-        self._subscribe(qualified)
+        self._qualified = await qualify(self._ib, self.instruments, cfg.connect_timeout_s,
+                                        self._stamp())
+        self.symbols = [q.symbol for q in self._qualified]
+        self._subs.plan(self._qualified)
+        if not self.counters.sessions:
+            self._report_plan()
         self.counters.sessions += 1
+        self._resubscribing = True
+        self._service(self._clock.timestamp_ns())
 
-    async def _qualify(self) -> list[tuple[str, Contract]]:
-        contracts = [to_contract(inst) for inst in self.instruments]
-        results = await asyncio.wait_for(self._ib.qualifyContractsAsync(*contracts),
-                                         self.config.connect_timeout_s)
-        qualified = []
-        for inst, contract in zip(self.instruments, results, strict=True):
-            if not isinstance(contract, Contract) or not contract.conId:
-                log.warning("ibkr contract not qualified instrument=%s: unknown to IB or "
-                            "ambiguous; skipped", inst.label)
-                continue
-            qualified.append((topic_symbol(inst, contract.symbol, contract.localSymbol),
-                              contract))
-        symbols = [s for s, _ in qualified]
-        if len(set(symbols)) != len(symbols):
-            raise ConfigError(f"two instruments map to one symbol: {symbols}; give names")
-        if not qualified:
-            what = ", ".join(inst.label for inst in self.instruments)
-            if not self.counters.sessions:
-                raise ConfigError(f"IB qualified none of the instruments: {what}")
-            raise _SessionError(f"IB qualified none of the instruments: {what}")
-        self.symbols = symbols
-        return qualified
-
-    def _subscribe(self, qualified: Iterable[tuple[str, Contract]]) -> None:
+    def _give_up_on_client_id(self) -> None:
         cfg = self.config
-        self.subscriptions = {}
-        for symbol, contract in qualified:
-            venue = contract.exchange
-            if contract.secType != "CASH":
-                ticker = self._ib.reqTickByTickData(contract, "AllLast")
-                self._add(self._ib.req_id(ticker, "AllLast"), symbol, "trades", venue)
-            ticker = self._ib.reqTickByTickData(contract, "BidAsk")
-            self._add(self._ib.req_id(ticker, "BidAsk"), symbol, "quotes", venue)
-            if cfg.depth_rows:
-                smart = cfg.smart_depth and contract.exchange == "SMART"
-                ticker = self._ib.reqMktDepth(contract, cfg.depth_rows, smart)
-                self._add(self._ib.req_id(ticker, "mktDepth"), symbol, "depth", venue)
+        if self._id_refusals >= cfg.client_id_tries:
+            raise ConfigError(
+                f"client id {cfg.client_id} is in use by another API connection to "
+                f"{cfg.host}:{cfg.port} (IB error 326, {self._id_refusals} tries): pass "
+                "another --client-id or NAUTILUS_IBKR_CLIENT_ID")
 
-    def _add(self, req_id: int, symbol: str, kind: Kind, venue: str) -> None:
-        self.subscriptions[req_id] = Subscription(symbol, kind, venue)
-        log.info("ibkr subscribed symbol=%s data=%s req_id=%d venue=%s", symbol, kind, req_id,
-                 venue)
+    def _report_plan(self) -> None:
+        lacking = self._subs.plan_lacking
+        if lacking:
+            log.warning("ibkr symbols without some data by the line budget (tick-by-tick %d, "
+                        "depth %d): %s", self.config.tick_by_tick_lines, self.config.depth_lines,
+                        "; ".join(f"{s} {k}: {why}" for s, kinds in lacking.items()
+                                  for k, why in kinds.items()))
 
     async def _watch(self, stop: asyncio.Event) -> str | None:
         """Until the session ends: why it ended, or None when stopped."""
@@ -230,39 +247,84 @@ class IbkrFeed:
                 return self._lost
             if self._sink.error is not None:
                 raise BrokerError(f"publishing failed: {self._sink.error}") from self._sink.error
+            self._service(self._clock.timestamp_ns())
             now = time.monotonic()
-            idle = now - self._last_rx
+            idle = now - self._receiver.last_rx
             if idle >= cfg.stall_timeout_s:
                 return f"stalled: no data and no heartbeat reply for {idle:.1f} s"
             if idle >= cfg.heartbeat_s and now - pinged >= cfg.heartbeat_s:
                 self._ib.client.reqCurrentTime()
                 pinged = now
 
-    # ---- outages and health --------------------------------------------------------------
+    def _service(self, now_ns: int) -> None:
+        """What time brings: due requests, the end of a resubscription, accepted retries,
+        stale subscriptions, expired futures, dropped events; then health if it changed."""
+        if self._ib.isConnected():
+            self._subs.request_due(self._ib, now_ns)
+        if self._resubscribing and not self._subs.waiting():
+            self._resubscribing = False
+            self._outages.end(CONNECTION, self._stamp())
+            self._outages.end(GATEWAY, self._stamp())
+        for sub in self._subs.confirm(now_ns):
+            log.info("ibkr subscription accepted on retry symbol=%s data=%s", sub.symbol,
+                     sub.kind)
+        self._check_staleness(now_ns)
+        for q in self._qualified:
+            if q.expires_ns is not None and now_ns >= q.expires_ns:
+                raise ConfigError(f"future {q.symbol} expired at {iso(q.expires_ns)}: the "
+                                  "feed stops; give the next contract month")
+        dropped = self._sink.dropped
+        if dropped > self.counters.dropped:
+            log.warning("ibkr publish queue full, events dropped=%d (total %d): the broker "
+                        "is not keeping up", dropped - self.counters.dropped, dropped)
+            self.counters.dropped = dropped
+        self.checked_ns = now_ns
+        if self.status != self._published_status:
+            self._publish_health()
 
-    def _begin_outage(self, reason: str) -> None:
-        if self.outage is not None:
+    def _check_staleness(self, now_ns: int) -> None:
+        stale_ns = int(self.config.stale_after_s * NS_PER_S)
+        if not stale_ns:
             return
-        start = self._clock.timestamp_ns()
-        self.outage = Outage(start, reason, tuple(self.symbols))
-        self.counters.outages += 1
-        for alert in outage_alerts(self.feed_id, self.symbols, start, reason, start):
-            self._sink.control(ALERTS_TOPIC, alert.symbol or "", alert)
-        log.warning("ibkr outage start reason=%r symbols=%s: reconnecting", reason,
-                    ",".join(self.symbols))
-        self._publish_health()
+        hours = {q.symbol: q.hours for q in self._qualified}
+        for sub in self._subs.by_req.values():
+            market = hours.get(sub.symbol)
+            opened = market.open_since(now_ns) if market is not None else None
+            if opened is None:  # closed (or hours unknown): silence says nothing
+                if sub.stale_key in self._outages.open:
+                    self._outages.end(sub.stale_key, self._stamp())
+            elif now_ns - max(sub.last_data_ns, opened) >= stale_ns:
+                self._begin(sub.stale_key, f"no {sub.kind} for "
+                            f"{self.config.stale_after_s:.0f} s in market hours", [sub.symbol],
+                            by_data=False)
 
-    def _end_outage(self) -> None:
-        outage, self.outage = self.outage, None
-        if outage is None:
-            return
-        end = self._clock.timestamp_ns()
-        for alert in outage_alerts(self.feed_id, outage.symbols, outage.start_ns,
-                                   outage.reason, end, end_ns=end):
-            self._sink.control(ALERTS_TOPIC, alert.symbol or "", alert)
-        log.warning("ibkr outage end down_s=%.1f symbols=%s",
-                    (end - outage.start_ns) / 1e9, ",".join(outage.symbols))
+    def _lose_session(self, reason: str) -> None:
+        self._subs.end_session()
+        self._receiver.end_session()
+        self._resubscribing = False
+        if GATEWAY not in self._outages.open:
+            self._begin(CONNECTION, reason, self.symbols, by_data=False)
+        log.warning("ibkr session lost (%s): reconnecting", reason)
         self._publish_health()
+        self._ib.disconnect()
+
+    # ---- health --------------------------------------------------------------------------
+
+    def _stamp(self) -> int:
+        """Now on the feed's clock, strictly after every earlier stamp: arrival times."""
+        self._last_stamp = max(self._clock.timestamp_ns(), self._last_stamp + 1)
+        return self._last_stamp
+
+    def _begin(self, key: str, reason: str, symbols: Sequence[str], *, by_data: bool) -> None:
+        if self._outages.begin(key, reason, symbols, self._stamp(), by_data=by_data):
+            self.counters.outages += 1
+
+    def _publish_alerts(self, alerts: list[Alert]) -> None:
+        for alert in alerts:
+            self._sink.control(ALERTS_TOPIC, alert.symbol or "", alert)
+        if alerts:
+            log.warning("ibkr outage %s symbols=%s: %s", alerts[0].state,
+                        ",".join(a.symbol or "" for a in alerts), alerts[0].message)
 
     async def _health_loop(self) -> None:
         while True:
@@ -273,98 +335,82 @@ class IbkrFeed:
         now = self._clock.timestamp_ns()
         c = self.counters
         self._published_status = self.status
+        lacking = self._subs.lacking(now)
+        counters = c.as_dict() | {
+            f"lacking_{kind}": sum(kind in kinds for kinds in lacking.values())
+            for kind in ("trades", "quotes", "depth")}
         self._sink.control(HEALTH_TOPIC, ENGINE, EngineHealth(
             ts_event=now, ts_init=now, engine=ENGINE, worker=self.worker, status=self.status,
             lag=None, events_in=c.ticks_in, events_out=c.events_out, errors=c.errors,
             dead_letters=0, last_event_ts=c.last_event_ts,
         ))
         self._sink.control(METRICS_TOPIC, ENGINE, EngineMetrics(
-            ts_event=now, ts_init=now, engine=ENGINE, worker=self.worker, counters=c.as_dict(),
+            ts_event=now, ts_init=now, engine=ENGINE, worker=self.worker, counters=counters,
         ))
 
-    # ---- what ib_async reports (TickListener and events) --------------------------------
-
-    def on_packet(self) -> None:
-        self._last_rx = time.monotonic()
-
-    def on_last(self, req_id: int, time_s: int, price: float, size: float,
-                exchange: str) -> None:
-        sub = self._live(req_id, "trades")
-        if sub is not None:
-            self._emit(trade_from_last(sub.symbol, time_s, price, size, exchange or sub.venue,
-                                       self._clock.timestamp_ns()))
-
-    def on_bid_ask(self, req_id: int, time_s: int, bid: float, ask: float, bid_size: float,
-                   ask_size: float) -> None:
-        sub = self._live(req_id, "quotes")
-        if sub is not None:
-            self._emit(quote_from_bid_ask(sub.symbol, time_s, bid, ask, bid_size, ask_size,
-                                          sub.venue, self._clock.timestamp_ns()))
-
-    def on_depth(self, req_id: int, bids: list[DOMLevel], asks: list[DOMLevel]) -> None:
-        sub = self._live(req_id, "depth")
-        if sub is not None:
-            now = self._clock.timestamp_ns()
-            self._emit(depth_from_levels(
-                sub.symbol, [(lv.price, lv.size) for lv in bids],
-                [(lv.price, lv.size) for lv in asks], self.config.depth_rows, sub.venue, now, now,
-            ))
-
-    def _live(self, req_id: int, kind: Kind) -> Subscription | None:
-        sub = self.subscriptions.get(req_id)
-        if sub is None or sub.kind != kind:
-            return None
-        self.counters.ticks_in += 1
-        return sub
-
-    def _emit(self, event: MarketEvent | None) -> None:
-        c = self.counters
-        if event is None:
-            c.skipped += 1
-            return
-        self._sink.market(event)
-        if isinstance(event, Trade):
-            c.trades += 1
-        elif isinstance(event, Quote):
-            c.quotes += 1
-        elif isinstance(event, DepthSnapshot):
-            c.depth += 1
-        c.last_event_ts = event.ts_event
+    # ---- what ib_async reports besides data -------------------------------------------
 
     def _on_disconnected(self) -> None:
         self._lost = self._lost or "connection to TWS / IB Gateway lost"
         self._wake.set()
 
     def _on_error(self, req_id: int, code: int, message: str, contract: object) -> None:
-        sub = self.subscriptions.get(req_id)
-        if code in LIMITS or code in PERMISSIONS:
+        sub = self._subs.by_req.get(req_id)
+        if code in LIMITS or (code in REFUSALS and sub is not None):
             self._refuse(req_id, sub, code, message)
-        elif code == CONNECTIVITY_LOST:
-            self._begin_outage(f"IB Gateway lost its connection to IB ({code})")
-        elif code == RESTORED:
-            self._end_outage()
+        elif code == DEPTH_RESET and sub is not None:
+            self._receiver.reset_book(sub)
+        elif code in BROKEN or code in FIXED or code in (CONNECTIVITY_LOST, RESTORED,
+                                                          COMPETING_SESSION):
+            self._on_notice(sub, code, message)
         elif code == DATA_LOST:
             self._lost = f"IB lost the market data subscriptions ({code}): resubscribing"
             self._wake.set()
         elif code == CLIENT_ID_IN_USE:
             self.counters.errors += 1
-            log.error("ibkr client id in use client_id=%d: pass another --client-id",
-                      self.config.client_id)
-        elif code != NO_SECURITY_DEFINITION and not 2100 <= code < 2200:  # 21xx: notices
+            self._id_in_use.set()
+        elif code not in REFUSALS and not 2100 <= code < 2200:  # other 21xx: notices
             self.counters.errors += 1
             log.warning("ibkr error code=%d req_id=%d symbol=%s message=%r", code, req_id,
                         sub.symbol if sub else "-", message)
 
+    def _on_notice(self, sub: Subscription | None, code: int, message: str) -> None:
+        """IB's connectivity notices: outages begin and end."""
+        farm = farm_of(message)
+        if code == CONNECTIVITY_LOST:
+            self._begin(GATEWAY, f"IB Gateway lost its connection to IB ({code})",
+                        self.symbols, by_data=False)
+        elif code == COMPETING_SESSION:
+            self._begin(f"competing:{sub.symbol}" if sub else "competing",
+                        f"no market data during a competing live session ({code})",
+                        [sub.symbol] if sub else self.symbols, by_data=True)
+        elif code in BROKEN:
+            prefix, what, _ = BROKEN[code]
+            self._begin(f"{prefix}:{farm}", f"{what}{': ' + farm if farm else ''} ({code})",
+                        self.symbols, by_data=True)
+        now = self._stamp()
+        if code == RESTORED:
+            self._outages.end(GATEWAY, now)
+        self._outages.end_where(lambda key: notice_ends(key, code, farm), now)
+        self._publish_health()
+
     def _refuse(self, req_id: int, sub: Subscription | None, code: int, message: str) -> None:
-        name, why = LIMITS.get(code) or ("permission", PERMISSIONS[code])
+        name, why = LIMITS.get(code) or (
+            "no_definition" if code == 200 else "permission", REFUSALS[code])
         self.counters.refused[name] = self.counters.refused.get(name, 0) + 1
-        what = f"{sub.symbol} {sub.kind}" if sub else f"request {req_id}"
-        text = f"IB refused {what}: {why} (IB error {code}: {message})"
-        if sub is not None:
-            sub.refused = text
-        log.warning("ibkr subscription refused symbol=%s data=%s code=%d limit=%s: %s (IB: %s)",
-                    sub.symbol if sub else "-", sub.kind if sub else "-", code, name, why,
-                    message)
+        if sub is None:
+            log.warning("ibkr request limited req_id=%d code=%d limit=%s: %s (IB: %s)", req_id,
+                        code, name, why, message)
+            return
+        text = f"IB refused {sub.symbol} {sub.kind}: {why} (IB error {code}: {message})"
+        told = text == sub.refused
+        if self._subs.refuse(sub, code, text, self._clock.timestamp_ns()):
+            log.info("ibkr quotes from market data symbol=%s: no tick-by-tick line (IB error "
+                     "%d)", sub.symbol, code)
+        elif not told:
+            log.warning("ibkr subscription refused symbol=%s data=%s code=%d limit=%s: %s "
+                        "(IB: %s); asking again in %.0f s", sub.symbol, sub.kind, code, name,
+                        why, message, self.config.retry_s)
         self._publish_health()
 
 

@@ -1,20 +1,20 @@
 """What to subscribe to at Interactive Brokers: stocks, futures and FX pairs.
 
-Instruments come from flags (`--symbols AAPL,MSFT`, `--stock SAP:IBIS:EUR`,
-`--future ES:202512:CME`, `--fx EURUSD`) or from a small file, YAML or CSV, with one
+Instruments come from flags (`--symbols AAPL,MSFT`, `--stock SAP:SMART:EUR:IBIS`,
+`--future ES:202703:CME`, `--fx EURUSD`) or from a small file, YAML or CSV, with one
 instrument per entry or row:
 
     # instruments.yaml (a list, or the same list under `instruments:`)
     - {type: stock, symbol: AAPL}                          # SMART-routed, USD
     - {type: stock, symbol: SAP, exchange: IBIS, currency: EUR}
-    - {type: future, symbol: ES, expiry: "202512", exchange: CME}
+    - {type: future, symbol: ES, expiry: "202703", exchange: CME}
     - {type: fx, symbol: EURUSD}                           # IDEALPRO
 
     # instruments.csv (only type and symbol are required; blank cells take the defaults)
-    type,symbol,exchange,currency,expiry,local_symbol,primary_exchange,name
+    type,symbol,exchange,currency,expiry,local_symbol,primary_exchange,trading_class,multiplier,name
 
 Each instrument's key on the market topics is `name` when given, else derived from the
-qualified contract: the stock symbol (`BRK B` -> `BRK.B`), the future's local symbol (`ESZ5`),
+qualified contract: the stock symbol (`BRK B` -> `BRK.B`), the future's local symbol (`ESH7`),
 the FX pair (`EURUSD`). This module knows nothing of ib_async; `client.to_contract` does.
 """
 
@@ -34,11 +34,12 @@ from streams.exceptions import ConfigError
 InstrumentKind = Literal["stock", "future", "fx"]
 KINDS: tuple[InstrumentKind, ...] = ("stock", "future", "fx")
 FILE_FIELDS = ("type", "symbol", "exchange", "currency", "expiry", "local_symbol",
-               "primary_exchange", "name")
+               "primary_exchange", "trading_class", "multiplier", "name")
 _SYMBOL = re.compile(r"^[A-Za-z0-9._:/^-]{1,64}$")
 _IB_CODE = re.compile(r"^[A-Za-z0-9. &/-]{1,32}$")
 _EXPIRY = re.compile(r"^\d{6}(\d{2})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
+_MULTIPLIER = re.compile(r"^\d+(\.\d+)?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +51,10 @@ class Instrument:
     exchange: str = ""  # SMART, CME, IDEALPRO, ...
     currency: str = ""  # USD; for FX the quote currency
     expiry: str = ""  # futures: contract month YYYYMM or last trading day YYYYMMDD
-    local_symbol: str = ""  # futures: the exchange's code (ESZ5), instead of or with expiry
+    local_symbol: str = ""  # futures: the exchange's code (ESH7), instead of or with expiry
     primary_exchange: str = ""  # stocks: disambiguates a SMART-routed listing (NASDAQ)
+    trading_class: str = ""  # futures: tells weekly contracts from the monthly one
+    multiplier: str = ""  # futures: contract size, another way to tell them apart (50)
     name: str | None = None  # the key on our topics; None: derived after qualification
 
     def __post_init__(self) -> None:
@@ -60,7 +63,8 @@ class Instrument:
             raise ConfigError(f"{what}: type must be one of {', '.join(KINDS)}")
         for label, value in (("symbol", self.symbol), ("exchange", self.exchange),
                              ("local_symbol", self.local_symbol),
-                             ("primary_exchange", self.primary_exchange)):
+                             ("primary_exchange", self.primary_exchange),
+                             ("trading_class", self.trading_class)):
             if value and not _IB_CODE.match(value):
                 raise ConfigError(f"{what}: invalid {label} {value!r}")
         if not self.symbol:
@@ -69,6 +73,8 @@ class Instrument:
             raise ConfigError(f"{what}: currency must be a 3-letter code, got {self.currency!r}")
         if self.expiry and not _EXPIRY.match(self.expiry):
             raise ConfigError(f"{what}: expiry must be YYYYMM or YYYYMMDD, got {self.expiry!r}")
+        if self.multiplier and not _MULTIPLIER.match(self.multiplier):
+            raise ConfigError(f"{what}: multiplier must be a number, got {self.multiplier!r}")
         if self.kind == "future" and not (self.expiry or self.local_symbol):
             raise ConfigError(f"{what}: a future needs an expiry (YYYYMM) or a local_symbol")
         if self.kind == "future" and not self.exchange:
@@ -91,19 +97,22 @@ class Instrument:
 
 
 def stock(text: str) -> Instrument:
-    """`AAPL`, `AAPL:SMART`, `SAP:IBIS:EUR` (symbol[:exchange[:currency]])."""
-    parts = _split(text, 1, 3, "SYMBOL[:EXCHANGE[:CURRENCY]]")
-    symbol, exchange, currency = (parts + ["", ""])[:3]
+    """`AAPL`, `AAPL:SMART`, `SAP:IBIS:EUR`, `SAP:SMART:EUR:IBIS`
+    (symbol[:exchange[:currency[:primary exchange]]])."""
+    parts = _split(text, 1, 4, "SYMBOL[:EXCHANGE[:CURRENCY[:PRIMARY_EXCHANGE]]]")
+    symbol, exchange, currency, primary = (parts + ["", "", ""])[:4]
     return Instrument("stock", symbol.upper(), (exchange or "SMART").upper(),
-                      (currency or "USD").upper())
+                      (currency or "USD").upper(), primary_exchange=primary.upper())
 
 
 def future(text: str) -> Instrument:
-    """`ES:202512:CME` or `ES:202512:CME:USD` (symbol:expiry:exchange[:currency])."""
-    parts = _split(text, 3, 4, "SYMBOL:YYYYMM:EXCHANGE[:CURRENCY]")
-    symbol, expiry, exchange, currency = (parts + [""])[:4]
+    """`ES:202703:CME`, `ES:202703:CME:USD`, `ES:202703:CME:USD:ES:50`
+    (symbol:expiry:exchange[:currency[:trading class[:multiplier]]])."""
+    parts = _split(text, 3, 6,
+                   "SYMBOL:YYYYMM[DD]:EXCHANGE[:CURRENCY[:TRADING_CLASS[:MULTIPLIER]]]")
+    symbol, expiry, exchange, currency, trading_class, multiplier = (parts + [""] * 3)[:6]
     return Instrument("future", symbol.upper(), exchange.upper(), currency.upper(),
-                      expiry=expiry)
+                      expiry=expiry, trading_class=trading_class.upper(), multiplier=multiplier)
 
 
 def fx(text: str) -> Instrument:
@@ -185,6 +194,8 @@ def _from_row(path: Path, where: str, row: Mapping[str, object]) -> Instrument:
             expiry=cells.get("expiry", ""),
             local_symbol=cells.get("local_symbol", ""),
             primary_exchange=cells.get("primary_exchange", "").upper(),
+            trading_class=cells.get("trading_class", "").upper(),
+            multiplier=cells.get("multiplier", ""),
             name=cells.get("name") or None,
         )
     except ConfigError as exc:

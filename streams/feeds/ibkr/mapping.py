@@ -1,22 +1,23 @@
-"""Pure mapping from what IB sends to our wire models, and the feed's alerts and health.
+"""Pure mapping from what IB sends to our wire models, and the feed's outage alerts.
 
 IB's tick-by-tick data carries the venue time in whole seconds; it becomes `ts_event` in ns.
-Market depth carries no venue time, so a book snapshot's `ts_event` is when it arrived.
-Prices arrive as floats parsed from TWS's decimal text; `repr` gives back the shortest
-decimal that parses to the same float, which is IB's text up to trailing zeros (10.00 -> 10.0),
-never a binary artifact like 0.30000000000000004. Sizes must be whole units: a fractional size
-(crypto, fractional shares) cannot be represented and the tick is skipped (None).
+Depth and reqMktData quotes carry no venue time, so their `ts_event` is their arrival. Every
+event's `ts_init` is its arrival at the feed. Prices arrive as floats parsed from TWS's decimal
+text; `repr` gives back the shortest decimal that parses to the same float, which is IB's text
+up to trailing zeros (10.00 -> 10.0), never a binary artifact like 0.30000000000000004. Sizes
+must be whole units: a fractional size (crypto, fractional shares) cannot be represented and
+the tick is skipped (None).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Literal
 
-from streams.schema import DEPTH_LEVELS, Alert, DepthSnapshot, Quote, Trade
+from streams.schema import Alert, Quote, Trade
 
 NS_PER_S = 1_000_000_000
 OUTAGE_KIND = "feed_outage"
@@ -37,19 +38,22 @@ def size_of(value: float) -> int | None:
 
 
 def trade_from_last(
-    symbol: str, time_s: int, price: float, size: float, venue: str, ts_init: int
+    symbol: str, time_s: int, price: float, size: float, venue: str, ts_init: int, *,
+    unreported: bool = False, conditions: str = "",
 ) -> Trade | None:
-    """An `AllLast` tick-by-tick print as a Trade; None when it has no price or size."""
+    """An `AllLast` tick-by-tick print as a Trade, with IB's unreported flag and special
+    conditions; None when it has no price or size."""
     p, s = price_of(price), size_of(size)
     if p is None or not s:
         return None
     return Trade(ts_event=time_s * NS_PER_S, ts_init=ts_init, symbol=symbol, price=p, size=s,
-                 venue=venue or None)
+                 venue=venue or None, unreported=unreported,
+                 conditions=conditions.strip() or None)
 
 
-def quote_from_bid_ask(
+def quote_from_top(
     symbol: str,
-    time_s: int,
+    ts_event: int,
     bid: float,
     ask: float,
     bid_size: float,
@@ -57,53 +61,13 @@ def quote_from_bid_ask(
     venue: str,
     ts_init: int,
 ) -> Quote | None:
-    """A `BidAsk` tick-by-tick update as a Quote; None when a side is empty or it is crossed."""
+    """The top of the book as a Quote; None when a side is empty or it is crossed."""
     bp, ap = price_of(bid), price_of(ask)
     bs, az = size_of(bid_size), size_of(ask_size)
     if bp is None or ap is None or bs is None or az is None or bp > ap:
         return None
-    return Quote(ts_event=time_s * NS_PER_S, ts_init=ts_init, symbol=symbol, bid_price=bp,
-                 bid_size=bs, ask_price=ap, ask_size=az, venue=venue or None)
-
-
-def book_side(
-    levels: Iterable[tuple[float, float]], *, bids: bool, rows: int = DEPTH_LEVELS
-) -> list[tuple[Decimal, int]]:
-    """One side of IB's depth rows as (price, size) best first, at most `rows` levels.
-
-    Smart depth can list one price once per exchange: those rows are summed. Empty, zero and
-    fractional rows are left out.
-    """
-    total: dict[Decimal, int] = {}
-    for raw_price, raw_size in levels:
-        p, s = price_of(raw_price), size_of(raw_size)
-        if p is not None and s:
-            total[p] = total.get(p, 0) + s
-    return sorted(total.items(), reverse=bids)[:rows]
-
-
-def depth_from_levels(
-    symbol: str,
-    bids: Iterable[tuple[float, float]],
-    asks: Iterable[tuple[float, float]],
-    rows: int,
-    venue: str,
-    ts_event: int,
-    ts_init: int,
-) -> DepthSnapshot | None:
-    """The book as a DepthSnapshot of up to `rows` levels; None when empty or crossed."""
-    bid_side = book_side(bids, bids=True, rows=rows)
-    ask_side = book_side(asks, bids=False, rows=rows)
-    if not bid_side and not ask_side:
-        return None
-    if bid_side and ask_side and bid_side[0][0] >= ask_side[0][0]:
-        return None
-    return DepthSnapshot(
-        ts_event=ts_event, ts_init=ts_init, symbol=symbol,
-        bid_prices=[p for p, _ in bid_side], bid_sizes=[s for _, s in bid_side],
-        ask_prices=[p for p, _ in ask_side], ask_sizes=[s for _, s in ask_side],
-        venue=venue or None,
-    )
+    return Quote(ts_event=ts_event, ts_init=ts_init, symbol=symbol, bid_price=bp, bid_size=bs,
+                 ask_price=ap, ask_size=az, venue=venue or None)
 
 
 def outage_alert_id(feed_id: str, start_ns: int, symbol: str) -> str:
@@ -121,7 +85,7 @@ def outage_alerts(
 ) -> list[Alert]:
     """One alert per affected symbol: raised (end_ns None) or cleared at `end_ns`."""
     names = ",".join(symbols)
-    since = _iso(start_ns)
+    since = iso(start_ns)
     values = {"symbols_affected": float(len(symbols))}
     state: Literal["raised", "cleared"]
     severity: Literal["critical", "info"]
@@ -131,7 +95,7 @@ def outage_alerts(
     else:
         state, severity, ts_event = "cleared", "info", end_ns
         values["duration_ms"] = (end_ns - start_ns) / 1e6
-        message = (f"{feed_id} back at {_iso(end_ns)} after {(end_ns - start_ns) / 1e9:.1f} s "
+        message = (f"{feed_id} back at {iso(end_ns)} after {(end_ns - start_ns) / 1e9:.1f} s "
                    f"down since {since} ({reason}); symbols affected: {names}")
     return [
         Alert(ts_event=ts_event, ts_init=ts_init, alert_id=outage_alert_id(feed_id, start_ns, s),
@@ -141,5 +105,6 @@ def outage_alerts(
     ]
 
 
-def _iso(ts_ns: int) -> str:
+def iso(ts_ns: int) -> str:
+    """UTC ISO-8601 to the millisecond, for messages."""
     return datetime.fromtimestamp(ts_ns / NS_PER_S, UTC).isoformat(timespec="milliseconds")

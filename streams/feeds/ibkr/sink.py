@@ -2,8 +2,11 @@
 
 IB delivers ticks in an asyncio loop; `streams.feeds.publish.publish` is a blocking loop over
 an iterable. `KafkaSink` runs `publish` in a thread over a queue the feed fills, so market
-events get the same keys, partitioning and delivery accounting as every other feed. Alerts,
-health and metrics (a few records a second at most) go through a second producer directly.
+events get the same keys, partitioning and delivery accounting as every other feed. The queue
+holds at most `max_queued` events: when the broker falls that far behind, newer events are
+dropped and counted (`dropped`; the feed logs it and reports it in its metrics) rather than
+growing memory without bound or stalling the loop that reads from IB. Alerts, health and
+metrics (a few records a second at most) go through a second producer directly.
 """
 
 from __future__ import annotations
@@ -30,8 +33,12 @@ METRICS_TOPIC = "logic.metrics"
 CONTROL_TOPICS = (ALERTS_TOPIC, HEALTH_TOPIC, METRICS_TOPIC)
 
 
+MAX_QUEUED = 100_000
+
+
 class FeedSink(Protocol):
     error: BaseException | None  # set when publishing failed; the feed then stops
+    dropped: int  # market events that found no room
 
     def market(self, event: MarketEvent) -> None:
         """Queue a trade, quote or depth snapshot for its market.* topic."""
@@ -43,10 +50,12 @@ class FeedSink(Protocol):
 class KafkaSink:
     """A FeedSink on the broker; `start()` checks every topic exists, `close()` flushes."""
 
-    def __init__(self, brokers: str, flush_timeout_s: float = 30.0) -> None:
+    def __init__(self, brokers: str, flush_timeout_s: float = 30.0,
+                 max_queued: int = MAX_QUEUED) -> None:
         self._brokers = brokers
         self._flush_timeout_s = flush_timeout_s
-        self._queue: queue.SimpleQueue[MarketEvent | None] = queue.SimpleQueue()
+        self._queue: queue.Queue[MarketEvent | None] = queue.Queue(max_queued)
+        self.dropped = 0
         self._control = kafka.producer(brokers)
         self._thread = threading.Thread(target=self._publish, name="ibkr-publish", daemon=True)
         self._stats: PublishStats | None = None
@@ -67,7 +76,10 @@ class KafkaSink:
         return self
 
     def market(self, event: MarketEvent) -> None:
-        self._queue.put(event)
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            self.dropped += 1
 
     def control(self, topic: str, key: str, event: Event) -> None:
         while True:

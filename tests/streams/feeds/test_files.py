@@ -91,6 +91,7 @@ def test_trades_csv_known_answer(tmp_path: Path) -> None:
         "price": np.array([420.10, 101.02, 101.01]),
         "size": np.array([5, 7, 100], dtype=np.int64),
         "aggressor": np.array([-1, 0, 1], dtype=np.int8),
+        "unreported": np.zeros(3, dtype=np.bool_),
     })
     assert mf.price_text["price"].to_pylist() == ["420.10", "101.02", "101.01"]
     assert mf.lines.tolist() == [3, 4, 2]

@@ -6,55 +6,47 @@ broker's market.* and logic.* topics read back only their own records."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import random
 import signal
-import string
 import sys
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
 from streams import kafka
 from streams.exceptions import ConfigError
-from streams.feeds import MarketEvent
 from streams.feeds.ibkr import IbkrConfig, IbkrFeed, KafkaSink, collect, load_instruments
+from streams.feeds.ibkr.book import ASK, BID, INSERT, DepthBook
 from streams.feeds.ibkr.config import backoff_s
 from streams.feeds.ibkr.instruments import Instrument, future, fx, stock, topic_symbol
 from streams.feeds.ibkr.mapping import (
-    book_side,
-    depth_from_levels,
     outage_alert_id,
     outage_alerts,
-    quote_from_bid_ask,
+    quote_from_top,
     trade_from_last,
 )
-from streams.feeds.ibkr.sink import FeedSink
 from streams.schema import Alert, DepthSnapshot, EngineHealth, EngineMetrics, Event, Quote, Trade
 from streams.settings import REPO_ROOT
 from tests.streams.feeds.fake_tws import FakeTws
+from tests.streams.feeds.ibkr_helpers import (
+    ALL_DATA,
+    T_NS,
+    T_S,
+    ListSink,
+    fake_tws,
+    make_feed,
+    running,
+    unique,
+    unique_currency,
+)
 
-T_S = 1_700_000_000  # a venue time, in IB's whole seconds
-T_NS = T_S * 1_000_000_000
 TS_INIT = T_NS + 123_456_789
 E = TypeVar("E", bound=Event)
-FAST = IbkrConfig(heartbeat_s=0.2, stall_timeout_s=1.0, reconnect_min_s=0.05, reconnect_max_s=0.3,
-                  health_interval_s=0.2, connect_timeout_s=5.0)
-ALL_DATA = {"AllLast", "BidAsk", "depth"}
-
-
-def unique(prefix: str = "Z") -> str:
-    return prefix + uuid.uuid4().hex[:7].upper()
-
-
-def unique_currency() -> str:
-    return "".join(random.choices(string.ascii_uppercase, k=3))
 
 
 # ---- mapping: known values ---------------------------------------------------------------
@@ -83,7 +75,7 @@ def test_trade_without_price_or_whole_size_is_skipped(price: float, size: float)
 
 
 def test_bid_ask_tick_maps_to_quote() -> None:
-    quote = quote_from_bid_ask("AAPL", T_S, 190.11, 190.12, 300.0, 200.0, "SMART", TS_INIT)
+    quote = quote_from_top("AAPL", T_NS, 190.11, 190.12, 300.0, 200.0, "SMART", TS_INIT)
 
     assert quote == Quote(ts_event=T_NS, ts_init=TS_INIT, symbol="AAPL",
                           bid_price=Decimal("190.11"), bid_size=300,
@@ -91,18 +83,22 @@ def test_bid_ask_tick_maps_to_quote() -> None:
 
 
 def test_locked_quote_is_kept_crossed_or_empty_ones_are_skipped() -> None:
-    assert quote_from_bid_ask("X", T_S, 10.0, 10.0, 1.0, 1.0, "", 0) is not None
-    assert quote_from_bid_ask("X", T_S, 10.01, 10.0, 1.0, 1.0, "", 0) is None
-    assert quote_from_bid_ask("X", T_S, -1.0, 10.0, 0.0, 1.0, "", 0) is None
+    assert quote_from_top("X", T_NS, 10.0, 10.0, 1.0, 1.0, "", 0) is not None
+    assert quote_from_top("X", T_NS, 10.01, 10.0, 1.0, 1.0, "", 0) is None
+    assert quote_from_top("X", T_NS, -1.0, 10.0, 0.0, 1.0, "", 0) is None
 
 
-def test_depth_rows_are_summed_per_price_sorted_and_cut_to_rows() -> None:
-    # Smart depth: 190.10 is quoted on two exchanges; a zero row is a deleted level.
-    bids = [(190.10, 100.0), (190.09, 50.0), (190.10, 200.0), (190.08, 0.0), (190.07, 10.0)]
-    asks = [(190.13, 70.0), (190.12, 30.0)]
+def test_smart_depth_rows_are_summed_per_price_sorted_and_cut_to_rows() -> None:
+    # Smart depth: 190.10 is quoted on two exchanges; a zero row is an empty level.
+    book = DepthBook(smart=True)
+    for row, (price, size, exchange) in enumerate([
+            (190.10, 100.0, "NSDQ"), (190.09, 50.0, "ARCA"), (190.10, 200.0, "ARCA"),
+            (190.08, 0.0, "BATS"), (190.07, 10.0, "NSDQ")]):
+        book.apply(row, INSERT, BID, price, size, exchange)
+    for row, (price, size) in enumerate([(190.13, 70.0), (190.12, 30.0)]):
+        book.apply(row, INSERT, ASK, price, size, "NSDQ")
 
-    snap = depth_from_levels("AAPL", bids, asks, rows=2, venue="SMART", ts_event=T_NS,
-                             ts_init=TS_INIT)
+    snap = book.snapshot("AAPL", 2, "SMART", T_NS, TS_INIT)
 
     assert snap == DepthSnapshot(
         ts_event=T_NS, ts_init=TS_INIT, symbol="AAPL",
@@ -112,12 +108,18 @@ def test_depth_rows_are_summed_per_price_sorted_and_cut_to_rows() -> None:
 
 
 def test_depth_keeps_at_most_ten_levels_and_skips_crossed_or_empty_books() -> None:
-    bids = [(100.0 - i / 100, 1.0) for i in range(15)]
+    deep, crossed, empty = DepthBook(), DepthBook(), DepthBook()
+    for row in range(15):
+        deep.apply(row, INSERT, BID, 100.0 - row / 100, 1.0)
+    crossed.apply(0, INSERT, BID, 10.0, 1.0)
+    crossed.apply(0, INSERT, ASK, 9.99, 1.0)
+    empty.apply(0, INSERT, ASK, 10.0, 0.0)
 
-    assert len(book_side(bids, bids=True)) == 10
-    assert depth_from_levels("X", bids, [], 10, "", 0, 0) is not None  # one side is a book
-    assert depth_from_levels("X", [(10.0, 1.0)], [(9.99, 1.0)], 10, "", 0, 0) is None
-    assert depth_from_levels("X", [], [(10.0, 0.0)], 10, "", 0, 0) is None
+    snap = deep.snapshot("X", 10, "", 0, 0)
+
+    assert snap is not None and len(snap.bid_prices) == 10  # one side is a book
+    assert crossed.snapshot("X", 10, "", 0, 0) is None
+    assert empty.snapshot("X", 10, "", 0, 0) is None
 
 
 def test_outage_alerts_raise_and_clear_under_one_deterministic_id() -> None:
@@ -156,11 +158,11 @@ def test_backoff_doubles_up_to_the_cap_with_jitter() -> None:
 def test_instrument_flags() -> None:
     assert stock("aapl") == Instrument("stock", "AAPL", "SMART", "USD")
     assert stock("SAP:IBIS:EUR") == Instrument("stock", "SAP", "IBIS", "EUR")
-    assert future("ES:202512:CME") == Instrument("future", "ES", "CME", "", expiry="202512")
+    assert future("ES:202703:CME") == Instrument("future", "ES", "CME", "", expiry="202703")
     assert fx("eur.usd") == Instrument("fx", "EUR", "IDEALPRO", "USD")
 
 
-@pytest.mark.parametrize(("make", "text"), [(future, "ES:202512"), (future, "ES:Dec25:CME"),
+@pytest.mark.parametrize(("make", "text"), [(future, "ES:202703"), (future, "ES:Mar27:CME"),
                                             (fx, "EURUS"), (stock, "A:B:C:D"),
                                             (stock, "SAP:IBIS:EURO")])
 def test_bad_instrument_flags_are_config_errors(
@@ -175,7 +177,7 @@ def test_instruments_file_yaml_and_csv(tmp_path: Path) -> None:
     yaml_file.write_text(
         "instruments:\n"
         "  - {type: stock, symbol: AAPL}\n"
-        "  - {type: future, symbol: ES, expiry: '202512', exchange: CME, name: ES-DEC}\n"
+        "  - {type: future, symbol: ES, expiry: '202703', exchange: CME, name: ES-MAR}\n"
         "  - {type: fx, symbol: EURUSD}\n"
     )
     csv_file = tmp_path / "instruments.csv"
@@ -185,7 +187,7 @@ def test_instruments_file_yaml_and_csv(tmp_path: Path) -> None:
 
     assert load_instruments(yaml_file) == [
         Instrument("stock", "AAPL", "SMART", "USD"),
-        Instrument("future", "ES", "CME", "", expiry="202512", name="ES-DEC"),
+        Instrument("future", "ES", "CME", "", expiry="202703", name="ES-MAR"),
         Instrument("fx", "EUR", "IDEALPRO", "USD"),
     ]
     assert load_instruments(csv_file) == [
@@ -210,10 +212,10 @@ def test_instruments_file_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_topic_symbols_from_qualified_contracts() -> None:
     assert topic_symbol(stock("BRK B"), "BRK B", "BRK B") == "BRK.B"
-    assert topic_symbol(future("ES:202512:CME"), "ES", "ESZ5") == "ESZ5"
+    assert topic_symbol(future("ES:202703:CME"), "ES", "ESH7") == "ESH7"
     assert topic_symbol(fx("EURUSD"), "EUR", "EUR.USD") == "EURUSD"
-    named = Instrument("future", "ES", "CME", expiry="202512", name="ES-FRONT")
-    assert topic_symbol(named, "ES", "ESZ5") == "ES-FRONT"
+    named = Instrument("future", "ES", "CME", expiry="202703", name="ES-FRONT")
+    assert topic_symbol(named, "ES", "ESH7") == "ES-FRONT"
     with pytest.raises(ConfigError, match="give it a name"):
         topic_symbol(stock("X"), "X#1", "X#1")
 
@@ -226,51 +228,6 @@ def test_config_rejects_a_stall_timeout_shorter_than_the_heartbeat() -> None:
 
 
 # ---- against the fake TWS ------------------------------------------------------------------
-
-
-class ListSink:
-    """A FeedSink that keeps what it is given, for tests that need no broker."""
-
-    def __init__(self) -> None:
-        self.market_events: list[MarketEvent] = []
-        self.controls: list[tuple[str, str, Event]] = []
-        self.error: BaseException | None = None
-
-    def market(self, event: MarketEvent) -> None:
-        self.market_events.append(event)
-
-    def control(self, topic: str, key: str, event: Event) -> None:
-        self.controls.append((topic, key, event))
-
-    def alerts(self) -> list[Alert]:
-        return [e for t, _, e in self.controls if isinstance(e, Alert)]
-
-
-@asynccontextmanager
-async def fake_tws(**limits: int) -> AsyncIterator[FakeTws]:
-    server = FakeTws(**limits)
-    await server.start()
-    try:
-        yield server
-    finally:
-        await server.stop()
-
-
-@asynccontextmanager
-async def running(feed: IbkrFeed) -> AsyncIterator[IbkrFeed]:
-    stop = asyncio.Event()
-    task = asyncio.create_task(feed.run(stop))
-    try:
-        yield feed
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
-
-
-def make_feed(tws: FakeTws, instruments: list[Instrument], sink: FeedSink) -> IbkrFeed:
-    client_id = random.randrange(100, 1_000_000)
-    config = dataclasses.replace(FAST, port=tws.port, client_id=client_id)
-    return IbkrFeed(instruments, config, sink, rng=random.Random(client_id))
 
 
 async def test_gateway_losing_ib_1100_raises_an_outage_and_1102_clears_it() -> None:
@@ -313,12 +270,12 @@ async def test_a_silent_connection_is_detected_by_heartbeat_and_replaced() -> No
 
 
 @asynccontextmanager
-async def on_broker(brokers: str, tws: FakeTws,
-                    instruments: list[Instrument]) -> AsyncIterator[IbkrFeed]:
+async def on_broker(brokers: str, tws: FakeTws, instruments: list[Instrument],
+                    **config: Any) -> AsyncIterator[IbkrFeed]:
     """A feed publishing to the session's broker; every record delivered when it ends."""
     sink = KafkaSink(brokers).start()
     try:
-        async with running(make_feed(tws, instruments, sink)) as feed:
+        async with running(make_feed(tws, instruments, sink, **config)) as feed:
             yield feed
     finally:
         stats = sink.close()
@@ -346,13 +303,13 @@ async def test_trades_quotes_and_depth_land_on_market_topics_keyed_by_symbol(
 ) -> None:
     async with fake_tws(max_tick_by_tick=5) as tws:
         share = tws.add_stock(unique())
-        es = tws.add_future("ES", "20251219", unique("ES"))
+        es = tws.add_future("ES", "20270319", unique("ES"))
         pair = unique_currency()
         eur = tws.add_fx(pair, "USD")
-        instruments = [stock(share.symbol), Instrument("future", "ES", "CME", expiry="202512",
+        instruments = [stock(share.symbol), Instrument("future", "ES", "CME", expiry="202703",
                                                        local_symbol=es.local_symbol),
                        Instrument("fx", pair, "IDEALPRO", "USD")]
-        async with on_broker(kafka_brokers, tws, instruments) as feed:
+        async with on_broker(kafka_brokers, tws, instruments, tick_by_tick_lines=5) as feed:
             await tws.wait_until(lambda: tws.subscribed(share) == tws.subscribed(es) == ALL_DATA
                                  and tws.subscribed(eur) == {"BidAsk", "depth"})
             tws.send_last(share, T_S, "190.12", "100", "NASDAQ")
@@ -455,7 +412,7 @@ async def test_depth_limit_309_is_reported_by_name_and_does_not_reconnect(
     assert "degraded" in [h.status for h in health]
     metrics = read_topic(kafka_brokers, "logic.metrics", EngineMetrics, {"feed.ibkr"})
     assert any(m.worker == feed.worker and m.counters.get("refused_market_depth") == 1
-               for m in metrics)
+               and m.counters.get("lacking_depth") == 1 for m in metrics)
 
 
 @pytest.mark.slow
