@@ -151,15 +151,17 @@ def price_scale(value: str | int | float | Decimal) -> int:
 
 
 def price_scales(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """`price_scale` of every decimal text of an Arrow column, as int8 (0 for nulls)."""
-    texts = pc.utf8_trim_whitespace(texts)
+    """`price_scale` of every decimal text (without surrounding blanks) of an Arrow column,
+    as int8; 0 for nulls. Vectorised: a few passes over the bytes, no Python per row."""
     point = pc.find_substring(texts, ".").to_numpy(zero_copy_only=False)
-    length = pc.utf8_length(texts).to_numpy(zero_copy_only=False)
-    scales = np.where(point >= 0, length - point - 1, 0)
-    exponent = pc.fill_null(pc.match_substring(texts, "e", ignore_case=True), False)
-    for i in np.flatnonzero(exponent.to_numpy(zero_copy_only=False)).tolist():
-        scales[i] = price_scale(texts[i].as_py())  # 1.25E-7: rare, one at a time
-    return np.nan_to_num(np.clip(scales, 0, MAX_PRICE_SCALE)).astype(np.int8)
+    length = pc.binary_length(texts).to_numpy(zero_copy_only=False)  # decimal text is ASCII
+    scales = np.nan_to_num(np.where(point >= 0, length - point - 1, 0))
+    for letter in "eE":  # 1.25E-7: rare, one at a time
+        at = pc.find_substring(texts, letter)
+        if (pc.max(at).as_py() or -1) >= 0:
+            for i in np.flatnonzero(pc.fill_null(at, -1).to_numpy(zero_copy_only=False) >= 0):
+                scales[i] = price_scale(texts[int(i)].as_py())
+    return np.clip(scales, 0, MAX_PRICE_SCALE).astype(np.int8)
 
 
 def _size(doc: dict, field: str, *, positive: bool) -> int:
