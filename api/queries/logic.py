@@ -98,7 +98,8 @@ async def alerts(
 async def engines(conn: psycopg.AsyncConnection) -> list[dict[str, Any]]:
     """The newest health report of every (engine, worker)."""
     return await _rows(conn, (
-        "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, lag, events_in,"
+        "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, ts_event, lag,"
+        " events_in,"
         " events_out, errors, dead_letters, last_event_ts FROM engine_health"
         " ORDER BY engine, worker, time DESC"
     ), {})

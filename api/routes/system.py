@@ -9,7 +9,7 @@ from fastapi import APIRouter
 
 from api.auth import RequireRead
 from api.deps import ConnectionDep, SettingsDep
-from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, TopicsPublic
+from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, TopicsPublic, ok
 from api.queries import logic
 from streams import endpoints, kafka
 from streams.catalog import Catalog
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["system"]
 STALE_INTERVALS = 3
 
 
-@router.get("/engines", response_model=EnginesPublic)
+@router.get("/engines", response_model=EnginesPublic, responses=ok(EnginesPublic))
 async def list_engines(conn: ConnectionDep, settings: SettingsDep) -> EnginesPublic:
     """The newest health report of every engine worker (and of the sink), with its lag;
     `stale` when it has not reported for three health intervals."""
@@ -31,7 +31,7 @@ async def list_engines(conn: ConnectionDep, settings: SettingsDep) -> EnginesPub
     ])
 
 
-@router.get("/topics", response_model=TopicsPublic)
+@router.get("/topics", response_model=TopicsPublic, responses=ok(TopicsPublic))
 async def list_topics(settings: SettingsDep) -> TopicsPublic:
     """Every topic: catalog entry, partitions, watermarks, and the lag of the worker group
     (NAUTILUS_APP_ID) and the sink group (NAUTILUS_SINK_GROUP) where they consume it."""
