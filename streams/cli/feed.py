@@ -307,7 +307,7 @@ def _register_ibkr(cmds: argparse._SubParsersAction) -> None:
     ib.add_argument("--stock", action="append", default=[], metavar="SYMBOL[:EXCHANGE[:CCY]]",
                     help="a stock, e.g. SAP:IBIS:EUR; repeatable")
     ib.add_argument("--future", action="append", default=[], metavar="SYMBOL:YYYYMM:EXCHANGE",
-                    help="a future by contract month, e.g. ES:202512:CME; repeatable")
+                    help="a future by contract month, e.g. ES:202703:CME; repeatable")
     ib.add_argument("--fx", action="append", default=[], metavar="PAIR",
                     help="an FX pair on IDEALPRO (quotes and depth; FX has no trades), e.g. "
                     "EURUSD; repeatable")

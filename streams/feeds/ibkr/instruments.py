@@ -1,20 +1,20 @@
 """What to subscribe to at Interactive Brokers: stocks, futures and FX pairs.
 
 Instruments come from flags (`--symbols AAPL,MSFT`, `--stock SAP:IBIS:EUR`,
-`--future ES:202512:CME`, `--fx EURUSD`) or from a small file, YAML or CSV, with one
+`--future ES:202703:CME`, `--fx EURUSD`) or from a small file, YAML or CSV, with one
 instrument per entry or row:
 
     # instruments.yaml (a list, or the same list under `instruments:`)
     - {type: stock, symbol: AAPL}                          # SMART-routed, USD
     - {type: stock, symbol: SAP, exchange: IBIS, currency: EUR}
-    - {type: future, symbol: ES, expiry: "202512", exchange: CME}
+    - {type: future, symbol: ES, expiry: "202703", exchange: CME}
     - {type: fx, symbol: EURUSD}                           # IDEALPRO
 
     # instruments.csv (only type and symbol are required; blank cells take the defaults)
     type,symbol,exchange,currency,expiry,local_symbol,primary_exchange,name
 
 Each instrument's key on the market topics is `name` when given, else derived from the
-qualified contract: the stock symbol (`BRK B` -> `BRK.B`), the future's local symbol (`ESZ5`),
+qualified contract: the stock symbol (`BRK B` -> `BRK.B`), the future's local symbol (`ESH7`),
 the FX pair (`EURUSD`). This module knows nothing of ib_async; `client.to_contract` does.
 """
 
@@ -50,7 +50,7 @@ class Instrument:
     exchange: str = ""  # SMART, CME, IDEALPRO, ...
     currency: str = ""  # USD; for FX the quote currency
     expiry: str = ""  # futures: contract month YYYYMM or last trading day YYYYMMDD
-    local_symbol: str = ""  # futures: the exchange's code (ESZ5), instead of or with expiry
+    local_symbol: str = ""  # futures: the exchange's code (ESH7), instead of or with expiry
     primary_exchange: str = ""  # stocks: disambiguates a SMART-routed listing (NASDAQ)
     name: str | None = None  # the key on our topics; None: derived after qualification
 
@@ -99,7 +99,7 @@ def stock(text: str) -> Instrument:
 
 
 def future(text: str) -> Instrument:
-    """`ES:202512:CME` or `ES:202512:CME:USD` (symbol:expiry:exchange[:currency])."""
+    """`ES:202703:CME` or `ES:202703:CME:USD` (symbol:expiry:exchange[:currency])."""
     parts = _split(text, 3, 4, "SYMBOL:YYYYMM:EXCHANGE[:CURRENCY]")
     symbol, expiry, exchange, currency = (parts + [""])[:4]
     return Instrument("future", symbol.upper(), exchange.upper(), currency.upper(),
