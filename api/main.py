@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
 
 from api import errors
 from api.deps import close_pools
@@ -30,7 +31,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await close_pools(app.state.pools)
 
 
-app = FastAPI(
+# /docs (Swagger UI) and /redoc load their JavaScript, CSS and icon from the API itself
+# (fastapi-offline ships them), not from a CDN, so they work offline; Swagger UI's online
+# validator badge is off for the same reason.
+app = FastAPIOffline(
     title="Nautilus Streams",
     description=(
         "Trading analytics from the Nautilus Streams pipeline. Every route but /health and "
@@ -38,6 +42,7 @@ app = FastAPI(
     ),
     version="0.1.0",
     lifespan=lifespan,
+    swagger_ui_parameters={"validatorUrl": None},
 )
 _origins = [o.strip() for o in get_settings().api_cors_origins.split(",") if o.strip()]
 if _origins:

@@ -1,27 +1,57 @@
 """Response models: one public schema per resource, and the page envelope for lists.
 
 Prices are strings (exact decimals, as on the wire); volumes and counters integers; every
-record carries `time` (ISO-8601 UTC) and, where it has one, `ts_event` (int ns).
+record carries `time` (ISO-8601 UTC) and `ts_event` (int ns). Each model has an example, which
+/docs shows; `ok(model)` puts it on a route's 200 answer.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+# 2026-11-20T14:30:00Z, the time of the examples
+EXAMPLE_NS = 1_795_185_000_000_000_000
+EXAMPLE_TIME = "2026-11-20T14:30:00Z"
+EXAMPLE_CURSOR = "WzE3OTUxODUwMDAwMDAwMDBd"  # a next_cursor: [µs of the last item's time]
+
+
+def _examples(*examples: dict[str, Any]) -> ConfigDict:
+    return ConfigDict(json_schema_extra={"examples": list(examples)})
+
+
+def example_of(model: type[BaseModel]) -> dict[str, Any]:
+    """The first example of a model's JSON Schema."""
+    return model.model_json_schema()["examples"][0]  # type: ignore[no-any-return]
+
+
+def ok(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: its 200 answer with the model's example."""
+    return {200: {"content": {"application/json": {"example": example_of(model)}}}}
+
+
+def _page_example(schema: dict[str, Any], page: type[BaseModel]) -> None:
+    """A page's example: one item (the item model's example) and a next_cursor."""
+    (item,) = get_args(page.model_fields["data"].annotation)
+    if isinstance(item, type) and issubclass(item, BaseModel):
+        schema["examples"] = [{"data": [example_of(item)], "next_cursor": EXAMPLE_CURSOR}]
 
 
 class Page(BaseModel, Generic[T]):
     """A page of a list: its items and the cursor of the next page (null: last page)."""
+
+    model_config = ConfigDict(json_schema_extra=_page_example)
 
     data: list[T]
     next_cursor: str | None = Field(description="pass as `cursor` to get the next page")
 
 
 class SymbolPublic(BaseModel):
+    model_config = _examples({"symbol": "AAPL", "kinds": ["trades", "bars", "vpin"]})
+
     symbol: str
     kinds: list[Literal["trades", "bars", "vpin", "microstructure"]] = Field(
         description="which data the database holds for it"
@@ -29,11 +59,19 @@ class SymbolPublic(BaseModel):
 
 
 class SymbolsPublic(BaseModel):
+    model_config = _examples({"data": [{"symbol": "AAPL", "kinds": ["trades", "bars", "vpin"]}],
+                              "count": 1})
+
     data: list[SymbolPublic]
     count: int
 
 
 class TradePublic(BaseModel):
+    model_config = _examples({
+        "symbol": "AAPL", "time": "2026-11-20T14:30:00.125Z", "ts_event": EXAMPLE_NS + 125_000_000,
+        "price": "187.42", "size": 100, "aggressor": "buy", "trade_id": "64211", "venue": "XNAS",
+    })
+
     symbol: str
     time: datetime
     ts_event: int
@@ -45,9 +83,18 @@ class TradePublic(BaseModel):
 
 
 class BarPublic(BaseModel):
+    model_config = _examples({
+        "symbol": "AAPL", "interval": "5m", "time": EXAMPLE_TIME,
+        "ts_event": EXAMPLE_NS + 300_000_000_000, "open": "187.42", "high": "187.90",
+        "low": "187.31", "close": "187.85", "volume": 48_200, "trade_count": 311,
+        "vwap": 187.6342,
+    })
+
     symbol: str
     interval: Literal["1m", "5m", "1h", "1d"]
     time: datetime = Field(description="start of the bar")
+    ts_event: int = Field(description="end of the bar (start + interval), int ns, as on "
+                                      "market.bars.1m")
     open: str
     high: str
     low: str
@@ -57,7 +104,16 @@ class BarPublic(BaseModel):
     vwap: float
 
 
+_VPIN_EXAMPLE = {
+    "symbol": "AAPL", "bucket": 412, "time": EXAMPLE_TIME, "ts_event": EXAMPLE_NS,
+    "bucket_volume": 10_000, "buy_volume": 6_120.5, "sell_volume": 3_879.5, "vpin": 0.2713,
+    "vpin_cdf": 0.82,
+}
+
+
 class VpinReadingPublic(BaseModel):
+    model_config = _examples(_VPIN_EXAMPLE)
+
     symbol: str
     bucket: int
     time: datetime
@@ -70,10 +126,21 @@ class VpinReadingPublic(BaseModel):
 
 
 class VpinLatest(BaseModel):
+    model_config = _examples({"data": [_VPIN_EXAMPLE]})
+
     data: list[VpinReadingPublic]
 
 
 class MicrostructurePublic(BaseModel):
+    model_config = _examples({
+        "symbol": "AAPL", "time": EXAMPLE_TIME, "ts_event": EXAMPLE_NS, "spread": 0.01,
+        "mid": 187.425, "microprice": 187.4275, "imbalance_1": 0.5, "imbalance_5": 0.12,
+        "imbalance_10": 0.08, "bid_depth": [300, 500, 800, 900, 1_000, 1_100, 1_150, 1_200,
+                                            1_260, 1_300],
+        "ask_depth": [100, 400, 600, 700, 800, 950, 1_000, 1_100, 1_140, 1_200],
+        "pressure": 0.21,
+    })
+
     symbol: str
     time: datetime
     ts_event: int
@@ -89,6 +156,12 @@ class MicrostructurePublic(BaseModel):
 
 
 class AlertPublic(BaseModel):
+    model_config = _examples({
+        "alert_id": "vpin:AAPL:1795185000000000000", "state": "raised", "time": EXAMPLE_TIME,
+        "ts_event": EXAMPLE_NS, "kind": "vpin", "severity": "warning", "symbol": "AAPL",
+        "message": "VPIN CDF 0.93 >= 0.9", "values": {"vpin": 0.41, "vpin_cdf": 0.93},
+    })
+
     alert_id: str
     state: Literal["raised", "cleared"]
     time: datetime
@@ -100,7 +173,16 @@ class AlertPublic(BaseModel):
     values: dict[str, float]
 
 
+_ENGINE_EXAMPLE = {
+    "engine": "bars", "worker": "host-1-4242", "status": "running", "time": EXAMPLE_TIME,
+    "ts_event": EXAMPLE_NS, "stale": False, "current": True, "lag": 0, "events_in": 1_204_113,
+    "events_out": 20_071, "errors": 0, "dead_letters": 2, "last_event_ts": EXAMPLE_NS - 41_000,
+}
+
+
 class EnginePublic(BaseModel):
+    model_config = _examples(_ENGINE_EXAMPLE)
+
     engine: str
     worker: str
     status: Literal["starting", "running", "degraded", "stopped", "stale"] = Field(
@@ -110,7 +192,7 @@ class EnginePublic(BaseModel):
     current: bool = Field(description="the engine runs on this worker now: it reports and "
                                       "has not stopped")
     time: datetime = Field(description="when this health report was made")
-    ts_event: int
+    ts_event: int = Field(description="the same, int ns")
     stale: bool = Field(description="no report for over three health intervals")
     lag: int | None = Field(description="records in its input partitions not processed yet")
     events_in: int
@@ -121,16 +203,30 @@ class EnginePublic(BaseModel):
 
 
 class EnginesPublic(BaseModel):
+    model_config = _examples({"data": [_ENGINE_EXAMPLE]})
+
     data: list[EnginePublic]
 
 
 class GroupLag(BaseModel):
+    model_config = _examples({"group": "nautilus-streams", "lag": 12})
+
     group: str
     lag: int = Field(description="records after the group's committed offsets (listed only "
                                  "for groups that committed on the topic)")
 
 
+_TOPIC_EXAMPLE = {
+    "name": "market.trades", "in_catalog": True, "value_model": "Trade", "partitions": 6,
+    "low": 0, "high": 1_204_125, "records": 1_204_125,
+    "consumer_groups": [{"group": "nautilus-streams", "lag": 12},
+                        {"group": "nautilus-sink", "lag": 0}],
+}
+
+
 class TopicPublic(BaseModel):
+    model_config = _examples(_TOPIC_EXAMPLE)
+
     name: str
     in_catalog: bool
     value_model: str | None
@@ -142,4 +238,6 @@ class TopicPublic(BaseModel):
 
 
 class TopicsPublic(BaseModel):
+    model_config = _examples({"data": [_TOPIC_EXAMPLE]})
+
     data: list[TopicPublic]

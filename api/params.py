@@ -18,9 +18,10 @@ from typing import Annotated, Any, TypeVar
 
 import orjson
 from fastapi import HTTPException, Query, status
+from fastapi.openapi.models import Example
 from pydantic import BaseModel
 
-from api.models import Page
+from api.models import EXAMPLE_CURSOR, Page
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -29,11 +30,30 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
 
 _TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the epoch"
-FromParam = Annotated[str | None, Query(alias="from", description=f"inclusive; {_TIME_HELP}")]
-ToParam = Annotated[str | None, Query(alias="to", description=f"exclusive; {_TIME_HELP}")]
-LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page")]
-CursorParam = Annotated[str | None, Query(description="`next_cursor` of the previous page")]
-SymbolParam = Annotated[str, Query(min_length=1, max_length=64, description="instrument")]
+
+
+def examples(**named: object) -> dict[str, Example]:
+    """`openapi_examples` for a parameter (what /docs offers in its drop-down): name=value."""
+    return {name.replace("_", " "): {"value": value} for name, value in named.items()}
+
+
+FromParam = Annotated[str | None, Query(
+    alias="from", description=f"inclusive; {_TIME_HELP}",
+    openapi_examples=examples(iso_8601="2026-11-20T14:30:00Z", ns="1795185000000000000"))]
+ToParam = Annotated[str | None, Query(
+    alias="to", description=f"exclusive; {_TIME_HELP}",
+    openapi_examples=examples(iso_8601="2026-11-20T15:30:00+00:00", ns="1795188600000000000"))]
+LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page",
+                                  openapi_examples=examples(default=DEFAULT_LIMIT,
+                                                            largest=MAX_LIMIT))]
+CursorParam = Annotated[str | None, Query(
+    description="`next_cursor` of the previous page",
+    openapi_examples=examples(next_page=EXAMPLE_CURSOR))]
+SymbolParam = Annotated[str, Query(min_length=1, max_length=64, description="instrument",
+                                   openapi_examples=examples(stock="AAPL", future="ESH7"))]
+OptionalSymbolParam = Annotated[str | None, Query(
+    min_length=1, max_length=64, description="one instrument; all when absent",
+    openapi_examples=examples(stock="AAPL"))]
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:

@@ -8,6 +8,11 @@ a published bar is never rewritten. Bars without trades do not exist. Prints fla
 `unreported` (odd lots, combo legs, derivative and average-price trades: not the regular tape)
 are left out unless `include_unreported` is set.
 
+Prices (see `processors.prices`): open, high, low and close are trade prices, written with
+the most decimals any trade of the bar was written with (`price_scale`; trades at `5012.25`
+and `5012.50` give `5012.50`); vwap is rounded half-even to 9 decimals, written with at least
+as many decimals as the bar's prices.
+
 Vectorised per batch: rows are stably grouped by symbol, late rows masked with a running
 maximum of bar starts, then each (symbol, bar) run is reduced with `np.*.reduceat`.
 """
@@ -16,12 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.base import Emit, Engine, State
+from processors.prices import rounded, written
+from streams.codec import price_scale
 from streams.schema import Bar
 
 MINUTE_NS = 60 * 1_000_000_000
@@ -55,8 +63,10 @@ class _OpenBar:
     trade_count: int
     notional_nano: int
     last_ts: int
+    scale: int  # decimals of the bar's prices: the most any of its trades had
 
     def merge(self, other: _OpenBar) -> None:
+        self.scale = max(self.scale, other.scale)
         self.high = max(self.high, other.high)
         self.low = min(self.low, other.low)
         self.close = other.close
@@ -116,15 +126,17 @@ class BarEngine(Engine):
         seg_ends = np.r_[seg_starts[1:], len(order)]
 
         emits: list[Emit] = []
-        price, size = columns["price"], columns["size"]
+        price, scale, size = columns["price"], columns["price_scale"], columns["size"]
         for code, lo, hi in zip(sorted_codes[seg_starts], seg_starts, seg_ends, strict=True):
             symbol = str(uniq[code])
             rows = order[lo:hi]
-            emits.extend(self._apply(symbol, starts[rows], ts[rows], price[rows], size[rows]))
+            emits.extend(self._apply(symbol, starts[rows], ts[rows], price[rows], scale[rows],
+                                     size[rows]))
         return emits
 
     def _apply(
-        self, symbol: str, starts: np.ndarray, ts: np.ndarray, price: np.ndarray, size: np.ndarray
+        self, symbol: str, starts: np.ndarray, ts: np.ndarray, price: np.ndarray,
+        scale: np.ndarray, size: np.ndarray,
     ) -> list[Emit]:
         state = self._state.setdefault(symbol, _SymbolState())
         self.mark_dirty(symbol)
@@ -134,7 +146,8 @@ class BarEngine(Engine):
         state.late_trades += int((~on_time).sum())
         if not on_time.any():
             return []
-        starts, ts, price, size = starts[on_time], ts[on_time], price[on_time], size[on_time]
+        starts, ts, price, scale, size = (
+            starts[on_time], ts[on_time], price[on_time], scale[on_time], size[on_time])
         cut = np.flatnonzero(np.r_[True, starts[1:] != starts[:-1]])
         last = np.r_[cut[1:], len(starts)] - 1
         scaled = np.rint(price * NOTIONAL_SCALE).astype(np.int64).astype(object)
@@ -150,14 +163,16 @@ class BarEngine(Engine):
                 trade_count=int(e - c + 1),
                 notional_nano=int(n),
                 last_ts=int(ts[e]),
+                scale=int(d),
             )
-            for c, e, h, lo, v, n in zip(
+            for c, e, h, lo, v, n, d in zip(
                 cut,
                 last,
                 np.maximum.reduceat(price, cut),
                 np.minimum.reduceat(price, cut),
                 np.add.reduceat(size, cut),
                 np.add.reduceat(notional, cut),
+                np.maximum.reduceat(scale, cut),
                 strict=True,
             )
         ]
@@ -197,13 +212,13 @@ class BarEngine(Engine):
             bar_id=f"{symbol}@1m@{bar.start_ns}",
             symbol=symbol,
             start_ns=bar.start_ns,
-            open=_price(bar.open),
-            high=_price(bar.high),
-            low=_price(bar.low),
-            close=_price(bar.close),
+            open=written(bar.open, bar.scale),
+            high=written(bar.high, bar.scale),
+            low=written(bar.low, bar.scale),
+            close=written(bar.close, bar.scale),
             volume=bar.volume,
             trade_count=bar.trade_count,
-            vwap=bar.notional_nano / bar.volume / NOTIONAL_SCALE,
+            vwap=rounded(Fraction(bar.notional_nano, bar.volume * NOTIONAL_SCALE), bar.scale),
         )
         return Emit(OUTPUT_TOPIC, symbol, value)
 
@@ -223,6 +238,9 @@ class BarEngine(Engine):
 
     def restore(self, key: str, state: State) -> None:
         bar = state["open_bar"]
+        if bar is not None and "scale" not in bar:  # a snapshot from before bars kept scales
+            bar = {**bar, "scale": max(price_scale(bar[f]) for f in ("open", "high", "low",
+                                                                     "close"))}
         self._state[key] = _SymbolState(
             open_bar=None if bar is None else _OpenBar(**bar),
             closed_start_ns=int(state["closed_start_ns"]),
@@ -232,8 +250,3 @@ class BarEngine(Engine):
     def forget(self, key: str) -> None:
         self._state.pop(key, None)
         self._dirty.discard(key)
-
-
-def _price(value: float) -> str:
-    """A float price as the shortest decimal string that round-trips (what the venue sent)."""
-    return repr(float(value))

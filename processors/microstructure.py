@@ -27,8 +27,10 @@ pb / pa the best bid / ask price:
                  carry information, but less (Cao, Hansch & Wang 2009, The information content
                  of an open limit-order book, J. Futures Markets 29(1)). Summed exactly in
                  integers (weights times lcm(1..10) = 2520), then divided once.
-Prices travel as exact decimal strings; the codec reads them as float64, and the features are
-float64 statistics (derived numbers, not prices anyone trades at), so floats suffice here.
+Spread, mid and microprice are prices: computed exactly from the decimals the book's prices
+were written as (`processors.prices`), so a one-cent spread is `0.01`, and published as exact
+decimals in their shortest form, the microprice rounded half-even to 9 decimals. The others are
+float64 statistics: ratios of integer sizes.
 
 Cadence. Event time is cut into intervals [k*I, (k+1)*I), I = `interval_ms`. For each interval
 in which a symbol had an event (stale ones aside), one record is published with ts_event = the
@@ -51,12 +53,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from fractions import Fraction
 
 import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.base import Emit, Engine, State
+from processors.prices import exact, rounded
 from streams.schema import DEPTH_LEVELS, MicrostructureFeatures
 
 DEPTH_TOPIC, QUOTES_TOPIC = "market.depth", "market.quotes"
@@ -194,17 +199,14 @@ def _book(depth: _Levels, quote: _Levels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _features(prices: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
-    """The module docstring's features of m books, as arrays (NaN where undefined)."""
-    bid, ask = prices[:, BID, 0], prices[:, ASK, 0]
-    spread = ask - bid
-    mid = (bid + ask) / 2
-    top = sizes[:, BID, 0] + sizes[:, ASK, 0]
-    weight = sizes[:, BID, 0] / np.maximum(top, 1)
+    """The module docstring's features of m books, as arrays; the touch (best prices, NaN
+    where a side is empty, and their sizes) for `_touch_prices`."""
     depth = np.cumsum(sizes, axis=2)
     features = {
-        "spread": spread,
-        "mid": mid,
-        "microprice": np.where(top > 0, bid + spread * weight, mid),
+        "bid": prices[:, BID, 0],
+        "ask": prices[:, ASK, 0],
+        "bid_size": sizes[:, BID, 0],
+        "ask_size": sizes[:, ASK, 0],
         "bid_depth": depth[:, BID],
         "ask_depth": depth[:, ASK],
         "pressure": _ratio(
@@ -220,6 +222,18 @@ def _features(prices: np.ndarray, sizes: np.ndarray) -> dict[str, np.ndarray]:
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.where(den > 0, num / np.maximum(den, 1), 0.0)
+
+
+def _touch_prices(bid: float, ask: float, bid_size: int, ask_size: int
+                  ) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+    """Spread, mid and microprice of one book, exact (microprice rounded to 9 decimals);
+    None while a side is empty (a NaN price)."""
+    if bid != bid or ask != ask:
+        return None, None, None
+    b, a = exact(bid), exact(ask)
+    spread, mid, top = a - b, (a + b) / 2, bid_size + ask_size
+    microprice = b + spread * Fraction(bid_size, top) if top > 0 else mid
+    return rounded(spread), rounded(mid), rounded(microprice)
 
 
 class MicrostructureEngine(Engine):
@@ -307,12 +321,14 @@ class MicrostructureEngine(Engine):
         if not symbols:
             return []
         f = {k: v.tolist() for k, v in _features(*_book(depth, quote)).items()}
+        touch = [_touch_prices(*t) for t in zip(f["bid"], f["ask"], f["bid_size"],
+                                                 f["ask_size"], strict=True)]
         now = self.clock.timestamp_ns()
         return [
             Emit(OUTPUT_TOPIC, symbol, MicrostructureFeatures(
                 ts_event=end, ts_init=now, symbol=symbol,
-                spread=_defined(f["spread"][i]), mid=_defined(f["mid"][i]),
-                microprice=_defined(f["microprice"][i]), imbalance_1=f["imbalance_1"][i],
+                spread=touch[i][0], mid=touch[i][1], microprice=touch[i][2],
+                imbalance_1=f["imbalance_1"][i],
                 imbalance_5=f["imbalance_5"][i], imbalance_10=f["imbalance_10"][i],
                 bid_depth=f["bid_depth"][i], ask_depth=f["ask_depth"][i],
                 pressure=f["pressure"][i],
@@ -381,7 +397,3 @@ def _held_doc(held: _Levels) -> dict[str, object]:
         doc[f"{name}_prices"] = held.prices[side][present].tolist()
         doc[f"{name}_sizes"] = held.sizes[side][present].tolist()
     return doc
-
-
-def _defined(value: float) -> float | None:
-    return None if value != value else value  # NaN: a side of the book is empty

@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 
 import numpy as np
 import orjson
@@ -29,6 +30,9 @@ MAX_SCHEMA_VERSION = 1
 INT64_MAX = 2**63 - 1
 _SYMBOL = re.compile(r"[A-Za-z0-9._:/^-]{1,64}")
 SIDE_CODES = {"buy": 1, "sell": -1, None: 0}
+# Prices are exact to 9 decimals (nano units, as the engines count notional); a price written
+# with more decimals has its scale capped here.
+MAX_PRICE_SCALE = 9
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,33 @@ def _price(doc: dict, field: str) -> float:
     return price
 
 
+def price_scale(value: str | int | float | Decimal) -> int:
+    """How many decimals a price is written with (`"5012.50"` -> 2, `99` -> 0; a float: those
+    of its shortest text), capped at MAX_PRICE_SCALE. Engines that publish prices they were
+    given (a bar's open) write them with this many decimals, as the venue did."""
+    if isinstance(value, float):
+        value = repr(value)
+    try:
+        exponent = Decimal(value).as_tuple().exponent
+    except InvalidOperation:
+        raise ValueError(f"not a decimal price: {value!r}") from None
+    return min(max(0, -exponent), MAX_PRICE_SCALE) if isinstance(exponent, int) else 0
+
+
+def price_scales(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """`price_scale` of every decimal text (without surrounding blanks) of an Arrow column,
+    as int8; 0 for nulls. Vectorised: a few passes over the bytes, no Python per row."""
+    point = pc.find_substring(texts, ".").to_numpy(zero_copy_only=False)
+    length = pc.binary_length(texts).to_numpy(zero_copy_only=False)  # decimal text is ASCII
+    scales = np.nan_to_num(np.where(point >= 0, length - point - 1, 0))
+    for letter in "eE":  # 1.25E-7: rare, one at a time
+        at = pc.find_substring(texts, letter)
+        if (pc.max(at).as_py() or -1) >= 0:
+            for i in np.flatnonzero(pc.fill_null(at, -1).to_numpy(zero_copy_only=False) >= 0):
+                scales[i] = price_scale(texts[int(i)].as_py())
+    return np.clip(scales, 0, MAX_PRICE_SCALE).astype(np.int8)
+
+
 def _size(doc: dict, field: str, *, positive: bool) -> int:
     value = doc[field]
     if type(value) is not int or not (1 if positive else 0) <= value <= INT64_MAX:
@@ -160,6 +191,7 @@ def _trade_row(doc: dict) -> tuple:
         _ns(doc, "ts_init"),
         _symbol(doc),
         _price(doc, "price"),
+        price_scale(doc["price"]),
         _size(doc, "size", positive=True),
         SIDE_CODES[aggressor],
         unreported,
@@ -208,7 +240,8 @@ def _depth_row(doc: dict) -> tuple:
 
 _TRADE_COLUMNS = (
     ("ts_event", np.int64), ("ts_init", np.int64), ("symbol", object),
-    ("price", np.float64), ("size", np.int64), ("aggressor", np.int8), ("unreported", np.bool_),
+    ("price", np.float64), ("price_scale", np.int8), ("size", np.int64), ("aggressor", np.int8),
+    ("unreported", np.bool_),
 )
 _QUOTE_COLUMNS = (
     ("ts_event", np.int64), ("ts_init", np.int64), ("symbol", object),
@@ -302,6 +335,8 @@ _ABSENT_MEANS_ZERO = {"aggressor": np.int8, "unreported": np.bool_}  # optional 
 
 
 def _arrow_column(name: str, table: pa.Table) -> np.ndarray | None:
+    if name.endswith("_scale"):
+        return _arrow_scales(table[name.removesuffix("_scale")])
     if name not in table.column_names:
         dtype = _ABSENT_MEANS_ZERO.get(name)
         return None if dtype is None else np.zeros(table.num_rows, dtype)
@@ -339,6 +374,16 @@ def _arrow_prices(column: pa.ChunkedArray) -> np.ndarray | None:
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None
     return prices if np.isfinite(prices).all() else None
+
+
+def _arrow_scales(column: pa.ChunkedArray) -> np.ndarray | None:
+    """Scales of a price column; None (the per-row path) for JSON numbers with a fraction,
+    whose text Arrow does not keep."""
+    if pa.types.is_int64(column.type):
+        return np.zeros(len(column), np.int8)
+    if not pa.types.is_string(column.type):
+        return None
+    return price_scales(column)
 
 
 def _side_codes(column: pa.ChunkedArray) -> np.ndarray | None:

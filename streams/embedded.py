@@ -63,6 +63,16 @@ def port_is_free(host: str, port: int) -> bool:
         return True
 
 
+def rotate_logs(logs_dir: Path, generations: int) -> None:
+    """Keep the logs of the last `generations` runs: each `NAME.log` in `logs_dir` becomes
+    `NAME.log.1`, `.1` becomes `.2`, and so on; the one past `generations` is dropped."""
+    for log in sorted(logs_dir.glob("*.log")):
+        for n in range(generations, 0, -1):
+            newer = log if n == 1 else log.with_name(f"{log.name}.{n - 1}")
+            if newer.exists():
+                newer.replace(log.with_name(f"{log.name}.{n}"))
+
+
 def log_tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
     """The last `lines` lines of a log file ('' when it does not exist)."""
     try:
@@ -85,7 +95,8 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
 def start_process(
     argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
-    """Start `argv` in its own session with stdout and stderr appended to `log_path`.
+    """Start `argv` in its own session with stdout and stderr written to `log_path` (a new
+    file: see `rotate_logs` to keep the previous one).
 
     Its own session: a terminal's Ctrl-C reaches only us, so we decide the stop order. On
     Linux the child also gets SIGTERM if we are killed outright, so nothing is orphaned.

@@ -6,8 +6,8 @@ not read does not cut them). Files are read a chunk at a time and merged as they
 (`streams.feeds.files`), so memory does not grow with their size; a topic range is read whole
 and merged in memory. After each batch the TestClock advances to its last event time and the
 engine's time-driven closes fire; at the end every engine flushes what is still open.
-Outputs are written per topic, in a canonical order (ts_event, key, then emission order), so
-the same input gives byte-identical files.
+`streams.outputs` writes the outputs per topic, in a canonical order (ts_event, key, then
+emission order), so the same input gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import orjson
-import pandas as pd
 import torch
 
 from processors import Emit, Engine
@@ -174,33 +172,6 @@ class _Merged:
             source = self._sources[int(src[a])]
             rows = row[a:b]
             yield source, {name: col[rows] for name, col in source.columns.items()}
-
-
-def write_outputs(result: ReplayResult, topics: list[str], out_dir: Path) -> dict[str, Path]:
-    """Write `<topic>.parquet` and `<topic>.csv` for every output topic (empty ones too).
-
-    Rows are in canonical order: ts_event, then key, then emission order. Prices stay exact
-    decimal strings in CSV and decimals in Parquet; nested values are JSON text.
-    """
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = {}
-    for topic in topics:
-        emits = sorted(
-            result.outputs.get(topic, []), key=lambda e: (e.value.ts_event, e.key)
-        )
-        frame = pd.DataFrame([_flat_row(e) for e in emits])
-        parquet, csv = out_dir / f"{topic}.parquet", out_dir / f"{topic}.csv"
-        frame.to_parquet(parquet, index=False)
-        frame.to_csv(csv, index=False, lineterminator="\n")
-        written[topic] = parquet
-    return written
-
-
-def _flat_row(emit: Emit) -> dict[str, object]:
-    row = emit.value.model_dump(mode="python")
-    return {
-        k: orjson.dumps(v).decode() if isinstance(v, dict | list) else v for k, v in row.items()
-    }
 
 
 def file_runs(

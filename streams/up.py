@@ -7,8 +7,9 @@ stream data that earlier runs left in the embedded database is removed (API toke
 unless `keep_data`; a database from DATABASE_URL is never emptied. Topics and migrations are
 applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
-database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log`. Once
-the API answers, `<state dir>/endpoints.json` tells other commands where everything is.
+database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log` (the
+logs of the previous LOG_GENERATIONS runs are kept as `<name>.log.1`, `.2`, ...). Once the API
+answers, `<state dir>/endpoints.json` tells other commands where everything is.
 
 Supervision is fail-fast, like foreman: the children are long-running services, so one that
 exits (whatever its code) is logged with the tail of its log, everything is stopped and `up`
@@ -41,6 +42,7 @@ from streams.embedded import (
     free_port,
     log_tail,
     port_is_free,
+    rotate_logs,
     start_process,
     stop_processes,
 )
@@ -60,6 +62,7 @@ POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
 VPIN_VOLUME_VAR = "NAUTILUS_VPIN__BUCKET_VOLUME"
 SIM_BUCKETS_PER_BAR = 5
+LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,7 @@ class UpOptions:
     feed_rate: float | None = None
     worker: bool = True
     keep_data: bool = False
+    sink: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,7 @@ class Stack:
         """Bring everything up; None when a stop was requested before it finished."""
         started = time.monotonic()
         _refuse_second_up(self.state_dir)
+        rotate_logs(self.logs_dir, LOG_GENERATIONS)
         api_port = _api_port(self.settings.api_host, self.options.api_port)
         brokers = self._broker()
         database_url = self._database()
@@ -177,6 +182,7 @@ class Stack:
         commands = []
         if self.options.worker:
             commands.append(("worker", [*python, "worker"]))
+        if self.options.sink:
             commands.append(("sink", [*python, "sink"]))
         if self.options.feed:
             rate = self.options.feed_rate
@@ -275,7 +281,8 @@ def summary(stack: Stack) -> str:
     ]
     lines.append("  processes  " + ", ".join(f"{c.name} (pid {c.process.pid})"
                                            for c in stack.children))
-    lines.append(f"  logs       {stack.logs_dir}/  (one <name>.log per process)")
+    lines.append(f"  logs       {stack.logs_dir}/  (one <name>.log per process; earlier runs: "
+                 f"<name>.log.1 to .{LOG_GENERATIONS})")
     lines.append(f"  endpoints  {stack.state_dir / ENDPOINTS_FILE}")
     env = "" if stack.state_dir == stack.settings.state_dir.resolve() else (
         f"NAUTILUS_STATE_DIR={stack.state_dir} ")

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.codec import SIDE_CODES
+from streams.codec import SIDE_CODES, price_scale
 from streams.schema import MODELS, Event, Quote, Trade
 
 MINUTE_NS = 60 * 1_000_000_000
@@ -34,14 +34,14 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
                       "venue": "XNAS"},
     "Bar": {"bar_id": f"AAPL@1m@{T0}", "symbol": "AAPL", "start_ns": T0,
             "open": "101.00", "high": "101.50", "low": "100.75", "close": "101.25",
-            "volume": 1_000, "trade_count": 12, "vwap": 101.125},
+            "volume": 1_000, "trade_count": 12, "vwap": "101.125"},
     "Execution": {"exec_id": "e-1", "order_id": "o-1", "account": "ACC1", "symbol": "AAPL",
                   "side": "buy", "price": "101.01", "quantity": 10, "commission": "0.35"},
     "MacroObservation": {"series": "DGS10", "value": 4.42, "unit": "percent", "source": "FRED"},
     "VpinReading": {"symbol": "AAPL", "bucket": 7, "bucket_volume": 10_000,
                     "buy_volume": 6_000.0, "sell_volume": 4_000.0, "vpin": 0.31, "vpin_cdf": 0.8},
-    "MicrostructureFeatures": {"symbol": "AAPL", "spread": 0.02, "mid": 101.01,
-                               "microprice": 101.012, "imbalance_1": 0.2, "imbalance_5": 0.1,
+    "MicrostructureFeatures": {"symbol": "AAPL", "spread": "0.02", "mid": "101.01",
+                               "microprice": "101.012", "imbalance_1": 0.2, "imbalance_5": 0.1,
                                "imbalance_10": 0.05, "bid_depth": [300, 200], "ask_depth": [200],
                                "pressure": 0.4},
     "FeatureVector": {"symbol": "AAPL", "values": {"ret_1m": 0.001, "vol_5m": 0.02}},
@@ -103,6 +103,7 @@ def trade_columns(trades: Iterable[Trade]) -> dict[str, np.ndarray]:
         "ts_init": np.array([t.ts_init for t in rows], dtype=np.int64),
         "symbol": np.array([t.symbol for t in rows], dtype=object),
         "price": np.array([float(t.price) for t in rows], dtype=np.float64),
+        "price_scale": np.array([price_scale(t.price) for t in rows], dtype=np.int8),
         "size": np.array([t.size for t in rows], dtype=np.int64),
         "aggressor": np.array([SIDE_CODES[t.aggressor] for t in rows], dtype=np.int8),
         "unreported": np.array([t.unreported for t in rows], dtype=np.bool_),

@@ -10,6 +10,7 @@ from psycopg import sql
 from psycopg.rows import dict_row
 
 BAR_RELATIONS = {"1m": "bars_1m", "5m": "bars_5m", "1h": "bars_1h", "1d": "bars_1d"}
+BAR_SPANS_NS = {"1m": 60 * 10**9, "5m": 300 * 10**9, "1h": 3_600 * 10**9, "1d": 86_400 * 10**9}
 SYMBOL_TABLES = {"trades": "trades", "bars": "bars_1m", "vpin": "vpin_readings",
                  "microstructure": "microstructure_features"}
 
@@ -79,13 +80,19 @@ async def bars(
     conn: psycopg.AsyncConnection, symbol: str, interval: str, lo: datetime | None,
     hi: datetime | None, after: datetime | None, limit: int,
 ) -> list[dict[str, Any]]:
-    """Bars of `symbol` at `interval` starting in [lo, hi), by start time, after the cursor."""
+    """Bars of `symbol` at `interval` starting in [lo, hi), by start time, after the cursor.
+    `ts_event` is the bar's end in ns (its start, whole µs, plus the interval), as on
+    market.bars.1m, for the rollups too."""
     query = sql.SQL(
-        "SELECT symbol, time, open::text AS open, high::text AS high, low::text AS low,"
+        "SELECT symbol, time,"
+        " (extract(epoch FROM time) * 1000000)::bigint * 1000 + %(span)s AS ts_event,"
+        " open::text AS open, high::text AS high, low::text AS low,"
         " close::text AS close, volume, trade_count, vwap FROM {rel}"
         " WHERE symbol = %(s)s{bounds}{after} ORDER BY time LIMIT %(n)s"
     ).format(rel=sql.Identifier(BAR_RELATIONS[interval]), bounds=_bounds(lo, hi),
              after=sql.SQL(" AND time > %(at)s" if after else ""))
+    params = {"s": symbol, "lo": lo, "hi": hi, "at": after, "n": limit,
+              "span": BAR_SPANS_NS[interval]}
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, {"s": symbol, "lo": lo, "hi": hi, "at": after, "n": limit})
+        await cur.execute(query, params)
         return await cur.fetchall()

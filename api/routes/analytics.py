@@ -11,15 +11,17 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.auth import RequireRead
 from api.deps import ConnectionDep, SettingsDep, get_pool
-from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic
+from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic, ok
 from api.params import (
     DEFAULT_LIMIT,
     CursorParam,
     FromParam,
     LimitParam,
+    OptionalSymbolParam,
     SymbolParam,
     ToParam,
     decode_cursor,
+    examples,
     from_micros,
     micros,
     page_of,
@@ -33,11 +35,10 @@ from streams.settings import Settings
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
 
 
-@router.get("/vpin/latest", response_model=VpinLatest, responses=NOT_FOUND, tags=["vpin"])
+@router.get("/vpin/latest", response_model=VpinLatest, responses={**ok(VpinLatest), **NOT_FOUND},
+            tags=["vpin"])
 async def vpin_latest(
-    request: Request, settings: SettingsDep,
-    symbol: Annotated[str | None, Query(min_length=1, max_length=64,
-                                        description="one symbol; all when absent")] = None,
+    request: Request, settings: SettingsDep, symbol: OptionalSymbolParam = None,
 ) -> Response:
     """The newest reading of every symbol, or of one, by event time (a restarted run's
     bucket 3 is newer than an earlier run's bucket 80). An answer is reused for
@@ -71,7 +72,8 @@ async def _latest_answer(request: Request, settings: Settings, symbol: str | Non
     return VpinLatest.model_validate({"data": rows}).model_dump_json().encode()
 
 
-@router.get("/vpin", response_model=Page[VpinReadingPublic], responses=NOT_FOUND, tags=["vpin"])
+@router.get("/vpin", response_model=Page[VpinReadingPublic],
+            responses={**ok(Page[VpinReadingPublic]), **NOT_FOUND}, tags=["vpin"])
 async def vpin_series(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
@@ -87,8 +89,8 @@ async def vpin_series(
     return page_of(VpinReadingPublic, rows, limit, lambda r: [micros(r["time"]), r["bucket"]])
 
 
-@router.get("/microstructure", response_model=Page[MicrostructurePublic], responses=NOT_FOUND,
-            tags=["microstructure"])
+@router.get("/microstructure", response_model=Page[MicrostructurePublic],
+            responses={**ok(Page[MicrostructurePublic]), **NOT_FOUND}, tags=["microstructure"])
 async def microstructure(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
@@ -102,11 +104,13 @@ async def microstructure(
     return page_of(MicrostructurePublic, rows, limit, lambda r: [micros(r["time"])])
 
 
-@router.get("/alerts", response_model=Page[AlertPublic], responses=NOT_FOUND, tags=["alerts"])
+@router.get("/alerts", response_model=Page[AlertPublic],
+            responses={**ok(Page[AlertPublic]), **NOT_FOUND}, tags=["alerts"])
 async def list_alerts(
-    conn: ConnectionDep,
-    symbol: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
-    severity: Literal["info", "warning", "critical"] | None = None,
+    conn: ConnectionDep, symbol: OptionalSymbolParam = None,
+    severity: Annotated[Literal["info", "warning", "critical"] | None, Query(
+        description="one severity; all when absent",
+        openapi_examples=examples(warning="warning", critical="critical"))] = None,
     start: FromParam = None, end: ToParam = None,
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> Page[AlertPublic]:

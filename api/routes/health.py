@@ -11,9 +11,10 @@ import logging
 from typing import Literal
 
 from fastapi import APIRouter, Response, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import SettingsDep
+from api.models import ok
 from streams import endpoints, storage
 from streams.exceptions import ConfigError
 from streams.kafka import broker_reachable
@@ -29,17 +30,24 @@ CheckState = Literal["ok", "unreachable", "not configured"]
 class Health(BaseModel):
     """The process is alive."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: Literal["ok"] = "ok"
 
 
 class Readiness(BaseModel):
     """Whether every dependency answered; `checks` names each one's state."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"status": "ready", "checks": {"broker": "ok", "database": "ok"}},
+        {"status": "unavailable", "checks": {"broker": "ok", "database": "unreachable"}},
+    ]})
+
     status: Literal["ready", "unavailable"]
     checks: dict[str, CheckState]
 
 
-@router.get("/health", response_model=Health)
+@router.get("/health", response_model=Health, responses=ok(Health))
 async def health() -> Health:
     """Always 200 while the process serves requests."""
     return Health()
@@ -48,7 +56,7 @@ async def health() -> Health:
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses={status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
+    responses={**ok(Readiness), status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Readiness}},
 )
 async def ready(settings: SettingsDep, response: Response) -> Readiness:
     """200 when the broker and the database both answer within a few seconds, else 503."""

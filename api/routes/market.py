@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import RequireRead
 from api.deps import ConnectionDep
-from api.models import BarPublic, Page, SymbolPublic, SymbolsPublic, TradePublic
+from api.models import BarPublic, Page, SymbolPublic, SymbolsPublic, TradePublic, ok
 from api.params import (
     DEFAULT_LIMIT,
     CursorParam,
@@ -20,6 +20,7 @@ from api.params import (
     SymbolParam,
     ToParam,
     decode_cursor,
+    examples,
     from_micros,
     micros,
     page_of,
@@ -37,7 +38,8 @@ async def require_symbol(conn: ConnectionDep, symbol: str) -> None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown symbol {symbol!r}")
 
 
-@router.get("/symbols", response_model=SymbolsPublic, tags=["market"])
+@router.get("/symbols", response_model=SymbolsPublic, responses=ok(SymbolsPublic),
+            tags=["market"])
 async def list_symbols(conn: ConnectionDep) -> SymbolsPublic:
     """Every symbol the database holds data for, and which kinds."""
     found = await market.symbols(conn)
@@ -45,7 +47,8 @@ async def list_symbols(conn: ConnectionDep) -> SymbolsPublic:
     return SymbolsPublic(data=data, count=len(data))
 
 
-@router.get("/trades", response_model=Page[TradePublic], responses=NOT_FOUND, tags=["market"])
+@router.get("/trades", response_model=Page[TradePublic],
+            responses={**ok(Page[TradePublic]), **NOT_FOUND}, tags=["market"])
 async def list_trades(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
@@ -59,10 +62,13 @@ async def list_trades(
     return page_of(TradePublic, rows, limit, lambda r: [micros(r["time"]), r["trade_uid"]])
 
 
-@router.get("/bars", response_model=Page[BarPublic], responses=NOT_FOUND, tags=["market"])
+@router.get("/bars", response_model=Page[BarPublic],
+            responses={**ok(Page[BarPublic]), **NOT_FOUND}, tags=["market"])
 async def list_bars(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
-    interval: Literal["1m", "5m", "1h", "1d"] = Query("1m", description="bar length"),
+    interval: Literal["1m", "5m", "1h", "1d"] = Query(
+        "1m", description="bar length",
+        openapi_examples=examples(one_minute="1m", five_minutes="5m", one_day="1d")),
     limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
 ) -> Page[BarPublic]:
     """OHLCV bars of one symbol by start time; 5m, 1h and 1d are rolled up from 1m bars

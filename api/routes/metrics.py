@@ -33,8 +33,18 @@ router = APIRouter(tags=["metrics"], dependencies=[RequireAdmin])
 DATABASE_TIMEOUT_S = 2.0  # a scrape should answer well within Prometheus' 10 s default
 
 
+EXAMPLE = """\
+# HELP nautilus_api_requests_total HTTP requests answered
+# TYPE nautilus_api_requests_total counter
+nautilus_api_requests_total{method="GET",route="/api/v1/bars",status="200"} 1204.0
+# HELP nautilus_consumer_group_lag records not yet committed by the group
+# TYPE nautilus_consumer_group_lag gauge
+nautilus_consumer_group_lag{group="nautilus-streams",topic="market.trades"} 12.0
+"""
+
+
 @router.get("/metrics", response_class=Response,
-            responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+            responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": EXAMPLE}}}})
 async def prometheus_metrics(pool: PoolDep, settings: SettingsDep) -> Response:
     """Request counts and latencies per route, websocket clients, every engine's (and the
     sink's) newest health, and the worker and sink groups' lag."""

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 
 from api.auth import RequireRead
 from api.deps import ConnectionDep, SettingsDep
-from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, TopicsPublic
+from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, TopicsPublic, ok
 from api.queries import logic
 from streams import endpoints, kafka
 from streams.catalog import Catalog
@@ -20,7 +20,7 @@ from streams.settings import STALE_INTERVALS, Settings
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["system"])
 
 
-@router.get("/engines", response_model=EnginesPublic)
+@router.get("/engines", response_model=EnginesPublic, responses=ok(EnginesPublic))
 async def list_engines(conn: ConnectionDep, settings: SettingsDep) -> EnginesPublic:
     """Every engine's workers (and the sink, and feeds that report health) by their newest
     report: `current` marks those the engine runs on now, listed first; a worker that
@@ -46,7 +46,7 @@ async def workers_now(conn: psycopg.AsyncConnection, settings: Settings) -> list
     return judged
 
 
-@router.get("/topics", response_model=TopicsPublic)
+@router.get("/topics", response_model=TopicsPublic, responses=ok(TopicsPublic))
 async def list_topics(settings: SettingsDep) -> TopicsPublic:
     """Every topic: catalog entry, partitions, watermarks, and the lag of the worker group
     (NAUTILUS_APP_ID) and the sink group (NAUTILUS_SINK_GROUP) where they consume it."""

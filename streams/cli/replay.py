@@ -91,7 +91,7 @@ def parse_time_ns(text: str | None) -> int | None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from streams.replay import write_outputs
+    from streams.outputs import output_models, write_outputs
     from streams.runtime.app import resolve_engines
 
     settings = get_settings()
@@ -105,8 +105,8 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError("--from/--to go with --topic")
         result = _replay_files(args, engines, params)
     run_s = time.perf_counter() - started
-    outputs = sorted({t for e in engines for t in e.outputs})
-    write_outputs(result, outputs, args.out)
+    outputs = output_models(engines, Catalog.load(settings.topics_file))
+    write_outputs(result.outputs, outputs, args.out)
     for topic in outputs:
         print(f"{topic}: {len(result.outputs.get(topic, []))} rows -> "
               f"{args.out / (topic + '.parquet')}, .csv", file=sys.stderr)

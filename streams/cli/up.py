@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 
 from streams.settings import get_settings
-from streams.up import Stack, UpOptions, summary
+from streams.up import LOG_GENERATIONS, Stack, UpOptions, summary
 
 log = logging.getLogger(__name__)
 
@@ -24,8 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Start the embedded broker (Tansu, memory only) and PostgreSQL (data in the state "
             "dir) unless KAFKA_BROKERS / DATABASE_URL are set, apply topics and migrations, "
-            "then run the worker, the simulated feed and the API until Ctrl-C or SIGTERM. If a "
-            "child exits, everything is stopped and `up` exits 1. Logs go to STATE_DIR/logs/. "
+            "then run the worker, the sink, the simulated feed and the API until Ctrl-C or "
+            "SIGTERM. If a child exits, everything is stopped and `up` exits 1. Logs go to "
+            f"STATE_DIR/logs/<name>.log; those of the previous {LOG_GENERATIONS} runs are kept "
+            f"as <name>.log.1 (newest) to .{LOG_GENERATIONS}. "
             "The database is a view of the log: the embedded broker's log starts empty on "
             "every `up`, so with both embedded, the stream data earlier runs left in the "
             "embedded database is removed at start (API tokens are kept); --keep-data keeps "
@@ -42,8 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--feed-rate", type=float, default=None, metavar="N",
                    help="trades per second of the simulated feed (default: the feed's own)")
     p.add_argument("--no-worker", dest="worker", action="store_false",
-                   help="do not start the worker and the sink (run `nautilus-streams "
-                        "worker` / `sink` yourself, e.g. under a debugger)")
+                   help="do not start the worker (run `nautilus-streams worker` yourself, "
+                        "e.g. under a debugger)")
+    p.add_argument("--no-sink", dest="sink", action="store_false",
+                   help="do not start the sink (topics into the database; run "
+                        "`nautilus-streams sink` yourself)")
     p.add_argument("--keep-data", action="store_true",
                    help="keep the stream data of earlier runs in the embedded database "
                         "(trades, bars, VPIN, alerts, health, ...; the API orders them by "
@@ -61,6 +66,7 @@ def _up(args: argparse.Namespace) -> int:
         feed_rate=args.feed_rate,
         worker=args.worker,
         keep_data=args.keep_data,
+        sink=args.sink,
     )
     stopping = threading.Event()
     with _stop_on_signals(stopping.set), Stack(settings, options, stopping) as stack:

@@ -3,8 +3,9 @@
 The kind is told by the columns: `price`/`size` are trades, `bid_price`/`ask_price` quotes,
 `bid_price_1`... depth. Columns come out with the names and dtypes that
 `streams.codec.decode_columns` gives the same model, so engines cannot tell a file from a
-topic. Prices also keep their exact decimal text (`price_text`), so publishing a file puts
-the very digits of the file on the wire, never a float's rounding of them.
+topic (a trade's `price_scale` is the decimals its text has). Prices also keep their exact
+decimal text (`price_text`), so publishing a file puts the very digits of the file on the
+wire, never a float's rounding of them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from streams.codec import price_scales
 from streams.exceptions import InputFileError
 from streams.feeds.cells import (
     Rejects,
@@ -108,6 +110,7 @@ def _common(cells: Cells, times: TimeFormat, bad: Rejects) -> dict[str, np.ndarr
 def _trades(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     out = _common(cells, times, bad)
     out["price"], price_text = prices(cells["price"], "price", bad)
+    out["price_scale"] = price_scales(price_text)
     out["size"] = ints(cells["size"], "size", bad, 1)
     side = next((c for c in SIDE_COLUMNS if c in cells), None)
     n = len(out["ts_event"])

@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from streams.codec import price_scales
 from streams.exceptions import InputFileError
 from streams.feeds.badrows import BadRow, BadRows
 from streams.feeds.cells import (
@@ -308,12 +309,13 @@ class _Converter:
         bad.absorb(part, rows)
         ok = ~part.mask
         rows, price = rows[ok], price[ok] / PRICE_SCALE
+        text = _price_text(price)
         columns = {
             "ts_event": ts[rows], "ts_init": ts[rows], "symbol": self._symbols(rows.size),
-            "price": price, "size": size[ok], "aggressor": (-direction[ok]).astype(np.int8),
-            "unreported": np.zeros(rows.size, np.bool_),
+            "price": price, "price_scale": price_scales(text), "size": size[ok],
+            "aggressor": (-direction[ok]).astype(np.int8), "unreported": np.zeros(rows.size, np.bool_),
         }
-        return MarketChunk(TRADES, columns, {"price": _price_text(price)}, messages.lines[rows])
+        return MarketChunk(TRADES, columns, {"price": text}, messages.lines[rows])
 
     def _symbols(self, n: int) -> np.ndarray:
         return np.full(n, self._pair.symbol, dtype=object)

@@ -23,13 +23,13 @@ class VpinReading(Event):
 
 
 class MicrostructureFeatures(Event):
-    """Order-book features at one instant. Spread, mid and microprice are None while a side of
-    the book is empty."""
+    """Order-book features at one instant. Spread, mid and microprice are exact decimals
+    (microprice rounded to 9 decimals), None while a side of the book is empty."""
 
     symbol: Symbol
-    spread: float | None
-    mid: float | None
-    microprice: float | None
+    spread: Price | None
+    mid: Price | None
+    microprice: Price | None
     imbalance_1: float
     imbalance_5: float
     imbalance_10: float

@@ -85,6 +85,8 @@ class Bar(Event):
     """OHLCV bar. `start_ns` opens the interval; `ts_event` is its end (start + interval).
 
     `bar_id` is `symbol@interval@start_ns`: deterministic, so a re-delivered bar upserts.
+    Open, high, low and close are trade prices as the trades wrote them; `vwap` is the
+    volume-weighted mean price rounded half-even to 9 decimals.
     """
 
     bar_id: str
@@ -97,7 +99,7 @@ class Bar(Event):
     close: Price
     volume: PositiveSize
     trade_count: PositiveSize
-    vwap: float
+    vwap: Price
 
 
 class Execution(Event):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -177,6 +178,50 @@ def test_microstructure_alerts_and_symbols(
     mine = [s for s in symbols["data"] if s["symbol"] == symbol]
     assert mine == [{"symbol": symbol, "kinds": ["vpin", "microstructure"]}]
     assert symbols["count"] == len(symbols["data"])
+
+
+RECORD_ROUTES = [
+    ("/api/v1/trades", {}), ("/api/v1/bars", {"interval": "1m"}),
+    ("/api/v1/bars", {"interval": "5m"}), ("/api/v1/bars", {"interval": "1h"}),
+    ("/api/v1/bars", {"interval": "1d"}), ("/api/v1/vpin", {}), ("/api/v1/vpin/latest", {}),
+    ("/api/v1/microstructure", {}), ("/api/v1/alerts", {}),
+]
+
+
+def test_every_record_carries_ts_event_and_time(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    # Arrange: one record of each kind; the bar is the minute [T0, T0 + 1m)
+    engine = unique_symbol("e").lower()
+    bar = event("Bar", symbol=symbol, bar_id=f"{symbol}@1m@{T0}", start_ns=T0,
+                ts_event=T0 + MINUTE_NS)
+    with cleanup(database_url, [], [engine]):
+        write(database_url, *trades(symbol, 1), bar, *readings(symbol, 1),
+              event("MicrostructureFeatures", symbol=symbol, ts_event=T0 + SEC),
+              event("Alert", alert_id=f"a:{symbol}", symbol=symbol, ts_event=T0 + 2 * SEC),
+              event("EngineHealth", engine=engine, ts_event=T0 + 3 * SEC))
+
+        # Act
+        answers = {(route, params.get("interval")): api_client.get(
+            route, params={"symbol": symbol, **params}, headers=read_headers).json()["data"]
+            for route, params in RECORD_ROUTES}
+        engines = api_client.get("/api/v1/engines", headers=read_headers).json()["data"]
+
+    # Assert
+    answers[("/api/v1/engines", None)] = [r for r in engines if r["engine"] == engine]
+    for where, records in answers.items():
+        assert len(records) == 1, where
+        assert isinstance(records[0]["ts_event"], int) and "time" in records[0], where
+    spans = {"1m": MINUTE_NS, "5m": 5 * MINUTE_NS, "1h": 60 * MINUTE_NS, "1d": 1440 * MINUTE_NS}
+    for interval, span in spans.items():  # a bar's ts_event is its end, as on market.bars.1m
+        (rolled,) = answers[("/api/v1/bars", interval)]
+        start = T0 - T0 % span
+        assert (rolled["time"], rolled["ts_event"]) == (iso(start), start + span), interval
+    assert answers[("/api/v1/engines", None)][0]["ts_event"] == T0 + 3 * SEC
+
+
+def iso(ns: int) -> str:
+    return datetime.fromtimestamp(ns // SEC, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @pytest.mark.parametrize("route", ["/api/v1/trades", "/api/v1/bars", "/api/v1/vpin",

@@ -12,6 +12,7 @@ import json
 import random
 from collections import defaultdict
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import pytest
@@ -100,16 +101,16 @@ KNOWN_TAPE = tape(
     (at(2, 10), "AAA", "103.00", 1),       # closes AAA minute 1
 )
 
-# By hand: vwap = sum(p*q) / sum(q).
+# By hand: vwap = sum(p*q) / sum(q), written with at least the bar's decimals.
 #   AAA m0: (100*10 + 101.5*5 + 99.75*20 + 100.25*15) / 50 = 5006.25 / 50 = 100.125
 #   BBB m0: (50.1*100 + 50.3*300) / 400 = 20100 / 400 = 50.25
 #   AAA m1: (102*10 + 101*30) / 40 = 4050 / 40 = 101.25
 KNOWN_BARS = {
-    f"AAA@1m@{at(0)}": ("AAA", 0, "100.00", "101.50", "99.75", "100.25", 50, 4, 100.125),
-    f"BBB@1m@{at(0)}": ("BBB", 0, "50.10", "50.30", "50.10", "50.30", 400, 2, 50.25),
-    f"AAA@1m@{at(1)}": ("AAA", 1, "102.00", "102.00", "101.00", "101.00", 40, 2, 101.25),
-    f"BBB@1m@{at(2)}": ("BBB", 2, "49.90", "49.90", "49.90", "49.90", 200, 1, 49.90),
-    f"AAA@1m@{at(2)}": ("AAA", 2, "103.00", "103.00", "103.00", "103.00", 1, 1, 103.0),
+    f"AAA@1m@{at(0)}": ("AAA", 0, "100.00", "101.50", "99.75", "100.25", 50, 4, "100.125"),
+    f"BBB@1m@{at(0)}": ("BBB", 0, "50.10", "50.30", "50.10", "50.30", 400, 2, "50.25"),
+    f"AAA@1m@{at(1)}": ("AAA", 1, "102.00", "102.00", "101.00", "101.00", 40, 2, "101.25"),
+    f"BBB@1m@{at(2)}": ("BBB", 2, "49.90", "49.90", "49.90", "49.90", 200, 1, "49.90"),
+    f"AAA@1m@{at(2)}": ("AAA", 2, "103.00", "103.00", "103.00", "103.00", 1, 1, "103.00"),
 }
 
 
@@ -128,10 +129,10 @@ def test_known_tape_gives_hand_computed_bars() -> None:
         assert bar.interval == "1m"
         assert bar.start_ns == at(minute)
         assert bar.ts_event == at(minute + 1)
-        assert (bar.open, bar.high, bar.low, bar.close) == tuple(map(Decimal, (o, h, lo, c)))
+        assert [str(p) for p in (bar.open, bar.high, bar.low, bar.close)] == [o, h, lo, c]
         assert bar.volume == volume
         assert bar.trade_count == count
-        assert bar.vwap == pytest.approx(vwap)
+        assert str(bar.vwap) == vwap
         assert bar.ts_init == at(5)
     assert engine.late_trades == 0
 
@@ -189,7 +190,7 @@ def test_equal_timestamps_keep_arrival_order() -> None:
     assert (bar.open, bar.high, bar.low, bar.close) == (
         Decimal("10.00"), Decimal("12.00"), Decimal("10.00"), Decimal("11.00"),
     )
-    assert bar.vwap == pytest.approx((10 * 1 + 12 * 2 + 11 * 3) / 6)
+    assert bar.vwap == Decimal("11.166666667")  # (10*1 + 12*2 + 11*3) / 6, 9 decimals
 
 
 def test_equal_timestamps_keep_arrival_order_across_batches() -> None:
@@ -491,8 +492,8 @@ def test_vwap_stays_within_low_and_high_for_sub_micro_prices() -> None:
 
     (bar,) = bars_of(run(make_engine(), trades))
 
-    assert float(bar.low) <= bar.vwap <= float(bar.high)
-    assert bar.vwap == pytest.approx(0.000001235)
+    assert bar.low <= bar.vwap <= bar.high
+    assert str(bar.vwap) == "0.000001235"
 
 
 # ---- properties ------------------------------------------------------------------------
@@ -510,7 +511,7 @@ def reference_bars(trades: list[Trade]) -> tuple[dict[str, list[dict[str, Any]]]
         if t.unreported:  # not part of the tape that bars describe (include_unreported off)
             continue
         start = t.ts_event - t.ts_event % MINUTE_NS
-        price = float(t.price)
+        price = t.price
         current = open_bar.get(t.symbol)
         horizon = current["start_ns"] if current else closed_start.get(t.symbol, -1) + 1
         if start < horizon:
@@ -569,10 +570,9 @@ def test_property_bar_invariants_and_volume_conservation(trades: list[Trade]) ->
 
     # Assert
     for bar in bars:
-        lo, hi = float(bar.low), float(bar.high)
-        assert lo <= float(bar.open) <= hi and lo <= float(bar.close) <= hi
-        tol = 1e-12 * hi
-        assert lo - tol <= bar.vwap <= hi + tol
+        lo, hi = bar.low, bar.high
+        assert lo <= bar.open <= hi and lo <= bar.close <= hi
+        assert lo <= bar.vwap <= hi
         assert bar.start_ns % MINUTE_NS == 0 and bar.ts_event == bar.start_ns + MINUTE_NS
         assert bar.bar_id == f"{bar.symbol}@1m@{bar.start_ns}"
     assert len({b.bar_id for b in bars}) == len(bars)
@@ -594,10 +594,11 @@ def test_property_engine_matches_the_definition(trades: list[Trade]) -> None:
         ref = expected[symbol]
         assert [b["start_ns"] for b in bars] == [r["start_ns"] for r in ref]
         for bar, r in zip(bars, ref, strict=True):
-            assert [float(bar[f]) for f in ("open", "high", "low", "close")] == [
+            assert [bar[f] for f in ("open", "high", "low", "close")] == [
                 r["open"], r["high"], r["low"], r["close"]]
             assert (bar["volume"], bar["trade_count"]) == (r["volume"], r["trade_count"])
-            assert bar["vwap"] == pytest.approx(r["notional"] / r["volume"], rel=1e-12)
+            vwap = Fraction(r["notional"]) / r["volume"]  # exact, then half-even to 9 decimals
+            assert bar["vwap"] == Decimal(round(vwap * 10**9)).scaleb(-9)
 
 
 @PROPERTY

@@ -121,9 +121,9 @@ def test_known_book_gives_hand_computed_features() -> None:
 
     # Assert
     assert (r.symbol, r.ts_event, r.ts_init) == ("AAA", at(1), at(5))
-    assert r.spread == pytest.approx(0.2)  # 10.2 - 10.0
-    assert r.mid == pytest.approx(10.1)  # (10.0 + 10.2) / 2
-    assert r.microprice == pytest.approx(10.15)  # (10.0*10 + 10.2*30) / 40 = 406 / 40
+    assert r.spread == Decimal("0.2")  # 10.2 - 10.0, exactly
+    assert r.mid == Decimal("10.1")  # (10.0 + 10.2) / 2
+    assert r.microprice == Decimal("10.15")  # (10.0*10 + 10.2*30) / 40 = 406 / 40
     assert r.imbalance_1 == pytest.approx(0.5)  # (30 - 10) / 40
     assert r.imbalance_5 == pytest.approx(1 / 11)  # (60 - 50) / 110
     assert r.imbalance_10 == pytest.approx(1 / 11)
@@ -173,12 +173,22 @@ def test_empty_book_is_all_zero_and_survives_the_wire() -> None:
     assert decode("MicrostructureFeatures", encode(r)) == r
 
 
+def test_a_one_cent_spread_is_exactly_one_cent_on_the_wire() -> None:
+    engine = make_engine()
+
+    (r,) = records(feed(engine, [quote(at(0), ("5012.25", 3), ("5012.26", 1))]) + engine.flush())
+
+    assert (r.spread, r.mid, r.microprice) == (
+        Decimal("0.01"), Decimal("5012.255"), Decimal("5012.2575"))  # 5012.25 + 0.01 * 3/4
+    assert json.loads(encode(r))["spread"] == "0.01"
+
+
 def test_zero_sizes_at_the_touch_make_microprice_the_mid() -> None:
     engine = make_engine()
 
     (r,) = records(feed(engine, [quote(at(0), ("99.5", 0), ("100.5", 0))]) + engine.flush())
 
-    assert r.microprice == r.mid == pytest.approx(100.0)
+    assert r.microprice == r.mid == Decimal("100")
     assert (r.imbalance_1, r.bid_depth, r.ask_depth) == (0, padded(0), padded(0))
 
 
@@ -188,21 +198,21 @@ def test_zero_sizes_at_the_touch_make_microprice_the_mid() -> None:
 @pytest.mark.parametrize(("bid", "ask", "bid_depth", "ask_depth", "microprice"), [
     # Better bid inserted ahead of 10.0; ask 10.2 resized: bids 5,30,20,10 / asks 15,40.
     # microprice = (10.1*15 + 10.2*5) / 20 = 10.125
-    (("10.1", 5), ("10.2", 15), padded(5, 35, 55, 65), padded(15, 55), 10.125),
+    (("10.1", 5), ("10.2", 15), padded(5, 35, 55, 65), padded(15, 55), "10.125"),
     # Bid fell to 9.9: 10.0 and the old 9.9 level are gone; ask lifted to 10.3: 10.2 gone.
-    # microprice = (9.9*40 + 10.3*7) / 47 = 468.1 / 47
-    (("9.9", 7), ("10.3", 40), padded(7, 17), padded(40), 468.1 / 47),
+    # microprice = (9.9*40 + 10.3*7) / 47 = 468.1 / 47 = 9.95957446808..., to 9 decimals
+    (("9.9", 7), ("10.3", 40), padded(7, 17), padded(40), "9.959574468"),
 ])
 def test_newer_quote_replaces_the_top_and_drops_levels_it_passed(
-    bid: Level, ask: Level, bid_depth: list[int], ask_depth: list[int], microprice: float,
+    bid: Level, ask: Level, bid_depth: list[int], ask_depth: list[int], microprice: str,
 ) -> None:
     engine = make_engine()
 
     (r,) = records(feed(engine, [BOOK, quote(at(0.2), bid, ask)]) + engine.flush())
 
     assert (r.bid_depth, r.ask_depth) == (bid_depth, ask_depth)
-    assert r.spread == pytest.approx(float(ask[0]) - float(bid[0]))
-    assert r.microprice == pytest.approx(microprice)
+    assert r.spread == Decimal(ask[0]) - Decimal(bid[0])
+    assert str(r.microprice) == microprice
 
 
 @pytest.mark.parametrize("quote_s", [0.05, 0.1], ids=["older", "same-time"])
@@ -268,7 +278,7 @@ def test_quote_without_a_snapshot_is_a_one_level_book() -> None:
     (r,) = records(feed(engine, [quote(at(0), ("10.0", 3), ("10.1", 1))]) + engine.flush())
 
     assert (r.bid_depth, r.ask_depth) == (padded(3), padded(1))
-    assert r.microprice == pytest.approx(10.075)  # (10.0*1 + 10.1*3) / 4
+    assert r.microprice == Decimal("10.075")  # (10.0*1 + 10.1*3) / 4
 
 
 def test_event_older_than_the_held_one_of_its_topic_is_stale() -> None:
@@ -519,8 +529,8 @@ def test_features_stay_within_their_bounds(book: tuple[DepthSnapshot, Quote | No
     if top_bid is None or top_ask is None:
         assert r.microprice is None
     else:
-        assert float(top_bid) <= r.microprice <= float(top_ask)
-        assert r.spread == float(top_ask) - float(top_bid) >= 0
+        assert top_bid <= r.microprice <= top_ask
+        assert r.spread == top_ask - top_bid >= 0 and r.mid == (top_bid + top_ask) / 2
 
 
 @settings(max_examples=25, deadline=None)

@@ -14,8 +14,10 @@ from processors.vpin import VpinEngine, VpinParams
 from streams import codec
 from streams.clock import TestClock
 from streams.exceptions import ConfigError
+from streams.outputs import write_outputs
 from streams.params import apply_overrides
-from streams.replay import Source, run_replay, write_outputs
+from streams.replay import Source, run_replay
+from streams.schema import Alert, VpinReading
 from streams.settings import EngineParams, Settings
 from tests.factories import T0, tape
 from tests.processors.test_vpin import AAA, BBB, quote_columns, quotes
@@ -120,7 +122,8 @@ def test_replay_writes_vpin_readings_with_their_columns(tmp_path: Path) -> None:
 
     # Act
     result = run_replay([trade_source(trades)], [VpinEngine], params)
-    write_outputs(result, list(VpinEngine.outputs), tmp_path)
+    write_outputs(result.outputs, {"logic.vpin": VpinReading, "logic.risk.alerts": Alert},
+                  tmp_path)
 
     # Assert
     rows = result.rows("logic.vpin")

@@ -92,13 +92,15 @@ def test_decode_columns_trades_dtypes_and_values() -> None:
     assert rejected == []
     assert {k: v.dtype for k, v in cols.items()} == {
         "ts_event": np.int64, "ts_init": np.int64, "symbol": np.dtype(object),
-        "price": np.float64, "size": np.int64, "aggressor": np.int8, "unreported": np.bool_,
+        "price": np.float64, "price_scale": np.int8, "size": np.int64, "aggressor": np.int8,
+        "unreported": np.bool_,
     }
     assert cols["unreported"].tolist() == [False, False, True]
     assert cols["ts_event"].tolist() == [T0, T0 + 1, T0 + 2]
     assert cols["ts_init"].tolist() == [T0 + 5, T0 + 6, T0 + 7]
     assert cols["symbol"].tolist() == ["AAPL", "MSFT", "AAPL"]
     assert cols["price"].tolist() == pytest.approx([101.01, 330.5, 101.0])
+    assert cols["price_scale"].tolist() == [2, 1, 0]  # decimals of "101.01", "330.5", "101"
     assert cols["size"].tolist() == [100, 7, 1]
     assert cols["aggressor"].tolist() == [1, -1, 0]
 
@@ -126,6 +128,22 @@ def test_trade_columns_factory_matches_decode_columns() -> None:
     for name, column in expected.items():
         assert built[name].dtype == column.dtype, name
         assert built[name].tolist() == column.tolist(), name
+
+
+@pytest.mark.parametrize(("prices", "scales"), [
+    pytest.param(["5012.50", "99", "0.0001", "1.25E-7", "2E+3", "0.1234567891"],
+                 [2, 0, 4, 9, 0, 9], id="texts"),  # more than 9 decimals: capped at 9
+    pytest.param([99, 330.5, 0.25], [0, 1, 2], id="json-numbers"),
+])
+def test_price_scale_is_the_decimals_a_price_was_written_with(
+    prices: list[object], scales: list[int]
+) -> None:
+    batch = [orjson.dumps({**event_fields("Trade"), "price": p}) for p in prices]
+
+    whole, _ = decode_columns("Trade", batch)  # one batch: Arrow's columnar path when it can
+    each = [decode_columns("Trade", [raw])[0]["price_scale"][0] for raw in batch]
+
+    assert whole["price_scale"].tolist() == scales and each == scales
 
 
 def test_decode_columns_quotes_dtypes_and_values() -> None:

@@ -237,3 +237,44 @@ def test_up_starts_from_an_empty_embedded_database_unless_told_to_keep_data(
 
     assert [r["bucket"] for r in still_there.json()["data"]] == [3]
     assert "removed" not in kept.output()
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    (("--no-worker",), {"sink", "api"}),
+    (("--no-sink",), {"worker", "api"}),
+    (("--no-worker", "--no-sink"), {"api"}),
+])
+def test_no_worker_and_no_sink_each_leave_out_only_their_process(
+    run_up: StartUp, services_env: dict[str, str], flags: tuple[str, ...], expected: set[str]
+) -> None:
+    up = run_up("--no-feed", *flags, "--api-port", "0", env=services_env)
+    up.wait_endpoints()
+    children = {p.cmdline()[3] for p in _tree(up.proc.pid, up.state_dir)
+                if p.cmdline()[1:3] == ["-m", "streams"]}
+
+    code = up.stop(signal.SIGTERM)
+
+    assert code == 0, up.output()
+    assert children == expected
+
+
+def test_up_keeps_the_logs_of_the_previous_runs(
+    run_up: StartUp, services_env: dict[str, str], traversable_tmp_path: Path
+) -> None:
+    # Arrange: the api logs of four earlier runs, newest first
+    logs = traversable_tmp_path / "state" / "logs"
+    logs.mkdir(parents=True)
+    for n, run in enumerate(["run 4", "run 3", "run 2", "run 1"]):
+        (logs / ("api.log" + (f".{n}" if n else ""))).write_text(f"{run}\n")
+
+    # Act
+    up = run_up("--no-feed", "--no-worker", "--api-port", "0", env=services_env)
+    up.wait_endpoints()
+    code = up.stop(signal.SIGTERM)
+
+    # Assert: three generations kept, the oldest dropped, this run's log written fresh
+    assert code == 0, up.output()
+    kept = [(logs / f"api.log.{n}").read_text() for n in (1, 2, 3)]
+    assert kept == ["run 4\n", "run 3\n", "run 2\n"]
+    assert not (logs / "api.log.4").exists()
+    assert "run" not in (logs / "api.log").read_text().split("\n", 1)[0]

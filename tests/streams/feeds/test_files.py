@@ -89,6 +89,7 @@ def test_trades_csv_known_answer(tmp_path: Path) -> None:
         "ts_init": np.array([T0 + 1, T0 + 2, T0 + 3], dtype=np.int64),
         "symbol": np.array(["MSFT", "AAPL", "AAPL"], dtype=object),
         "price": np.array([420.10, 101.02, 101.01]),
+        "price_scale": np.array([2, 2, 2], dtype=np.int8),
         "size": np.array([5, 7, 100], dtype=np.int64),
         "aggressor": np.array([-1, 0, 1], dtype=np.int8),
         "unreported": np.zeros(3, dtype=np.bool_),

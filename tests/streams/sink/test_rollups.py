@@ -36,7 +36,7 @@ def make_bars(symbol: str, minutes: int, seed: int, first_ns: int = T0) -> list[
                           ts_event=start + MINUTE_NS - 1, open=str(o), high=str(hi),
                           low=str(lo), close=str(c), volume=int(rng.integers(1, 1_000)),
                           trade_count=int(rng.integers(1, 50)),
-                          vwap=float((o + c) / 2)))
+                          vwap=str((o + c) / 2)))
     return bars
 
 
@@ -48,7 +48,7 @@ def expected(bars: list[Bar], width: str) -> pd.DataFrame:
         "open": [Decimal(b.open) for b in bars], "high": [Decimal(b.high) for b in bars],
         "low": [Decimal(b.low) for b in bars], "close": [Decimal(b.close) for b in bars],
         "volume": [b.volume for b in bars], "trade_count": [b.trade_count for b in bars],
-        "pv": [b.vwap * b.volume for b in bars],
+        "pv": [float(b.vwap) * b.volume for b in bars],  # vwap columns are double precision
     }).sort_values("time")
     grouped = frame.groupby(frame["time"].dt.floor(width))
     out = pd.DataFrame({
