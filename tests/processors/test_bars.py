@@ -430,7 +430,7 @@ def test_unreported_prints_count_when_the_engine_is_told_to() -> None:
 
     (bar,) = bars_of(run(make_engine(include_unreported=True), trades))
 
-    assert (str(bar.high), bar.volume, bar.trade_count) == ("12.0", 4, 2)
+    assert (str(bar.high), bar.volume, bar.trade_count) == ("12.00", 4, 2)
 
 
 # ---- batch invariance ------------------------------------------------------------------
