@@ -70,6 +70,7 @@ class TradePublic(BaseModel):
     model_config = _examples({
         "symbol": "AAPL", "time": "2026-11-20T14:30:00.125Z", "ts_event": EXAMPLE_NS + 125_000_000,
         "price": "187.42", "size": 100, "aggressor": "buy", "trade_id": "64211", "venue": "XNAS",
+        "unreported": False, "conditions": None,
     })
 
     symbol: str
@@ -80,6 +81,10 @@ class TradePublic(BaseModel):
     aggressor: Literal["buy", "sell"] | None
     trade_id: str | None
     venue: str | None
+    unreported: bool = Field(description="a print outside the regular tape (odd lot, combo, "
+                                         "average-price trade); bars and VPIN leave it out "
+                                         "by default")
+    conditions: str | None = Field(description="the venue's sale-condition codes as sent")
 
 
 class BarPublic(BaseModel):

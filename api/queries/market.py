@@ -65,7 +65,7 @@ async def trades(
     """Trades of `symbol` in [lo, hi) by (time, trade_uid), after the cursor's key."""
     query = sql.SQL(
         "SELECT symbol, time, ts_event, price::text AS price, size, aggressor, trade_id, venue,"
-        " trade_uid FROM trades WHERE symbol = %(s)s{bounds}{after}"
+        " unreported, conditions, trade_uid FROM trades WHERE symbol = %(s)s{bounds}{after}"
         " ORDER BY time, trade_uid LIMIT %(n)s"
     ).format(bounds=_bounds(lo, hi), after=sql.SQL(
         " AND (time, trade_uid) > (%(at)s, %(uid)s)" if after else ""))

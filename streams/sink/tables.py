@@ -65,7 +65,7 @@ def ns_to_time(ns: int) -> datetime:
 def _trade(e: Trade, src: Source) -> Row:
     uid = e.trade_id or f"{src.topic}/{src.partition}/{src.offset}"
     return (ns_to_time(e.ts_event), e.symbol, uid, e.ts_event, e.ts_init, e.price, e.size,
-            e.aggressor, e.trade_id, e.venue)
+            e.aggressor, e.trade_id, e.venue, e.unreported, e.conditions)
 
 
 def _bar(e: Bar, src: Source) -> Row:
@@ -108,7 +108,7 @@ TABLES: dict[str, Table] = {
     "Trade": Table(
         "trades",
         ("time", "symbol", "trade_uid", "ts_event", "ts_init", "price", "size", "aggressor",
-         "trade_id", "venue"),
+         "trade_id", "venue", "unreported", "conditions"),
         ("symbol", "time", "trade_uid"), "nothing", _trade),  # type: ignore[arg-type]
     "Bar": Table(
         "bars_1m",

@@ -79,7 +79,22 @@ def test_trades_page_through_without_gaps_or_repeats(
     assert [t["trade_id"] for t in seen] == [t.trade_id for t in tape]
     assert seen[0] == {"symbol": symbol, "time": "2023-11-14T22:13:00Z", "ts_event": T0,
                        "price": "100.00", "size": 1, "aggressor": "buy", "trade_id": "t-0",
-                       "venue": "XNAS"}
+                       "venue": "XNAS", "unreported": False, "conditions": None}
+
+
+def test_trades_say_which_prints_are_unreported_and_under_which_conditions(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    # An odd-lot print (IB's AllLast: unreported, sale condition I) between two regular trades
+    regular, odd_lot, regular_after = trades(symbol, 3)
+    odd_lot = odd_lot.model_copy(update={"unreported": True, "conditions": "I"})
+    write(database_url, regular, odd_lot, regular_after)
+
+    body = api_client.get("/api/v1/trades", params={"symbol": symbol},
+                          headers=read_headers).json()
+
+    assert [(t["trade_id"], t["unreported"], t["conditions"]) for t in body["data"]] == [
+        ("t-0", False, None), ("t-1", True, "I"), ("t-2", False, None)]
 
 
 def test_time_bounds_take_iso_8601_or_nanoseconds(

@@ -6,6 +6,7 @@ jobs do not run there by themselves; the tests run them with `CALL run_job`."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -18,6 +19,8 @@ import pytest
 
 from streams.exceptions import StorageError
 from streams.schema import Event
+from streams.sink.tables import TABLES, Source
+from streams.sink.writer import Writer
 from streams.storage import migrate as migrations
 from streams.storage import timescale
 from tests.api.data import write
@@ -205,13 +208,31 @@ def contents(url: str) -> dict[str, list[tuple]]:
                 for table in HYPERTABLES}
 
 
+def write_as_of_0006(url: str, *events: Event) -> None:
+    """Write as the sink did when 0006 was the newest migration: trades without the flag
+    columns that 0009 added."""
+    trade = TABLES["Trade"]
+    old_trade = dataclasses.replace(trade, columns=trade.columns[:-2],
+                                    row=lambda e, src: trade.row(e, src)[:-2])
+    batch: dict = {}
+    for i, e in enumerate(events):
+        table = TABLES[type(e).__name__]
+        table = old_trade if table is trade else table
+        batch.setdefault(table, []).append(table.row(e, Source("test", 0, i)))
+    writer = Writer(url)
+    try:
+        assert writer.write(batch) == {}
+    finally:
+        writer.close()
+
+
 def test_redelivery_into_compressed_chunks_decompresses_nothing_in_any_table(
     fresh_timescale_url: str, tmp_path: Path
 ) -> None:
     url = fresh_timescale_url
     migrations.migrate(url, migrations_until(6, tmp_path))  # a database as 0006 left it
     before = one_of_each(days_ago(40))
-    write(url, *before)
+    write_as_of_0006(url, *before)
     compress_everything(url)
     migrations.migrate(url)  # then this code's migrations and policies
     timescale.configure(url, timescale.Horizons())
