@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors
+from api.broker import LogSnapshots
 from api.deps import close_pools
 from api.live import LiveHub
 from api.metrics import RequestMetrics
@@ -23,10 +24,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.live = LiveHub()
     app.state.latest_cache = {}  # /api/v1/vpin/latest answers, see api/routes/analytics.py
     app.state.latest_pending = {}  # and the queries in flight for them
+    app.state.log_snapshots = LogSnapshots()  # /api/v1/topics and /metrics, see api/broker.py
     try:
         yield
     finally:
         await app.state.live.close()
+        app.state.log_snapshots.close()
         await close_pools(app.state.pools)
 
 

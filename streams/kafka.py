@@ -153,51 +153,6 @@ def _result(fut, what: str):  # type: ignore[no-untyped-def]
         raise BrokerError(f"{what} failed: {exc.args[0]}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class TopicStatus:
-    name: str
-    in_catalog: bool
-    catalog_partitions: int | None
-    broker_partitions: int | None
-    low: int
-    high: int
-
-    @property
-    def records(self) -> int:
-        return self.high - self.low
-
-
-def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
-    """Catalog topics (and any other non-internal broker topics) with watermarks."""
-    partitions, marks = partition_watermarks(catalog, brokers)
-    rows = []
-    for name, count in partitions.items():
-        spec = catalog.get(name)
-        low = sum(lo for (t, _), (lo, _) in marks.items() if t == name)
-        high = sum(hi for (t, _), (_, hi) in marks.items() if t == name)
-        rows.append(TopicStatus(
-            name, spec is not None, spec.partitions if spec else None, count, low, high,
-        ))
-    return rows
-
-
-def partition_watermarks(
-    catalog: Catalog, brokers: str
-) -> tuple[dict[str, int | None], dict[tuple[str, int], tuple[int, int]]]:
-    """Catalog topics then other non-internal broker topics -> partitions on the broker (None
-    when missing), and (low, high) per (topic, partition)."""
-    existing = _describe(admin(brokers), catalog)
-    names = catalog.names + sorted(
-        n for n in existing if n not in catalog and not n.startswith("_")
-    )
-    consumer = reader(brokers)
-    try:
-        marks = watermarks(consumer, [(n, p) for n in names for p in range(existing.get(n, 0))])
-    finally:
-        consumer.close()
-    return {n: existing.get(n) for n in names}, marks
-
-
 def reader(brokers: str, **overrides: object) -> Consumer:
     """A consumer for reading: a throwaway group id, never commits, starts at the earliest."""
     import uuid
@@ -224,21 +179,29 @@ def _partitions(consumer: Consumer, topic: str) -> list[int]:
 def watermarks(
     consumer: Consumer, partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], tuple[int, int]]:
-    """(low, high) per (topic, partition), high being the true end of the log now.
+    """(low, high) per (topic, partition), high being the true end of the log now (see
+    `true_highs`)."""
+    reported = {
+        tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=TIMEOUT_S)
+        for tp in partitions
+    }
+    return true_highs(consumer, reported)
+
+
+def true_highs(
+    consumer: Consumer, reported: dict[tuple[str, int], tuple[int, int]]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """`reported` (low, high) per partition, each high raised to the true end of the log.
 
     Tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, which is
     short of the end when that batch holds several records. Fetch responses carry the right
     end: fetch once per partition from the reported end and take the high watermark the fetch
     brought back (on a correct broker it equals the reported one).
     """
-    reported = {
-        tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=TIMEOUT_S)
-        for tp in partitions
-    }
     if not reported:
         return {}
     consumer.assign([TopicPartition(t, p, hi) for (t, p), (_, hi) in reported.items()])
-    pending = set(partitions)
+    pending = set(reported)
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while pending:
@@ -251,7 +214,7 @@ def watermarks(
                 pending.discard((msg.topic(), msg.partition()))
         fetched = {
             tp: consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
-            for tp in partitions
+            for tp in reported
         }
     finally:
         consumer.unassign()
@@ -315,31 +278,6 @@ def committed_offsets(
     finally:
         consumer.close()
     return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in found}
-
-
-def group_lags(brokers: str, catalog: Catalog, groups: list[str]) -> dict[tuple[str, str], int]:
-    """Records each consumer group has not committed yet, per (group, catalog topic) where it
-    has committed something: true end minus committed offset, summed over partitions (a
-    partition without a commit counts from its start)."""
-    existing = _describe(admin(brokers), catalog)
-    partitions = [(n, p) for n in catalog.names for p in range(existing.get(n, 0))]
-    committed = {g: committed_offsets(brokers, g, partitions) for g in groups} if partitions else {}
-    consumed = {(g, t) for g, offsets in committed.items()
-                for (t, _), position in offsets.items() if position is not None}
-    topics = {t for _, t in consumed}
-    consumer = reader(brokers)
-    try:
-        marks = watermarks(consumer, [(t, p) for t, p in partitions if t in topics])
-    finally:
-        consumer.close()
-    lags: dict[tuple[str, str], int] = {}
-    for group, offsets in committed.items():
-        for (topic, p), position in offsets.items():
-            if (group, topic) in consumed:
-                low, high = marks[(topic, p)]
-                behind = max(0, high - (position if position is not None else low))
-                lags[(group, topic)] = lags.get((group, topic), 0) + behind
-    return lags
 
 
 def end_offsets(brokers: str, topic: str) -> dict[int, int]:

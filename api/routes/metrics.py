@@ -2,7 +2,8 @@
 with `authorization: {credentials_file: ...}` in the scrape config). See api/metrics.py.
 
 Each scrape reads the engines' newest health from the database and the consumer groups' lag
-from the broker, side by side; a source that fails leaves its gauges out and sets
+from the broker (a snapshot shared with /api/v1/topics, reused for
+NAUTILUS_API_BROKER_CACHE_MS), side by side; a source that fails leaves its gauges out and sets
 `nautilus_api_scrape_source_up{source}` to 0 instead of failing the scrape.
 """
 
@@ -21,10 +22,9 @@ from psycopg_pool import PoolTimeout
 
 from api import metrics
 from api.auth import RequireAdmin
-from api.deps import PoolDep, SettingsDep
+from api.broker import LogSnapshots
+from api.deps import LogSnapshotsDep, PoolDep, SettingsDep
 from api.queries import logic
-from streams import endpoints, kafka
-from streams.catalog import Catalog
 from streams.exceptions import NautilusError
 from streams.settings import Settings
 
@@ -35,10 +35,12 @@ DATABASE_TIMEOUT_S = 2.0  # a scrape should answer well within Prometheus' 10 s 
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def prometheus_metrics(pool: PoolDep, settings: SettingsDep) -> Response:
+async def prometheus_metrics(
+    pool: PoolDep, log_snapshots: LogSnapshotsDep, settings: SettingsDep
+) -> Response:
     """Request counts and latencies per route, websocket clients, every engine's (and the
     sink's) newest health, and the worker and sink groups' lag."""
-    engines, lags = await asyncio.gather(_engines(pool), asyncio.to_thread(_group_lags, settings))
+    engines, lags = await asyncio.gather(_engines(pool), _group_lags(log_snapshots, settings))
     metrics.set_engines(engines, time.time())
     metrics.set_group_lags(lags)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -53,11 +55,11 @@ async def _engines(pool: PoolDep) -> list[dict[str, Any]] | None:
         return None
 
 
-def _group_lags(settings: Settings) -> dict[tuple[str, str], int] | None:
+async def _group_lags(
+    log_snapshots: LogSnapshots, settings: Settings
+) -> dict[tuple[str, str], int] | None:
     try:
-        brokers = endpoints.kafka_brokers(settings)
-        catalog = Catalog.load(settings.topics_file)
-        return kafka.group_lags(brokers, catalog, [settings.app_id, settings.sink_group])
+        return (await log_snapshots.get(settings)).lags
     except (NautilusError, KafkaException) as exc:
         log.warning("metrics: consumer-group lag unavailable error=%s", type(exc).__name__)
         return None

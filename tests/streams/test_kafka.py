@@ -12,6 +12,7 @@ import pytest
 
 from streams import kafka
 from streams.catalog import Catalog
+from streams.logview import topic_status
 
 TOPICS_YAML = Path(__file__).resolve().parents[2] / "topics.yaml"
 
@@ -45,7 +46,7 @@ def test_apply_creates_reconfigures_then_is_idempotent(kafka_brokers: str, tmp_p
     assert [(c.topic, c.action, c.detail) for c in created] == [(name, "created", "2 partitions")]
     assert [(c.action, c.detail) for c in changed] == [("config", "retention.ms=60000->120000")]
     assert again == []
-    status = {s.name: s for s in kafka.topic_status(Catalog.load(tmp_path / "topics.yaml"),
+    status = {s.name: s for s in topic_status(Catalog.load(tmp_path / "topics.yaml"),
                                                     kafka_brokers)}
     assert status[name].broker_partitions == 2
 
