@@ -297,20 +297,55 @@ def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None,
     consumer = reader(brokers)
     try:
         marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
-        pending = {p: hi for (_, p), (lo, hi) in marks.items() if hi > lo}
-        consumer.assign([TopicPartition(topic, p, marks[(topic, p)][0]) for p in pending])
-        while pending:
-            for msg in consumer.consume(10_000, timeout=0.1):
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise BrokerError(f"read {topic} failed: {msg.error()}")
-                partition, offset = msg.partition(), msg.offset()
-                end = pending.get(partition)
-                if end is None or offset >= end:
-                    continue
-                yield partition, offset, msg.key(), msg.value()
-                if offset >= end - 1:
-                    del pending[partition]
+        yield from _read_ranges(consumer, topic, {p: m for (_, p), m in marks.items()})
     finally:
         consumer.close()
+
+
+def read_backwards(
+    brokers: str, topic: str, first_window: int = 1_000
+) -> Iterator[list[tuple[int, int, bytes | None, bytes]]]:
+    """`topic` from its end backwards, in windows: each a list of (partition, offset, key,
+    value), each partition in offset order, the newest window first. The first window holds
+    the last `first_window` records of each partition, each further one four times as many
+    before those, until the start. Stop iterating once you have found what you need."""
+    consumer = reader(brokers)
+    try:
+        marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
+        ends = {p: hi for (_, p), (_, hi) in marks.items()}
+        starts = {p: lo for (_, p), (lo, _) in marks.items()}
+        window = first_window
+        while any(ends[p] > starts[p] for p in ends):
+            ranges = {p: (max(starts[p], ends[p] - window), ends[p]) for p in ends}
+            yield list(_read_ranges(consumer, topic, ranges))
+            ends = {p: lo for p, (lo, _) in ranges.items()}
+            window *= 4
+    finally:
+        consumer.close()
+
+
+def _read_ranges(
+    consumer: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
+) -> Iterator[tuple[int, int, bytes | None, bytes]]:
+    """The records of `topic` at offsets [lo, hi) of each partition, in offset order per
+    partition: (partition, offset, key, value)."""
+    pending = {p: hi for p, (lo, hi) in ranges.items() if hi > lo}
+    consumer.assign([TopicPartition(topic, p, ranges[p][0]) for p in pending])
+    try:
+        while pending:
+            for msg in consumer.consume(10_000, timeout=0.1):
+                partition, offset = msg.partition(), msg.offset()
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:  # nothing more there
+                        pending.pop(partition, None)
+                        continue
+                    raise BrokerError(f"read {topic} failed: {msg.error()}")
+                end = pending.get(partition)
+                if end is None:
+                    continue
+                if offset < end:
+                    yield partition, offset, msg.key(), msg.value()
+                if offset >= end - 1:  # also past a gap (a compacted or control record)
+                    del pending[partition]
+    finally:
+        consumer.unassign()

@@ -193,6 +193,8 @@ def _add_timers(
 ) -> None:
     live_slack_ns = settings.live_slack_ms * 1_000_000
     meters = {b.name: LagMeter(app, brokers, settings.app_id) for b in bindings}
+    # published with every health record: what `replay --params live` runs with
+    params = {b.name: b.engine.params.model_dump(mode="json") for b in bindings}
 
     @app.timer(interval=settings.clock_tick_ms / 1000)
     async def let_time_pass() -> None:
@@ -213,7 +215,7 @@ def _add_timers(
         now = clock.timestamp_ns()
         for binding in bindings:
             lag = await meters[binding.name].lag(binding)
-            health = binding.counters.health(binding.name, lag, now)
+            health = binding.counters.health(binding.name, lag, now, params[binding.name])
             metrics = binding.counters.metrics(binding.name, now)
             for topic, value in (("logic.engine.health", health), ("logic.metrics", metrics)):
                 await app.producer.send(
