@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from processors.base import Emit, Engine
+from streams.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from processors.bars import BarEngine
@@ -39,6 +40,17 @@ class EngineRegistry(Mapping[str, type[Engine]]):
 
     def __len__(self) -> int:
         return len(self._locations)
+
+    def select(self, names: list[str] | None) -> list[type[Engine]]:
+        """Engine classes by name (all when None or empty); unknown names are a ConfigError."""
+        if not names:
+            return [self[name] for name in self]
+        unknown = [n for n in names if n not in self._locations]
+        if unknown:
+            raise ConfigError(
+                f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(self._locations)}"
+            )
+        return [self[n] for n in names]
 
 
 _LOCATIONS = {

@@ -10,16 +10,18 @@ validates the result, so a bad value fails with the parameter's own message.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from pydantic import JsonValue, ValidationError
 
 from streams import codec, kafka
-from streams.exceptions import ConfigError, DecodeError
+from streams.exceptions import BrokerError, ConfigError, DecodeError
 from streams.schema import EngineHealth
 from streams.settings import EngineParams
 
+log = logging.getLogger(__name__)
 HEALTH_TOPIC = "logic.engine.health"
 
 
@@ -68,7 +70,6 @@ def apply_overrides(params: EngineParams, overrides: list[str]) -> EngineParams:
         raise ConfigError(f"--set: {loc}: {first['msg']}") from None
 
 
-
 @dataclass(frozen=True, slots=True)
 class PublishedParams:
     """The parameters one engine worker ran with, from its health record."""
@@ -82,28 +83,38 @@ class PublishedParams:
 def published_params(brokers: str, engines: Collection[str]) -> dict[str, PublishedParams]:
     """For each of `engines` that has one, the parameters of its newest health record on
     logic.engine.health that carries parameters. The topic is read from its end backwards,
-    only as far as needed."""
+    only as far as needed; a topic that cannot be read gives none (logged)."""
     found: dict[str, PublishedParams] = {}
-    for window in kafka.read_backwards(brokers, HEALTH_TOPIC):
-        newest: dict[str, PublishedParams] = {}
-        for _, _, key, value in window:
-            engine = key.decode(errors="replace") if key is not None else ""
-            if engine not in engines or engine in found:
-                continue
-            try:
-                health = codec.decode("EngineHealth", value)
-            except DecodeError:
-                continue
-            assert isinstance(health, EngineHealth)
-            if health.params is not None and (
-                engine not in newest or health.ts_event >= newest[engine].ts_ns
-            ):
-                newest[engine] = PublishedParams(engine, health.worker, health.ts_event,
-                                                 health.params)
-        found.update(newest)
-        if found.keys() >= set(engines):
-            break
+    try:
+        for window in kafka.read_backwards(brokers, HEALTH_TOPIC):
+            found.update(_newest_params(window, set(engines) - found.keys()))
+            if found.keys() >= set(engines):
+                break
+    except BrokerError as exc:
+        log.warning("engine parameters unavailable topic=%s error=%s", HEALTH_TOPIC, exc)
     return found
+
+
+def _newest_params(
+    records: list[tuple[int, int, bytes | None, bytes]], engines: set[str]
+) -> dict[str, PublishedParams]:
+    """The newest (by ts_event) health record with parameters of each of `engines`."""
+    newest: dict[str, PublishedParams] = {}
+    for _, _, key, value in records:
+        engine = key.decode(errors="replace") if key is not None else ""
+        if engine not in engines:
+            continue
+        try:
+            health = codec.decode("EngineHealth", value)
+        except DecodeError:
+            continue
+        assert isinstance(health, EngineHealth)
+        if health.params is not None and (
+            engine not in newest or health.ts_event >= newest[engine].ts_ns
+        ):
+            newest[engine] = PublishedParams(engine, health.worker, health.ts_event,
+                                             health.params)
+    return newest
 
 
 def with_published(params: EngineParams, published: dict[str, PublishedParams]) -> EngineParams:

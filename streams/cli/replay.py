@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 import orjson
 
+from processors import ENGINES, Engine
 from streams.catalog import Catalog
 from streams.cli.market_files import (
     FORMATS_HELP,
@@ -25,8 +26,7 @@ from streams.exceptions import ConfigError, NautilusError
 from streams.params import HEALTH_TOPIC, apply_overrides, published_params, with_published
 from streams.settings import get_settings
 
-if TYPE_CHECKING:  # the engines and the replay driver import torch: loaded only when replaying
-    from processors import Engine
+if TYPE_CHECKING:  # the replay driver imports torch: loaded only when replaying
     from streams.replay import ReplayResult
     from streams.settings import EngineParams
 
@@ -117,13 +117,12 @@ class _HelpWithTopics(argparse.Action):
 
 def _replayable_help() -> str:
     from streams.replay import replayable_topics
-    from streams.runtime.app import resolve_engines
 
     try:
         catalog = Catalog.load(get_settings().topics_file)
     except NautilusError as exc:
         return f"topics --topic can replay: unknown ({exc})"
-    topics = replayable_topics(catalog, resolve_engines(None))
+    topics = replayable_topics(catalog, ENGINES.select(None))
     lines = [f"  {topic:<16} read by {', '.join(names)}" for topic, names in topics.items()]
     return "topics --topic can replay (and the engines that read them):\n" + "\n".join(lines)
 
@@ -152,9 +151,8 @@ def parse_time_ns(text: str | None) -> int | None:
 
 def _run(args: argparse.Namespace) -> int:
     from streams.replay import write_outputs
-    from streams.runtime.app import resolve_engines
 
-    engines = resolve_engines(args.engines.split(",") if args.engines else None)
+    engines = ENGINES.select(args.engines.split(",") if args.engines else None)
     if not args.topics and (args.from_ts or args.to_ts):
         raise ConfigError("--from/--to go with --topic")
     time_range = _time_range(args.from_ts, args.to_ts)

@@ -21,12 +21,11 @@ import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
-from processors import ENGINES, Engine
+from processors import Engine
 from streams import kafka
 from streams.catalog import Catalog
 from streams.clock import LiveClock
 from streams.device import select_device
-from streams.exceptions import ConfigError
 from streams.runtime.batching import BatchingApp
 from streams.runtime.binding import EngineBinding
 from streams.runtime.recovery import SeekSafeTableManager
@@ -47,18 +46,6 @@ class FaustPublisher:
 
     async def flush(self) -> None:
         await self._app.producer.flush()
-
-
-def resolve_engines(names: list[str] | None) -> list[type[Engine]]:
-    """Engine classes by name (all when None); unknown names are a ConfigError."""
-    if not names:
-        return list(ENGINES.values())
-    unknown = [n for n in names if n not in ENGINES]
-    if unknown:
-        raise ConfigError(
-            f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}"
-        )
-    return [ENGINES[n] for n in names]
 
 
 def build_app(
