@@ -55,10 +55,8 @@ class LogSnapshots:
         try:
             return view.snapshot(catalog, list(groups))
         except (NautilusError, KafkaException):
-            self.views.pop(brokers).close()
+            del self.views[brokers]
             raise
 
     def close(self) -> None:
-        for view in self.views.values():
-            view.close()
         self.views.clear()

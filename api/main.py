@@ -29,7 +29,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         await app.state.live.close()
-        app.state.log_snapshots.close()
+        app.state.log_snapshots.close()  # the broker clients
         await close_pools(app.state.pools)
 
 

@@ -195,8 +195,10 @@ def true_highs(
 
     Tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, which is
     short of the end when that batch holds several records. Fetch responses carry the right
-    end: fetch once per partition from the reported end and take the high watermark the fetch
-    brought back (on a correct broker it equals the reported one).
+    end: fetch each partition from the reported end and take the high watermark the first
+    fetch response brought back (on a correct broker it equals the reported one). The
+    consumer must not have fetched these partitions before (it keeps their last high
+    watermark, which would pass for an answer).
     """
     if not reported:
         return {}
@@ -207,18 +209,20 @@ def true_highs(
         while pending:
             if time.monotonic() > deadline:
                 raise BrokerError(f"no fetch response for {sorted(pending)[:3]}")
-            for msg in consumer.consume(10_000, timeout=0.1):
+            for msg in consumer.consume(10_000, timeout=0.05):
                 err = msg.error()
                 if err is not None and err.code() != KafkaError._PARTITION_EOF:
                     raise BrokerError(f"read {msg.topic()}[{msg.partition()}] failed: {err}")
-                pending.discard((msg.topic(), msg.partition()))
-        fetched = {
-            tp: consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
-            for tp in reported
-        }
+            pending = {tp for tp in pending if _cached_high(consumer, tp) < 0}  # unanswered
+        highs = {tp: _cached_high(consumer, tp) for tp in reported}
     finally:
         consumer.unassign()
-    return {tp: (lo, max(hi, fetched[tp])) for tp, (lo, hi) in reported.items()}
+    return {tp: (lo, max(hi, highs[tp])) for tp, (lo, hi) in reported.items()}
+
+
+def _cached_high(consumer: Consumer, tp: tuple[str, int]) -> int:
+    """The high watermark of the newest fetch response for `tp`; negative before the first."""
+    return int(consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1])
 
 
 def tail(

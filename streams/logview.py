@@ -1,16 +1,18 @@
 """Where the log stands: topics, partitions, watermarks and consumer-group lag, in a few
 batched requests over long-lived clients.
 
-`LogView` keeps one admin client and one reading consumer, so a process that looks at the
-log again and again (the API's `/api/v1/topics` and `/metrics`) pays no client start-up and
-no metadata bootstrap per look; each look is one metadata request, one batched ListOffsets
-per end, one OffsetFetch per group, and one fetch round for the true ends (see
-`kafka.true_highs`). `topics list` takes one look through a view of its own.
+`LogView` keeps one admin client, so a process that looks at the log again and again (the
+API's `/api/v1/topics` and `/metrics`) pays no client start-up and no metadata bootstrap per
+look. A look is three round trips to the broker: one metadata request, one batched
+ListOffsets (earliest) and one fetch round whose responses give each partition's true end
+(see `kafka.true_highs`), the consumer groups' OffsetFetch answered meanwhile. `topics list`
+takes one look through a view of its own.
 """
 
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
@@ -22,6 +24,9 @@ from streams.exceptions import BrokerError
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]
+# The true-end fetch needs only each partition's first fetch response, not its records: ask
+# for little data, and let an idle partition answer at once.
+TRUE_END_FETCH = {"fetch.wait.max.ms": 10, "max.partition.fetch.bytes": 4096}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,29 +45,28 @@ class LogSnapshot:
 
 
 class LogView:
-    """Long-lived clients for repeated looks at one broker. One caller at a time."""
+    """A long-lived admin client for repeated looks at one broker. One caller at a time."""
 
     def __init__(self, brokers: str) -> None:
         self.brokers = brokers
         self._admin = AdminClient({"bootstrap.servers": brokers})
-        self._consumer = kafka.reader(brokers)
-
-    def close(self) -> None:
-        self._consumer.close()
 
     def snapshot(self, catalog: Catalog, groups: list[str]) -> LogSnapshot:
         """Every topic's partitions and watermarks, and each group's lag per catalog topic
         where it has committed something (a partition without a commit counts from its
-        start)."""
+        start). The groups' offsets are asked for first and answered while the watermarks
+        are read."""
         existing = self.topics()
         names = catalog.names + sorted(
             n for n in existing if n not in catalog and not n.startswith("_")
         )
-        marks = self.watermarks([(n, p) for n in names for p in range(existing.get(n, 0))])
-        in_catalog = [tp for tp in marks if tp[0] in catalog]
+        partitions = [(n, p) for n in names for p in range(existing.get(n, 0))]
+        in_catalog = [tp for tp in partitions if tp[0] in catalog]
+        asked = {group: self._ask_committed(group, in_catalog) for group in groups}
+        marks = self.watermarks(partitions)
         lags: dict[tuple[str, str], int] = {}
-        for group in groups:
-            committed = self.committed(group, in_catalog)
+        for group, future in asked.items():
+            committed = _committed(future, group)
             consumed = {topic for topic, _ in committed}
             for tp in in_catalog:
                 if tp[0] in consumed:
@@ -80,30 +84,39 @@ class LogView:
         return {name: len(t.partitions) for name, t in meta.topics.items() if not t.error}
 
     def watermarks(self, partitions: list[Partition]) -> dict[Partition, tuple[int, int]]:
-        """(low, high) of each partition, high the true end (see `kafka.true_highs`)."""
+        """(low, high) of each partition: low from one batched ListOffsets, high the end the
+        first fetch response of each partition reports (the true end, see
+        `kafka.true_highs`), so ListOffsets(latest) is not needed."""
         if not partitions:
             return {}
-        low, high = (self._list_offsets(partitions, spec)
-                     for spec in (OffsetSpec.earliest(), OffsetSpec.latest()))
-        reported = {tp: (low[tp], high[tp]) for tp in partitions}
-        return kafka.true_highs(self._consumer, reported)
+        futures = self._admin.list_offsets(
+            {TopicPartition(*tp): OffsetSpec.earliest() for tp in partitions},
+            request_timeout=kafka.TIMEOUT_S)
+        low = {(tp.topic, tp.partition): _result(f, f"offsets of {tp.topic}").offset
+               for tp, f in futures.items()}
+        consumer = kafka.reader(self.brokers, **TRUE_END_FETCH)  # fresh: see kafka.true_highs
+        try:
+            return kafka.true_highs(consumer, {tp: (low[tp], low[tp]) for tp in partitions})
+        finally:
+            consumer.close()
 
-    def committed(self, group: str, partitions: list[Partition]) -> dict[Partition, int]:
-        """The group's committed offset of each of `partitions` it has committed on."""
+    def _ask_committed(self, group: str, partitions: list[Partition]) -> Future | None:
+        """Ask for the group's committed offsets of `partitions`; `_committed` waits."""
         if not partitions:
-            return {}
+            return None
         request = ConsumerGroupTopicPartitions(group, [TopicPartition(*tp) for tp in partitions])
         futures = self._admin.list_consumer_group_offsets([request],
                                                           request_timeout=kafka.TIMEOUT_S)
-        answer = _result(next(iter(futures.values())), f"committed offsets of {group}")
-        return {(tp.topic, tp.partition): tp.offset
-                for tp in answer.topic_partitions if tp.offset >= 0}
+        return next(iter(futures.values()))
 
-    def _list_offsets(self, partitions: list[Partition], spec: OffsetSpec) -> dict[Partition, int]:
-        futures = self._admin.list_offsets({TopicPartition(*tp): spec for tp in partitions},
-                                           request_timeout=kafka.TIMEOUT_S)
-        return {(tp.topic, tp.partition): _result(f, f"offsets of {tp.topic}").offset
-                for tp, f in futures.items()}
+
+def _committed(future: Future | None, group: str) -> dict[Partition, int]:
+    """The committed offset of each partition the group has committed on."""
+    if future is None:
+        return {}
+    answer = _result(future, f"committed offsets of {group}")
+    return {(tp.topic, tp.partition): tp.offset for tp in answer.topic_partitions
+            if tp.offset >= 0}
 
 
 def _result(future, what: str):  # type: ignore[no-untyped-def]
@@ -129,11 +142,7 @@ class TopicStatus:
 
 def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
     """Catalog topics (and any other non-internal broker topics) with watermarks."""
-    view = LogView(brokers)
-    try:
-        snapshot = view.snapshot(catalog, groups=[])
-    finally:
-        view.close()
+    snapshot = LogView(brokers).snapshot(catalog, groups=[])
     rows = []
     for name, count in snapshot.partitions.items():
         spec = catalog.get(name)
