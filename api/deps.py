@@ -3,6 +3,8 @@
 - `SettingsDep`: the process settings, from `app_settings` (tests swap them with
   `app.dependency_overrides[app_settings] = ...`). A coroutine on purpose: FastAPI runs a
   plain-function dependency in its thread pool, a hop per request.
+- `LogSnapshotsDep`: the app's snapshots of the log (topics, watermarks, group lag), taken
+  through long-lived broker clients and reused briefly (api/broker.py).
 - `ConnectionDep`: an async psycopg connection from the app's pool for the configured
   database, returned to the pool after the request. Pools are made on first use, one per
   database URL, and closed when the app stops (`close_pools`). A database that is down or not
@@ -19,6 +21,7 @@ from fastapi import Depends
 from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection
 
+from api.broker import LogSnapshots
 from streams import endpoints
 from streams.settings import Settings, get_settings
 
@@ -67,3 +70,12 @@ async def close_pools(pools: dict[str, AsyncConnectionPool]) -> None:
     for pool in pools.values():
         await pool.close()
     pools.clear()
+
+
+async def get_log_snapshots(connection: HTTPConnection) -> LogSnapshots:
+    """The app's snapshots of the log (see api/broker.py)."""
+    snapshots: LogSnapshots = connection.app.state.log_snapshots
+    return snapshots
+
+
+LogSnapshotsDep = Annotated[LogSnapshots, Depends(get_log_snapshots)]

@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import errors
+from api.broker import LogSnapshots
 from api.deps import close_pools
 from api.live import LiveHub
 from api.metrics import RequestMetrics
@@ -24,10 +25,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.live = LiveHub()
     app.state.latest_cache = {}  # /api/v1/vpin/latest answers, see api/routes/analytics.py
     app.state.latest_pending = {}  # and the queries in flight for them
+    app.state.log_snapshots = LogSnapshots()  # /api/v1/topics and /metrics, see api/broker.py
     try:
         yield
     finally:
         await app.state.live.close()
+        app.state.log_snapshots.close()  # the broker clients
         await close_pools(app.state.pools)
 
 

@@ -153,51 +153,6 @@ def _result(fut, what: str):  # type: ignore[no-untyped-def]
         raise BrokerError(f"{what} failed: {exc.args[0]}") from exc
 
 
-@dataclass(frozen=True, slots=True)
-class TopicStatus:
-    name: str
-    in_catalog: bool
-    catalog_partitions: int | None
-    broker_partitions: int | None
-    low: int
-    high: int
-
-    @property
-    def records(self) -> int:
-        return self.high - self.low
-
-
-def topic_status(catalog: Catalog, brokers: str) -> list[TopicStatus]:
-    """Catalog topics (and any other non-internal broker topics) with watermarks."""
-    partitions, marks = partition_watermarks(catalog, brokers)
-    rows = []
-    for name, count in partitions.items():
-        spec = catalog.get(name)
-        low = sum(lo for (t, _), (lo, _) in marks.items() if t == name)
-        high = sum(hi for (t, _), (_, hi) in marks.items() if t == name)
-        rows.append(TopicStatus(
-            name, spec is not None, spec.partitions if spec else None, count, low, high,
-        ))
-    return rows
-
-
-def partition_watermarks(
-    catalog: Catalog, brokers: str
-) -> tuple[dict[str, int | None], dict[tuple[str, int], tuple[int, int]]]:
-    """Catalog topics then other non-internal broker topics -> partitions on the broker (None
-    when missing), and (low, high) per (topic, partition)."""
-    existing = _describe(admin(brokers), catalog)
-    names = catalog.names + sorted(
-        n for n in existing if n not in catalog and not n.startswith("_")
-    )
-    consumer = reader(brokers)
-    try:
-        marks = watermarks(consumer, [(n, p) for n in names for p in range(existing.get(n, 0))])
-    finally:
-        consumer.close()
-    return {n: existing.get(n) for n in names}, marks
-
-
 def reader(brokers: str, **overrides: object) -> Consumer:
     """A consumer for reading: a throwaway group id, never commits, starts at the earliest."""
     import uuid
@@ -224,38 +179,50 @@ def _partitions(consumer: Consumer, topic: str) -> list[int]:
 def watermarks(
     consumer: Consumer, partitions: list[tuple[str, int]]
 ) -> dict[tuple[str, int], tuple[int, int]]:
-    """(low, high) per (topic, partition), high being the true end of the log now.
-
-    Tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, which is
-    short of the end when that batch holds several records. Fetch responses carry the right
-    end: fetch once per partition from the reported end and take the high watermark the fetch
-    brought back (on a correct broker it equals the reported one).
-    """
+    """(low, high) per (topic, partition), high being the true end of the log now (see
+    `true_highs`)."""
     reported = {
         tp: consumer.get_watermark_offsets(TopicPartition(*tp), timeout=TIMEOUT_S)
         for tp in partitions
     }
+    return true_highs(consumer, reported)
+
+
+def true_highs(
+    consumer: Consumer, reported: dict[tuple[str, int], tuple[int, int]]
+) -> dict[tuple[str, int], tuple[int, int]]:
+    """`reported` (low, high) per partition, each high raised to the true end of the log.
+
+    Tansu 0.6 answers ListOffsets(latest) with its last batch's base offset + 1, which is
+    short of the end when that batch holds several records. Fetch responses carry the right
+    end: fetch each partition from the reported end and take the high watermark the first
+    fetch response brought back (on a correct broker it equals the reported one). The
+    consumer must not have fetched these partitions before (it keeps their last high
+    watermark, which would pass for an answer).
+    """
     if not reported:
         return {}
     consumer.assign([TopicPartition(t, p, hi) for (t, p), (_, hi) in reported.items()])
-    pending = set(partitions)
+    pending = set(reported)
     deadline = time.monotonic() + TIMEOUT_S
     try:
         while pending:
             if time.monotonic() > deadline:
                 raise BrokerError(f"no fetch response for {sorted(pending)[:3]}")
-            for msg in consumer.consume(10_000, timeout=0.1):
+            for msg in consumer.consume(10_000, timeout=0.05):
                 err = msg.error()
                 if err is not None and err.code() != KafkaError._PARTITION_EOF:
                     raise BrokerError(f"read {msg.topic()}[{msg.partition()}] failed: {err}")
-                pending.discard((msg.topic(), msg.partition()))
-        fetched = {
-            tp: consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1]
-            for tp in partitions
-        }
+            pending = {tp for tp in pending if _cached_high(consumer, tp) < 0}  # unanswered
+        highs = {tp: _cached_high(consumer, tp) for tp in reported}
     finally:
         consumer.unassign()
-    return {tp: (lo, max(hi, fetched[tp])) for tp, (lo, hi) in reported.items()}
+    return {tp: (lo, max(hi, highs[tp])) for tp, (lo, hi) in reported.items()}
+
+
+def _cached_high(consumer: Consumer, tp: tuple[str, int]) -> int:
+    """The high watermark of the newest fetch response for `tp`; negative before the first."""
+    return int(consumer.get_watermark_offsets(TopicPartition(*tp), cached=True)[1])
 
 
 def tail(
@@ -317,31 +284,6 @@ def committed_offsets(
     return {(tp.topic, tp.partition): (tp.offset if tp.offset >= 0 else None) for tp in found}
 
 
-def group_lags(brokers: str, catalog: Catalog, groups: list[str]) -> dict[tuple[str, str], int]:
-    """Records each consumer group has not committed yet, per (group, catalog topic) where it
-    has committed something: true end minus committed offset, summed over partitions (a
-    partition without a commit counts from its start)."""
-    existing = _describe(admin(brokers), catalog)
-    partitions = [(n, p) for n in catalog.names for p in range(existing.get(n, 0))]
-    committed = {g: committed_offsets(brokers, g, partitions) for g in groups} if partitions else {}
-    consumed = {(g, t) for g, offsets in committed.items()
-                for (t, _), position in offsets.items() if position is not None}
-    topics = {t for _, t in consumed}
-    consumer = reader(brokers)
-    try:
-        marks = watermarks(consumer, [(t, p) for t, p in partitions if t in topics])
-    finally:
-        consumer.close()
-    lags: dict[tuple[str, str], int] = {}
-    for group, offsets in committed.items():
-        for (topic, p), position in offsets.items():
-            if (group, topic) in consumed:
-                low, high = marks[(topic, p)]
-                behind = max(0, high - (position if position is not None else low))
-                lags[(group, topic)] = lags.get((group, topic), 0) + behind
-    return lags
-
-
 def end_offsets(brokers: str, topic: str) -> dict[int, int]:
     """The true end (next offset) of every partition of `topic` now, see `watermarks`;
     BrokerError if the broker does not have the topic."""
@@ -359,20 +301,55 @@ def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None,
     consumer = reader(brokers)
     try:
         marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
-        pending = {p: hi for (_, p), (lo, hi) in marks.items() if hi > lo}
-        consumer.assign([TopicPartition(topic, p, marks[(topic, p)][0]) for p in pending])
-        while pending:
-            for msg in consumer.consume(10_000, timeout=0.1):
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        continue
-                    raise BrokerError(f"read {topic} failed: {msg.error()}")
-                partition, offset = msg.partition(), msg.offset()
-                end = pending.get(partition)
-                if end is None or offset >= end:
-                    continue
-                yield partition, offset, msg.key(), msg.value()
-                if offset >= end - 1:
-                    del pending[partition]
+        yield from _read_ranges(consumer, topic, {p: m for (_, p), m in marks.items()})
     finally:
         consumer.close()
+
+
+def read_backwards(
+    brokers: str, topic: str, first_window: int = 1_000
+) -> Iterator[list[tuple[int, int, bytes | None, bytes]]]:
+    """`topic` from its end backwards, in windows: each a list of (partition, offset, key,
+    value), each partition in offset order, the newest window first. The first window holds
+    the last `first_window` records of each partition, each further one four times as many
+    before those, until the start. Stop iterating once you have found what you need."""
+    consumer = reader(brokers)
+    try:
+        marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
+        ends = {p: hi for (_, p), (_, hi) in marks.items()}
+        starts = {p: lo for (_, p), (lo, _) in marks.items()}
+        window = first_window
+        while any(ends[p] > starts[p] for p in ends):
+            ranges = {p: (max(starts[p], ends[p] - window), ends[p]) for p in ends}
+            yield list(_read_ranges(consumer, topic, ranges))
+            ends = {p: lo for p, (lo, _) in ranges.items()}
+            window *= 4
+    finally:
+        consumer.close()
+
+
+def _read_ranges(
+    consumer: Consumer, topic: str, ranges: dict[int, tuple[int, int]]
+) -> Iterator[tuple[int, int, bytes | None, bytes]]:
+    """The records of `topic` at offsets [lo, hi) of each partition, in offset order per
+    partition: (partition, offset, key, value)."""
+    pending = {p: hi for p, (lo, hi) in ranges.items() if hi > lo}
+    consumer.assign([TopicPartition(topic, p, ranges[p][0]) for p in pending])
+    try:
+        while pending:
+            for msg in consumer.consume(10_000, timeout=0.1):
+                partition, offset = msg.partition(), msg.offset()
+                if msg.error():
+                    if msg.error().code() == KafkaError._PARTITION_EOF:  # nothing more there
+                        pending.pop(partition, None)
+                        continue
+                    raise BrokerError(f"read {topic} failed: {msg.error()}")
+                end = pending.get(partition)
+                if end is None:
+                    continue
+                if offset < end:
+                    yield partition, offset, msg.key(), msg.value()
+                if offset >= end - 1:  # also past a gap (a compacted or control record)
+                    del pending[partition]
+    finally:
+        consumer.unassign()

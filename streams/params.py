@@ -1,4 +1,5 @@
-"""`--set ENGINE.PARAM=VALUE` overrides on top of the engine parameters from settings.
+"""Engine parameters for a run: `--set ENGINE.PARAM=VALUE` overrides on top of the parameters
+from settings, and the parameters a worker published with its health (`replay --params live`).
 
 Paths are dotted: `bars.grace_ms=5000`; a path into a mapping parameter adds or replaces one
 entry (`vpin.bucket_volume.AAPL=25000`). Values are parsed as JSON when they can be
@@ -9,11 +10,19 @@ validates the result, so a bad value fails with the parameter's own message.
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Collection
+from dataclasses import dataclass
 
-from pydantic import ValidationError
+from pydantic import JsonValue, ValidationError
 
-from streams.exceptions import ConfigError
+from streams import codec, kafka
+from streams.exceptions import BrokerError, ConfigError, DecodeError
+from streams.schema import EngineHealth
 from streams.settings import EngineParams
+
+log = logging.getLogger(__name__)
+HEALTH_TOPIC = "logic.engine.health"
 
 
 def parse_override(text: str) -> tuple[list[str], object]:
@@ -59,3 +68,67 @@ def apply_overrides(params: EngineParams, overrides: list[str]) -> EngineParams:
         first = exc.errors()[0]
         loc = ".".join(str(x) for x in first["loc"])
         raise ConfigError(f"--set: {loc}: {first['msg']}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class PublishedParams:
+    """The parameters one engine worker ran with, from its health record."""
+
+    engine: str
+    worker: str
+    ts_ns: int  # when the worker published them
+    values: dict[str, JsonValue]
+
+
+def published_params(brokers: str, engines: Collection[str]) -> dict[str, PublishedParams]:
+    """For each of `engines` that has one, the parameters of its newest health record on
+    logic.engine.health that carries parameters. The topic is read from its end backwards,
+    only as far as needed; a topic that cannot be read gives none (logged)."""
+    found: dict[str, PublishedParams] = {}
+    try:
+        for window in kafka.read_backwards(brokers, HEALTH_TOPIC):
+            found.update(_newest_params(window, set(engines) - found.keys()))
+            if found.keys() >= set(engines):
+                break
+    except BrokerError as exc:
+        log.warning("engine parameters unavailable topic=%s error=%s", HEALTH_TOPIC, exc)
+    return found
+
+
+def _newest_params(
+    records: list[tuple[int, int, bytes | None, bytes]], engines: set[str]
+) -> dict[str, PublishedParams]:
+    """The newest (by ts_event) health record with parameters of each of `engines`."""
+    newest: dict[str, PublishedParams] = {}
+    for _, _, key, value in records:
+        engine = key.decode(errors="replace") if key is not None else ""
+        if engine not in engines:
+            continue
+        try:
+            health = codec.decode("EngineHealth", value)
+        except DecodeError:
+            continue
+        assert isinstance(health, EngineHealth)
+        if health.params is not None and (
+            engine not in newest or health.ts_event >= newest[engine].ts_ns
+        ):
+            newest[engine] = PublishedParams(engine, health.worker, health.ts_event,
+                                             health.params)
+    return newest
+
+
+def with_published(params: EngineParams, published: dict[str, PublishedParams]) -> EngineParams:
+    """`params` with each published engine's parameters in place of its own."""
+    doc = params.model_dump()
+    for engine, pub in published.items():
+        try:
+            EngineParams.model_validate({engine: pub.values})
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(x) for x in first["loc"])
+            raise ConfigError(
+                f"the {engine} parameters worker {pub.worker} published do not fit this "
+                f"version ({loc}: {first['msg']}); use --params defaults"
+            ) from None
+        doc[engine] = pub.values
+    return EngineParams.model_validate(doc)

@@ -23,8 +23,9 @@ import torch
 
 from processors import Emit, Engine
 from streams import kafka
+from streams.catalog import Catalog
 from streams.clock import TestClock
-from streams.codec import Columns, decode_columns
+from streams.codec import COLUMNAR_MODELS, Columns, decode_columns
 from streams.feeds.badrows import BadRows
 from streams.feeds.files import FileOptions, market_runs
 from streams.feeds.progress import Progress
@@ -191,25 +192,53 @@ def file_runs(
         yield Source(run.topic, run.columns)
 
 
+def replayable_topics(catalog: Catalog, engines: Iterable[type[Engine]]) -> dict[str, list[str]]:
+    """The catalog topics a replay can feed to `engines` -> the names of the engines that read
+    each: topics an engine reads whose value model decodes to columns."""
+    readers: dict[str, list[str]] = defaultdict(list)
+    for engine in engines:
+        for topic in engine.inputs:
+            readers[topic].append(engine.name)
+    return {t.name: readers[t.name] for t in catalog
+            if t.name in readers and t.value in COLUMNAR_MODELS}
+
+
+@dataclass(frozen=True, slots=True)
+class TopicRead:
+    """The records of one topic in a time range, and how many records were read to find them."""
+
+    source: Source
+    scanned: int
+    rejected: int
+
+
 def topic_source(
     brokers: str, topic: str, model_name: str, from_ns: int | None, to_ns: int | None
-) -> Source:
-    """The records of `topic` with `from_ns <= ts_event < to_ns`, sorted by event time.
+) -> TopicRead:
+    """The records of `topic` with `from_ns <= ts_event < to_ns`, in event-time order (ties in
+    partition, then offset order, so the same log gives the same order).
 
-    Reads the whole retained topic (record timestamps are produce times, not event times,
-    so they cannot narrow the read); rows that do not decode are reported and skipped.
+    Reads the whole retained topic: record timestamps are produce times, not event times (a
+    file fed today carries last year's events), so they cannot narrow the read. Rows that do
+    not decode are logged and skipped.
     """
-    values = [value for _, _, _, value in kafka.read_all(brokers, topic)]
-    columns, rejected = decode_columns(model_name, values)
+    records = list(kafka.read_all(brokers, topic))
+    columns, rejected = decode_columns(model_name, [value for _, _, _, value in records])
+    partition = np.array([r[0] for r in records], np.int64)
+    offset = np.array([r[1] for r in records], np.int64)
     if rejected:
         log.warning("undecodable records skipped topic=%s count=%d first=%s",
                     topic, len(rejected), rejected[0].reason)
+        decoded = np.ones(len(records), bool)
+        decoded[[r.index for r in rejected]] = False
+        partition, offset = partition[decoded], offset[decoded]
     ts = columns["ts_event"]
     keep = np.ones(len(ts), bool)
     if from_ns is not None:
         keep &= ts >= from_ns
     if to_ns is not None:
         keep &= ts < to_ns
-    order = np.flatnonzero(keep)
-    order = order[np.argsort(ts[order], kind="stable")]
-    return Source(topic, {name: col[order] for name, col in columns.items()})
+    rows = np.flatnonzero(keep)
+    order = rows[np.lexsort((offset[rows], partition[rows], ts[rows]))]
+    source = Source(topic, {name: col[order] for name, col in columns.items()})
+    return TopicRead(source, scanned=len(records), rejected=len(rejected))

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     api_token_cache_ms: int = Field(default=5_000, ge=0)
     api_stream_queue: int = Field(default=1_000, ge=1)  # messages a websocket client may lag
     api_latest_cache_ms: int = Field(default=250, ge=0)  # how long a vpin/latest answer is reused
+    # how long the broker's answer for /api/v1/topics and /metrics is reused
+    api_broker_cache_ms: int = Field(default=1_000, ge=0)
     batch_max_events: int = Field(default=30_000, ge=1)
     # longest a worker's fetch waits at the broker for records (see streams/runtime/batching.py)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)

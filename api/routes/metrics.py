@@ -2,8 +2,10 @@
 with `authorization: {credentials_file: ...}` in the scrape config). See api/metrics.py.
 
 Each scrape reads the engines' workers (as /api/v1/engines lists them) from the database and
-the consumer groups' lag from the broker, side by side; a source that fails leaves its gauges
-out and sets `nautilus_api_scrape_source_up{source}` to 0 instead of failing the scrape.
+the consumer groups' lag
+from the broker (a snapshot shared with /api/v1/topics, reused for
+NAUTILUS_API_BROKER_CACHE_MS), side by side; a source that fails leaves its gauges out and sets
+`nautilus_api_scrape_source_up{source}` to 0 instead of failing the scrape.
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ from psycopg_pool import PoolTimeout
 
 from api import metrics
 from api.auth import RequireAdmin
-from api.deps import PoolDep, SettingsDep
+from api.broker import LogSnapshots
+from api.deps import LogSnapshotsDep, PoolDep, SettingsDep
 from api.routes.system import workers_now
-from streams import endpoints, kafka
-from streams.catalog import Catalog
 from streams.exceptions import NautilusError
 from streams.settings import Settings
 
@@ -45,11 +46,13 @@ nautilus_consumer_group_lag{group="nautilus-streams",topic="market.trades"} 12.0
 
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": EXAMPLE}}}})
-async def prometheus_metrics(pool: PoolDep, settings: SettingsDep) -> Response:
+async def prometheus_metrics(
+    pool: PoolDep, log_snapshots: LogSnapshotsDep, settings: SettingsDep
+) -> Response:
     """Request counts and latencies per route, websocket clients, every engine's (and the
     sink's) newest health, and the worker and sink groups' lag."""
     engines, lags = await asyncio.gather(_engines(pool, settings),
-                                         asyncio.to_thread(_group_lags, settings))
+                                         _group_lags(log_snapshots, settings))
     metrics.set_engines(engines, time.time())
     metrics.set_group_lags(lags)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
@@ -64,11 +67,11 @@ async def _engines(pool: PoolDep, settings: Settings) -> list[dict[str, Any]] | 
         return None
 
 
-def _group_lags(settings: Settings) -> dict[tuple[str, str], int] | None:
+async def _group_lags(
+    log_snapshots: LogSnapshots, settings: Settings
+) -> dict[tuple[str, str], int] | None:
     try:
-        brokers = endpoints.kafka_brokers(settings)
-        catalog = Catalog.load(settings.topics_file)
-        return kafka.group_lags(brokers, catalog, [settings.app_id, settings.sink_group])
+        return (await log_snapshots.get(settings)).lags
     except (NautilusError, KafkaException) as exc:
         log.warning("metrics: consumer-group lag unavailable error=%s", type(exc).__name__)
         return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,10 +9,9 @@ import psycopg
 from fastapi import APIRouter
 
 from api.auth import RequireRead
-from api.deps import ConnectionDep, SettingsDep
+from api.deps import ConnectionDep, LogSnapshotsDep, SettingsDep
 from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, TopicsPublic, ok
 from api.queries import logic
-from streams import endpoints, kafka
 from streams.catalog import Catalog
 from streams.settings import STALE_INTERVALS, Settings
 
@@ -47,26 +45,21 @@ async def workers_now(conn: psycopg.AsyncConnection, settings: Settings) -> list
 
 
 @router.get("/topics", response_model=TopicsPublic, responses=ok(TopicsPublic))
-async def list_topics(settings: SettingsDep) -> TopicsPublic:
+async def list_topics(log_snapshots: LogSnapshotsDep, settings: SettingsDep) -> TopicsPublic:
     """Every topic: catalog entry, partitions, watermarks, and the lag of the worker group
-    (NAUTILUS_APP_ID) and the sink group (NAUTILUS_SINK_GROUP) where they consume it."""
-    return await asyncio.to_thread(_topics, settings)
-
-
-def _topics(settings: Settings) -> TopicsPublic:
-    brokers = endpoints.kafka_brokers(settings)
+    (NAUTILUS_APP_ID) and the sink group (NAUTILUS_SINK_GROUP) where they consume it; the
+    broker's answer is reused for NAUTILUS_API_BROKER_CACHE_MS."""
+    snapshot = await log_snapshots.get(settings)
     catalog = Catalog.load(settings.topics_file)
-    partitions, marks = kafka.partition_watermarks(catalog, brokers)
-    lags = kafka.group_lags(brokers, catalog, [settings.app_id, settings.sink_group])
-    data = []
-    for name, count in partitions.items():
-        mine = [tp for tp in marks if tp[0] == name]
-        spec = catalog.get(name)
-        low, high = sum(marks[tp][0] for tp in mine), sum(marks[tp][1] for tp in mine)
-        data.append(TopicPublic(
-            name=name, in_catalog=spec is not None, value_model=spec.value if spec else None,
-            partitions=count, low=low, high=high, records=high - low,
+    return TopicsPublic(data=[
+        TopicPublic(
+            name=name, in_catalog=name in catalog,
+            value_model=spec.value if (spec := catalog.get(name)) else None,
+            partitions=count, low=snapshot.low(name), high=snapshot.high(name),
+            records=snapshot.high(name) - snapshot.low(name),
             consumer_groups=[GroupLag(group=group, lag=lag)
-                             for (group, topic), lag in sorted(lags.items()) if topic == name],
-        ))
-    return TopicsPublic(data=data)
+                             for (group, topic), lag in sorted(snapshot.lags.items())
+                             if topic == name],
+        )
+        for name, count in snapshot.partitions.items()
+    ])

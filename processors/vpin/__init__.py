@@ -38,7 +38,23 @@ in a fixed order. State is per symbol in torch tensors on the injected device, a
 snapshots to JSON-able dicts that restore exactly.
 """
 
-from processors.vpin.engine import VpinEngine
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from processors.vpin.params import VpinParams
+
+if TYPE_CHECKING:
+    from processors.vpin.engine import VpinEngine
+
+
+def __getattr__(attr: str) -> type[VpinEngine]:
+    """`VpinEngine` is imported on first use: it needs torch, its parameters do not."""
+    if attr == "VpinEngine":
+        from processors.vpin.engine import VpinEngine
+
+        return VpinEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
 
 __all__ = ["VpinEngine", "VpinParams"]

@@ -27,7 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams import kafka
-from streams.cli.market_files import FORMATS_HELP, add_file_options, file_options, print_bad_rows
+from streams.cli.market_files import (
+    FORMATS_HELP,
+    add_file_options,
+    add_input_option,
+    file_options,
+    print_bad_rows,
+)
 from streams.endpoints import kafka_brokers
 from streams.exceptions import ConfigError
 from streams.feeds import MarketEvent
@@ -112,9 +118,7 @@ def _register_file(cmds: argparse._SubParsersAction) -> None:
         "  nautilus-streams feed file --format lobster --symbol AAPL --date 2012-06-21 "
         "-i msgs.csv -i book.csv",
     )
-    file.add_argument("--input", "-i", type=Path, action="append", required=True,
-                      metavar="FILE", help="a market file; repeat for several (merged in time "
-                      "order). Example: -i trades.csv -i quotes.parquet")
+    add_input_option(file, required=True)
     file.add_argument("--speed", type=_speed, default=None, metavar="1x|10x|max",
                       help="replay speed relative to event time (default: max, no pacing). "
                       "Example: --speed 10x")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from datetime import date
+from pathlib import Path
 
 from streams.exceptions import ConfigError
 from streams.feeds.badrows import BadRows
@@ -35,6 +36,17 @@ order; one further back is a bad row. Bad rows (unparseable, negative sizes,
 crossed books, times going back) are shown as FILE:LINE: REASON and skipped;
 --strict stops at the first (exit 2).
 """
+
+
+def add_input_option(
+    container: argparse.ArgumentParser | argparse._MutuallyExclusiveGroup, *,
+    required: bool = False,
+) -> None:
+    """Add `--input FILE` / `-i FILE` (repeatable; the files are merged in time order)."""
+    container.add_argument(
+        "--input", "-i", type=Path, action="append", required=required, metavar="FILE",
+        help="a market file; repeat for several (merged in time order). "
+        "Example: -i trades.csv -i quotes.parquet")
 
 
 def add_file_options(parser: argparse.ArgumentParser) -> None:

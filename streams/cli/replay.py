@@ -1,4 +1,4 @@
-"""`nautilus-streams replay`: run engines in-process over files or a topic range."""
+"""`nautilus-streams replay`: run engines in-process over files or topic ranges."""
 
 from __future__ import annotations
 
@@ -10,15 +10,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import orjson
+
+from processors import ENGINES, Engine
 from streams.catalog import Catalog
-from streams.cli.market_files import FORMATS_HELP, add_file_options, file_options, print_bad_rows
+from streams.cli.market_files import (
+    FORMATS_HELP,
+    add_file_options,
+    add_input_option,
+    file_options,
+    print_bad_rows,
+)
 from streams.endpoints import kafka_brokers
-from streams.exceptions import ConfigError
-from streams.params import apply_overrides
+from streams.exceptions import ConfigError, NautilusError
+from streams.params import HEALTH_TOPIC, apply_overrides, published_params, with_published
 from streams.settings import get_settings
 
 if TYPE_CHECKING:  # the replay driver imports torch: loaded only when replaying
-    from processors import Engine
     from streams.replay import ReplayResult
     from streams.settings import EngineParams
 
@@ -26,53 +34,104 @@ log = logging.getLogger(__name__)
 
 
 DESCRIPTION = (
-    "Read market events from files (--input) or from a topic (--topic), run the\n"
+    "Read market events from files (--input) or from topics (--topic), run the\n"
     "engines in event-time order with a test clock, flush open state at the end, and\n"
     "write every output topic to OUT as <topic>.parquet and <topic>.csv. The same\n"
     "input gives byte-identical output. Files are read in chunks and merged as they\n"
     "are read, so they need not fit in memory; only the topics the engines read are\n"
     "kept (a LOBSTER book is not read when no engine reads market.depth).\n\n"
+    "Topics are read whole (their record times are produce times, not event times)\n"
+    "and their records with --from <= ts_event < --to merged in event-time order.\n"
+    "With --topic the engines run with the parameters the live worker published\n"
+    "with its newest health record on logic.engine.health (--params live), or this\n"
+    "process's settings where there is none; --set overrides either.\n\n"
     + FORMATS_HELP
 )
 EXAMPLES = (
     "examples:\n"
-    "  nautilus-streams replay --input trades.csv --out out/\n"
-    "  nautilus-streams replay --input fills.csv --map ts=timestamp,price=px,size=qty "
+    "  nautilus-streams replay -i trades.csv --out out/\n"
+    "  nautilus-streams replay -i fills.csv --map ts=timestamp,price=px,size=qty "
     "--ts-unit ms --symbol ESZ6 --out out/\n"
-    "  nautilus-streams replay --input AAPL_2012-06-21_34200000_57600000_message_10.csv "
+    "  nautilus-streams replay -i AAPL_2012-06-21_34200000_57600000_message_10.csv "
     "--out out/\n"
-    "  nautilus-streams replay --topic market.trades --from 2024-01-02T14:30:00Z --out out/"
+    "  nautilus-streams replay --topic market.trades --topic market.quotes "
+    "--from 2024-01-02T14:30:00Z --out out/"
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "replay",
-        help="run engines in-process over files or a topic range, deterministically",
+        help="run engines in-process over files or topic ranges, deterministically",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description=DESCRIPTION,
         epilog=EXAMPLES,
+        add_help=False,
     )
+    p.add_argument("-h", "--help", action=_HelpWithTopics,
+                   help="show this help, with the topics --topic can replay, and exit")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--input", type=Path, action="append", metavar="FILE",
-                     help="market file (repeatable; merged in time order). "
-                     "Example: --input trades.csv")
-    src.add_argument("--topic", help="replay this topic from the broker instead of files. "
-                     "Example: --topic market.trades")
+    add_input_option(src)
+    src.add_argument("--topic", dest="topics", action="extend", type=_topic_list,
+                     metavar="TOPIC[,TOPIC...]",
+                     help="replay these topics from the broker instead of files (repeatable; "
+                     "merged in event-time order). Example: --topic market.trades")
     p.add_argument("--from", dest="from_ts", help="with --topic: first ts_event (ISO-8601 or "
                    "ns). Example: --from 2024-01-02T14:30:00Z")
-    p.add_argument("--to", dest="to_ts", help="with --topic: end ts_event, exclusive. "
-                   "Example: --to 1704226200000000000")
+    p.add_argument("--to", dest="to_ts", help="with --topic: end ts_event, exclusive; must be "
+                   "after --from. Example: --to 1704226200000000000")
     p.add_argument("--out", type=Path, required=True, help="directory for the output files. "
                    "Example: --out replay-out")
     p.add_argument("--engines", help="comma-separated engine names (default: all). "
                    "Example: --engines bars")
     p.add_argument(
+        "--params", choices=("live", "defaults"),
+        help=f"live: each engine's parameters from its newest record on {HEALTH_TOPIC} "
+        "(this process's settings for an engine without one); defaults: this process's "
+        "settings (built-in defaults, NAUTILUS_<ENGINE>__* variables). Default: live with "
+        "--topic, defaults with --input. Example: --params defaults",
+    )
+    p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="ENGINE.PARAM=VALUE",
-        help="override an engine parameter (repeatable). Example: --set bars.grace_ms=5000",
+        help="override an engine parameter (repeatable; applied last). "
+        "Example: --set bars.grace_ms=5000",
     )
     add_file_options(p)
     p.set_defaults(handler=_run)
+
+
+class _HelpWithTopics(argparse.Action):
+    """-h/--help: the help, ending with the topics `--topic` can replay (loads the engines,
+    which only a replay or this help needs)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:
+        super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        parser.epilog = f"{parser.epilog}\n\n{_replayable_help()}"
+        parser.print_help()
+        parser.exit()
+
+
+def _replayable_help() -> str:
+    from streams.replay import replayable_topics
+
+    try:
+        catalog = Catalog.load(get_settings().topics_file)
+    except NautilusError as exc:
+        return f"topics --topic can replay: unknown ({exc})"
+    topics = replayable_topics(catalog, ENGINES.select(None))
+    lines = [f"  {topic:<16} read by {', '.join(names)}" for topic, names in topics.items()]
+    return "topics --topic can replay (and the engines that read them):\n" + "\n".join(lines)
+
+
+def _topic_list(text: str) -> list[str]:
+    topics = [t.strip() for t in text.split(",") if t.strip()]
+    if not topics:
+        raise argparse.ArgumentTypeError("give at least one topic")
+    return topics
 
 
 def parse_time_ns(text: str | None) -> int | None:
@@ -92,20 +151,20 @@ def parse_time_ns(text: str | None) -> int | None:
 
 def _run(args: argparse.Namespace) -> int:
     from streams.outputs import output_models, write_outputs
-    from streams.runtime.app import resolve_engines
 
-    settings = get_settings()
-    engines = resolve_engines(args.engines.split(",") if args.engines else None)
-    params = apply_overrides(settings.engine_params(), args.overrides)
+    engines = ENGINES.select(args.engines.split(",") if args.engines else None)
+    if not args.topics and (args.from_ts or args.to_ts):
+        raise ConfigError("--from/--to go with --topic")
+    time_range = _time_range(args.from_ts, args.to_ts)
+    topics = _checked_topics(args.topics, engines) if args.topics else []
+    params = _params(args, engines)
     started = time.perf_counter()
-    if args.topic:
-        result = _replay_topic(args, engines, params)
+    if topics:
+        result = _replay_topics(topics, time_range, engines, params)
     else:
-        if args.from_ts or args.to_ts:
-            raise ConfigError("--from/--to go with --topic")
         result = _replay_files(args, engines, params)
     run_s = time.perf_counter() - started
-    outputs = output_models(engines, Catalog.load(settings.topics_file))
+    outputs = output_models(engines, Catalog.load(get_settings().topics_file))
     write_outputs(result.outputs, outputs, args.out)
     for topic in outputs:
         print(f"{topic}: {len(result.outputs.get(topic, []))} rows -> "
@@ -116,16 +175,81 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _replay_topic(
-    args: argparse.Namespace, engines: list[type[Engine]], params: EngineParams
+def _time_range(from_ts: str | None, to_ts: str | None) -> tuple[int | None, int | None]:
+    """(--from, --to) in ns; an empty range is an error, not a scan that finds nothing."""
+    from_ns, to_ns = parse_time_ns(from_ts), parse_time_ns(to_ts)
+    if from_ns is not None and to_ns is not None and from_ns >= to_ns:
+        raise ConfigError(f"--from {from_ts} is not before --to {to_ts}: the range is empty "
+                          "(--to is exclusive)")
+    return from_ns, to_ns
+
+
+def _checked_topics(topics: list[str], engines: list[type[Engine]]) -> list[str]:
+    """The --topic values, each once, each one the engines can replay; else a ConfigError
+    that lists the topics they can."""
+    from streams.replay import replayable_topics
+
+    repeated = sorted({t for t in topics if topics.count(t) > 1})
+    if repeated:
+        raise ConfigError(f"--topic {', '.join(repeated)} given twice")
+    catalog = Catalog.load(get_settings().topics_file)
+    replayable = replayable_topics(catalog, engines)
+    names = ", ".join(e.name for e in engines)
+    for topic in topics:
+        if topic in replayable:
+            continue
+        model = catalog[topic].value  # an unknown topic fails here, naming topics.yaml
+        why = (f"no engine of {names} reads it" if not any(topic in e.inputs for e in engines)
+               else f"its records ({model}) do not decode to columns")
+        raise ConfigError(f"cannot replay {topic}: {why}; the topics {names} can replay: "
+                          f"{', '.join(replayable) or 'none'}")
+    return topics
+
+
+def _params(args: argparse.Namespace, engines: list[type[Engine]]) -> EngineParams:
+    """The parameters to run with (--params, then --set), each engine's printed with where
+    they came from."""
+    params = get_settings().engine_params()
+    origin = {e.name: "this process's settings" for e in engines}
+    if (args.params or ("live" if args.topics else "defaults")) == "live":
+        published = published_params(kafka_brokers(get_settings()), list(origin))
+        params = with_published(params, published)
+        for name in origin:
+            pub = published.get(name)
+            origin[name] = (
+                f"worker {pub.worker} on {HEALTH_TOPIC} at {_iso(pub.ts_ns)}" if pub else
+                f"this process's settings (no parameters of {name} on {HEALTH_TOPIC})"
+            )
+    params = apply_overrides(params, args.overrides)
+    for name, where in origin.items():
+        overridden = [o for o in args.overrides if o.startswith(f"{name}.")]
+        also = f", then --set {' '.join(overridden)}" if overridden else ""
+        values = orjson.dumps(getattr(params, name).model_dump(mode="json")).decode()
+        print(f"{name} parameters from {where}{also}: {values}", file=sys.stderr)
+    return params
+
+
+def _iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="seconds")
+
+
+def _replay_topics(
+    topics: list[str], time_range: tuple[int | None, int | None],
+    engines: list[type[Engine]], params: EngineParams,
 ) -> ReplayResult:
     from streams.replay import run_replay, topic_source
 
     settings = get_settings()
-    spec = Catalog.load(settings.topics_file)[args.topic]
-    source = topic_source(kafka_brokers(settings), args.topic, spec.value,
-                          parse_time_ns(args.from_ts), parse_time_ns(args.to_ts))
-    result = run_replay([source], engines, params, progress=_progress)
+    catalog = Catalog.load(settings.topics_file)
+    brokers = kafka_brokers(settings)
+    sources = []
+    for topic in topics:
+        read = topic_source(brokers, topic, catalog[topic].value, *time_range)
+        rejected = f", {read.rejected:,} undecodable skipped" if read.rejected else ""
+        print(f"{topic}: {len(read.source):,} of {read.scanned:,} records in the range"
+              f"{rejected}", file=sys.stderr)
+        sources.append(read.source)
+    result = run_replay(sources, engines, params, progress=_progress)
     if sys.stderr.isatty():
         print(file=sys.stderr)
     return result

@@ -13,6 +13,7 @@ import orjson
 from streams import kafka
 from streams.catalog import Catalog
 from streams.endpoints import kafka_brokers
+from streams.logview import topic_status
 from streams.schema import MODELS
 from streams.settings import get_settings
 
@@ -69,7 +70,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = kafka.topic_status(_catalog(), kafka_brokers(get_settings()))
+    rows = topic_status(_catalog(), kafka_brokers(get_settings()))
     print(f"{'topic':<24} {'catalog':>7} {'broker':>6} {'low':>10} {'high':>10} {'records':>10}")
     for r in rows:
         broker = "-" if r.broker_partitions is None else str(r.broker_partitions)

@@ -39,11 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import faust
 
-    from streams.runtime.app import build_app, resolve_engines
+    from streams.runtime.app import build_app
 
     settings = get_settings()
     names = [n.strip() for n in args.engines.split(",")] if args.engines else None
-    engines = resolve_engines(names)
+    engines = ENGINES.select(names)
     params = apply_overrides(settings.engine_params(), args.overrides)
     brokers = kafka_brokers(settings)
     catalog = Catalog.load(settings.topics_file)

@@ -313,7 +313,8 @@ class _Converter:
         columns = {
             "ts_event": ts[rows], "ts_init": ts[rows], "symbol": self._symbols(rows.size),
             "price": price, "price_scale": price_scales(text), "size": size[ok],
-            "aggressor": (-direction[ok]).astype(np.int8), "unreported": np.zeros(rows.size, np.bool_),
+            "aggressor": (-direction[ok]).astype(np.int8),
+            "unreported": np.zeros(rows.size, np.bool_),
         }
         return MarketChunk(TRADES, columns, {"price": text}, messages.lines[rows])
 

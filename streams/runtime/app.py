@@ -16,17 +16,17 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable
+from typing import Any
 
 import faust
 from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
-from processors import ENGINES, Engine
+from processors import Engine
 from streams import kafka
 from streams.catalog import Catalog
 from streams.clock import LiveClock
 from streams.device import select_device
-from streams.exceptions import ConfigError
 from streams.runtime.batching import BatchingApp
 from streams.runtime.binding import EngineBinding
 from streams.runtime.recovery import SeekSafeTableManager
@@ -47,18 +47,6 @@ class FaustPublisher:
 
     async def flush(self) -> None:
         await self._app.producer.flush()
-
-
-def resolve_engines(names: list[str] | None) -> list[type[Engine]]:
-    """Engine classes by name (all when None); unknown names are a ConfigError."""
-    if not names:
-        return list(ENGINES.values())
-    unknown = [n for n in names if n not in ENGINES]
-    if unknown:
-        raise ConfigError(
-            f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(ENGINES)}"
-        )
-    return [ENGINES[n] for n in names]
 
 
 def build_app(
@@ -193,6 +181,8 @@ def _add_timers(
 ) -> None:
     live_slack_ns = settings.live_slack_ms * 1_000_000
     meters = {b.name: LagMeter(app, brokers, settings.app_id) for b in bindings}
+    # published with every health record: what `replay --params live` runs with
+    params = {b.name: b.engine.params.model_dump(mode="json") for b in bindings}
 
     @app.timer(interval=settings.clock_tick_ms / 1000)
     async def let_time_pass() -> None:
@@ -212,7 +202,8 @@ def _add_timers(
     async def publish_health() -> None:
         now = clock.timestamp_ns()
         for binding in bindings:
-            await _publish_health(app, binding, await meters[binding.name].lag(binding), now)
+            lag = await meters[binding.name].lag(binding)
+            await _publish_health(app, binding, lag, params[binding.name], now)
 
     @app.on_before_shutdown.connect
     async def publish_stopped(app: faust.App, **_: object) -> None:
@@ -221,14 +212,15 @@ def _add_timers(
         now = clock.timestamp_ns()
         for binding in bindings:
             binding.counters.status = "stopped"
-            await _publish_health(app, binding, None, now)
+            await _publish_health(app, binding, None, params[binding.name], now)
 
 
 async def _publish_health(
-    app: faust.App, binding: EngineBinding, lag: int | None, now: int
+    app: faust.App, binding: EngineBinding, lag: int | None, params: dict[str, Any], now: int
 ) -> None:
-    """One health and one metrics record of `binding` (keyed by engine name)."""
-    health = binding.counters.health(binding.name, lag, now)
+    """One health record (with the engine's parameters) and one metrics record of `binding`
+    (keyed by engine name)."""
+    health = binding.counters.health(binding.name, lag, now, params)
     metrics = binding.counters.metrics(binding.name, now)
     for topic, value in (("logic.engine.health", health), ("logic.metrics", metrics)):
         await app.producer.send(

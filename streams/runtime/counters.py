@@ -6,6 +6,8 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from pydantic import JsonValue
+
 from streams.schema import EngineHealth, EngineMetrics
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
@@ -28,7 +30,11 @@ class Counters:
     status: str = "starting"
     extra: dict[str, int] = field(default_factory=dict)
 
-    def health(self, engine: str, lag: int | None, now_ns: int) -> EngineHealth:
+    def health(
+        self, engine: str, lag: int | None, now_ns: int,
+        params: dict[str, JsonValue] | None = None,
+    ) -> EngineHealth:
+        """The health record of `engine` now; `params`: its effective parameters."""
         return EngineHealth(
             ts_event=now_ns,
             ts_init=now_ns,
@@ -41,6 +47,7 @@ class Counters:
             errors=self.errors,
             dead_letters=self.dead_letters,
             last_event_ts=self.last_event_ts,
+            params=params,
         )
 
     def metrics(self, engine: str, now_ns: int) -> EngineMetrics:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import StrictInt
+from pydantic import JsonValue, StrictInt
 
 from streams.schema.base import Event, Money, NonNegativeNs, Price, Symbol
 from streams.schema.market import Side
@@ -128,6 +128,10 @@ class EngineHealth(Event):
     errors: StrictInt
     dead_letters: StrictInt
     last_event_ts: NonNegativeNs | None = None
+    # The engine's effective parameters (defaults, environment and --set applied, per-symbol
+    # entries included), so a replay can run with what the worker ran with; None for the
+    # sink and the feeds, and from workers older than this field.
+    params: dict[str, JsonValue] | None = None
 
 
 class EngineMetrics(Event):

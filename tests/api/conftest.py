@@ -24,7 +24,7 @@ from streams.storage import tokens
 def api_settings(kafka_brokers: str, database_url: str, tmp_path: Path) -> Settings:
     return Settings.model_validate(
         {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": database_url, "state_dir": tmp_path,
-         "api_token_cache_ms": 0, "api_latest_cache_ms": 0}
+         "api_token_cache_ms": 0, "api_latest_cache_ms": 0, "api_broker_cache_ms": 0}
     )
 
 

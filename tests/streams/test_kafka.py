@@ -12,6 +12,7 @@ import pytest
 
 from streams import kafka
 from streams.catalog import Catalog
+from streams.logview import topic_status
 
 TOPICS_YAML = Path(__file__).resolve().parents[2] / "topics.yaml"
 
@@ -45,7 +46,7 @@ def test_apply_creates_reconfigures_then_is_idempotent(kafka_brokers: str, tmp_p
     assert [(c.topic, c.action, c.detail) for c in created] == [(name, "created", "2 partitions")]
     assert [(c.action, c.detail) for c in changed] == [("config", "retention.ms=60000->120000")]
     assert again == []
-    status = {s.name: s for s in kafka.topic_status(Catalog.load(tmp_path / "topics.yaml"),
+    status = {s.name: s for s in topic_status(Catalog.load(tmp_path / "topics.yaml"),
                                                     kafka_brokers)}
     assert status[name].broker_partitions == 2
 
@@ -100,3 +101,17 @@ def test_list_counts_records_and_tail_prints_only_json_lines(
     assert [orjson.loads(line) for line in lines[:3]] == [{"i": 0}, {"i": 2}, {"i": 4}]
     assert "_raw_b64" in orjson.loads(lines[3])
     assert len(lines) == 4
+
+
+def test_read_backwards_gives_windows_from_the_end_to_the_start(
+    kafka_brokers: str, topic: str
+) -> None:
+    producer = kafka.producer(kafka_brokers)
+    for i in range(7):
+        producer.produce(topic, key=b"k", value=str(i).encode())
+    assert producer.flush(10) == 0
+
+    windows = [[int(value) for _, _, _, value in window]
+               for window in kafka.read_backwards(kafka_brokers, topic, first_window=1)]
+
+    assert windows == [[6], [2, 3, 4, 5], [0, 1]]

@@ -8,11 +8,13 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from streams import codec, kafka
-from streams.schema import Trade
+from streams.schema import Quote, Trade
 
-MINUTE_NS = 60_000_000_000
+SECOND_NS = 1_000_000_000
+MINUTE_NS = 60 * SECOND_NS
 T0 = 1_700_000_040 * 1_000_000_000  # a minute boundary
 
 
@@ -101,3 +103,84 @@ def test_replay_of_a_topic_range(
     mine = bars[bars["symbol"] == symbol]
     assert list(mine["volume"]) == [2, 3]
     assert list(mine["start_ns"]) == [T0 + MINUTE_NS, T0 + 2 * MINUTE_NS]
+
+
+def _produce(brokers: str, topic: str, events: list) -> None:
+    producer = kafka.producer(brokers)
+    for event in events:
+        producer.produce(topic, key=event.symbol.encode(), value=codec.encode(event))
+    assert producer.flush(10) == 0
+
+
+@pytest.mark.parametrize("form", ["repeated", "comma"])
+def test_replay_of_several_topics_merges_them(
+    kafka_brokers: str, services_env: dict[str, str], tmp_path: Path, form: str
+) -> None:
+    # Arrange: a fresh symbol's trades in two minutes and its quotes in two seconds
+    symbol = f"M{uuid.uuid4().hex[:6].upper()}"
+    _produce(kafka_brokers, "market.trades", [
+        Trade(ts_event=T0 + minute * MINUTE_NS + 1, ts_init=T0, symbol=symbol, price="10.5",
+              size=minute + 1) for minute in range(2)])
+    _produce(kafka_brokers, "market.quotes", [
+        Quote(ts_event=T0 + second * SECOND_NS, ts_init=T0, symbol=symbol, bid_price="10.00",
+              bid_size=5, ask_price="10.02", ask_size=5) for second in range(2)])
+    topics = (["--topic", "market.trades", "--topic", "market.quotes"] if form == "repeated"
+              else ["--topic", "market.trades,market.quotes"])
+
+    # Act
+    result = _replay(*topics, "--engines", "bars,microstructure", "--out", str(tmp_path),
+                     env=services_env)
+
+    # Assert: bars from the trades, order-book features from the quotes
+    assert result.returncode == 0, result.stderr
+    bars = pd.read_csv(tmp_path / "market.bars.1m.csv")
+    assert list(bars[bars["symbol"] == symbol]["volume"]) == [1, 2]
+    features = pd.read_csv(tmp_path / "logic.microstructure.csv")
+    mine = features[features["symbol"] == symbol]
+    assert list(mine["ts_event"]) == [T0 + SECOND_NS, T0 + 2 * SECOND_NS]  # interval ends
+    assert list(mine["mid"]) == pytest.approx([10.01, 10.01])
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("2024-01-02T15:00:00Z", "2024-01-02T14:00:00Z"),
+    ("1704204000000000000", "2024-01-02T14:00:00Z"),  # the same instant: empty, --to exclusive
+])
+def test_replay_of_an_empty_time_range_is_an_error(
+    services_env: dict[str, str], tmp_path: Path, start: str, end: str
+) -> None:
+    result = _replay("--topic", "market.trades", "--from", start, "--to", end,
+                     "--out", str(tmp_path), env=services_env)
+
+    assert result.returncode == 2
+    assert f"--from {start} is not before --to {end}: the range is empty" in result.stderr
+    assert not (tmp_path / "market.bars.1m.csv").exists()
+
+
+@pytest.mark.parametrize(("args", "reason"), [
+    (["--topic", "logic.vpin"], "cannot replay logic.vpin: no engine of bars, microstructure, "
+     "vpin reads it"),
+    (["--topic", "market.quotes", "--engines", "bars"],
+     "cannot replay market.quotes: no engine of bars reads it"),
+    (["--topic", "market.trades", "--topic", "market.trades"], "market.trades given twice"),
+])
+def test_replay_of_a_topic_no_engine_reads_names_those_it_can(
+    services_env: dict[str, str], tmp_path: Path, args: list[str], reason: str
+) -> None:
+    result = _replay(*args, "--out", str(tmp_path), env=services_env)
+
+    assert result.returncode == 2
+    assert reason in result.stderr
+    if "twice" not in reason:
+        assert "can replay: market.trades" in result.stderr
+
+
+def test_replay_help_lists_the_topics_it_can_replay() -> None:
+    result = subprocess.run([sys.executable, "-m", "streams", "replay", "--help"],
+                            capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    listed = result.stdout.rsplit("topics --topic can replay", 1)[1]
+    assert "market.trades    read by bars, vpin" in listed
+    assert "market.quotes    read by microstructure, vpin" in listed
+    assert "market.depth     read by microstructure" in listed
+    assert "logic." not in listed

@@ -248,3 +248,24 @@ def test_replay_of_a_lobster_pair_gives_bars(tmp_path: Path) -> None:
     assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (585.94, 586.0, 585.94, 586.0)
     assert (bar["volume"], bar["trade_count"]) == (197, 3)
     assert bar["vwap"] == pytest.approx((585.94 * 40 + 585.98 * 7 + 586.00 * 150) / 197)
+
+
+def test_replay_of_renamed_lobster_files_as_the_readme_writes_it(tmp_path: Path) -> None:
+    # README: `--format lobster --symbol S --date D -i messages.csv -i book.csv`
+    (tmp_path / "messages.csv").write_text(MESSAGES)
+    (tmp_path / "book.csv").write_text(BOOK)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", "replay", "--format", "lobster", "--symbol", "AAPL",
+         "--date", "2012-06-21", "-i", str(tmp_path / "messages.csv"),
+         "-i", str(tmp_path / "book.csv"), "--engines", "bars,microstructure",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120,
+    )
+
+    assert result.returncode == 0, result.stderr
+    bars = pd.read_csv(tmp_path / "out" / "market.bars.1m.csv")
+    assert bars["bar_id"].tolist() == [f"AAPL@1m@{_at('34200.0')}"]
+    assert (bars.iloc[0]["volume"], bars.iloc[0]["trade_count"]) == (197, 3)
+    features = pd.read_csv(tmp_path / "out" / "logic.microstructure.csv")
+    assert features["ts_event"].tolist() == [_at("34201.0")]  # the book's one second, read
