@@ -265,12 +265,13 @@ def tail(
     count: int | None,
     from_beginning: bool,
     key: str | None,
-    idle_timeout_s: float | None = None,
+    timeout_s: float | None = None,
 ) -> Iterator[tuple[bytes | None, bytes, int, int]]:
     """Yield (key, value, partition, offset) of `topic` records; stops after `count` matches.
 
     Without --from-beginning it starts at the end and waits for new records. With
-    `idle_timeout_s`, stops after that long without a record.
+    `timeout_s`, stops once that long passed without a matching record: records of other
+    keys do not extend the wait, so a busy topic cannot hold it open.
     """
     consumer = reader(brokers)
     try:
@@ -281,21 +282,23 @@ def tail(
         ])
         seen = 0
         wanted = key.encode() if key is not None else None
-        last = time.monotonic()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while count is None or seen < count:
-            msg = consumer.poll(0.2)
+            wait_s = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if wait_s <= 0:
+                return
+            msg = consumer.poll(wait_s)
             if msg is None:
-                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
-                    return
                 continue
             if msg.error():
                 if msg.error().code() == KafkaError._PARTITION_EOF:
                     continue
                 raise BrokerError(f"consume from {topic} failed: {msg.error()}")
-            last = time.monotonic()
             if wanted is not None and msg.key() != wanted:
                 continue
             seen += 1
+            if timeout_s is not None:
+                deadline = time.monotonic() + timeout_s
             yield msg.key(), msg.value(), msg.partition(), msg.offset()
     finally:
         consumer.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import threading
 import sys
 import uuid
 from pathlib import Path
@@ -100,3 +101,55 @@ def test_list_counts_records_and_tail_prints_only_json_lines(
     assert [orjson.loads(line) for line in lines[:3]] == [{"i": 0}, {"i": 2}, {"i": 4}]
     assert "_raw_b64" in orjson.loads(lines[3])
     assert len(lines) == 4
+
+
+def test_tail_timeout_bounds_the_wait_for_a_matching_record_on_a_busy_topic(
+    kafka_brokers: str, services_env: dict[str, str], topic: str
+) -> None:
+    # Arrange: records of another key keep arriving, far more often than the timeout
+    stop = threading.Event()
+
+    def keep_busy() -> None:
+        producer = kafka.producer(kafka_brokers)
+        while not stop.is_set():
+            producer.produce(topic, key=b"B", value=orjson.dumps({"key": "B"}))
+            producer.poll(0)
+            stop.wait(0.05)
+        producer.flush(10)
+
+    busy = threading.Thread(target=keep_busy)
+    busy.start()
+    try:
+        # Act
+        tailed = subprocess.run(
+            [sys.executable, "-m", "streams", "topics", "tail", topic, "--key", "A",
+             "--timeout", "2"],
+            env=services_env, capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        stop.set()
+        busy.join()
+
+    # Assert: nothing matched, so nothing on stdout, a non-zero exit and one line saying why
+    assert tailed.returncode == 1, tailed.stderr
+    assert tailed.stdout == ""
+    assert tailed.stderr.splitlines() == [
+        f"nautilus-streams topics: no record with key 'A' on {topic} within 2 s; printed 0 of 10"
+    ]
+
+
+def test_tail_exits_zero_once_it_printed_n_records_before_the_timeout(
+    kafka_brokers: str, services_env: dict[str, str], topic: str
+) -> None:
+    producer = kafka.producer(kafka_brokers)
+    producer.produce(topic, key=b"A", value=orjson.dumps({"i": 1}))
+    assert producer.flush(10) == 0
+
+    tailed = subprocess.run(
+        [sys.executable, "-m", "streams", "topics", "tail", topic, "--key", "A", "-n", "1",
+         "--from-beginning", "--timeout", "30"],
+        env=services_env, capture_output=True, text=True, timeout=120,
+    )
+
+    assert tailed.returncode == 0, tailed.stderr
+    assert [orjson.loads(line) for line in tailed.stdout.splitlines()] == [{"i": 1}]
