@@ -65,6 +65,8 @@ class Settings(BaseSettings):
         description="postgresql:// URL; unset means the embedded PostgreSQL of `up`.",
     )
     state_dir: Path = Path(".nautilus")
+    # registry of running `up` stacks (see streams/stacks.py); None: the per-user default
+    stacks_dir: Path | None = None
     topics_file: Path = REPO_ROOT / "topics.yaml"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: str = "INFO"

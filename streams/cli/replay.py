@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from streams.catalog import Catalog
 from streams.cli.market_files import FORMATS_HELP, add_file_options, file_options, print_bad_rows
-from streams.endpoints import kafka_brokers
+from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.params import apply_overrides
 from streams.settings import get_settings
@@ -123,7 +123,7 @@ def _replay_topic(
 
     settings = get_settings()
     spec = Catalog.load(settings.topics_file)[args.topic]
-    source = topic_source(kafka_brokers(settings), args.topic, spec.value,
+    source = topic_source(reachable_kafka_brokers(settings), args.topic, spec.value,
                           parse_time_ns(args.from_ts), parse_time_ns(args.to_ts))
     result = run_replay([source], engines, params, progress=_progress)
     if sys.stderr.isatty():

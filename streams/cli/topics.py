@@ -12,7 +12,7 @@ import orjson
 
 from streams import kafka
 from streams.catalog import Catalog
-from streams.endpoints import kafka_brokers
+from streams.endpoints import reachable_kafka_brokers
 from streams.schema import MODELS
 from streams.settings import get_settings
 
@@ -63,7 +63,7 @@ def _catalog() -> Catalog:
 
 def _apply(args: argparse.Namespace) -> int:
     catalog = _catalog()
-    brokers = kafka_brokers(get_settings())
+    brokers = reachable_kafka_brokers(get_settings())
     changes = kafka.apply_catalog(catalog, brokers)
     for change in changes:
         print(f"{change.action:<10} {change.topic}  {change.detail}")
@@ -72,7 +72,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = kafka.topic_status(_catalog(), kafka_brokers(get_settings()))
+    rows = kafka.topic_status(_catalog(), reachable_kafka_brokers(get_settings()))
     print(f"{'topic':<24} {'catalog':>7} {'broker':>6} {'low':>10} {'high':>10} {'records':>10}")
     for r in rows:
         broker = "-" if r.broker_partitions is None else str(r.broker_partitions)
@@ -85,7 +85,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    brokers = kafka_brokers(get_settings())
+    brokers = reachable_kafka_brokers(get_settings())
     out = sys.stdout.buffer
     printed = 0
     for _, value, _, _ in kafka.tail(

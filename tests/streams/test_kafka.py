@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 import sys
@@ -153,3 +154,51 @@ def test_tail_exits_zero_once_it_printed_n_records_before_the_timeout(
 
     assert tailed.returncode == 0, tailed.stderr
     assert [orjson.loads(line) for line in tailed.stdout.splitlines()] == [{"i": 1}]
+
+
+@pytest.mark.parametrize("command", [
+    ["topics", "list"],
+    ["topics", "apply"],
+    ["topics", "tail", "market.trades", "-n", "1"],
+    ["feed", "sim", "--count", "1"],
+    ["worker", "--engines", "bars"],
+    ["sink"],
+    ["replay", "--topic", "market.trades", "--out", "replay-out"],
+])
+def test_an_unreachable_broker_is_one_line_naming_it(
+    services_env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", *command], cwd=tmp_path,
+        env={**services_env, "KAFKA_BROKERS": address}, capture_output=True, text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"nautilus-streams {command[0]}: error: broker {address} (KAFKA_BROKERS) unreachable: "
+        f"{address}: connection refused"
+    ]
+
+
+def test_a_listener_that_is_not_a_broker_is_one_line_naming_it(
+    services_env: dict[str, str], tmp_path: Path
+) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "streams", "topics", "list"], cwd=tmp_path,
+            env={**services_env, "KAFKA_BROKERS": address}, capture_output=True, text=True,
+            timeout=120,
+        )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"nautilus-streams topics: error: broker {address} (KAFKA_BROKERS) unreachable: "
+        "no answer to a Kafka metadata request within 5 s"
+    ]
