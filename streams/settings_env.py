@@ -50,18 +50,23 @@ def _describe(
     for depth in range(len(loc), 0, -1):  # the most specific variable that is set
         name = prefix + "__".join(loc[:depth]).upper()
         if name in set_vars:
-            # where inside a JSON value; a plain value has no inside (`default` is ours)
-            structured = set_vars[name].lstrip().startswith(("{", "["))
-            if structured and (broken := _json_error(set_vars[name])):
-                return f"{_shown(name, set_vars[name], hidden)}: not valid JSON ({broken})"
-            inner = ".".join(loc[depth:]) if structured else ""
-            return f"{_shown(name, set_vars[name], hidden)}: {inner + ': ' if inner else ''}{reason}"
+            return _at_variable(name, set_vars[name], loc[depth:], reason, hidden)
     # a whole-model check (clear_cdf > alert_cdf): name the variables set inside that model
     inside = prefix + "__".join(loc).upper() + "__"
     given = sorted(name for name in set_vars if loc and name.startswith(inside))
     if given:
         return f"{', '.join(_shown(n, set_vars[n], hidden) for n in given)}: {reason}"
     return f"{prefix}{'__'.join(loc).upper()}: {reason}"
+
+
+def _at_variable(name: str, value: str, inner: list[str], reason: str, hidden: bool) -> str:
+    shown = _shown(name, value, hidden)
+    if not value.lstrip().startswith(("{", "[")):
+        return f"{shown}: {reason}"  # a plain value has no inside (`default` is ours)
+    broken = _json_error(value)
+    if broken is not None:
+        return f"{shown}: not valid JSON ({broken})"
+    return f"{shown}: {'.'.join(inner) + ': ' if inner else ''}{reason}"
 
 
 def _json_error(value: str) -> str | None:
