@@ -8,6 +8,7 @@ line up partition for partition.
 from __future__ import annotations
 
 import logging
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from streams.exceptions import BrokerError
 
 log = logging.getLogger(__name__)
 TIMEOUT_S = 15.0
+PROBE_TIMEOUT_S = 5.0  # how long `broker_problem` waits for a connection, then for metadata
 
 
 def producer(brokers: str, **overrides: object) -> Producer:
@@ -44,6 +46,13 @@ def producer(brokers: str, **overrides: object) -> Producer:
     return Producer(config)
 
 
+# librdkafka logs every failed connection attempt (about 20 a second while a broker is down);
+# a probe's attempts are its answer, not news, so they go nowhere.
+_probe_log = logging.getLogger(f"{__name__}.probe")
+_probe_log.propagate = False
+_probe_log.addHandler(logging.NullHandler())
+
+
 def broker_reachable(brokers: str, timeout_s: float) -> bool:
     """True when a Kafka-compatible broker at `brokers` answers a metadata request in time."""
     client = AdminClient(
@@ -51,13 +60,50 @@ def broker_reachable(brokers: str, timeout_s: float) -> bool:
             "bootstrap.servers": brokers,
             "socket.connection.setup.timeout.ms": max(1000, int(timeout_s * 1000)),
         },
-        logger=logging.getLogger("librdkafka"),
+        logger=_probe_log,
     )
     try:
         client.list_topics(timeout=timeout_s)
     except KafkaException:
         return False
     return True
+
+
+def broker_problem(brokers: str, timeout_s: float = PROBE_TIMEOUT_S) -> str | None:
+    """Why no broker at `brokers` answers, in a few words; None when one does.
+
+    Each address is tried over TCP first, so a refused, unresolvable or silent address is
+    named at once with its reason; then one metadata request must be answered (something
+    else may listen on the port).
+    """
+    reasons = []
+    for address in (a.strip() for a in brokers.split(",") if a.strip()):
+        reason = _connect_problem(address, timeout_s)
+        if reason is None:
+            break
+        reasons.append(f"{address}: {reason}")
+    else:
+        return "; ".join(reasons) or "no address given"
+    if broker_reachable(brokers, timeout_s):
+        return None
+    return f"no answer to a Kafka metadata request within {timeout_s:g} s"
+
+
+def _connect_problem(address: str, timeout_s: float) -> str | None:
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return None
+    except ValueError:
+        return "not HOST:PORT"
+    except ConnectionRefusedError:
+        return "connection refused"
+    except socket.gaierror:
+        return f"unknown host {host!r}"
+    except TimeoutError:
+        return f"no connection within {timeout_s:g} s"
+    except OSError as exc:
+        return (exc.strerror or str(exc)).lower()
 
 
 def admin(brokers: str) -> AdminClient:
@@ -232,12 +278,13 @@ def tail(
     count: int | None,
     from_beginning: bool,
     key: str | None,
-    idle_timeout_s: float | None = None,
+    timeout_s: float | None = None,
 ) -> Iterator[tuple[bytes | None, bytes, int, int]]:
     """Yield (key, value, partition, offset) of `topic` records; stops after `count` matches.
 
     Without --from-beginning it starts at the end and waits for new records. With
-    `idle_timeout_s`, stops after that long without a record.
+    `timeout_s`, stops once that long passed without a matching record: records of other
+    keys do not extend the wait, so a busy topic cannot hold it open.
     """
     consumer = reader(brokers)
     try:
@@ -248,21 +295,23 @@ def tail(
         ])
         seen = 0
         wanted = key.encode() if key is not None else None
-        last = time.monotonic()
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         while count is None or seen < count:
-            msg = consumer.poll(0.2)
+            wait_s = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if wait_s <= 0:
+                return
+            msg = consumer.poll(wait_s)
             if msg is None:
-                if idle_timeout_s is not None and time.monotonic() - last > idle_timeout_s:
-                    return
                 continue
             if msg.error():
                 if msg.error().code() == KafkaError._PARTITION_EOF:
                     continue
                 raise BrokerError(f"consume from {topic} failed: {msg.error()}")
-            last = time.monotonic()
             if wanted is not None and msg.key() != wanted:
                 continue
             seen += 1
+            if timeout_s is not None:
+                deadline = time.monotonic() + timeout_s
             yield msg.key(), msg.value(), msg.partition(), msg.offset()
     finally:
         consumer.close()

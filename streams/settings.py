@@ -7,6 +7,7 @@ e.g. `NAUTILUS_BARS__GRACE_MS=5000`, or per run with `--set bars.grace_ms=5000`.
 
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -22,12 +23,13 @@ from pydantic import (
     ValidationInfo,
     field_validator,
 )
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from processors.bars import BarParams
 from processors.microstructure import MicrostructureParams
 from processors.vpin import VpinParams
 from streams.exceptions import ConfigError
+from streams.settings_env import EnvSource, describe_errors, secret_field_names
 from streams.storage.policy import ChunkSizing, Horizons, parse_horizon, parse_size
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -66,6 +68,8 @@ class Settings(BaseSettings):
         description="postgresql:// URL; unset means the embedded PostgreSQL of `up`.",
     )
     state_dir: Path = Path(".nautilus")
+    # registry of running `up` stacks (see streams/stacks.py); None: the per-user default
+    stacks_dir: Path | None = None
     topics_file: Path = REPO_ROOT / "topics.yaml"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: str = "INFO"
@@ -139,6 +143,17 @@ class Settings(BaseSettings):
             raise ValueError(f"must be more than {STALE_INTERVALS} health intervals "
                              f"(NAUTILUS_HEALTH_INTERVAL_MS is {interval})")
         return value
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # a variable that is not JSON is judged by validation (see streams/settings_env.py)
+        return init_settings, EnvSource(settings_cls), dotenv_settings, file_secret_settings
 
     @field_validator("storage_compress_after", "storage_tick_retention",
                      "storage_reading_retention", "storage_rollup_retention", mode="before")
@@ -169,12 +184,11 @@ class Settings(BaseSettings):
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process's settings, read once; a ConfigError naming the variables that are wrong."""
+    """The process's settings, read once; a ConfigError naming each wrong variable and its
+    value (`invalid setting NAUTILUS_API_PORT='http': input should be a valid integer ...`)."""
     try:
         return Settings()
     except ValidationError as exc:
-        problems = "; ".join(
-            f"NAUTILUS_{'__'.join(str(part) for part in error['loc']).upper()}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ConfigError(f"invalid settings: {problems}") from None
+        problems = describe_errors(exc, Settings.model_config.get("env_prefix", ""),
+                                   secret_field_names(Settings.model_fields), os.environ)
+        raise ConfigError(f"invalid setting {problems}") from None

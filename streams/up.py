@@ -9,12 +9,15 @@ applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
 database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log` (the
 logs of the previous LOG_GENERATIONS runs are kept as `<name>.log.1`, `.2`, ...). Once the API
-answers, `<state dir>/endpoints.json` tells other commands where everything is.
+answers, `<state dir>/endpoints.json` tells other commands where everything is, and an entry
+in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
+folder.
 
 Supervision is fail-fast, like foreman: the children are long-running services, so one that
 exits (whatever its code) is logged with the tail of its log, everything is stopped and `up`
 exits 1. A signal stops everything and exits 0. Stopping is ordered: children first (SIGTERM,
-SIGKILL after a grace), then the broker, then the database; endpoints.json is removed.
+SIGKILL after a grace), then the broker, then the database; endpoints.json and the registry
+entry are removed.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from subprocess import Popen
 from types import TracebackType
 from typing import Self
 
-from streams import kafka
+from streams import kafka, stacks
 from streams.catalog import Catalog
 from streams.embedded import (
     EmbeddedBroker,
@@ -46,7 +49,7 @@ from streams.embedded import (
     start_process,
     stop_processes,
 )
-from streams.endpoints import ENDPOINTS_FILE, Endpoints
+from streams.endpoints import ENDPOINTS_FILE, Endpoints, reachable_kafka_brokers, stacks_dir
 from streams.exceptions import ServiceError
 from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, bar_volumes
 from streams.settings import Settings
@@ -140,7 +143,7 @@ class Stack:
 
     def _broker(self) -> str:
         if self.settings.kafka_brokers:
-            return self.settings.kafka_brokers
+            return reachable_kafka_brokers(self.settings)
         self.broker = EmbeddedBroker(log_path=self.logs_dir / "broker.log")
         self._cleanup.callback(self.broker.stop)
         return self.broker.start()
@@ -218,6 +221,15 @@ class Stack:
     def _write_endpoints(self, endpoints: Endpoints) -> None:
         path = endpoints.write(self.state_dir)
         self._cleanup.callback(_remove_endpoints, path)
+        # other commands find this `up` from any folder through the per-user registry
+        registry = stacks_dir(self.settings)
+        try:
+            entry = stacks.new_entry(self.state_dir).register(registry)
+        except OSError as exc:
+            log.warning("not registered as a running stack (commands find this `up` only "
+                        "from its state dir) registry=%s error=%s", registry, exc)
+            return
+        self._cleanup.callback(stacks.unregister, entry)
 
     def dead_child(self) -> Child | None:
         """The first child that has exited, if any."""

@@ -44,16 +44,19 @@ TOPICS_YAML = REPO_ROOT / "topics.yaml"
 # Variables that would point a subprocess somewhere else than the session's services.
 SERVICE_VARS = (
     "KAFKA_BROKERS", "NAUTILUS_KAFKA_BROKERS", "DATABASE_URL", "NAUTILUS_DATABASE_URL",
-    "NAUTILUS_STATE_DIR",
+    "NAUTILUS_STATE_DIR", "NAUTILUS_STACKS_DIR",
 )
 
 logging.getLogger("pgserver").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")
-def base_env() -> dict[str, str]:
-    """os.environ without any broker, database or state dir setting, for subprocesses."""
-    return {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+def base_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """os.environ without any broker, database or state dir setting, for subprocesses; the
+    registry of running `up` stacks is the session's own, so a developer's running `up` is
+    never found and no test's `up` is registered for the developer's commands."""
+    env = {k: v for k, v in os.environ.items() if k not in SERVICE_VARS}
+    return {**env, "NAUTILUS_STACKS_DIR": str(tmp_path_factory.mktemp("stacks"))}
 
 
 @pytest.fixture(scope="session")

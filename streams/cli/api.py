@@ -12,7 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "api", help="serve the HTTP API",
         description=(
             "Serve api.main:app with uvicorn until SIGINT/SIGTERM. The broker and database "
-            "come from KAFKA_BROKERS / DATABASE_URL, else from a running `up`."
+            "come from KAFKA_BROKERS / DATABASE_URL, else from a running `up`. Request "
+            "lines are logged with tokens redacted."
         ),
     )
     p.add_argument("--host", help="interface to bind (default: NAUTILUS_API_HOST, 127.0.0.1)")
@@ -23,7 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from api import log_redaction
+
     settings = get_settings()
+    log_redaction.install()  # request lines carry `?token=`: never into the log
     uvicorn.run(
         "api.main:app",
         host=args.host or settings.api_host,

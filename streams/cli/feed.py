@@ -34,7 +34,7 @@ from streams.cli.market_files import (
     file_options,
     print_bad_rows,
 )
-from streams.endpoints import kafka_brokers
+from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.feeds import MarketEvent
 from streams.feeds.badrows import BadRows, DeadLetters
@@ -181,7 +181,7 @@ def _sim(args: argparse.Namespace) -> int:
         depth_every=args.depth_every,
         informed_probability=args.informed_probability,
     )
-    brokers = kafka_brokers(get_settings())
+    brokers = reachable_kafka_brokers(get_settings())
     start_ns = time.time_ns()
     events: Iterator[MarketEvent] = market.events(start_ns)
     if args.duration is not None:
@@ -205,7 +205,7 @@ def _file(args: argparse.Namespace) -> int:
     try:
         # The first events are read before the broker is looked up: file errors come first.
         events = _started(market_events(args.input, options, bad_rows, progress))
-        brokers = kafka_brokers(get_settings())
+        brokers = reachable_kafka_brokers(get_settings())
         if dead_letters is not None:
             dead_letters.start(kafka.producer(brokers))
         log.info("feed file start brokers=%s files=%d speed=%s",
@@ -385,7 +385,7 @@ def _ibkr(args: argparse.Namespace) -> int:
         reconnect_max_s=settings.ibkr_reconnect_max_ms / 1e3,
         health_interval_s=settings.health_interval_ms / 1e3,
     )
-    brokers = kafka_brokers(settings)
+    brokers = reachable_kafka_brokers(settings)
     logging.getLogger("ib_async").setLevel(max(logging.WARNING, logging.getLogger().level))
     print(f"feed ibkr: {config.host}:{config.port} client {config.client_id} -> {brokers}; "
           f"{len(instruments)} instrument(s): {', '.join(i.label for i in instruments)}",

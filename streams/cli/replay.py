@@ -21,7 +21,7 @@ from streams.cli.market_files import (
     file_options,
     print_bad_rows,
 )
-from streams.endpoints import kafka_brokers
+from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError, NautilusError
 from streams.params import HEALTH_TOPIC, apply_overrides, published_params, with_published
 from streams.settings import get_settings
@@ -212,7 +212,7 @@ def _params(args: argparse.Namespace, engines: list[type[Engine]]) -> EnginePara
     params = get_settings().engine_params()
     origin = {e.name: "this process's settings" for e in engines}
     if (args.params or ("live" if args.topics else "defaults")) == "live":
-        published = published_params(kafka_brokers(get_settings()), list(origin))
+        published = published_params(reachable_kafka_brokers(get_settings()), list(origin))
         params = with_published(params, published)
         for name in origin:
             pub = published.get(name)
@@ -241,7 +241,7 @@ def _replay_topics(
 
     settings = get_settings()
     catalog = Catalog.load(settings.topics_file)
-    brokers = kafka_brokers(settings)
+    brokers = reachable_kafka_brokers(settings)
     sources = []
     for topic in topics:
         read = topic_source(brokers, topic, catalog[topic].value, *time_range)

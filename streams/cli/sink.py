@@ -7,7 +7,7 @@ import signal
 import threading
 
 from streams.catalog import Catalog
-from streams.endpoints import database_url, kafka_brokers
+from streams.endpoints import database_url, reachable_kafka_brokers
 from streams.settings import get_settings
 from streams.sink.runner import Sink, SinkConfig
 from streams.sink.tables import catalog_routes
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     settings = get_settings()
     config = SinkConfig(
-        brokers=kafka_brokers(settings),
+        brokers=reachable_kafka_brokers(settings),
         database_url=database_url(settings),
         group=settings.sink_group,
         batch_rows=settings.sink_batch_rows,

@@ -12,7 +12,7 @@ import orjson
 
 from streams import kafka
 from streams.catalog import Catalog
-from streams.endpoints import kafka_brokers
+from streams.endpoints import reachable_kafka_brokers
 from streams.logview import topic_status
 from streams.schema import MODELS
 from streams.settings import get_settings
@@ -35,7 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="print records as JSON lines (one per record, nothing else on stdout)",
         description=(
             "Print records of TOPIC as JSON lines on stdout. Valid JSON values are printed as "
-            "they are; other values as {\"_raw_b64\": ...}. Exits after N records."
+            "they are; other values as {\"_raw_b64\": ...}. Exits 0 after N records; with "
+            "--timeout, exits 1 (saying so on stderr) when S seconds pass without a matching "
+            "record, before N were printed."
         ),
     )
     tail.add_argument("topic")
@@ -45,8 +47,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     tail.add_argument("--key", help="only records with this key (e.g. a symbol)")
     tail.add_argument(
-        "--timeout", type=float, default=None,
-        help="give up after this many seconds without a matching record (default: wait)",
+        "--timeout", type=float, default=None, metavar="S",
+        help="give up after S seconds without a matching record (records of other keys do "
+             "not count) and exit 1; default: wait",
     )
     tail.set_defaults(handler=_tail)
 
@@ -61,7 +64,7 @@ def _catalog() -> Catalog:
 
 def _apply(args: argparse.Namespace) -> int:
     catalog = _catalog()
-    brokers = kafka_brokers(get_settings())
+    brokers = reachable_kafka_brokers(get_settings())
     changes = kafka.apply_catalog(catalog, brokers)
     for change in changes:
         print(f"{change.action:<10} {change.topic}  {change.detail}")
@@ -70,7 +73,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    rows = topic_status(_catalog(), kafka_brokers(get_settings()))
+    rows = topic_status(_catalog(), reachable_kafka_brokers(get_settings()))
     print(f"{'topic':<24} {'catalog':>7} {'broker':>6} {'low':>10} {'high':>10} {'records':>10}")
     for r in rows:
         broker = "-" if r.broker_partitions is None else str(r.broker_partitions)
@@ -83,11 +86,12 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _tail(args: argparse.Namespace) -> int:
-    brokers = kafka_brokers(get_settings())
+    brokers = reachable_kafka_brokers(get_settings())
     out = sys.stdout.buffer
+    printed = 0
     for _, value, _, _ in kafka.tail(
         brokers, args.topic, count=args.n, from_beginning=args.from_beginning,
-        key=args.key, idle_timeout_s=args.timeout,
+        key=args.key, timeout_s=args.timeout,
     ):
         try:
             line = orjson.dumps(orjson.loads(value))
@@ -95,6 +99,12 @@ def _tail(args: argparse.Namespace) -> int:
             line = orjson.dumps({"_raw_b64": base64.b64encode(value).decode()})
         out.write(line + b"\n")
         out.flush()
+        printed += 1
+    if printed < args.n:  # only --timeout ends a tail early
+        which = "" if args.key is None else f" with key {args.key!r}"
+        print(f"nautilus-streams topics: no record{which} on {args.topic} within "
+              f"{args.timeout:g} s; printed {printed} of {args.n}", file=sys.stderr)
+        return 1
     return 0
 
 

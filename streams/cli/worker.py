@@ -7,7 +7,7 @@ import logging
 
 from processors import ENGINES
 from streams.catalog import Catalog
-from streams.endpoints import kafka_brokers
+from streams.endpoints import reachable_kafka_brokers
 from streams.params import apply_overrides
 from streams.settings import get_settings
 
@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.engines.split(",")] if args.engines else None
     engines = ENGINES.select(names)
     params = apply_overrides(settings.engine_params(), args.overrides)
-    brokers = kafka_brokers(settings)
+    brokers = reachable_kafka_brokers(settings)
     catalog = Catalog.load(settings.topics_file)
     app, _ = build_app(settings, brokers, catalog, engines, params)
     log.info("worker starting engines=%s brokers=%s", ",".join(e.name for e in engines), brokers)

@@ -15,6 +15,14 @@ the work they cover. Records of other topics (table changelogs during recovery) 
 per-record path. A fetch that straddles a rebalance is cut where the generation changes, like
 Faust's own loop; the rest is fetched again from the committed offsets.
 
+Faust's stall monitor (the consumer's livelock detector, every 2.5 commit intervals) reports a
+partition whose fetched records no stream has taken for `stream_processing_timeout` (5 min):
+it reads the time a stream last took a record of it (`monitor.stream_inbound_time`, which
+Faust's stream iteration sets and this drain loop bypasses). `_deliver` sets it when a batch is
+handed to its handlers, so a healthy worker is quiet ("Stream has not started processing TP"
+blocks, every few seconds per partition, were the result), while a batch still unfinished
+after the timeout, or records left untaken, are reported as before.
+
 `BatchingConsumerThread` sets how long a fetch may wait at the broker for records
 (`fetch_max_wait_ms`, NAUTILUS_FETCH_MAX_WAIT_MS, default 100 ms; Faust fixes 1,500 ms).
 aiokafka sends one fetch per broker at a time and leaves out partitions whose records are
@@ -34,6 +42,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from time import monotonic
 from typing import Any, ClassVar, cast
 
 import faust
@@ -103,10 +112,14 @@ class BatchingConsumer(faust_aiokafka.Consumer):
                 batches[tp.topic].append((tp, unread))
             elif not await self._deliver_each(tp, unread, generation):
                 return
+        inbound = self.app.monitor.stream_inbound_time  # what the stall monitor reads
         for topic, parts in batches.items():
             if not self._still_current(generation):
                 return
             batch = [r for _, rs in parts for r in rs]
+            taken = monotonic()
+            for tp, _ in parts:
+                inbound[tp] = taken
             # engines on the same topic work side by side; each acks its own outputs first
             await asyncio.gather(*(handle(topic, batch) for handle in self.batch_handlers[topic]))
             for tp, tp_records in parts:

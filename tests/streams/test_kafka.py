@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+import threading
 import uuid
 from pathlib import Path
 
@@ -115,3 +117,103 @@ def test_read_backwards_gives_windows_from_the_end_to_the_start(
                for window in kafka.read_backwards(kafka_brokers, topic, first_window=1)]
 
     assert windows == [[6], [2, 3, 4, 5], [0, 1]]
+
+
+def test_tail_timeout_bounds_the_wait_for_a_matching_record_on_a_busy_topic(
+    kafka_brokers: str, services_env: dict[str, str], topic: str
+) -> None:
+    # Arrange: records of another key keep arriving, far more often than the timeout
+    stop = threading.Event()
+
+    def keep_busy() -> None:
+        producer = kafka.producer(kafka_brokers)
+        while not stop.is_set():
+            producer.produce(topic, key=b"B", value=orjson.dumps({"key": "B"}))
+            producer.poll(0)
+            stop.wait(0.05)
+        producer.flush(10)
+
+    busy = threading.Thread(target=keep_busy)
+    busy.start()
+    try:
+        # Act
+        tailed = subprocess.run(
+            [sys.executable, "-m", "streams", "topics", "tail", topic, "--key", "A",
+             "--timeout", "2"],
+            env=services_env, capture_output=True, text=True, timeout=120,
+        )
+    finally:
+        stop.set()
+        busy.join()
+
+    # Assert: nothing matched, so nothing on stdout, a non-zero exit and one line saying why
+    assert tailed.returncode == 1, tailed.stderr
+    assert tailed.stdout == ""
+    assert tailed.stderr.splitlines() == [
+        f"nautilus-streams topics: no record with key 'A' on {topic} within 2 s; printed 0 of 10"
+    ]
+
+
+def test_tail_exits_zero_once_it_printed_n_records_before_the_timeout(
+    kafka_brokers: str, services_env: dict[str, str], topic: str
+) -> None:
+    producer = kafka.producer(kafka_brokers)
+    producer.produce(topic, key=b"A", value=orjson.dumps({"i": 1}))
+    assert producer.flush(10) == 0
+
+    tailed = subprocess.run(
+        [sys.executable, "-m", "streams", "topics", "tail", topic, "--key", "A", "-n", "1",
+         "--from-beginning", "--timeout", "30"],
+        env=services_env, capture_output=True, text=True, timeout=120,
+    )
+
+    assert tailed.returncode == 0, tailed.stderr
+    assert [orjson.loads(line) for line in tailed.stdout.splitlines()] == [{"i": 1}]
+
+
+@pytest.mark.parametrize("command", [
+    ["topics", "list"],
+    ["topics", "apply"],
+    ["topics", "tail", "market.trades", "-n", "1"],
+    ["feed", "sim", "--count", "1"],
+    ["worker", "--engines", "bars"],
+    ["sink"],
+    ["replay", "--topic", "market.trades", "--out", "replay-out"],
+])
+def test_an_unreachable_broker_is_one_line_naming_it(
+    services_env: dict[str, str], tmp_path: Path, command: list[str]
+) -> None:
+    with socket.socket() as closed:  # a port nobody listens on: connections are refused
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    result = subprocess.run(
+        [sys.executable, "-m", "streams", *command], cwd=tmp_path,
+        env={**services_env, "KAFKA_BROKERS": address}, capture_output=True, text=True,
+        timeout=120,
+    )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"nautilus-streams {command[0]}: error: broker {address} (KAFKA_BROKERS) unreachable: "
+        f"{address}: connection refused"
+    ]
+
+
+def test_a_listener_that_is_not_a_broker_is_one_line_naming_it(
+    services_env: dict[str, str], tmp_path: Path
+) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        address = f"127.0.0.1:{silent.getsockname()[1]}"
+        result = subprocess.run(
+            [sys.executable, "-m", "streams", "topics", "list"], cwd=tmp_path,
+            env={**services_env, "KAFKA_BROKERS": address}, capture_output=True, text=True,
+            timeout=120,
+        )
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [
+        f"nautilus-streams topics: error: broker {address} (KAFKA_BROKERS) unreachable: "
+        "no answer to a Kafka metadata request within 5 s"
+    ]

@@ -278,3 +278,33 @@ def test_up_keeps_the_logs_of_the_previous_runs(
     assert kept == ["run 4\n", "run 3\n", "run 2\n"]
     assert not (logs / "api.log.4").exists()
     assert "run" not in (logs / "api.log").read_text().split("\n", 1)[0]
+
+
+def _command(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "streams", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_commands_find_a_running_up_from_any_folder(
+    run_up: StartUp, services_env: dict[str, str], base_env: dict[str, str], tmp_path: Path
+) -> None:
+    # `up` on the session's services (quick to start); the commands get no address at all
+    up = run_up("--no-feed", "--no-worker", "--api-port", "0", env=services_env)
+    up.wait_endpoints()
+    elsewhere = tmp_path / "some" / "other" / "folder"
+    elsewhere.mkdir(parents=True)
+
+    listed = _command(["topics", "list"], base_env, elsewhere)
+    tokens = _command(["token", "list"], base_env, elsewhere)
+    code = up.stop(signal.SIGINT)
+    after = _command(["topics", "list"], base_env, elsewhere)
+
+    assert code == 0, up.output()
+    assert listed.returncode == 0, listed.stderr
+    assert "market.trades" in listed.stdout
+    assert tokens.returncode == 0, tokens.stderr
+    # stopped: one line that says where it looked
+    assert after.returncode == 2
+    (line,) = after.stderr.splitlines()
+    assert str(elsewhere / ".nautilus" / "endpoints.json") in line, line
+    assert base_env["NAUTILUS_STACKS_DIR"] in line, line
