@@ -98,6 +98,7 @@ class Settings(BaseSettings):
     sink_batch_within_ms: int = Field(default=200, ge=1)
     sink_retry_min_ms: int = Field(default=500, ge=10)
     sink_retry_max_ms: int = Field(default=30_000, ge=10)
+    sink_drain_ms: int = Field(default=5_000, ge=0)
 
     # TimescaleDB only (migration 0006; ignored on plain PostgreSQL): '90d', '12h', '2w' or 'off'.
     storage_compress_after: timedelta | None = timedelta(days=7)

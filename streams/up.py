@@ -16,8 +16,9 @@ folder.
 Supervision is fail-fast, like foreman: the children are long-running services, so one that
 exits (whatever its code) is logged with the tail of its log, everything is stopped and `up`
 exits 1. A signal stops everything and exits 0. Stopping is ordered: children first (SIGTERM,
-SIGKILL after a grace), then the broker, then the database; endpoints.json and the registry
-entry are removed.
+SIGKILL after a grace; the sink after the others, so it writes what they published as they
+stopped), then the broker, then the database; endpoints.json and the registry entry are
+removed.
 """
 
 from __future__ import annotations
@@ -254,9 +255,14 @@ class Stack:
         return 0
 
     def _stop_children(self) -> None:
+        """Stop the children, the sink last: it drains what the others published as they
+        stopped (their final `stopped` health, the last bars) into the database."""
         running = [c for c in self.children if c.process.poll() is None]
         log.info("stopping children names=%s", ",".join(c.name for c in running) or "-")
-        stop_processes([c.process for c in reversed(self.children)], CHILD_STOP_GRACE_S)
+        producers = [c for c in reversed(self.children) if c.name != "sink"]
+        sinks = [c for c in self.children if c.name == "sink"]
+        for stage in (producers, sinks):
+            stop_processes([c.process for c in stage], CHILD_STOP_GRACE_S)
         for child in self.children:
             log.info("child stopped name=%s code=%s", child.name, child.process.returncode)
 

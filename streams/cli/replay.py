@@ -100,19 +100,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=_run)
 
 
-class _HelpWithTopics(argparse.Action):
+class _HelpWithTopics(argparse._HelpAction):
     """-h/--help: the help, ending with the topics `--topic` can replay (loads the engines,
     which only a replay or this help needs)."""
-
-    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
-                 help: str | None = None) -> None:
-        super().__init__(option_strings, dest, default=argparse.SUPPRESS, nargs=0, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> None:
         parser.epilog = f"{parser.epilog}\n\n{_replayable_help()}"
-        parser.print_help()
-        parser.exit()
+        super().__call__(parser, namespace, values, option_string)
 
 
 def _replayable_help() -> str:

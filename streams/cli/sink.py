@@ -22,7 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "transaction (COPY, then INSERT ... ON CONFLICT on natural keys) and commit its "
             "offsets after that. While the database is away it retries with backoff, holds "
             "its offsets and reports `degraded` on logic.engine.health. Invalid records go "
-            "to logic.deadletter. SIGTERM/SIGINT stop it cleanly."
+            "to logic.deadletter. SIGTERM/SIGINT stop it cleanly: it first writes what the "
+            "log holds (to its end, for at most NAUTILUS_SINK_DRAIN_MS), then "
+            "commits and exits."
         ),
     )
     p.set_defaults(handler=_run)
@@ -38,6 +40,7 @@ def _run(args: argparse.Namespace) -> int:
         batch_within_ms=settings.sink_batch_within_ms,
         retry_min_ms=settings.sink_retry_min_ms,
         retry_max_ms=settings.sink_retry_max_ms,
+        drain_ms=settings.sink_drain_ms,
         health_interval_ms=settings.health_interval_ms,
         session_timeout_ms=settings.session_timeout_ms,
     )

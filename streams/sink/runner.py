@@ -6,6 +6,12 @@ its natural key, so a batch delivered again changes nothing. While the database 
 batch in hand is retried with exponential backoff, nothing is committed or skipped, and the
 sink reports itself `degraded` on logic.engine.health; when the database is back it writes
 the held batch and catches up from where it stood.
+
+A stop drains before it closes: what the log already holds for the sink's partitions is
+written first (until each partition reached its end and nothing came for a second, for at
+most `drain_ms`), so the records that the other processes published as they stopped (a
+worker's final `stopped` health, the last bars) reach the database. `up` stops the sink last
+for this reason.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ log = logging.getLogger(__name__)
 DEAD_LETTER_TOPIC = "logic.deadletter"
 HEALTH_TOPIC = "logic.engine.health"
 FLUSH_TIMEOUT_S = 30.0
+DRAIN_IDLE_S = 1.0  # librdkafka's fetch.wait.max.ms is 0.5 s
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,7 @@ class SinkConfig:
     retry_max_ms: int = 30_000
     health_interval_ms: int = 5_000
     session_timeout_ms: int = 6_000
+    drain_ms: int = 5_000
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     health_topic: str = HEALTH_TOPIC
 
@@ -65,7 +73,9 @@ class Sink:
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
             "session.timeout.ms": config.session_timeout_ms,
+            "enable.partition.eof": True,  # tells a stop's drain where the log ends
         })
+        self._at_end: set[tuple[str, int]] = set()  # partitions read to their end
 
     def run(self, stopping: threading.Event) -> None:
         self._consumer.subscribe(sorted(self.routes))
@@ -79,8 +89,29 @@ class Sink:
                 elif self.health.counters.status == "starting":
                     self.health.set_status("running")
                 self.health.maybe_publish()
+            self._drain(stopping)
         finally:
             self._close()
+
+    def _drain(self, stopping: threading.Event) -> None:
+        """Write what the log holds: until every assigned partition reached its end and nothing
+        came for DRAIN_IDLE_S (longer than a fetch waits at the broker), or `drain_ms` passed.
+        A database that fails meanwhile ends it at once (nothing is committed then)."""
+        started = time.monotonic()
+        deadline, idle_since, drained = started + self.config.drain_ms / 1000, started, 0
+        while time.monotonic() < deadline:
+            messages = self._consume()
+            if messages:
+                self._handle(messages, stopping)
+                drained, idle_since = drained + len(messages), time.monotonic()
+            elif self._at_end_of_assignment() and time.monotonic() - idle_since >= DRAIN_IDLE_S:
+                break
+        log.info("sink drained records=%d complete=%s", drained, time.monotonic() < deadline)
+
+    def _at_end_of_assignment(self) -> bool:
+        assignment = self._consumer.assignment()
+        return bool(assignment) and all((tp.topic, tp.partition) in self._at_end
+                                        for tp in assignment)
 
     def _consume(self) -> list[Message]:
         timeout_s = self.config.batch_within_ms / 1000
@@ -89,7 +120,10 @@ class Sink:
             err = msg.error()
             if err is None:
                 good.append(msg)
-            elif err.code() != KafkaError._PARTITION_EOF:
+                self._at_end.discard((msg.topic(), msg.partition()))
+            elif err.code() == KafkaError._PARTITION_EOF:
+                self._at_end.add((msg.topic(), msg.partition()))
+            else:
                 log.warning("consume error topic=%s error=%s", msg.topic(), err)
         return good
 

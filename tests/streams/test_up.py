@@ -16,6 +16,7 @@ from typing import Protocol
 
 import httpx
 import psutil
+import psycopg
 import pytest
 
 from streams.endpoints import Endpoints
@@ -308,3 +309,34 @@ def test_commands_find_a_running_up_from_any_folder(
     (line,) = after.stderr.splitlines()
     assert str(elsewhere / ".nautilus" / "endpoints.json") in line, line
     assert base_env["NAUTILUS_STACKS_DIR"] in line, line
+
+
+def _health(database_url: str, worker: str) -> list[tuple[str, str]]:
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT engine, status FROM engine_health WHERE worker = %s"
+                            " ORDER BY time", (worker,)).fetchall()
+
+
+def test_a_stopped_up_leaves_its_workers_final_stopped_health_in_the_database(
+    run_up: StartUp, services_env: dict[str, str], database_url: str
+) -> None:
+    # Arrange: a running stack whose worker's health already reaches the database
+    up = run_up("--no-feed", "--api-port", "0", env=services_env)
+    up.wait_endpoints()
+    (pid,) = [p.pid for p in _tree(up.proc.pid, up.state_dir)
+              if p.cmdline()[1:4] == ["-m", "streams", "worker"]]
+    worker = f"{socket.gethostname()}:{pid}"
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not _health(database_url, worker):
+        assert time.monotonic() < deadline, f"no health of {worker} in the database"
+        time.sleep(0.5)
+
+    # Act
+    code = up.stop(signal.SIGTERM)
+
+    # Assert: the worker said `stopped` for each engine as it stopped, and the sink, stopped
+    # after it, wrote that into the database
+    assert code == 0, up.output()
+    last = dict(_health(database_url, worker))  # ordered by time: the newest per engine wins
+    assert set(last.values()) == {"stopped"}, last
+    assert set(last) == {"bars", "vpin", "microstructure"}

@@ -24,6 +24,7 @@ from streams.settings import EngineParams
 from tests.streams.runtime.workers import (
     produce,
     read_topic,
+    sim_trades,
     start_group_at_end,
     wait_for,
     worker,
@@ -39,12 +40,7 @@ PARAMS = {"bar_seconds": BAR_S, "window": 10, "sigma_bars": 10, "cdf_window": 10
 def sim_tape(symbols: list[str]) -> list[Trade]:
     market = SimMarket(symbols, seed=11, trades_per_s=40, quote_every=0, depth_every=0,
                        informed_probability=0.0)
-    tape = []
-    for event in market.events(START_NS):
-        if event.ts_event >= START_NS + TAPE_S * NS:
-            return tape
-        tape.append(event)
-    raise AssertionError("unreachable: the tape is infinite")
+    return sim_trades(market, START_NS, TAPE_S)
 
 
 def bar_volume(tape: list[Trade], symbol: str) -> int:

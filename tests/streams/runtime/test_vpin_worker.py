@@ -23,6 +23,7 @@ from tests.streams.runtime.workers import (
     assert_no_offset_jumps,
     produce,
     read_topic,
+    sim_trades,
     start_group_at_end,
     wait_for,
     worker,
@@ -42,12 +43,7 @@ def sim_tape(symbols: list[str]) -> list[Trade]:
                        informed_probability=0.0)
     market.force_episode(symbols[0], EPISODE_START_S, EPISODE_S, "buy", share=0.95,
                          size_multiplier=3.0)
-    tape = []
-    for event in market.events(START_NS):
-        if event.ts_event >= START_NS + TAPE_S * NS:
-            return tape
-        tape.append(event)
-    raise AssertionError("unreachable: the tape is infinite")
+    return sim_trades(market, START_NS, TAPE_S)
 
 
 def bucket_volume(tape: list[Trade], symbol: str) -> int:

@@ -14,6 +14,21 @@ import orjson
 from confluent_kafka import Consumer, TopicPartition
 
 from streams import kafka
+from streams.feeds.sim import SimMarket
+from streams.schema import Trade
+
+NS = 1_000_000_000
+
+
+def sim_trades(market: SimMarket, start_ns: int, seconds: int) -> list[Trade]:
+    """The simulated market's trades from `start_ns` for `seconds` of event time."""
+    tape = []
+    for event in market.events(start_ns):
+        if event.ts_event >= start_ns + seconds * NS:
+            return tape
+        assert isinstance(event, Trade), "a trades-only market (quote_every=depth_every=0)"
+        tape.append(event)
+    raise AssertionError("unreachable: the simulated market is endless")
 
 
 def produce(

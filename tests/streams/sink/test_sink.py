@@ -3,6 +3,7 @@ their tables, a re-delivered batch changes nothing, bad records are dead-lettere
 
 from __future__ import annotations
 
+import threading
 import uuid
 from decimal import Decimal
 
@@ -153,3 +154,23 @@ def test_a_stopped_sink_says_so_in_the_database(
         newest = conn.execute("SELECT engine, status FROM engine_health"
                               " ORDER BY time DESC LIMIT 1").fetchone()
     assert newest == ("sink", "stopped")
+
+
+def test_a_stop_first_writes_what_the_log_already_holds(
+    sink_topics: SinkTopics, sink_database: str
+) -> None:
+    # Arrange: records on the log (as a worker publishes its last ones while it stops), and a
+    # stop that reaches the sink before it has read any of them
+    symbol = f"S{uuid.uuid4().hex[:6].upper()}"
+    sink_topics.produce(*(trade(symbol=symbol, trade_id=f"t{i}", ts_event=T0 + i)
+                          for i in range(50)))
+    sink_topics.flush()
+    stopping = threading.Event()
+    stopping.set()
+
+    # Act
+    # (a fresh sink joins its group first: a drain long enough for that on a loaded machine)
+    Sink(sink_topics.config(sink_database, drain_ms=60_000), sink_topics.routes).run(stopping)
+
+    # Assert
+    assert count(sink_database, "trades", "symbol = %s", (symbol,)) == 50
