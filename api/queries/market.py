@@ -82,12 +82,14 @@ async def bars(
 ) -> list[dict[str, Any]]:
     """Bars of `symbol` at `interval` starting in [lo, hi), by start time, after the cursor.
     `ts_event` is the bar's end in ns (its start, whole µs, plus the interval), as on
-    market.bars.1m, for the rollups too."""
+    market.bars.1m, for the rollups too. `vwap` is rounded to 9 decimals, as on
+    the wire: a rollup's volume-weighted mean of 1-minute vwaps is float arithmetic."""
     query = sql.SQL(
         "SELECT symbol, time,"
         " (extract(epoch FROM time) * 1000000)::bigint * 1000 + %(span)s AS ts_event,"
         " open::text AS open, high::text AS high, low::text AS low,"
-        " close::text AS close, volume, trade_count, vwap FROM {rel}"
+        " close::text AS close, volume, trade_count, round(vwap::numeric, 9)::float8 AS vwap"
+        " FROM {rel}"
         " WHERE symbol = %(s)s{bounds}{after} ORDER BY time LIMIT %(n)s"
     ).format(rel=sql.Identifier(BAR_RELATIONS[interval]), bounds=_bounds(lo, hi),
              after=sql.SQL(" AND time > %(at)s" if after else ""))
