@@ -126,7 +126,7 @@ def apply_catalog(catalog: Catalog, brokers: str) -> list[Change]:
     Tansu broker cannot add partitions at all: apply says so.)
     """
     client = admin(brokers)
-    existing = _describe(client, catalog)
+    existing = topic_partitions(client)
     shrink = [t.name for t in catalog if t.name in existing and existing[t.name] > t.partitions]
     if shrink:
         raise BrokerError(
@@ -139,7 +139,7 @@ def apply_catalog(catalog: Catalog, brokers: str) -> list[Change]:
     ]
     if new:
         for name, fut in client.create_topics(new, request_timeout=TIMEOUT_S).items():
-            _result(fut, f"create topic {name}")
+            admin_result(fut, f"create topic {name}")
             spec = catalog[name]
             changes.append(Change(name, "created", f"{spec.partitions} partitions"))
     changes.extend(_apply_configs(client, [t for t in catalog if t.name in existing]))
@@ -152,7 +152,7 @@ def apply_catalog(catalog: Catalog, brokers: str) -> list[Change]:
             [NewPartitions(t.name, t.partitions) for t, _ in grow], request_timeout=TIMEOUT_S
         )
         for (spec, before), fut in zip(grow, futures.values(), strict=True):
-            _result(fut, f"add partitions to {spec.name}")
+            admin_result(fut, f"add partitions to {spec.name}")
             changes.append(Change(spec.name, "partitions", f"{before} -> {spec.partitions}"))
     return changes
 
@@ -164,7 +164,7 @@ def _apply_configs(client: AdminClient, specs: list[TopicSpec]) -> list[Change]:
     described = client.describe_configs(resources, request_timeout=TIMEOUT_S)
     changes = []
     for spec, fut in zip(specs, described.values(), strict=True):
-        current = {k: v.value for k, v in _result(fut, f"describe {spec.name}").items()}
+        current = {k: v.value for k, v in admin_result(fut, f"describe {spec.name}").items()}
         wanted = spec.broker_config
         diff = {k: v for k, v in wanted.items() if current.get(k) != v}
         if not diff:
@@ -178,13 +178,14 @@ def _apply_configs(client: AdminClient, specs: list[TopicSpec]) -> list[Change]:
             ],
         )
         for fut2 in client.incremental_alter_configs([update]).values():
-            _result(fut2, f"alter configs of {spec.name}")
+            admin_result(fut2, f"alter configs of {spec.name}")
         detail = ", ".join(f"{k}={current.get(k)}->{v}" for k, v in diff.items())
         changes.append(Change(spec.name, "config", detail))
     return changes
 
 
-def _describe(client: AdminClient, catalog: Catalog) -> dict[str, int]:
+def topic_partitions(client: AdminClient) -> dict[str, int]:
+    """Topic -> partition count, of every topic the broker has."""
     try:
         meta = client.list_topics(timeout=TIMEOUT_S)
     except KafkaException as exc:
@@ -192,7 +193,8 @@ def _describe(client: AdminClient, catalog: Catalog) -> dict[str, int]:
     return {name: len(t.partitions) for name, t in meta.topics.items() if not t.error}
 
 
-def _result(fut, what: str):  # type: ignore[no-untyped-def]
+def admin_result(fut, what: str):  # type: ignore[no-untyped-def]
+    """The result of an admin client future; a BrokerError saying what failed."""
     try:
         return fut.result()
     except KafkaException as exc:

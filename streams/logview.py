@@ -15,12 +15,11 @@ import logging
 from concurrent.futures import Future
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from streams import kafka
 from streams.catalog import Catalog
-from streams.exceptions import BrokerError
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]
@@ -77,11 +76,7 @@ class LogView:
 
     def topics(self) -> dict[str, int]:
         """Topic -> partition count, of every topic the broker has."""
-        try:
-            meta = self._admin.list_topics(timeout=kafka.TIMEOUT_S)
-        except KafkaException as exc:
-            raise BrokerError(f"broker unreachable: {exc}") from exc
-        return {name: len(t.partitions) for name, t in meta.topics.items() if not t.error}
+        return kafka.topic_partitions(self._admin)
 
     def watermarks(self, partitions: list[Partition]) -> dict[Partition, tuple[int, int]]:
         """(low, high) of each partition: low from one batched ListOffsets, high the end the
@@ -92,7 +87,7 @@ class LogView:
         futures = self._admin.list_offsets(
             {TopicPartition(*tp): OffsetSpec.earliest() for tp in partitions},
             request_timeout=kafka.TIMEOUT_S)
-        low = {(tp.topic, tp.partition): _result(f, f"offsets of {tp.topic}").offset
+        low = {(tp.topic, tp.partition): kafka.admin_result(f, f"offsets of {tp.topic}").offset
                for tp, f in futures.items()}
         consumer = kafka.reader(self.brokers, **TRUE_END_FETCH)  # fresh: see kafka.true_highs
         try:
@@ -114,16 +109,9 @@ def _committed(future: Future | None, group: str) -> dict[Partition, int]:
     """The committed offset of each partition the group has committed on."""
     if future is None:
         return {}
-    answer = _result(future, f"committed offsets of {group}")
+    answer = kafka.admin_result(future, f"committed offsets of {group}")
     return {(tp.topic, tp.partition): tp.offset for tp in answer.topic_partitions
             if tp.offset >= 0}
-
-
-def _result(future, what: str):  # type: ignore[no-untyped-def]
-    try:
-        return future.result()
-    except KafkaException as exc:
-        raise BrokerError(f"{what} failed: {exc.args[0]}") from exc
 
 
 @dataclass(frozen=True, slots=True)
