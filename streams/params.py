@@ -65,9 +65,13 @@ def apply_overrides(params: EngineParams, overrides: list[str]) -> EngineParams:
     try:
         return EngineParams.model_validate(doc)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConfigError(f"--set: {loc}: {first['msg']}") from None
+        raise ConfigError(f"--set: {_first_error(exc)}") from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    """`path.to.param: message` of the first validation error."""
+    first = exc.errors()[0]
+    return f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,11 +128,9 @@ def with_published(params: EngineParams, published: dict[str, PublishedParams]) 
         try:
             EngineParams.model_validate({engine: pub.values})
         except ValidationError as exc:
-            first = exc.errors()[0]
-            loc = ".".join(str(x) for x in first["loc"])
             raise ConfigError(
                 f"the {engine} parameters worker {pub.worker} published do not fit this "
-                f"version ({loc}: {first['msg']}); use --params defaults"
+                f"version ({_first_error(exc)}); use --params defaults"
             ) from None
         doc[engine] = pub.values
     return EngineParams.model_validate(doc)
