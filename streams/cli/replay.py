@@ -147,19 +147,24 @@ def parse_time_ns(text: str | None) -> int | None:
 def _run(args: argparse.Namespace) -> int:
     from streams.outputs import output_models, write_outputs
 
+    settings = get_settings()
+    catalog = Catalog.load(settings.topics_file)
     engines = ENGINES.select(args.engines.split(",") if args.engines else None)
     if not args.topics and (args.from_ts or args.to_ts):
         raise ConfigError("--from/--to go with --topic")
     time_range = _time_range(args.from_ts, args.to_ts)
-    topics = _checked_topics(args.topics, engines) if args.topics else []
-    params = _params(args, engines)
+    topics = _checked_topics(args.topics, engines, catalog) if args.topics else []
+    live = (args.params or ("live" if topics else "defaults")) == "live"
+    brokers = reachable_kafka_brokers(settings) if topics or live else None
+    params = _params(args, engines, settings.engine_params(), brokers if live else None)
     started = time.perf_counter()
     if topics:
-        result = _replay_topics(topics, time_range, engines, params)
+        assert brokers is not None
+        result = _replay_topics(topics, time_range, engines, params, catalog, brokers)
     else:
         result = _replay_files(args, engines, params)
     run_s = time.perf_counter() - started
-    outputs = output_models(engines, Catalog.load(get_settings().topics_file))
+    outputs = output_models(engines, catalog)
     write_outputs(result.outputs, outputs, args.out)
     for topic in outputs:
         print(f"{topic}: {len(result.outputs.get(topic, []))} rows -> "
@@ -179,7 +184,9 @@ def _time_range(from_ts: str | None, to_ts: str | None) -> tuple[int | None, int
     return from_ns, to_ns
 
 
-def _checked_topics(topics: list[str], engines: list[type[Engine]]) -> list[str]:
+def _checked_topics(
+    topics: list[str], engines: list[type[Engine]], catalog: Catalog
+) -> list[str]:
     """The --topic values, each once, each one the engines can replay; else a ConfigError
     that lists the topics they can."""
     from streams.replay import replayable_topics
@@ -187,7 +194,6 @@ def _checked_topics(topics: list[str], engines: list[type[Engine]]) -> list[str]
     repeated = sorted({t for t in topics if topics.count(t) > 1})
     if repeated:
         raise ConfigError(f"--topic {', '.join(repeated)} given twice")
-    catalog = Catalog.load(get_settings().topics_file)
     replayable = replayable_topics(catalog, engines)
     names = ", ".join(e.name for e in engines)
     for topic in topics:
@@ -201,13 +207,16 @@ def _checked_topics(topics: list[str], engines: list[type[Engine]]) -> list[str]
     return topics
 
 
-def _params(args: argparse.Namespace, engines: list[type[Engine]]) -> EngineParams:
-    """The parameters to run with (--params, then --set), each engine's printed with where
-    they came from."""
-    params = get_settings().engine_params()
+def _params(
+    args: argparse.Namespace, engines: list[type[Engine]], params: EngineParams,
+    live_brokers: str | None,
+) -> EngineParams:
+    """The parameters to run with: `params` (this process's settings), or with `live_brokers`
+    those the workers published there (--params live), then --set; each engine's printed with
+    where they came from."""
     origin = {e.name: "this process's settings" for e in engines}
-    if (args.params or ("live" if args.topics else "defaults")) == "live":
-        published = published_params(reachable_kafka_brokers(get_settings()), list(origin))
+    if live_brokers is not None:
+        published = published_params(live_brokers, list(origin))
         params = with_published(params, published)
         for name in origin:
             pub = published.get(name)
@@ -230,13 +239,10 @@ def _iso(ts_ns: int) -> str:
 
 def _replay_topics(
     topics: list[str], time_range: tuple[int | None, int | None],
-    engines: list[type[Engine]], params: EngineParams,
+    engines: list[type[Engine]], params: EngineParams, catalog: Catalog, brokers: str,
 ) -> ReplayResult:
     from streams.replay import run_replay, topic_source
 
-    settings = get_settings()
-    catalog = Catalog.load(settings.topics_file)
-    brokers = reachable_kafka_brokers(settings)
     sources = []
     for topic in topics:
         read = topic_source(brokers, topic, catalog[topic].value, *time_range)
