@@ -144,6 +144,7 @@ class Settings(BaseSettings):
             raise ValueError(f"must be more than {STALE_INTERVALS} health intervals "
                              f"(NAUTILUS_HEALTH_INTERVAL_MS is {interval})")
         return value
+
     @classmethod
     def settings_customise_sources(
         cls,

@@ -188,7 +188,6 @@ class Sink:
                  self.health.counters.events_in, self.health.counters.events_out,
                  self.health.counters.dead_letters)
 
-
     def _write_last_health(self) -> None:
         """Write the report saying `stopped` into the database directly, where the sink routes
         its own health topic: once it has stopped, no sink reads that record from the log."""
