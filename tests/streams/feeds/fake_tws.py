@@ -294,6 +294,15 @@ class FakeTws:
         for session in self.live():
             session.error(-1, code, message)
 
+    def lose_connectivity(self) -> None:
+        """TWS's 1100: its connection to IB's servers is gone (the API socket stays up)."""
+        self.send_system(1100, "Connectivity between IB and Trader Workstation has been lost.")
+
+    def restore_connectivity(self) -> None:
+        """TWS's 1102: back, with the market data subscriptions kept."""
+        self.send_system(1102, "Connectivity between IB and Trader Workstation has been "
+                         "restored - data maintained.")
+
     def _push(self, contract: FakeContract, kind: str,
               message: Callable[[Subscription], tuple[object, ...]]) -> int:
         sent = 0

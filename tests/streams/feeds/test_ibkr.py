@@ -236,11 +236,10 @@ async def test_gateway_losing_ib_1100_raises_an_outage_and_1102_clears_it() -> N
         sink = ListSink()
         async with running(make_feed(tws, [stock(contract.symbol)], sink)) as feed:
             await tws.wait_until(lambda: tws.subscribed(contract) == ALL_DATA)
-            tws.send_system(1100, "Connectivity between IB and Trader Workstation has been lost.")
+            tws.lose_connectivity()
             await tws.wait_until(lambda: feed.outage is not None)
             assert feed.status == "degraded"
-            tws.send_system(1102, "Connectivity between IB and Trader Workstation has been "
-                            "restored - data maintained.")
+            tws.restore_connectivity()
             await tws.wait_until(lambda: feed.outage is None)
             assert feed.status == "running"
 

@@ -35,10 +35,9 @@ async def test_restored_connectivity_sends_no_account_summary_request() -> None:
         sink = ListSink()
         async with running(make_feed(tws, [stock(share.symbol)], sink)) as feed:
             await tws.wait_until(lambda: tws.subscribed(share) == ALL_DATA)
-            tws.send_system(1100, "Connectivity between IB and Trader Workstation has been lost.")
+            tws.lose_connectivity()
             await tws.wait_until(lambda: feed.outage is not None)
-            tws.send_system(1102, "Connectivity between IB and Trader Workstation has been "
-                            "restored - data maintained.")
+            tws.restore_connectivity()
             await tws.wait_until(lambda: feed.outage is None)
             seen = len(tws.requests)
             # Heartbeats go out after 0.2 s of silence: one arriving after 1102 shows that
