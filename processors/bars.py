@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.base import Emit, Engine, State
+from processors.base import Emit, Engine, State, handles
 from processors.prices import rounded, written
 from streams.codec import price_scale
 from streams.schema import Bar
@@ -95,7 +95,6 @@ class BarEngine(Engine):
     """market.trades -> market.bars.1m."""
 
     name = "bars"
-    inputs = ("market.trades",)
     outputs = (OUTPUT_TOPIC,)
     params_model = BarParams
     interval_ns = MINUTE_NS
@@ -110,7 +109,8 @@ class BarEngine(Engine):
     def late_trades(self) -> int:
         return sum(s.late_trades for s in self._state.values())
 
-    def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+    @handles("market.trades")
+    def on_trades(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
         if not self._include_unreported and columns["unreported"].any():
             regular = ~columns["unreported"]
             columns = {name: column[regular] for name, column in columns.items()}

@@ -9,9 +9,9 @@ how the stream was cut into batches.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
@@ -23,6 +23,22 @@ if TYPE_CHECKING:  # torch is imported by the engines that keep tensors, not by 
     import torch
 
 State = dict[str, Any]
+Columns = Mapping[str, np.ndarray]
+Handler = TypeVar("Handler", bound=Callable[..., list["Emit"]])
+
+
+def handles(topic: str) -> Callable[[Handler], Handler]:
+    """Declare a method as the engine's handler of `topic`'s batches.
+
+    `Engine.inputs` is the list of topics its handlers name, in definition order; `process`
+    hands each batch to its topic's handler, `handler(self, columns) -> list[Emit]`.
+    """
+
+    def declare(method: Handler) -> Handler:
+        method.__handles__ = topic  # type: ignore[attr-defined]
+        return method
+
+    return declare
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +53,33 @@ class Emit:
 class Engine(ABC):
     """A pure, stateful stream engine.
 
-    Class attributes name the engine, its input and output topics, the field its state is
-    keyed by, and its parameter model (defaults live in settings; `--set` overrides them).
+    A subclass declares everything the runtime needs to know about it in one place: its name,
+    one `@handles(topic)` method per input topic (they make `inputs`), its output topics, the
+    field its state is keyed by, and its parameter model (defaults live in settings; `--set`
+    overrides them).
     """
 
     name: ClassVar[str]
-    inputs: ClassVar[tuple[str, ...]]
+    inputs: ClassVar[tuple[str, ...]] = ()
     outputs: ClassVar[tuple[str, ...]]
     key_field: ClassVar[str] = "symbol"
     params_model: ClassVar[type[BaseModel]]
+    _handlers: ClassVar[dict[str, str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        handlers: dict[str, str] = {}
+        for klass in reversed(cls.__mro__):
+            for attr, value in vars(klass).items():
+                topic = getattr(value, "__handles__", None)
+                if topic is None:
+                    continue
+                if handlers.get(topic, attr) != attr and klass is cls:
+                    raise TypeError(f"{cls.__name__}: two handlers of {topic}: "
+                                    f"{handlers[topic]} and {attr}")
+                handlers[topic] = attr
+        cls._handlers = handlers
+        cls.inputs = tuple(handlers)
 
     def __init__(self, params: BaseModel, clock: Clock, device: torch.device) -> None:
         if not isinstance(params, self.params_model):
@@ -64,9 +98,15 @@ class Engine(ABC):
         dirty, self._dirty = self._dirty, set()
         return dirty
 
-    @abstractmethod
-    def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
-        """Apply one batch of `topic` (columns of equal length) and return what it concludes."""
+    def process(self, topic: str, columns: Columns) -> list[Emit]:
+        """Apply one batch of `topic` (columns of equal length) and return what it concludes:
+        the batch goes to the handler declared for `topic`."""
+        try:
+            handler = self._handlers[topic]
+        except KeyError:
+            raise ValueError(f"{self.name} reads {', '.join(self.inputs)}, not {topic}") from None
+        emits: list[Emit] = getattr(self, handler)(columns)
+        return emits
 
     def on_time(self, now_ns: int) -> list[Emit]:
         """Let time pass: close whatever is due by `now_ns`. Default: nothing is time-driven."""

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from processors.base import Emit, Engine, State
+from processors.base import Emit, Engine, State, handles
 from processors.prices import exact, rounded
 from streams.schema import DEPTH_LEVELS, MicrostructureFeatures
 
@@ -240,7 +240,6 @@ class MicrostructureEngine(Engine):
     """market.depth + market.quotes -> logic.microstructure."""
 
     name = "microstructure"
-    inputs = (DEPTH_TOPIC, QUOTES_TOPIC)
     outputs = (OUTPUT_TOPIC,)
     params_model = MicrostructureParams
 
@@ -259,9 +258,16 @@ class MicrostructureEngine(Engine):
     def stale_events(self) -> int:
         return int(sum(self._stale[slot] for slot in self._slots.values()))
 
-    def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
-        if topic not in LEVELS:
-            raise ValueError(f"{self.name} reads {', '.join(self.inputs)}, not {topic}")
+    @handles(DEPTH_TOPIC)
+    def on_depth(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        return self._apply(DEPTH_TOPIC, columns)
+
+    @handles(QUOTES_TOPIC)
+    def on_quotes(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        return self._apply(QUOTES_TOPIC, columns)
+
+    def _apply(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        """A batch of depth or quotes: both replace the book they carry (see LEVELS)."""
         if len(columns["ts_event"]) == 0:
             return []
         codes, uniq = pd.factorize(columns["symbol"])

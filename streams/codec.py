@@ -12,9 +12,11 @@ import base64
 import io
 import math
 import re
+import types
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Annotated, Union, get_args, get_origin
 
 import numpy as np
 import orjson
@@ -88,11 +90,11 @@ def dead_letter(
 
 
 def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
-    """Decode a batch of hot-topic values into columns; bad rows are returned, not raised."""
-    try:
-        row_reader, build, empty = _COLUMNAR[model_name]
-    except KeyError:
-        raise DecodeError(f"no columnar decoder for {model_name!r}") from None
+    """Decode a batch of values of any catalog model into columns; bad rows are returned, not
+    raised. The hot market models skip building a model object per record."""
+    if model_name not in _COLUMNAR:
+        return _decode_models(model_name, values)
+    row_reader, build, empty = _COLUMNAR[model_name]
     if model_name in _FLAT_SPECS and values:
         columns = _flat_fast(_FLAT_SPECS[model_name], values)
         if columns is not None:
@@ -412,6 +414,58 @@ _COLUMNAR: dict[
 }
 COLUMNAR_MODELS = frozenset(_COLUMNAR)
 _FLAT_SPECS = {"Trade": _TRADE_COLUMNS, "Quote": _QUOTE_COLUMNS}
+
+
+def _decode_models(model_name: str, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
+    """Any other model: each record validated by its pydantic model, then laid out in columns."""
+    events: list[Event] = []
+    rejected: list[Rejected] = []
+    for i, raw in enumerate(values):
+        try:
+            events.append(decode(model_name, raw))
+        except DecodeError as exc:
+            rejected.append(Rejected(i, str(exc)))
+    return event_columns(model_name, events), rejected
+
+
+def event_columns(model_name: str, events: Sequence[Event]) -> Columns:
+    """Model objects as columns, one per field: int -> int64, float and price -> float64 (None is
+    NaN), bool -> bool; an optional int, text, lists and dicts -> object arrays."""
+    try:
+        model = MODELS[model_name]
+    except KeyError:
+        raise DecodeError(f"unknown value model {model_name!r}") from None
+    columns: Columns = {}
+    for name, info in model.model_fields.items():
+        cells = [getattr(e, name) for e in events]
+        kind = _column_kind(info.annotation)
+        if kind is float:
+            columns[name] = np.array([np.nan if c is None else float(c) for c in cells], np.float64)
+        elif kind is int:
+            columns[name] = np.array(cells, np.int64)
+        elif kind is bool:
+            columns[name] = np.array(cells, np.bool_)
+        else:
+            column = np.empty(len(cells), object)
+            column[:] = cells
+            columns[name] = column
+    return columns
+
+
+def _column_kind(annotation: object) -> type:
+    """float, int or bool for a field kept in a numeric column, object for the rest."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _column_kind(args[0])
+    if origin in (Union, types.UnionType):
+        kept = [a for a in args if a is not type(None)]
+        inner = _column_kind(kept[0]) if len(kept) == 1 else object
+        return float if inner is float else object
+    if annotation in (float, Decimal):
+        return float
+    if annotation in (int, bool):
+        return annotation  # type: ignore[return-value]
+    return object
 
 
 def _row_reason(exc: Exception) -> str:

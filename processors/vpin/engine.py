@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from processors.base import Emit, Engine, State
+from processors.base import Emit, Engine, State, handles
 from processors.vpin.alerts import ALERT_FIELDS, Hysteresis, Transitions
 from processors.vpin.buckets import SCALE, Buckets, bucket_fields
 from processors.vpin.classify import (
@@ -39,7 +39,6 @@ class VpinEngine(Engine):
     """Per-symbol VPIN over volume buckets, with toxicity alerts (processors/vpin/__init__)."""
 
     name = "vpin"
-    inputs = (TRADES, QUOTES)
     outputs = (VPIN_TOPIC, ALERT_TOPIC)
     params_model = VpinParams
 
@@ -64,14 +63,10 @@ class VpinEngine(Engine):
 
     # ---- input ----------------------------------------------------------------------------
 
-    def process(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
-        if topic == TRADES:
-            return self._on_trades(columns) if len(columns["symbol"]) else []
-        if topic == QUOTES:
-            return self._on_quotes(columns) if self._lee_ready and len(columns["symbol"]) else []
-        raise ValueError(f"{self.name} does not read {topic}")
-
-    def _on_trades(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+    @handles(TRADES)
+    def on_trades(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        if not len(columns["symbol"]):
+            return []
         if not self.params.include_unreported and columns["unreported"].any():
             regular = ~columns["unreported"]
             columns = {name: column[regular] for name, column in columns.items()}
@@ -83,7 +78,10 @@ class VpinEngine(Engine):
                         self._tensor(columns["size"], order))
         return self._emit(self._classifier.add_trades(trades))
 
-    def _on_quotes(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+    @handles(QUOTES)
+    def on_quotes(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        if self._lee_ready is None or not len(columns["symbol"]):
+            return []
         slot, order = self._group(columns["symbol"])
         floats = self._table.float_dtype
         mid = (self._tensor(columns["bid_price"], order, floats)

@@ -207,9 +207,16 @@ def test_decode_columns_of_nothing_gives_empty_typed_columns(name: str) -> None:
     assert cols["ts_event"].dtype == np.int64
 
 
-def test_decode_columns_has_no_decoder_for_cold_models() -> None:
-    with pytest.raises(DecodeError, match="no columnar decoder"):
-        decode_columns("Bar", [])
+def test_decode_columns_reads_every_model_and_names_bad_rows() -> None:
+    bar = (b'{"ts_event":60000000000,"ts_init":1,"bar_id":"AAA@1m@0","symbol":"AAA",'
+           b'"start_ns":0,"open":"10.5","high":"11","low":"10","close":"10.25","volume":7,'
+           b'"trade_count":2,"vwap":"10.5"}')
+    columns, rejected = decode_columns("Bar", [bar, b'{"ts_event":1}'])
+    assert columns["close"].tolist() == [10.25] and columns["volume"].dtype == np.int64
+    assert columns["symbol"].tolist() == ["AAA"]
+    assert [r.index for r in rejected] == [1] and "ts_init" in rejected[0].reason
+    with pytest.raises(DecodeError, match="unknown value model"):
+        decode_columns("Nope", [])
 
 
 # ---- decode_columns: bad rows ----------------------------------------------------------
