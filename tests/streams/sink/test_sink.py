@@ -84,14 +84,26 @@ def test_a_redelivered_batch_changes_nothing(sink_topics: SinkTopics, sink_datab
 
 
 def test_offsets_are_committed_after_the_write(sink_topics: SinkTopics, sink_database: str) -> None:
+    # The trades table is away, so every write of the batch fails: a sink that committed
+    # before writing would have committed by the time its first write failed.
     sink_topics.produce(*_trades(_symbol(), 50))
     config = sink_topics.config(sink_database)
+    topic = sink_topics.by_model["Trade"]
 
-    with running(Sink(config, sink_topics.routes)):
-        wait_for(lambda: count(sink_database, "trades") == 50, "50 trades")
-        topic = sink_topics.by_model["Trade"]
-        wait_for(lambda: kafka.committed_offsets(
-            sink_topics.brokers, config.group, [(topic, 0)])[(topic, 0)] == 50, "the commit")
+    def committed() -> int | None:
+        return kafka.committed_offsets(sink_topics.brokers, config.group, [(topic, 0)])[(topic, 0)]
+
+    with psycopg.connect(sink_database, autocommit=True) as conn:
+        conn.execute("ALTER TABLE trades RENAME TO trades_away")
+        try:
+            with running(Sink(config, sink_topics.routes)) as sink:
+                wait_for(lambda: sink.health.counters.errors >= 1, "a failed write")
+                assert committed() is None
+                conn.execute("ALTER TABLE trades_away RENAME TO trades")
+                wait_for(lambda: count(sink_database, "trades") == 50, "50 trades")
+                wait_for(lambda: committed() == 50, "the commit")
+        finally:
+            conn.execute("ALTER TABLE IF EXISTS trades_away RENAME TO trades")
 
 
 def test_bad_records_go_to_the_dead_letter_topic(
