@@ -390,12 +390,12 @@ def _ibkr(args: argparse.Namespace) -> int:
     print(f"feed ibkr: {config.host}:{config.port} client {config.client_id} -> {brokers}; "
           f"{len(instruments)} instrument(s): {', '.join(i.label for i in instruments)}",
           file=sys.stderr)
-    sink = ibkr.KafkaSink(brokers).start()
-    feed = ibkr.IbkrFeed(instruments, config, sink)
+    publisher = ibkr.KafkaPublisher(brokers).start()
+    feed = ibkr.IbkrFeed(instruments, config, publisher)
     try:
         asyncio.run(_run_ibkr(feed))
     finally:
-        stats = sink.close()
+        stats = publisher.close()
     c = feed.counters
     refused = ", ".join(f"{k} {n}" for k, n in sorted(c.refused.items())) or "none"
     print(f"ibkr: {c.sessions} session(s), {c.outages} outage(s), {c.skipped} tick(s) skipped, "

@@ -11,7 +11,7 @@
 - `state`: IB's refusal and connectivity codes, counters, subscriptions.
 - `outages`: what is down, for which symbols, raised and cleared as alerts.
 - `feed`: sessions, keep-alive, reconnects, notices, staleness, health.
-- `sink`: publishing to the market.* topics (through `publish`, bounded) and to logic.*.
+- `publisher`: publishing to the market.* topics (through `publish`, bounded) and to logic.*.
 
 Needs the `ibkr` extra: `pip install 'nautilus-streams[ibkr]'`.
 """
@@ -19,6 +19,6 @@ Needs the `ibkr` extra: `pip install 'nautilus-streams[ibkr]'`.
 from streams.feeds.ibkr.config import IbkrConfig
 from streams.feeds.ibkr.feed import IbkrFeed
 from streams.feeds.ibkr.instruments import Instrument, collect, load_instruments
-from streams.feeds.ibkr.sink import KafkaSink
+from streams.feeds.ibkr.publisher import KafkaPublisher
 
-__all__ = ["IbkrConfig", "IbkrFeed", "Instrument", "KafkaSink", "collect", "load_instruments"]
+__all__ = ["IbkrConfig", "IbkrFeed", "Instrument", "KafkaPublisher", "collect", "load_instruments"]

@@ -43,9 +43,9 @@ from streams.feeds.ibkr.config import IbkrConfig, backoff_s
 from streams.feeds.ibkr.instruments import Instrument
 from streams.feeds.ibkr.mapping import NS_PER_S, iso
 from streams.feeds.ibkr.outages import CONNECTION, Outage, Outages
+from streams.feeds.ibkr.publisher import ALERTS_TOPIC, HEALTH_TOPIC, METRICS_TOPIC, FeedPublisher
 from streams.feeds.ibkr.qualify import Qualified, qualify
 from streams.feeds.ibkr.receive import Receiver
-from streams.feeds.ibkr.sink import ALERTS_TOPIC, HEALTH_TOPIC, METRICS_TOPIC, FeedSink
 from streams.feeds.ibkr.state import (
     BROKEN,
     CLIENT_ID_IN_USE,
@@ -76,13 +76,13 @@ class _SessionError(Exception):
 
 
 class IbkrFeed:
-    """Publishes IB market data for `instruments` to `sink` until `run`'s stop event is set."""
+    """Publishes IB market data for `instruments` to `publisher` until `run`'s stop event is set."""
 
     def __init__(
         self,
         instruments: Sequence[Instrument],
         config: IbkrConfig,
-        sink: FeedSink,
+        publisher: FeedPublisher,
         *,
         clock: Clock | None = None,
         rng: random.Random | None = None,
@@ -96,12 +96,12 @@ class IbkrFeed:
         self.counters = FeedCounters()
         self.symbols: list[str] = []  # topic keys of the qualified instruments
         self.checked_ns = 0  # clock time of the last watch pass (staleness, retries, expiry)
-        self._sink = sink
+        self._publisher = publisher
         self._clock = clock or LiveClock()
         self._rng = rng or random.Random()
         self._subs = Subscriptions(config)
         self._outages = Outages(self.feed_id, self._publish_alerts)
-        self._receiver = Receiver(self._subs, self._outages, self.counters, sink, self._stamp,
+        self._receiver = Receiver(self._subs, self._outages, self.counters, publisher, self._stamp,
                                   config.depth_rows)
         self._ib = FeedIB(self._receiver)
         self._ib.errorEvent += self._on_error
@@ -245,8 +245,9 @@ class IbkrFeed:
                 return None
             if self._lost is not None:
                 return self._lost
-            if self._sink.error is not None:
-                raise BrokerError(f"publishing failed: {self._sink.error}") from self._sink.error
+            error = self._publisher.error
+            if error is not None:
+                raise BrokerError(f"publishing failed: {error}") from error
             self._service(self._clock.timestamp_ns())
             now = time.monotonic()
             idle = now - self._receiver.last_rx
@@ -273,7 +274,7 @@ class IbkrFeed:
             if q.expires_ns is not None and now_ns >= q.expires_ns:
                 raise ConfigError(f"future {q.symbol} expired at {iso(q.expires_ns)}: the "
                                   "feed stops; give the next contract month")
-        dropped = self._sink.dropped
+        dropped = self._publisher.dropped
         if dropped > self.counters.dropped:
             log.warning("ibkr publish queue full, events dropped=%d (total %d): the broker "
                         "is not keeping up", dropped - self.counters.dropped, dropped)
@@ -321,7 +322,7 @@ class IbkrFeed:
 
     def _publish_alerts(self, alerts: list[Alert]) -> None:
         for alert in alerts:
-            self._sink.control(ALERTS_TOPIC, alert.symbol or "", alert)
+            self._publisher.control(ALERTS_TOPIC, alert.symbol or "", alert)
         if alerts:
             log.warning("ibkr outage %s symbols=%s: %s", alerts[0].state,
                         ",".join(a.symbol or "" for a in alerts), alerts[0].message)
@@ -339,12 +340,12 @@ class IbkrFeed:
         counters = c.as_dict() | {
             f"lacking_{kind}": sum(kind in kinds for kinds in lacking.values())
             for kind in ("trades", "quotes", "depth")}
-        self._sink.control(HEALTH_TOPIC, ENGINE, EngineHealth(
+        self._publisher.control(HEALTH_TOPIC, ENGINE, EngineHealth(
             ts_event=now, ts_init=now, engine=ENGINE, worker=self.worker, status=self.status,
             lag=None, events_in=c.ticks_in, events_out=c.events_out, errors=c.errors,
             dead_letters=0, last_event_ts=c.last_event_ts,
         ))
-        self._sink.control(METRICS_TOPIC, ENGINE, EngineMetrics(
+        self._publisher.control(METRICS_TOPIC, ENGINE, EngineMetrics(
             ts_event=now, ts_init=now, engine=ENGINE, worker=self.worker, counters=counters,
         ))
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from streams.feeds import MarketEvent
 from streams.feeds.ibkr.mapping import NS_PER_S, quote_from_top, trade_from_last
 from streams.feeds.ibkr.outages import Outages
-from streams.feeds.ibkr.sink import FeedSink
+from streams.feeds.ibkr.publisher import FeedPublisher
 from streams.feeds.ibkr.state import FeedCounters, Subscription
 from streams.feeds.ibkr.subscriptions import Subscriptions
 from streams.schema import DepthSnapshot, Quote, Trade
@@ -29,14 +29,14 @@ SIZE_TICKS = {0: "bid_size", 3: "ask_size"}  # size alone
 
 
 class Receiver:
-    """Market data of the feed's subscriptions, out through `sink`."""
+    """Market data of the feed's subscriptions, out through `publisher`."""
 
     def __init__(self, subs: Subscriptions, outages: Outages, counters: FeedCounters,
-                 sink: FeedSink, stamp: Callable[[], int], depth_rows: int) -> None:
+                 publisher: FeedPublisher, stamp: Callable[[], int], depth_rows: int) -> None:
         self._subs = subs
         self._outages = outages
         self._counters = counters
-        self._sink = sink
+        self._publisher = publisher
         self._stamp = stamp
         self._depth_rows = depth_rows
         self._changed: dict[int, Subscription] = {}  # books / quotes changed in this packet
@@ -128,7 +128,7 @@ class Receiver:
         if event is None:
             c.skipped += 1
             return
-        self._sink.market(event)
+        self._publisher.market(event)
         if isinstance(event, Trade):
             c.trades += 1
         elif isinstance(event, Quote):

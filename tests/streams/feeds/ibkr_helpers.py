@@ -1,4 +1,4 @@
-"""What the IBKR feed tests share: a sink that keeps what it gets, a fake TWS per test, a
+"""What the IBKR feed tests share: a publisher that keeps what it gets, a fake TWS per test, a
 running feed, unique names (tests share the broker's topics)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from streams.clock import Clock
 from streams.feeds import MarketEvent
 from streams.feeds.ibkr import IbkrConfig, IbkrFeed
 from streams.feeds.ibkr.instruments import Instrument
-from streams.feeds.ibkr.sink import FeedSink
+from streams.feeds.ibkr.publisher import FeedPublisher
 from streams.schema import Alert, DepthSnapshot, Event, Quote, Trade
 from tests.streams.feeds.fake_tws import FakeTws
 
@@ -39,8 +39,8 @@ def unique_currency() -> str:
     return "".join(random.choices(string.ascii_uppercase, k=3))
 
 
-class ListSink:
-    """A FeedSink that keeps what it is given, for tests that need no broker."""
+class ListPublisher:
+    """A FeedPublisher that keeps what it is given, for tests that need no broker."""
 
     def __init__(self) -> None:
         self.market_events: list[MarketEvent] = []
@@ -88,8 +88,8 @@ async def running(feed: IbkrFeed) -> AsyncIterator[IbkrFeed]:
         await asyncio.wait_for(task, 15)
 
 
-def make_feed(tws: FakeTws, instruments: list[Instrument], sink: FeedSink,
+def make_feed(tws: FakeTws, instruments: list[Instrument], publisher: FeedPublisher,
               clock: Clock | None = None, **config: Any) -> IbkrFeed:
     client_id = config.pop("client_id", None) or random.randrange(100, 1_000_000)
     settings = dataclasses.replace(FAST, port=tws.port, client_id=client_id, **config)
-    return IbkrFeed(instruments, settings, sink, clock=clock, rng=random.Random(client_id))
+    return IbkrFeed(instruments, settings, publisher, clock=clock, rng=random.Random(client_id))

@@ -20,7 +20,7 @@ import pytest
 
 from streams import kafka
 from streams.exceptions import ConfigError
-from streams.feeds.ibkr import IbkrConfig, IbkrFeed, KafkaSink, collect, load_instruments
+from streams.feeds.ibkr import IbkrConfig, IbkrFeed, KafkaPublisher, collect, load_instruments
 from streams.feeds.ibkr.book import ASK, BID, INSERT, DepthBook
 from streams.feeds.ibkr.config import backoff_s
 from streams.feeds.ibkr.instruments import Instrument, future, fx, stock, topic_symbol
@@ -37,7 +37,7 @@ from tests.streams.feeds.ibkr_helpers import (
     ALL_DATA,
     T_NS,
     T_S,
-    ListSink,
+    ListPublisher,
     fake_tws,
     make_feed,
     running,
@@ -233,8 +233,8 @@ def test_config_rejects_a_stall_timeout_shorter_than_the_heartbeat() -> None:
 async def test_gateway_losing_ib_1100_raises_an_outage_and_1102_clears_it() -> None:
     async with fake_tws() as tws:
         contract = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(contract.symbol)], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(contract.symbol)], publisher)) as feed:
             await tws.wait_until(lambda: tws.subscribed(contract) == ALL_DATA)
             tws.lose_connectivity()
             await tws.wait_until(lambda: feed.outage is not None)
@@ -243,16 +243,16 @@ async def test_gateway_losing_ib_1100_raises_an_outage_and_1102_clears_it() -> N
             await tws.wait_until(lambda: feed.outage is None)
             assert feed.status == "running"
 
-    assert [a.state for a in sink.alerts()] == ["raised", "cleared"]
-    assert "(1100)" in sink.alerts()[0].message
+    assert [a.state for a in publisher.alerts()] == ["raised", "cleared"]
+    assert "(1100)" in publisher.alerts()[0].message
     assert len(tws.sessions) == 1  # data maintained: no reconnect
 
 
 async def test_a_silent_connection_is_detected_by_heartbeat_and_replaced() -> None:
     async with fake_tws() as tws:
         contract = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(contract.symbol)], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(contract.symbol)], publisher)) as feed:
             await tws.wait_until(lambda: tws.subscribed(contract) == ALL_DATA)
             tws.stall()
             await tws.wait_until(lambda: len(tws.sessions) == 2 and feed.outage is None
@@ -260,7 +260,7 @@ async def test_a_silent_connection_is_detected_by_heartbeat_and_replaced() -> No
             pings = [r for r in tws.requests if r[0] == "49"]
 
     assert pings, "a heartbeat (reqCurrentTime) went out before giving up"
-    raised, cleared = sink.alerts()
+    raised, cleared = publisher.alerts()
     assert "stalled: no data and no heartbeat reply" in raised.message
     assert (raised.alert_id, cleared.state) == (cleared.alert_id, "cleared")
 
@@ -272,13 +272,13 @@ async def test_a_silent_connection_is_detected_by_heartbeat_and_replaced() -> No
 async def on_broker(brokers: str, tws: FakeTws, instruments: list[Instrument],
                     **config: Any) -> AsyncIterator[IbkrFeed]:
     """A feed publishing to the session's broker; every record delivered when it ends."""
-    sink = KafkaSink(brokers).start()
+    publisher = KafkaPublisher(brokers).start()
     try:
-        async with running(make_feed(tws, instruments, sink, **config)) as feed:
+        async with running(make_feed(tws, instruments, publisher, **config)) as feed:
             yield feed
     finally:
-        stats = sink.close()
-    assert stats is not None and stats.delivery_errors == 0 and sink.control_errors == 0
+        stats = publisher.close()
+    assert stats is not None and stats.delivery_errors == 0 and publisher.control_errors == 0
 
 
 def read_topic(brokers: str, topic: str, model: type[E], keys: set[str]) -> list[E]:

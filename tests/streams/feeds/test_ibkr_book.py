@@ -16,7 +16,7 @@ from tests.streams.feeds.fake_tws import FakeContract, FakeTws, wait_until
 from tests.streams.feeds.ibkr_helpers import (
     T_NS,
     T_S,
-    ListSink,
+    ListPublisher,
     fake_tws,
     make_feed,
     running,
@@ -92,7 +92,7 @@ def test_clear_empties_both_sides() -> None:
 # ---- through the fake TWS ------------------------------------------------------------------
 
 
-async def until_book(sink: ListSink, bids: list[tuple[str, int]]) -> DepthSnapshot:
+async def until_book(publisher: ListPublisher, bids: list[tuple[str, int]]) -> DepthSnapshot:
     """The newest published book once its bids are `bids`; AssertionError naming the last."""
     want = [(Decimal(p), s) for p, s in bids]
 
@@ -100,11 +100,11 @@ async def until_book(sink: ListSink, bids: list[tuple[str, int]]) -> DepthSnapsh
         return list(zip(book.bid_prices, book.bid_sizes, strict=True))
 
     try:
-        await wait_until(lambda: sink.books() and bids_of(sink.books()[-1]) == want, 5)
+        await wait_until(lambda: publisher.books() and bids_of(publisher.books()[-1]) == want, 5)
     except TimeoutError:
-        last = bids_of(sink.books()[-1]) if sink.books() else None
+        last = bids_of(publisher.books()[-1]) if publisher.books() else None
         raise AssertionError(f"expected bids {want}, last book's bids were {last}") from None
-    return sink.books()[-1]
+    return publisher.books()[-1]
 
 
 def send_rows(tws: FakeTws, contract: FakeContract,
@@ -117,21 +117,21 @@ def send_rows(tws: FakeTws, contract: FakeContract,
 async def test_exchange_depth_follows_ibs_row_operations() -> None:
     async with fake_tws() as tws:
         es = tws.add_future("ES", "20270319", unique("ES"))
-        sink = ListSink()
+        publisher = ListPublisher()
         future = Instrument("future", "ES", "CME", expiry="202703", local_symbol=es.local_symbol)
-        async with running(make_feed(tws, [future], sink, depth_rows=5)):
+        async with running(make_feed(tws, [future], publisher, depth_rows=5)):
             await tws.wait_until(lambda: "depth" in tws.subscribed(es))
             send_rows(tws, es, [(0, INSERT, BID, "10.00", "20", ""),
                                 (1, INSERT, BID, "9.99", "30", ""),
                                 (0, INSERT, ASK, "10.02", "10", "")])
-            await until_book(sink, [("10.00", 20), ("9.99", 30)])
+            await until_book(publisher, [("10.00", 20), ("9.99", 30)])
             send_rows(tws, es, [(0, INSERT, BID, "10.01", "5", "")])  # new best bid at row 0
-            await until_book(sink, [("10.01", 5), ("10.00", 20), ("9.99", 30)])
+            await until_book(publisher, [("10.01", 5), ("10.00", 20), ("9.99", 30)])
             send_rows(tws, es, [(0, DELETE, BID, "10.01", "5", "")])  # ... deleted again
-            await until_book(sink, [("10.00", 20), ("9.99", 30)])
+            await until_book(publisher, [("10.00", 20), ("9.99", 30)])
             send_rows(tws, es, [(0, DELETE, BID, "10.00", "20", ""),  # delete, then update
                                 (0, UPDATE, BID, "9.99", "35", "")])
-            book = await until_book(sink, [("9.99", 35)])
+            book = await until_book(publisher, [("9.99", 35)])
 
     assert (book.ask_prices, book.ask_sizes, book.venue) == ([Decimal("10.02")], [10], "CME")
 
@@ -139,31 +139,31 @@ async def test_exchange_depth_follows_ibs_row_operations() -> None:
 async def test_smart_depth_sums_one_price_over_exchanges_and_keeps_row_semantics() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)):
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)):
             await tws.wait_until(lambda: "depth" in tws.subscribed(share))
             send_rows(tws, share, [(0, INSERT, BID, "190.11", "300", "NSDQ"),
                                    (1, INSERT, BID, "190.11", "100", "ARCA"),
                                    (2, INSERT, BID, "190.10", "50", "NSDQ")])
-            await until_book(sink, [("190.11", 400), ("190.10", 50)])
+            await until_book(publisher, [("190.11", 400), ("190.10", 50)])
             send_rows(tws, share, [(0, INSERT, BID, "190.12", "70", "ARCA"),
                                    (2, DELETE, BID, "190.11", "100", "ARCA")])
-            await until_book(sink, [("190.12", 70), ("190.11", 300), ("190.10", 50)])
+            await until_book(publisher, [("190.12", 70), ("190.11", 300), ("190.10", 50)])
 
 
 async def test_reset_317_empties_the_book_before_the_new_rows() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)) as feed:
             await tws.wait_until(lambda: "depth" in tws.subscribed(share))
             send_rows(tws, share, [(0, INSERT, BID, "20.00", "1", "NSDQ"),
                                    (1, INSERT, BID, "19.99", "2", "NSDQ")])
-            await until_book(sink, [("20.00", 1), ("19.99", 2)])
+            await until_book(publisher, [("20.00", 1), ("19.99", 2)])
             with tws.one_packet():
                 tws.send_error(share, "depth", 317, RESET)
                 tws.send_depth(share, 0, INSERT, BID, "19.50", "9", "ARCA")
-            await until_book(sink, [("19.50", 9)])
+            await until_book(publisher, [("19.50", 9)])
 
     assert feed.counters.errors == 0  # a reset is IB's instruction, not an error
 
@@ -174,16 +174,16 @@ async def test_reset_317_empties_the_book_before_the_new_rows() -> None:
 async def test_a_quote_arriving_after_a_book_in_the_same_second_is_stamped_later() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)):
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)):
             await tws.wait_until(lambda: {"BidAsk", "depth"} <= tws.subscribed(share))
             with tws.one_packet():  # as TWS sends them: the book changes, then the quote
                 tws.send_depth(share, 0, INSERT, BID, "30.00", "10", "NSDQ")
                 tws.send_depth(share, 0, INSERT, ASK, "30.02", "10", "NSDQ")
                 tws.send_bid_ask(share, T_S, "30.01", "30.02", "5", "10")
-            await tws.wait_until(lambda: sink.books() and sink.quotes())
+            await tws.wait_until(lambda: publisher.books() and publisher.quotes())
 
-    (book,), (quote,) = sink.books(), sink.quotes()
+    (book,), (quote,) = publisher.books(), publisher.quotes()
     assert quote.ts_event == T_NS  # IB's venue second
     assert book.ts_event == book.ts_init  # depth has no venue time: its arrival
     assert quote.ts_init > book.ts_init, "the quote arrived after the book"

@@ -14,7 +14,7 @@ from tests.streams.feeds.ibkr_helpers import (
     ALL_DATA,
     T_NS,
     T_S,
-    ListSink,
+    ListPublisher,
     fake_tws,
     make_feed,
     running,
@@ -73,34 +73,34 @@ def test_market_data_quotes_leave_every_tick_by_tick_line_to_trades() -> None:
 async def test_a_second_stock_takes_its_quotes_from_market_data_when_lines_run_out() -> None:
     async with fake_tws() as tws:  # 3 tick-by-tick lines, 3 depth lines, as IB's default
         first, second = tws.add_stock(unique()), tws.add_stock(unique())
-        sink = ListSink()
+        publisher = ListPublisher()
         instruments = [stock(first.symbol), stock(second.symbol)]
-        async with running(make_feed(tws, instruments, sink)) as feed:
+        async with running(make_feed(tws, instruments, publisher)) as feed:
             await tws.wait_until(lambda: tws.subscribed(first) == ALL_DATA
                                  and tws.subscribed(second) == {"AllLast", "mktdata", "depth"})
             with tws.one_packet():
                 tws.send_tick_price(second, 1, "20.01", "300")  # bid, with its size
                 tws.send_tick_price(second, 2, "20.03", "200")  # ask
-            await tws.wait_until(lambda: len(sink.quotes()) == 1)
+            await tws.wait_until(lambda: len(publisher.quotes()) == 1)
             tws.send_tick_size(second, 0, "500")  # the bid's size changed
-            await tws.wait_until(lambda: len(sink.quotes()) == 2)
+            await tws.wait_until(lambda: len(publisher.quotes()) == 2)
             tws.send_tick_price(second, 1, "-1", "0")  # no bid: no quote
             tws.send_tick_price(second, 1, "20.02", "100")
-            await tws.wait_until(lambda: len(sink.quotes()) == 3)
+            await tws.wait_until(lambda: len(publisher.quotes()) == 3)
             assert (feed.status, feed.refused(), feed.lacking()) == ("running", [], {})
 
     assert [(str(q.bid_price), q.bid_size, str(q.ask_price), q.ask_size, q.venue)
-            for q in sink.quotes()] == [("20.01", 300, "20.03", 200, "SMART"),
+            for q in publisher.quotes()] == [("20.01", 300, "20.03", 200, "SMART"),
                                         ("20.01", 500, "20.03", 200, "SMART"),
                                         ("20.02", 100, "20.03", 200, "SMART")]
-    assert all(q.ts_event == q.ts_init for q in sink.quotes())  # no venue time: arrival
+    assert all(q.ts_event == q.ts_init for q in publisher.quotes())  # no venue time: arrival
 
 
 async def test_refused_tick_by_tick_quotes_fall_back_to_market_data() -> None:
     async with fake_tws(max_tick_by_tick=1) as tws:  # other clients hold the account's lines
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)) as feed:
             await tws.wait_until(lambda: tws.subscribed(share) == {"AllLast", "mktdata", "depth"})
             assert feed.status == "running" and feed.lacking() == {}
 
@@ -111,9 +111,9 @@ async def test_a_refused_subscription_is_asked_for_again_on_a_timer() -> None:
     clock = TestClock(T_NS)
     async with fake_tws(max_depth=1) as tws:
         first, second = tws.add_stock(unique()), tws.add_stock(unique())
-        sink = ListSink()
+        publisher = ListPublisher()
         instruments = [stock(first.symbol), stock(second.symbol)]
-        async with running(make_feed(tws, instruments, sink, clock, retry_s=60.0)) as feed:
+        async with running(make_feed(tws, instruments, publisher, clock, retry_s=60.0)) as feed:
             await tws.wait_until(lambda: feed.refused())
             assert feed.status == "degraded"
             assert "depth" in feed.lacking()[second.symbol]
@@ -127,15 +127,15 @@ async def test_a_refused_subscription_is_asked_for_again_on_a_timer() -> None:
 
     assert tws.requested(second, "depth") == 2
     assert len(tws.sessions) == 1  # retried on the same connection
-    assert [str(b.bid_prices[0]) for b in sink.books()] == ["20.0"]
+    assert [str(b.bid_prices[0]) for b in publisher.books()] == ["20.0"]
 
 
 async def test_tick_by_tick_is_not_requested_again_within_15_s() -> None:
     clock = TestClock(T_NS)
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        feed = make_feed(tws, [stock(share.symbol)], sink, clock, tick_by_tick_gap_s=15.0)
+        publisher = ListPublisher()
+        feed = make_feed(tws, [stock(share.symbol)], publisher, clock, tick_by_tick_gap_s=15.0)
         async with running(feed):
             await tws.wait_until(lambda: tws.subscribed(share) == ALL_DATA)
             await tws.drop(down_s=0.1)
@@ -150,7 +150,7 @@ async def test_tick_by_tick_is_not_requested_again_within_15_s() -> None:
             await tws.wait_until(lambda: tws.subscribed(share) == ALL_DATA)
             await tws.wait_until(lambda: feed.outage is None)
             tws.send_last(share, T_S + 20, "10.00", "1")
-            await tws.wait_until(lambda: sink.trades())
+            await tws.wait_until(lambda: publisher.trades())
 
     assert (tws.requested(share, "AllLast"), tws.requested(share, "BidAsk")) == (2, 2)
-    assert sink.trades()[0].price == Decimal("10.0")
+    assert publisher.trades()[0].price == Decimal("10.0")

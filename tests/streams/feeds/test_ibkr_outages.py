@@ -15,7 +15,7 @@ from streams.feeds.ibkr.hours import LiquidHours
 from streams.feeds.ibkr.instruments import stock
 from tests.streams.feeds.ibkr_helpers import (
     T_S,
-    ListSink,
+    ListPublisher,
     fake_tws,
     make_feed,
     running,
@@ -45,9 +45,9 @@ async def test_a_broken_connection_notice_raises_an_outage_until_its_ok_notice(
 ) -> None:
     async with fake_tws(max_tick_by_tick=4) as tws:
         first, second = tws.add_stock(unique()), tws.add_stock(unique())
-        sink = ListSink()
+        publisher = ListPublisher()
         instruments = [stock(first.symbol), stock(second.symbol)]
-        async with running(make_feed(tws, instruments, sink, depth_rows=0,
+        async with running(make_feed(tws, instruments, publisher, depth_rows=0,
                                            tick_by_tick_lines=4)) as feed:
             await tws.wait_until(lambda: tws.subscribed(second) == {"AllLast", "BidAsk"})
             tws.send_system(*broken)
@@ -55,8 +55,8 @@ async def test_a_broken_connection_notice_raises_an_outage_until_its_ok_notice(
             tws.send_system(*fixed)
             await tws.wait_until(lambda: feed.status == "running")
 
-    raised = [a for a in sink.alerts() if a.state == "raised"]
-    cleared = [a for a in sink.alerts() if a.state == "cleared"]
+    raised = [a for a in publisher.alerts() if a.state == "raised"]
+    cleared = [a for a in publisher.alerts() if a.state == "cleared"]
     assert sorted(a.symbol for a in raised) == sorted([first.symbol, second.symbol])
     assert {a.alert_id for a in raised} == {a.alert_id for a in cleared}
     assert all(a.kind == "feed_outage" and f"({broken[0]})" in a.message for a in raised)
@@ -66,20 +66,20 @@ async def test_a_broken_connection_notice_raises_an_outage_until_its_ok_notice(
 async def test_fresh_data_clears_a_farm_outage_for_its_symbol_only() -> None:
     async with fake_tws(max_tick_by_tick=4) as tws:
         first, second = tws.add_stock(unique()), tws.add_stock(unique())
-        sink = ListSink()
+        publisher = ListPublisher()
         instruments = [stock(first.symbol), stock(second.symbol)]
-        async with running(make_feed(tws, instruments, sink, depth_rows=0,
+        async with running(make_feed(tws, instruments, publisher, depth_rows=0,
                                            tick_by_tick_lines=4)) as feed:
             await tws.wait_until(lambda: tws.subscribed(second) == {"AllLast", "BidAsk"})
             tws.send_system(2103, "Market data farm connection is broken:usfarm")
-            await tws.wait_until(lambda: len(sink.alerts()) == 2)
+            await tws.wait_until(lambda: len(publisher.alerts()) == 2)
             tws.send_last(first, T_S, "10.00", "1")
-            await tws.wait_until(lambda: len(sink.alerts()) == 3)
+            await tws.wait_until(lambda: len(publisher.alerts()) == 3)
             assert feed.status == "degraded"  # the second symbol has had no data yet
             tws.send_bid_ask(second, T_S, "9.99", "10.01", "1", "1")
             await tws.wait_until(lambda: feed.status == "running")
 
-    assert [(a.symbol, a.state) for a in sink.alerts()] == [
+    assert [(a.symbol, a.state) for a in publisher.alerts()] == [
         (first.symbol, "raised"), (second.symbol, "raised"),
         (first.symbol, "cleared"), (second.symbol, "cleared")]
 
@@ -87,8 +87,8 @@ async def test_fresh_data_clears_a_farm_outage_for_its_symbol_only() -> None:
 async def test_a_competing_live_session_degrades_the_feed_until_data_flows() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink, depth_rows=0)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher, depth_rows=0)) as feed:
             await tws.wait_until(lambda: tws.subscribed(share) == {"AllLast", "BidAsk"})
             tws.send_error(share, "AllLast", 10197, "No market data during competing live "
                            "session")
@@ -96,7 +96,7 @@ async def test_a_competing_live_session_degrades_the_feed_until_data_flows() -> 
             tws.send_last(share, T_S, "10.00", "1")
             await tws.wait_until(lambda: feed.status == "running")
 
-    raised, cleared = sink.alerts()
+    raised, cleared = publisher.alerts()
     assert "competing live session" in raised.message and "(10197)" in raised.message
     assert (cleared.alert_id, cleared.state) == (raised.alert_id, "cleared")
 
@@ -106,8 +106,8 @@ async def test_subscriptions_without_data_in_market_hours_raise_an_outage() -> N
     clock = TestClock(ns("2026-12-07T10:00:00"))
     async with fake_tws() as tws:
         share = tws.add_stock(unique(), liquid_hours=monday)
-        sink = ListSink()
-        feed = make_feed(tws, [stock(share.symbol)], sink, clock, depth_rows=0,
+        publisher = ListPublisher()
+        feed = make_feed(tws, [stock(share.symbol)], publisher, clock, depth_rows=0,
                          stale_after_s=60.0)
         async with running(feed):
             await tws.wait_until(lambda: tws.subscribed(share) == {"AllLast", "BidAsk"})
@@ -116,10 +116,10 @@ async def test_subscriptions_without_data_in_market_hours_raise_an_outage() -> N
             assert feed.status == "running"  # not yet 60 s
 
             clock.advance_to(ns("2026-12-07T10:01:00"))
-            await tws.wait_until(lambda: len(sink.alerts()) == 2)
+            await tws.wait_until(lambda: len(publisher.alerts()) == 2)
             assert feed.status == "degraded"
             tws.send_bid_ask(share, T_S, "9.99", "10.01", "1", "1")
-            await tws.wait_until(lambda: len(sink.alerts()) == 3)
+            await tws.wait_until(lambda: len(publisher.alerts()) == 3)
             tws.send_last(share, T_S, "10.00", "1")
             await tws.wait_until(lambda: feed.status == "running")
 
@@ -127,9 +127,9 @@ async def test_subscriptions_without_data_in_market_hours_raise_an_outage() -> N
             await tws.wait_until(lambda: feed.checked_ns == clock.timestamp_ns())
             clock.advance_to(ns("2026-12-08T09:30:59"))  # opened 59 s ago
             await tws.wait_until(lambda: feed.checked_ns == clock.timestamp_ns())
-            assert feed.status == "running" and len(sink.alerts()) == 4
+            assert feed.status == "running" and len(publisher.alerts()) == 4
 
-    messages = [(a.state, a.message) for a in sink.alerts()]
+    messages = [(a.state, a.message) for a in publisher.alerts()]
     assert [state for state, _ in messages] == ["raised", "raised", "cleared", "cleared"]
     assert "no trades for 60 s in market hours" in messages[0][1]
     assert "no quotes for 60 s in market hours" in messages[1][1]

@@ -12,14 +12,14 @@ import pytest
 
 from streams.clock import TestClock
 from streams.exceptions import ConfigError
-from streams.feeds.ibkr import KafkaSink
+from streams.feeds.ibkr import KafkaPublisher
 from streams.feeds.ibkr.instruments import Instrument, future, stock
 from tests.factories import trade
 from tests.streams.feeds.fake_tws import NO_DEFINITION
 from tests.streams.feeds.ibkr_helpers import (
     ALL_DATA,
     T_S,
-    ListSink,
+    ListPublisher,
     fake_tws,
     make_feed,
     running,
@@ -32,8 +32,8 @@ S = 1_000_000_000
 async def test_restored_connectivity_sends_no_account_summary_request() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)) as feed:
             await tws.wait_until(lambda: tws.subscribed(share) == ALL_DATA)
             tws.lose_connectivity()
             await tws.wait_until(lambda: feed.outage is not None)
@@ -52,7 +52,7 @@ async def test_an_ambiguous_stock_stops_the_feed_listing_the_candidates() -> Non
         symbol = unique()
         tws.add_stock(symbol, primary_exchange="NASDAQ")
         tws.add_stock(symbol, primary_exchange="NYSE")
-        feed = make_feed(tws, [stock(symbol)], ListSink())
+        feed = make_feed(tws, [stock(symbol)], ListPublisher())
         with pytest.raises(ConfigError) as raised:
             await asyncio.wait_for(feed.run(asyncio.Event()), 15)
 
@@ -68,8 +68,8 @@ async def test_a_stock_with_its_primary_exchange_qualifies_among_listings() -> N
         symbol = unique()
         tws.add_stock(symbol, primary_exchange="NASDAQ")
         nyse = tws.add_stock(symbol, primary_exchange="NYSE")
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(f"{symbol}:SMART:USD:NYSE")], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(f"{symbol}:SMART:USD:NYSE")], publisher)) as feed:
             await tws.wait_until(lambda: tws.subscribed(nyse) == ALL_DATA)
 
     assert feed.symbols == [symbol]
@@ -91,18 +91,19 @@ async def test_a_weekly_future_is_chosen_by_trading_class_or_multiplier() -> Non
                                 multiplier="5")
         plain = Instrument("future", symbol, "CME", expiry="202703")
         with pytest.raises(ConfigError, match="ambiguous at IB.*trading class EW1"):
-            await asyncio.wait_for(make_feed(tws, [plain], ListSink()).run(asyncio.Event()), 15)
+            feed = make_feed(tws, [plain], ListPublisher())
+            await asyncio.wait_for(feed.run(asyncio.Event()), 15)
         for n, chosen in enumerate((
                 Instrument("future", symbol, "CME", expiry="202703", trading_class="EW1"),
                 Instrument("future", symbol, "CME", expiry="202703", multiplier="5")), 1):
-            async with running(make_feed(tws, [chosen], ListSink())) as feed:
+            async with running(make_feed(tws, [chosen], ListPublisher())) as feed:
                 await tws.wait_until(lambda: tws.requested(weekly, "AllLast") == n)  # noqa: B023
             assert feed.symbols == [weekly.local_symbol]
 
 
 async def test_an_expired_future_stops_the_feed_at_start() -> None:
     async with fake_tws() as tws:  # IB has no definition of an expired contract
-        feed = make_feed(tws, [future("ES:202512:CME")], ListSink())
+        feed = make_feed(tws, [future("ES:202512:CME")], ListPublisher())
         with pytest.raises(ConfigError, match=r"future ES 202512 .*expired"):
             await asyncio.wait_for(feed.run(asyncio.Event()), 15)
 
@@ -114,9 +115,9 @@ async def test_a_future_that_expires_while_running_stops_the_feed() -> None:
     clock = TestClock(expires - 60 * S)
     async with fake_tws() as tws:
         es = tws.add_future("ES", "20270319", unique("ES"), last_trade_time="08:30")
-        sink = ListSink()
+        publisher = ListPublisher()
         instrument = Instrument("future", "ES", "CME", local_symbol=es.local_symbol)
-        feed = make_feed(tws, [instrument], sink, clock)
+        feed = make_feed(tws, [instrument], publisher, clock)
         task = asyncio.create_task(feed.run(asyncio.Event()))
         await tws.wait_until(lambda: tws.subscribed(es) == ALL_DATA)
         clock.advance_to(expires)
@@ -130,9 +131,9 @@ async def test_a_future_that_expires_while_running_stops_the_feed() -> None:
 async def test_a_client_id_in_use_stops_after_three_tries() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        async with running(make_feed(tws, [stock(share.symbol)], ListSink(), client_id=4242)):
+        async with running(make_feed(tws, [stock(share.symbol)], ListPublisher(), client_id=4242)):
             await tws.wait_until(lambda: tws.subscribed(share) == ALL_DATA)
-            second = make_feed(tws, [stock(share.symbol)], ListSink(), client_id=4242)
+            second = make_feed(tws, [stock(share.symbol)], ListPublisher(), client_id=4242)
             with pytest.raises(ConfigError, match="client id 4242 is in use"):
                 await asyncio.wait_for(second.run(asyncio.Event()), 15)
 
@@ -143,8 +144,8 @@ async def test_no_security_definition_for_a_subscription_is_reported() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
         tws.refuse(share, "depth", 200, NO_DEFINITION)
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)) as feed:
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)) as feed:
             await tws.wait_until(lambda: feed.refused())
             assert feed.status == "degraded"
 
@@ -156,22 +157,22 @@ async def test_no_security_definition_for_a_subscription_is_reported() -> None:
 async def test_unreported_prints_carry_their_flags() -> None:
     async with fake_tws() as tws:
         share = tws.add_stock(unique())
-        sink = ListSink()
-        async with running(make_feed(tws, [stock(share.symbol)], sink)):
+        publisher = ListPublisher()
+        async with running(make_feed(tws, [stock(share.symbol)], publisher)):
             await tws.wait_until(lambda: tws.subscribed(share) == ALL_DATA)
             tws.send_last(share, T_S, "10.00", "100", "NYSE")
             tws.send_last(share, T_S, "10.20", "7", "FINRA", "I", unreported=True)
-            await tws.wait_until(lambda: len(sink.trades()) == 2)
+            await tws.wait_until(lambda: len(publisher.trades()) == 2)
 
-    regular, odd_lot = sink.trades()
+    regular, odd_lot = publisher.trades()
     assert (regular.unreported, regular.conditions) == (False, None)
     assert (odd_lot.unreported, odd_lot.conditions, odd_lot.size) == (True, "I", 7)
 
 
 def test_the_publish_queue_is_bounded_and_counts_what_it_drops() -> None:
-    sink = KafkaSink("127.0.0.1:9", max_queued=2)  # not started: nothing drains the queue
+    publisher = KafkaPublisher("127.0.0.1:9", max_queued=2)  # not started: nothing drains the queue
 
     for _ in range(3):
-        sink.market(trade())
+        publisher.market(trade())
 
-    assert sink.dropped == 1
+    assert publisher.dropped == 1

@@ -1,7 +1,7 @@
 """Where a live feed's output goes: market events through `publish`, the rest alongside.
 
 IB delivers ticks in an asyncio loop; `streams.feeds.publish.publish` is a blocking loop over
-an iterable. `KafkaSink` runs `publish` in a thread over a queue the feed fills, so market
+an iterable. `KafkaPublisher` runs `publish` in a thread over a queue the feed fills, so market
 events get the same keys, partitioning and delivery accounting as every other feed. The queue
 holds at most `max_queued` events: when the broker falls that far behind, newer events are
 dropped and counted (`dropped`; the feed logs it and reports it in its metrics) rather than
@@ -36,7 +36,7 @@ CONTROL_TOPICS = (ALERTS_TOPIC, HEALTH_TOPIC, METRICS_TOPIC)
 MAX_QUEUED = 100_000
 
 
-class FeedSink(Protocol):
+class FeedPublisher(Protocol):
     error: BaseException | None  # set when publishing failed; the feed then stops
     dropped: int  # market events that found no room
 
@@ -47,8 +47,8 @@ class FeedSink(Protocol):
         """Produce an alert, health or metrics record keyed by `key`."""
 
 
-class KafkaSink:
-    """A FeedSink on the broker; `start()` checks every topic exists, `close()` flushes."""
+class KafkaPublisher:
+    """A FeedPublisher on the broker; `start()` checks every topic exists, `close()` flushes."""
 
     def __init__(self, brokers: str, flush_timeout_s: float = 30.0,
                  max_queued: int = MAX_QUEUED) -> None:
@@ -62,7 +62,7 @@ class KafkaSink:
         self.error: BaseException | None = None
         self.control_errors = 0
 
-    def start(self) -> KafkaSink:
+    def start(self) -> KafkaPublisher:
         try:
             meta = self._control.list_topics(timeout=kafka.TIMEOUT_S)
         except KafkaException as exc:
