@@ -8,9 +8,13 @@ record carries `time` (ISO-8601 UTC) and `ts_event` (int ns). Each model has an 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar, get_args
+from decimal import Decimal
+from types import UnionType
+from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from streams.schema import Event
 
 T = TypeVar("T")
 # 2026-11-20T14:30:00Z, the time of the examples
@@ -38,6 +42,40 @@ def _page_example(schema: dict[str, Any], page: type[BaseModel]) -> None:
     (item,) = get_args(page.model_fields["data"].annotation)
     if isinstance(item, type) and issubclass(item, BaseModel):
         schema["examples"] = [{"data": [example_of(item)], "next_cursor": EXAMPLE_CURSOR}]
+
+
+def record_model(model: type[Event]) -> type[BaseModel]:
+    """The public schema of a stored wire model, for the generic list routes: `time` (the
+    stored event time) and every wire field but `schema_version`, typed as on the wire (so
+    prices and money are exact decimal strings), with an example built from the types."""
+    fields = {name: (info.annotation, info) for name, info in model.model_fields.items()
+              if name != "schema_version"}
+    example = {"time": EXAMPLE_TIME, **{name: _example_value(name, info.annotation)
+                                        for name, info in model.model_fields.items()
+                                        if name != "schema_version"}}
+    public = create_model(  # type: ignore[call-overload]
+        f"{model.__name__}Record", __config__=_examples(example),
+        __doc__=model.__doc__ or f"A {model.__name__} record.",
+        time=(datetime, Field(description="the event time, ISO-8601 UTC (µs)")), **fields)
+    public.model_validate(example)  # the example is a valid answer
+    return public  # type: ignore[no-any-return]
+
+
+def _example_value(name: str, annotation: Any) -> Any:
+    """A valid example for a field: the first of a Literal, a non-null value of an optional."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return args[0]
+    if origin is Annotated:
+        return _example_value(name, args[0])
+    if origin in (Union, UnionType):
+        return _example_value(name, next(a for a in args if a is not type(None)))
+    examples: dict[Any, Any] = {
+        dict: {"value": 1.5}, list: [100, 200], bool: False, float: 0.5, Decimal: "187.42",
+        int: EXAMPLE_NS if name.startswith("ts_") else 60 * 10**9 if name.endswith("_ns") else 100,
+        str: "AAPL" if name == "symbol" else f"{name.removesuffix('_id')}-1",
+    }
+    return examples[origin or annotation]
 
 
 class Page(BaseModel, Generic[T]):

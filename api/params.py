@@ -1,4 +1,4 @@
-"""Query parameters shared by the routes: time bounds, page size, cursors.
+"""What the routes share: time bounds, page size, cursors, the symbol check.
 
 Times in: `from` / `to` accept ISO-8601 with a UTC offset (`2026-11-20T14:30:00Z`) or an
 integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional.
@@ -7,6 +7,9 @@ Times out: every record has `ts_event` (int ns, exact) and `time` (ISO-8601 UTC,
 Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaque token that
 returns the following page when passed back as `cursor` (null on the last page). Pages follow
 the sort key, so paging never skips or repeats a record even while new ones arrive.
+A route that names a symbol answers 404 for one the database holds nothing of
+(`require_symbol`, `NOT_FOUND` for its OpenAPI answers). The SQL side of these (the `from`/`to`
+filter, rows as dicts) is in `api.queries`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from fastapi import HTTPException, Query, status
 from fastapi.openapi.models import Example
 from pydantic import BaseModel
 
+from api.deps import ConnectionDep
 from api.models import EXAMPLE_CURSOR, Page
+from api.queries import market
 
 T = TypeVar("T", bound=BaseModel)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
+
+NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"description": "unknown symbol"}}
 
 _TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the epoch"
 
@@ -128,3 +135,9 @@ def page_of(item: type[T], rows: list[dict[str, Any]], limit: int, key: Any) -> 
         kept = rows[:limit]
         next_cursor = encode_cursor(key(kept[-1]))
     return Page[item].model_validate({"data": kept, "next_cursor": next_cursor})  # type: ignore[valid-type]
+
+
+async def require_symbol(conn: ConnectionDep, symbol: str) -> None:
+    """404 unless the database holds data for `symbol`."""
+    if not await market.symbol_exists(conn, symbol):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown symbol {symbol!r}")

@@ -1,5 +1,30 @@
 """SQL behind the routes, one module per group of resources; parameterized queries only.
 
 Each list query takes the decoded cursor (the last item's sort key) and fetches `limit + 1`
-rows, so the route knows whether a next page exists without counting.
+rows, so the route knows whether a next page exists without counting. The helpers every
+query module shares live here: `time_bounds` (the `from`/`to` filter) and `fetch_rows`.
 """
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import dict_row
+
+
+def time_bounds(lo: datetime | None, hi: datetime | None) -> sql.Composable:
+    """` AND time >= %(lo)s AND time < %(hi)s`, each part only where its bound is given."""
+    parts = [sql.SQL("time >= %(lo)s") if lo else None, sql.SQL("time < %(hi)s") if hi else None]
+    kept = [p for p in parts if p is not None]
+    return sql.SQL(" AND ").join([sql.SQL(""), *kept]) if kept else sql.SQL("")
+
+
+async def fetch_rows(conn: psycopg.AsyncConnection, query: sql.Composable | str,
+                     params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every row of `query` as a dict of column name to value."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)  # type: ignore[arg-type]
+        return await cur.fetchall()

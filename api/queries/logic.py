@@ -7,9 +7,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
 
-from api.queries.market import _bounds
+from api.queries import fetch_rows, time_bounds
 
 _VPIN_COLUMNS = ("symbol, bucket, time, ts_event, bucket_volume, buy_volume, sell_volume, "
                  "vpin, vpin_cdf")
@@ -33,19 +32,13 @@ ORDER BY r.symbol
 """
 
 
-async def _rows(conn: psycopg.AsyncConnection, query: sql.Composable | str,
-                params: dict[str, Any]) -> list[dict[str, Any]]:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)  # type: ignore[arg-type]
-        return await cur.fetchall()
-
-
 async def vpin_latest(conn: psycopg.AsyncConnection, symbol: str | None) -> list[dict[str, Any]]:
     """The newest reading by event time of every symbol, or of one."""
     if symbol is None:
-        return await _rows(conn, _VPIN_LATEST, {})
-    return await _rows(conn, f"SELECT {_VPIN_COLUMNS} FROM vpin_readings WHERE symbol = %(s)s"
-                             " ORDER BY time DESC, bucket DESC LIMIT 1", {"s": symbol})
+        return await fetch_rows(conn, _VPIN_LATEST, {})
+    return await fetch_rows(
+        conn, f"SELECT {_VPIN_COLUMNS} FROM vpin_readings WHERE symbol = %(s)s"
+        " ORDER BY time DESC, bucket DESC LIMIT 1", {"s": symbol})
 
 
 async def vpin_series(
@@ -56,11 +49,11 @@ async def vpin_series(
     query = sql.SQL(
         "SELECT {cols} FROM vpin_readings WHERE symbol = %(s)s{bounds}{after}"
         " ORDER BY time, bucket LIMIT %(n)s"
-    ).format(cols=sql.SQL(_VPIN_COLUMNS), bounds=_bounds(lo, hi), after=sql.SQL(
+    ).format(cols=sql.SQL(_VPIN_COLUMNS), bounds=time_bounds(lo, hi), after=sql.SQL(
         " AND (time, bucket) > (%(at)s, %(b)s)" if after is not None else ""))
     at, bucket = after or (None, None)
-    return await _rows(conn, query, {"s": symbol, "lo": lo, "hi": hi, "at": at, "b": bucket,
-                                     "n": limit})
+    return await fetch_rows(conn, query, {"s": symbol, "lo": lo, "hi": hi, "at": at,
+                                          "b": bucket, "n": limit})
 
 
 async def microstructure(
@@ -72,8 +65,9 @@ async def microstructure(
         "SELECT symbol, time, ts_event, spread, mid, microprice, imbalance_1, imbalance_5,"
         " imbalance_10, bid_depth, ask_depth, pressure FROM microstructure_features"
         " WHERE symbol = %(s)s{bounds}{after} ORDER BY time LIMIT %(n)s"
-    ).format(bounds=_bounds(lo, hi), after=sql.SQL(" AND time > %(at)s" if after else ""))
-    return await _rows(conn, query, {"s": symbol, "lo": lo, "hi": hi, "at": after, "n": limit})
+    ).format(bounds=time_bounds(lo, hi), after=sql.SQL(" AND time > %(at)s" if after else ""))
+    return await fetch_rows(conn, query,
+                            {"s": symbol, "lo": lo, "hi": hi, "at": after, "n": limit})
 
 
 async def alerts(
@@ -92,15 +86,15 @@ async def alerts(
     query = sql.SQL(
         "SELECT alert_id, state, time, ts_event, kind, severity, symbol, message, values"
         " FROM alerts WHERE {filters}{bounds} ORDER BY time, alert_id, state LIMIT %(n)s"
-    ).format(filters=sql.SQL(" AND ").join(filters), bounds=_bounds(lo, hi))
+    ).format(filters=sql.SQL(" AND ").join(filters), bounds=time_bounds(lo, hi))
     at, alert_id, state = after or (None, None, None)
-    return await _rows(conn, query, {"s": symbol, "sev": severity, "lo": lo, "hi": hi,
-                                     "at": at, "id": alert_id, "st": state, "n": limit})
+    return await fetch_rows(conn, query, {"s": symbol, "sev": severity, "lo": lo, "hi": hi,
+                                          "at": at, "id": alert_id, "st": state, "n": limit})
 
 
 async def engines(conn: psycopg.AsyncConnection, since: datetime) -> list[dict[str, Any]]:
     """The newest health report of every (engine, worker) that reported at or after `since`."""
-    return await _rows(conn, (
+    return await fetch_rows(conn, (
         "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, ts_event, lag,"
         " events_in, events_out, errors, dead_letters, last_event_ts FROM engine_health"
         " WHERE time >= %(since)s ORDER BY engine, worker, time DESC"

@@ -7,7 +7,8 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+
+from api.queries import fetch_rows, time_bounds
 
 BAR_RELATIONS = {"1m": "bars_1m", "5m": "bars_5m", "1h": "bars_1h", "1d": "bars_1d"}
 BAR_SPANS_NS = {"1m": 60 * 10**9, "5m": 300 * 10**9, "1h": 3_600 * 10**9, "1d": 86_400 * 10**9}
@@ -52,12 +53,6 @@ async def symbol_exists(conn: psycopg.AsyncConnection, symbol: str) -> bool:
     return bool(row and row[0])
 
 
-def _bounds(lo: datetime | None, hi: datetime | None) -> sql.Composable:
-    parts = [sql.SQL("time >= %(lo)s") if lo else None, sql.SQL("time < %(hi)s") if hi else None]
-    kept = [p for p in parts if p is not None]
-    return sql.SQL(" AND ").join([sql.SQL(""), *kept]) if kept else sql.SQL("")
-
-
 async def trades(
     conn: psycopg.AsyncConnection, symbol: str, lo: datetime | None, hi: datetime | None,
     after: tuple[datetime, str] | None, limit: int,
@@ -67,13 +62,11 @@ async def trades(
         "SELECT symbol, time, ts_event, price::text AS price, size, aggressor, trade_id, venue,"
         " unreported, conditions, trade_uid FROM trades WHERE symbol = %(s)s{bounds}{after}"
         " ORDER BY time, trade_uid LIMIT %(n)s"
-    ).format(bounds=_bounds(lo, hi), after=sql.SQL(
+    ).format(bounds=time_bounds(lo, hi), after=sql.SQL(
         " AND (time, trade_uid) > (%(at)s, %(uid)s)" if after else ""))
-    params = {"s": symbol, "lo": lo, "hi": hi, "n": limit,
-              "at": after[0] if after else None, "uid": after[1] if after else None}
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
+    return await fetch_rows(conn, query, {
+        "s": symbol, "lo": lo, "hi": hi, "n": limit,
+        "at": after[0] if after else None, "uid": after[1] if after else None})
 
 
 async def bars(
@@ -91,10 +84,7 @@ async def bars(
         " close::text AS close, volume, trade_count, round(vwap::numeric, 9)::float8 AS vwap"
         " FROM {rel}"
         " WHERE symbol = %(s)s{bounds}{after} ORDER BY time LIMIT %(n)s"
-    ).format(rel=sql.Identifier(BAR_RELATIONS[interval]), bounds=_bounds(lo, hi),
+    ).format(rel=sql.Identifier(BAR_RELATIONS[interval]), bounds=time_bounds(lo, hi),
              after=sql.SQL(" AND time > %(at)s" if after else ""))
-    params = {"s": symbol, "lo": lo, "hi": hi, "at": after, "n": limit,
-              "span": BAR_SPANS_NS[interval]}
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
-        return await cur.fetchall()
+    return await fetch_rows(conn, query, {"s": symbol, "lo": lo, "hi": hi, "at": after,
+                                          "n": limit, "span": BAR_SPANS_NS[interval]})

@@ -14,6 +14,7 @@ from api.deps import ConnectionDep, SettingsDep, get_pool
 from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic, ok
 from api.params import (
     DEFAULT_LIMIT,
+    NOT_FOUND,
     CursorParam,
     FromParam,
     LimitParam,
@@ -25,10 +26,10 @@ from api.params import (
     from_micros,
     micros,
     page_of,
+    require_symbol,
     time_range,
 )
 from api.queries import logic
-from api.routes.market import NOT_FOUND, require_symbol
 from streams import endpoints
 from streams.settings import Settings
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, Query
 
 from api.auth import RequireRead
 from api.deps import ConnectionDep
 from api.models import BarPublic, Page, SymbolPublic, SymbolsPublic, TradePublic, ok
 from api.params import (
     DEFAULT_LIMIT,
+    NOT_FOUND,
     CursorParam,
     FromParam,
     LimitParam,
@@ -24,18 +25,12 @@ from api.params import (
     from_micros,
     micros,
     page_of,
+    require_symbol,
     time_range,
 )
 from api.queries import market
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
-NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"description": "unknown symbol"}}
-
-
-async def require_symbol(conn: ConnectionDep, symbol: str) -> None:
-    """404 unless the database holds data for `symbol`."""
-    if not await market.symbol_exists(conn, symbol):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown symbol {symbol!r}")
 
 
 @router.get("/symbols", response_model=SymbolsPublic, responses=ok(SymbolsPublic),

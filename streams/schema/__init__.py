@@ -29,6 +29,7 @@ from streams.schema.market import (
     Quote,
     Trade,
 )
+from streams.schema.storage import Stored
 
 MODELS: dict[str, type[Event]] = {
     m.__name__: m
@@ -39,10 +40,12 @@ MODELS: dict[str, type[Event]] = {
         EngineHealth, EngineMetrics, DeadLetter,
     )
 }
+STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.STORED}
+"""Model name -> how its records are stored, for every stored model (streams/schema/storage.py)."""
 
 __all__ = [
     "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "Bar", "DeadLetter", "DepthSnapshot",
     "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "PortfolioSnapshot", "Position",
-    "Prediction", "Quote", "Signal", "Trade", "VpinReading",
+    "Prediction", "Quote", "STORED", "Signal", "Stored", "Trade", "VpinReading",
 ]

@@ -7,6 +7,8 @@ from typing import Annotated, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
+from streams.schema.storage import Stored
+
 INT64_MAX = 2**63 - 1
 NonNegativeNs = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/^-]+$")]
@@ -28,6 +30,7 @@ class Event(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore", ser_json_inf_nan="null")
 
     SCHEMA_VERSION: ClassVar[int] = 1
+    STORED: ClassVar[Stored | None] = None  # how it is stored; None: not stored
 
     schema_version: Annotated[StrictInt, Field(ge=1)] = 1
     ts_event: NonNegativeNs

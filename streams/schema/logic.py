@@ -8,10 +8,13 @@ from pydantic import JsonValue, StrictInt
 
 from streams.schema.base import Event, Money, NonNegativeNs, Price, Symbol
 from streams.schema.market import Side
+from streams.schema.storage import Stored
 
 
 class VpinReading(Event):
     """One completed volume bucket and, once enough buckets exist, VPIN over the window."""
+
+    STORED = Stored("vpin_readings", ("symbol", "bucket", "time"))
 
     symbol: Symbol
     bucket: StrictInt
@@ -26,6 +29,8 @@ class MicrostructureFeatures(Event):
     """Order-book features at one instant. Spread, mid and microprice are exact decimals
     (microprice rounded to 9 decimals), None while a side of the book is empty."""
 
+    STORED = Stored("microstructure_features", ("symbol", "time"), retention="tick")
+
     symbol: Symbol
     spread: Price | None
     mid: Price | None
@@ -39,11 +44,15 @@ class MicrostructureFeatures(Event):
 
 
 class FeatureVector(Event):
+    STORED = Stored("features", ("symbol", "time"), served=True)
+
     symbol: Symbol
     values: dict[str, float]
 
 
 class Signal(Event):
+    STORED = Stored("signals", ("signal_id", "time"), served=True)
+
     signal_id: str
     strategy: str
     symbol: Symbol
@@ -52,6 +61,8 @@ class Signal(Event):
 
 
 class Prediction(Event):
+    STORED = Stored("predictions", ("prediction_id", "time"), served=True)
+
     prediction_id: str
     model: str
     symbol: Symbol
@@ -61,6 +72,8 @@ class Prediction(Event):
 
 class Alert(Event):
     """A risk alert, raised or cleared. `values` carries the numbers behind it."""
+
+    STORED = Stored("alerts", ("alert_id", "state", "time"))
 
     alert_id: str
     kind: str
@@ -72,6 +85,8 @@ class Alert(Event):
 
 
 class MarginState(Event):
+    STORED = Stored("margin_states", ("account", "time"), served=True)
+
     account: str
     currency: str
     equity: Money
@@ -81,6 +96,8 @@ class MarginState(Event):
 
 
 class Order(Event):
+    STORED = Stored("orders", ("order_id", "time"), retention=None, served=True)
+
     order_id: str
     strategy: str
     account: str
@@ -92,6 +109,8 @@ class Order(Event):
 
 
 class Position(Event):
+    STORED = Stored("positions", ("account", "symbol", "time"), served=True)
+
     account: str
     symbol: Symbol
     quantity: StrictInt
@@ -100,6 +119,8 @@ class Position(Event):
 
 
 class PortfolioSnapshot(Event):
+    STORED = Stored("portfolio_snapshots", ("account", "time"), served=True)
+
     account: str
     currency: str
     equity: Money
@@ -118,6 +139,8 @@ class AnalyticsResult(Event):
 
 class EngineHealth(Event):
     """One engine in one worker: is it running, how far behind, what went through it."""
+
+    STORED = Stored("engine_health", ("engine", "worker", "time"), retention="tick")
 
     engine: str
     worker: str
@@ -145,6 +168,9 @@ class EngineMetrics(Event):
 
 class DeadLetter(Event):
     """A record that failed to decode or validate; `value_b64` is the original bytes."""
+
+    STORED = Stored("dead_letters", ("source_topic", "source_partition", "source_offset", "time"),
+                    hypertable=False, retention=None)
 
     source_topic: str
     source_partition: StrictInt

@@ -15,6 +15,7 @@ from streams.schema.base import (
     Price,
     Symbol,
 )
+from streams.schema.storage import Stored
 
 Side = Literal["buy", "sell"]
 DEPTH_LEVELS = 10
@@ -28,6 +29,8 @@ class Trade(Event):
     out unless told otherwise. `conditions` is the venue's sale-condition codes as sent (IB's
     specialConditions). The defaults describe a regular trade, so older records read as such.
     """
+
+    STORED = Stored("trades", ("symbol", "time", "trade_uid"), retention="tick")
 
     symbol: Symbol
     price: Price
@@ -89,6 +92,8 @@ class Bar(Event):
     volume-weighted mean price rounded half-even to 9 decimals.
     """
 
+    STORED = Stored("bars_1m", ("symbol", "time"), on_conflict="update", time_from="start_ns")
+
     bar_id: str
     symbol: Symbol
     interval: Literal["1m"] = "1m"
@@ -105,6 +110,8 @@ class Bar(Event):
 class Execution(Event):
     """A fill of one of our orders, as the broker reported it."""
 
+    STORED = Stored("executions", ("exec_id", "time"), retention=None, served=True)
+
     exec_id: str
     order_id: str
     account: str
@@ -118,6 +125,8 @@ class Execution(Event):
 
 class MacroObservation(Event):
     """One observation of a macro series (a rate, a release). `ts_event` is its publication."""
+
+    STORED = Stored("macro_observations", ("series", "time"), served=True)
 
     series: str
     value: float

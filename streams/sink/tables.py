@@ -1,16 +1,23 @@
 """Which table each value model goes to, its columns and key, and how one record becomes a row.
 
-A `Table` names its columns in COPY order, the key its primary key (the record's natural,
-deterministic identity, see migrations 0001, 0002 and 0008) and what a conflict on that key
-does: `nothing` (a re-delivered record is the same record) or `update` (a later version
-replaces the row; bars that a late correction re-emits). An `update` whose values equal the
-stored row's in every column but `ts_init` changes nothing: the row keeps the ts_init of the
-version that first had those values (see writer.upsert_sql).
+Table name, key, conflict action and time column come from the model's storage descriptor
+(`Model.STORED`, streams/schema/storage.py); nothing here names them again. A `Table` adds
+the columns in COPY order and the row builder. Most models are stored as they are on the
+wire: `time` (from the descriptor's `time_from`) and every field but `schema_version`, under
+the field's name, dicts as jsonb (`generic_shape`). Models with a row shape of their own
+(trades' `trade_uid`, bars without `interval`, health without `params`, dead letters' bytes)
+are in ROW_SHAPES. On a conflict on the key, `nothing` keeps the stored row (a re-delivered
+record is the same record) and `update` replaces it with the later version (bars that a late
+correction re-emits); an `update` whose values equal the stored row's in every column but
+`ts_init` changes nothing: the row keeps the ts_init of the version that first had those
+values (see writer.upsert_sql).
 """
 
 from __future__ import annotations
 
 import base64
+import operator
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,15 +28,15 @@ from psycopg.types.json import Jsonb
 
 from streams.catalog import Catalog
 from streams.schema import (
-    Alert,
+    MODELS,
+    STORED,
     Bar,
     DeadLetter,
     EngineHealth,
     Event,
-    MicrostructureFeatures,
     Trade,
-    VpinReading,
 )
+from streams.schema.storage import TIME_COLUMN
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -73,22 +80,6 @@ def _bar(e: Bar, src: Source) -> Row:
             e.open, e.high, e.low, e.close, e.volume, e.trade_count, e.vwap)
 
 
-def _vpin(e: VpinReading, src: Source) -> Row:
-    return (ns_to_time(e.ts_event), e.symbol, e.bucket, e.ts_event, e.ts_init, e.bucket_volume,
-            e.buy_volume, e.sell_volume, e.vpin, e.vpin_cdf)
-
-
-def _microstructure(e: MicrostructureFeatures, src: Source) -> Row:
-    return (ns_to_time(e.ts_event), e.symbol, e.ts_event, e.ts_init, e.spread, e.mid,
-            e.microprice, e.imbalance_1, e.imbalance_5, e.imbalance_10, e.bid_depth,
-            e.ask_depth, e.pressure)
-
-
-def _alert(e: Alert, src: Source) -> Row:
-    return (ns_to_time(e.ts_event), e.alert_id, e.state, e.ts_event, e.ts_init, e.kind,
-            e.severity, e.symbol, e.message, Jsonb(e.values, dumps=_json))
-
-
 def _json(values: object) -> str:
     return orjson.dumps(values).decode()
 
@@ -104,44 +95,57 @@ def _dead_letter(e: DeadLetter, src: Source) -> Row:
             e.ts_event, e.ts_init, e.reason, key, base64.b64decode(e.value_b64))
 
 
-TABLES: dict[str, Table] = {
-    "Trade": Table(
-        "trades",
-        ("time", "symbol", "trade_uid", "ts_event", "ts_init", "price", "size", "aggressor",
-         "trade_id", "venue", "unreported", "conditions"),
-        ("symbol", "time", "trade_uid"), "nothing", _trade),  # type: ignore[arg-type]
-    "Bar": Table(
-        "bars_1m",
-        ("time", "symbol", "bar_id", "start_ns", "ts_event", "ts_init", "open", "high", "low",
-         "close", "volume", "trade_count", "vwap"),
-        ("symbol", "time"), "update", _bar),  # type: ignore[arg-type]
-    "VpinReading": Table(
-        "vpin_readings",
-        ("time", "symbol", "bucket", "ts_event", "ts_init", "bucket_volume", "buy_volume",
-         "sell_volume", "vpin", "vpin_cdf"),
-        ("symbol", "bucket", "time"), "nothing", _vpin),  # type: ignore[arg-type]
-    "MicrostructureFeatures": Table(
-        "microstructure_features",
-        ("time", "symbol", "ts_event", "ts_init", "spread", "mid", "microprice", "imbalance_1",
-         "imbalance_5", "imbalance_10", "bid_depth", "ask_depth", "pressure"),
-        ("symbol", "time"), "nothing", _microstructure),  # type: ignore[arg-type]
-    "Alert": Table(
-        "alerts",
-        ("time", "alert_id", "state", "ts_event", "ts_init", "kind", "severity", "symbol",
-         "message", "values"),
-        ("alert_id", "state", "time"), "nothing", _alert),  # type: ignore[arg-type]
-    "EngineHealth": Table(
-        "engine_health",
-        ("time", "engine", "worker", "ts_event", "ts_init", "status", "lag", "events_in",
-         "events_out", "errors", "dead_letters", "last_event_ts"),
-        ("engine", "worker", "time"), "nothing", _health),  # type: ignore[arg-type]
-    "DeadLetter": Table(
-        "dead_letters",
-        ("source_topic", "source_partition", "source_offset", "time", "ts_event", "ts_init",
-         "reason", "key", "value"),
-        ("source_topic", "source_partition", "source_offset", "time"), "nothing",
-        _dead_letter),  # type: ignore[arg-type]
+RowShape = tuple[tuple[str, ...], Callable[[Event, Source], Row]]
+"""Columns in COPY order, and the function making a record's row in that order."""
+
+ROW_SHAPES: dict[type[Event], RowShape] = {
+    Trade: (("time", "symbol", "trade_uid", "ts_event", "ts_init", "price", "size", "aggressor",
+             "trade_id", "venue", "unreported", "conditions"), _trade),  # type: ignore[dict-item]
+    Bar: (("time", "symbol", "bar_id", "start_ns", "ts_event", "ts_init", "open", "high", "low",
+           "close", "volume", "trade_count", "vwap"), _bar),  # type: ignore[dict-item]
+    EngineHealth: (("time", "engine", "worker", "ts_event", "ts_init", "status", "lag",
+                    "events_in", "events_out", "errors", "dead_letters", "last_event_ts"),
+                   _health),  # type: ignore[dict-item]
+    DeadLetter: (("source_topic", "source_partition", "source_offset", "time", "ts_event",
+                  "ts_init", "reason", "key", "value"), _dead_letter),  # type: ignore[dict-item]
 }
+
+
+def generic_shape(model: type[Event]) -> RowShape:
+    """`time` from the descriptor's `time_from`, then every wire field but `schema_version`
+    under its own name; fields holding a dict go to jsonb."""
+    stored = model.STORED
+    assert stored is not None, f"{model.__name__} is not stored"
+    fields = tuple(f for f in model.model_fields if f != "schema_version")
+    values = operator.attrgetter(*fields)
+    to_time = operator.attrgetter(stored.time_from)
+    jsonb = [i for i, f in enumerate(fields) if _holds_dict(model.model_fields[f].annotation)]
+
+    def row(e: Event, src: Source) -> Row:
+        out = [ns_to_time(to_time(e)), *values(e)]
+        for i in jsonb:
+            if out[i + 1] is not None:
+                out[i + 1] = Jsonb(out[i + 1], dumps=_json)
+        return tuple(out)
+
+    return (TIME_COLUMN, *fields), row
+
+
+def _holds_dict(annotation: object) -> bool:
+    if typing.get_origin(annotation) is dict or annotation is dict:
+        return True
+    return any(_holds_dict(arg) for arg in typing.get_args(annotation))
+
+
+def _table(model: type[Event]) -> Table:
+    stored = model.STORED
+    assert stored is not None
+    columns, row = ROW_SHAPES.get(model) or generic_shape(model)
+    return Table(stored.table, columns, stored.key, stored.on_conflict, row)
+
+
+TABLES: dict[str, Table] = {name: _table(MODELS[name]) for name in STORED}
+"""Model name -> its table, for every stored model."""
 
 
 @dataclass(frozen=True, slots=True)

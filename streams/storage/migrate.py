@@ -7,9 +7,10 @@ processes at once (a session advisory lock serialises them). Applied migrations 
 immutable: a file whose checksum no longer matches the recorded one, or a recorded version
 with no file, is a MigrationError; write a new migration instead.
 
-`prepare()` is what `db migrate` and `up` run: the migrations, then the TimescaleDB chunk
-intervals and policies (streams/storage/timescale.py), which depend on configuration rather
-than on a migration.
+`prepare()` is what `db migrate` and `up` run: the migrations, the check that they created
+every table and key the storage descriptors name (streams/storage/schema_check.py), then the
+TimescaleDB chunk intervals and policies (streams/storage/timescale.py), which depend on
+configuration rather than on a migration.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Literal
 import psycopg
 
 from streams.exceptions import MigrationError, StorageError
-from streams.storage import MIGRATION_LOCK_KEY, connect, safe_url, timescale
+from streams.storage import MIGRATION_LOCK_KEY, connect, safe_url, schema_check, timescale
 from streams.storage.policy import ChunkSizing, Horizons
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,11 @@ def prepare(
     database_url: str, horizons: Horizons, sizing: ChunkSizing,
     migrations_dir: Path = MIGRATIONS_DIR,
 ) -> tuple[list[Migration], timescale.StorageMode]:
-    """Apply pending migrations, then set the TimescaleDB chunk intervals and policies
-    (nothing on plain PostgreSQL); returns the migrations applied and the storage mode."""
+    """Apply pending migrations, check them against the storage descriptors, then set the
+    TimescaleDB chunk intervals and policies (nothing on plain PostgreSQL); returns the
+    migrations applied and the storage mode."""
     applied = migrate(database_url, migrations_dir)
+    schema_check.check_stored(database_url)
     materialize = timescale.MIGRATION in {m.label for m in applied}
     return applied, timescale.configure(database_url, horizons, sizing, materialize=materialize)
 

@@ -4,6 +4,8 @@
   data is kept. They must not cut into a continuous aggregate's refresh window: a refresh over
   a range whose 1-minute bars were dropped deletes the rollups there (TimescaleDB, "Data
   retention with continuous aggregates").
+- Which table has which retention is its model's storage descriptor's (`Stored.retention`,
+  streams/schema/storage.py): TICK_TABLES and READING_TABLES are derived from them.
 - Chunk sizing: TimescaleDB's guideline is that the indexes of the chunks being written fit in
   a quarter of main memory, i.e. in `shared_buffers` ("Size hypertable chunks"). The tick
   tables share one chunk interval, the largest of TICK_INTERVALS whose chunks' indexes fit the
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from streams.exceptions import ConfigError
+from streams.schema import STORED
 
-TICK_TABLES = ("trades", "microstructure_features", "engine_health")
-READING_TABLES = ("bars_1m", "vpin_readings", "alerts")
+TICK_TABLES = tuple(s.table for s in STORED.values() if s.retention == "tick")
+READING_TABLES = tuple(s.table for s in STORED.values() if s.retention == "reading")
 
 # Index bytes per row, measured on PostgreSQL 16 with 1M rows written in time order over 10
 # symbols (sim trade ids): trades' primary key (symbol, time, trade_uid) 70 B plus the

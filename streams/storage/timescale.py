@@ -12,10 +12,12 @@ processes never interleave. On plain PostgreSQL it changes nothing and reports t
 - Chunk intervals: the tick tables' from the expected rates and the index memory budget.
 - Compression: chunks of every hypertable older than `compress_after` go to the columnstore;
   a rollup's chunks once they are also older than its refresh window.
-- Retention: chunks older than `tick_retention` are dropped from the high-volume tables
-  (trades, microstructure features, engine health); older than `reading_retention` from the
-  derived ones (1-minute bars, VPIN readings, alerts); older than `rollup_retention` from the
-  rollups. None keeps data forever.
+- Retention: each table's class is its model's storage descriptor's (`Stored.retention`,
+  streams/schema/storage.py). Chunks older than `tick_retention` are dropped from the
+  high-volume tables (trades, microstructure features, engine health); older than
+  `reading_retention` from the derived ones (1-minute bars, VPIN readings, alerts, the trading
+  engines' outputs); older than `rollup_retention` from the rollups; never from tables whose
+  descriptor says retention=None (orders, executions). None keeps data forever.
 - Refresh: each continuous aggregate is materialized over a trailing window (REFRESH_WINDOWS);
   buckets past its watermark come from real-time aggregation. A 1-minute bar written behind
   the watermark (a late correction, a backfill) shows in the rollup after the next refresh of

@@ -18,6 +18,7 @@ import yaml
 
 from api.queries import logic, market
 from streams.exceptions import ConfigError
+from streams.schema import STORED
 from streams.sink.rollups import kept_by_sink
 from streams.storage import MIGRATION_LOCK_KEY, policy, timescale
 from streams.storage import migrate as migrations
@@ -29,8 +30,7 @@ from tests.streams.sink.test_rollups import assert_rollups, make_bars
 from tests.streams.storage.test_migrate import REPO_ROOT
 
 DAY_NS = 24 * 60 * MINUTE_NS
-HYPERTABLES = ("alerts", "bars_1m", "engine_health", "microstructure_features", "trades",
-               "vpin_readings")
+HYPERTABLES = tuple(sorted(s.table for s in STORED.values() if s.hypertable))
 ROLLUPS = ("bars_1d", "bars_1h", "bars_5m")
 
 
