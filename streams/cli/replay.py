@@ -199,11 +199,9 @@ def _checked_topics(
     for topic in topics:
         if topic in replayable:
             continue
-        model = catalog[topic].value  # an unknown topic fails here, naming topics.yaml
-        why = (f"no engine of {names} reads it" if not any(topic in e.inputs for e in engines)
-               else f"its records ({model}) do not decode to columns")
-        raise ConfigError(f"cannot replay {topic}: {why}; the topics {names} can replay: "
-                          f"{', '.join(replayable) or 'none'}")
+        catalog[topic]  # an unknown topic fails here, naming topics.yaml
+        raise ConfigError(f"cannot replay {topic}: no engine of {names} reads it; the topics "
+                          f"{names} can replay: {', '.join(replayable) or 'none'}")
     return topics
 
 

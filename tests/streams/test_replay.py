@@ -157,7 +157,7 @@ def test_replay_of_an_empty_time_range_is_an_error(
 
 
 @pytest.mark.parametrize(("args", "reason"), [
-    (["--topic", "logic.vpin"], "cannot replay logic.vpin: no engine of bars, microstructure, "
+    (["--topic", "logic.vpin"], "cannot replay logic.vpin: no engine of bars, features, microstructure, "
      "vpin reads it"),
     (["--topic", "market.quotes", "--engines", "bars"],
      "cannot replay market.quotes: no engine of bars reads it"),
