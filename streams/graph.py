@@ -340,8 +340,10 @@ class Merged:
     def runs(self, lo: int, hi: int) -> Iterator[Source]:
         """Consecutive rows of one source within positions [lo, hi), as its columns."""
         src, row = self._src[lo:hi], self._row[lo:hi]
-        cuts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]]) if len(src) else []
-        ends = np.r_[cuts[1:], len(src)] if len(src) else []
+        if not len(src):
+            return
+        cuts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+        ends = np.r_[cuts[1:], len(src)]
         for a, b in zip(cuts, ends, strict=True):
             source = self._sources[int(src[a])]
             rows = row[a:b]

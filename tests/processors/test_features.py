@@ -131,7 +131,8 @@ def test_snapshot_restore_at_any_point_continues_exactly() -> None:
     for cut in (1, 9, 25, 57):
         first = make_engine()
         emits = run(first, tape[:cut])
-        state = json.loads(json.dumps({k: first.snapshot(k) for k in first.keys()}))
+        keys = first.keys()
+        state = json.loads(json.dumps({k: first.snapshot(k) for k in keys}))
         second = make_engine()
         for key, snap in state.items():
             second.restore(key, snap)
