@@ -18,6 +18,7 @@ from streams.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from processors.bars import BarEngine
+    from processors.features import FeaturesEngine
     from processors.microstructure import MicrostructureEngine
     from processors.vpin import VpinEngine
 
@@ -55,6 +56,7 @@ class EngineRegistry(Mapping[str, type[Engine]]):
 
 _LOCATIONS = {
     "bars": "processors.bars:BarEngine",
+    "features": "processors.features:FeaturesEngine",
     "microstructure": "processors.microstructure:MicrostructureEngine",
     "vpin": "processors.vpin.engine:VpinEngine",
 }
@@ -69,4 +71,4 @@ def __getattr__(attr: str) -> type[Engine]:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "MicrostructureEngine", "VpinEngine"]
+__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "FeaturesEngine", "MicrostructureEngine", "VpinEngine"]

@@ -1,13 +1,12 @@
-"""Deterministic in-process replay: the same engines, a TestClock, event-time order.
+"""Deterministic in-process replay: the engines as a graph, test clocks, event-time order.
 
-Inputs become runs of columns of one topic in one event-time order (ties keep input order),
-and each engine gets the runs of the topics it reads, joined into batches (a topic it does
-not read does not cut them). Files are read a chunk at a time and merged as they are read
-(`streams.feeds.files`), so memory does not grow with their size; a topic range is read whole
-and merged in memory. After each batch the TestClock advances to its last event time and the
-engine's time-driven closes fire; at the end every engine flushes what is still open.
-`streams.outputs` writes the outputs per topic, in a canonical order (ts_event, key, then
-emission order), so the same input gives byte-identical files.
+Inputs become runs of columns of one topic in one event-time order (ties keep input order).
+Files are read a chunk at a time and merged as they are read (`streams.feeds.files`), so
+memory does not grow with their size; a topic range is read whole and merged in memory. Every
+output goes on to the engines of the run that read its topic, in event-time order, cycles
+included (`streams.graph` says in what order and why). `streams.outputs` writes the outputs
+per topic, in a canonical order (ts_event, key, then emission order), so the same input gives
+byte-identical files, whatever the batch size.
 """
 
 from __future__ import annotations
@@ -19,35 +18,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from processors import Emit, Engine
 from streams import kafka
 from streams.catalog import Catalog
-from streams.clock import TestClock
-from streams.codec import COLUMNAR_MODELS, Columns, decode_columns
+from streams.codec import decode_columns
 from streams.feeds.badrows import BadRows
 from streams.feeds.files import FileOptions, market_runs
 from streams.feeds.progress import Progress
-from streams.settings import EngineParams
+from streams.graph import GraphRun, Merged, Source, new_engines
+from streams.settings import EngineParams, get_settings
 
 log = logging.getLogger(__name__)
 DEFAULT_BATCH_ROWS = 65_536
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Rows of one topic, sorted by ts_event."""
-
-    topic: str
-    columns: Columns
-
-    def __len__(self) -> int:
-        return len(self.columns["ts_event"])
+__all__ = ["DEFAULT_BATCH_ROWS", "ReplayResult", "Source", "file_runs", "replay_runs",
+           "replayable_topics", "run_replay", "topic_source"]
 
 
 @dataclass(slots=True)
 class ReplayResult:
+    """Every output of a replay by topic, in canonical order, and how many input events."""
+
     outputs: dict[str, list[Emit]] = field(default_factory=dict)
     events_in: int = 0
 
@@ -62,19 +53,19 @@ def run_replay(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
+    catalog: Catalog | None = None,
 ) -> ReplayResult:
     """Feed whole `sources` through fresh engines in event-time order; collect every output."""
-    merged = _Merged([s for s in sources if len(s)])
+    merged = Merged(list(sources))
 
     def runs() -> Iterator[Source]:
         for lo in range(0, len(merged), batch_rows):
             hi = min(len(merged), lo + batch_rows)
-            for source, columns in merged.runs(lo, hi):
-                yield Source(source.topic, columns)
+            yield from merged.runs(lo, hi)
             if progress:
                 progress(hi, len(merged))
 
-    return replay_runs(runs(), engine_classes, params)
+    return replay_runs(runs(), engine_classes, params, batch_rows=batch_rows, catalog=catalog)
 
 
 def replay_runs(
@@ -83,96 +74,22 @@ def replay_runs(
     params: EngineParams,
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
+    catalog: Catalog | None = None,
 ) -> ReplayResult:
     """Feed runs that are already in one event-time order (each of one topic) through fresh
-    engines, and collect every output.
+    engines as a graph, and collect every output.
 
-    Each engine sees only its own inputs: consecutive runs of one of its topics are joined
-    into one batch (up to `batch_rows`), so a run of another topic, which it does not read,
-    does not cut its batches. After each batch the engine's time-driven closes fire at the
-    batch's last event time; at the end every engine flushes.
+    Each engine sees only its own inputs, in batches of up to `batch_rows`; after each batch
+    its time-driven closes fire at the batch's last event time; at the end it flushes, and
+    its outputs (flushed ones too) reach the engines that read them. An engine without
+    settings (a test's) runs with its parameter model's defaults.
     """
-    clock = TestClock(0)
-    device = torch.device("cpu")
-    feeds = [_EngineFeed(cls(getattr(params, cls.name), clock, device), clock, batch_rows)
-             for cls in engine_classes]
-    readers: dict[str, list[_EngineFeed]] = defaultdict(list)
-    for feed in feeds:
-        for topic in feed.engine.inputs:
-            readers[topic].append(feed)
-    emitted: list[Emit] = []
-    events_in = 0
-    for run in runs:
-        events_in += len(run)
-        for feed in readers.get(run.topic, []):
-            emitted += feed.add(run)
-    for feed in feeds:
-        emitted += feed.finish()
-    result = ReplayResult(events_in=events_in)
-    for emit in emitted:
-        result.outputs.setdefault(emit.topic, []).append(emit)
-    return result
-
-
-class _EngineFeed:
-    """One engine's pending batch: runs of one of its topics, joined until the topic changes
-    or `batch_rows` is reached."""
-
-    def __init__(self, engine: Engine, clock: TestClock, batch_rows: int) -> None:
-        self.engine, self._clock, self._batch_rows = engine, clock, batch_rows
-        self._topic: str | None = None
-        self._pending: list[Columns] = []
-        self._rows = 0
-
-    def add(self, run: Source) -> list[Emit]:
-        out = self._process() if run.topic != self._topic else []
-        self._topic = run.topic
-        self._pending.append(run.columns)
-        self._rows += len(run)
-        return out + (self._process() if self._rows >= self._batch_rows else [])
-
-    def finish(self) -> list[Emit]:
-        return self._process() + self.engine.flush()
-
-    def _process(self) -> list[Emit]:
-        if not self._pending:
-            return []
-        parts, self._pending, self._rows = self._pending, [], 0
-        columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        last_ts = int(columns["ts_event"][-1])
-        if last_ts > self._clock.timestamp_ns():
-            self._clock.advance_to(last_ts)
-        assert self._topic is not None
-        out = self.engine.process(self._topic, columns)
-        return out + self.engine.on_time(last_ts)
-
-
-class _Merged:
-    """All sources' rows in one event-time order (ties keep input order)."""
-
-    def __init__(self, sources: list[Source]) -> None:
-        self._sources = sources
-        if not sources:
-            self._src = self._row = np.empty(0, np.int64)
-            return
-        ts = np.concatenate([s.columns["ts_event"] for s in sources])
-        src = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(sources)])
-        row = np.concatenate([np.arange(len(s)) for s in sources])
-        order = np.lexsort((row, src, ts))
-        self._src, self._row = src[order], row[order]
-
-    def __len__(self) -> int:
-        return len(self._src)
-
-    def runs(self, lo: int, hi: int) -> Iterator[tuple[Source, Columns]]:
-        """Consecutive rows of one source within positions [lo, hi), as its columns."""
-        src, row = self._src[lo:hi], self._row[lo:hi]
-        cuts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
-        ends = np.r_[cuts[1:], len(src)]
-        for a, b in zip(cuts, ends, strict=True):
-            source = self._sources[int(src[a])]
-            rows = row[a:b]
-            yield source, {name: col[rows] for name, col in source.columns.items()}
+    catalog = catalog or Catalog.load(get_settings().topics_file)
+    engines = new_engines(engine_classes, {cls.name: getattr(params, cls.name, None)
+                                           for cls in engine_classes})
+    graph = GraphRun(engines, catalog, batch_rows)
+    outputs = graph.run(runs)
+    return ReplayResult(outputs=outputs, events_in=graph.events_in)
 
 
 def file_runs(
@@ -194,13 +111,12 @@ def file_runs(
 
 def replayable_topics(catalog: Catalog, engines: Iterable[type[Engine]]) -> dict[str, list[str]]:
     """The catalog topics a replay can feed to `engines` -> the names of the engines that read
-    each: topics an engine reads whose value model decodes to columns."""
+    each (every catalog model decodes to columns)."""
     readers: dict[str, list[str]] = defaultdict(list)
     for engine in engines:
         for topic in engine.inputs:
             readers[topic].append(engine.name)
-    return {t.name: readers[t.name] for t in catalog
-            if t.name in readers and t.value in COLUMNAR_MODELS}
+    return {t.name: readers[t.name] for t in catalog if t.name in readers}
 
 
 @dataclass(frozen=True, slots=True)

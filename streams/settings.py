@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from processors.bars import BarParams
+from processors.features import FeatureParams
 from processors.microstructure import MicrostructureParams
 from processors.vpin import VpinParams
 from streams.exceptions import ConfigError
@@ -43,6 +44,7 @@ class EngineParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     bars: BarParams = BarParams()
+    features: FeatureParams = FeatureParams()
     microstructure: MicrostructureParams = MicrostructureParams()
     vpin: VpinParams = VpinParams()
 
@@ -131,6 +133,7 @@ class Settings(BaseSettings):
     ibkr_reconnect_max_ms: int = Field(default=60_000, ge=10)
 
     bars: BarParams = BarParams()
+    features: FeatureParams = FeatureParams()
     microstructure: MicrostructureParams = MicrostructureParams()
     vpin: VpinParams = VpinParams()
 
@@ -180,7 +183,7 @@ class Settings(BaseSettings):
 
     def engine_params(self) -> EngineParams:
         """The engine parameters as one object (what `--set` overrides)."""
-        return EngineParams(bars=self.bars, microstructure=self.microstructure,
+        return EngineParams(bars=self.bars, features=self.features, microstructure=self.microstructure,
                             vpin=self.vpin)
 
 

@@ -29,4 +29,5 @@ def test_engines_import_torch_when_looked_up() -> None:
                             timeout=120)
 
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "['bars', 'microstructure', 'vpin'] False True VpinEngine"
+    assert result.stdout.strip() == (
+        "['bars', 'features', 'microstructure', 'vpin'] False True VpinEngine")

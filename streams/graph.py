@@ -1,0 +1,365 @@
+"""The engines of one replay as a graph, run in event-time order.
+
+Every output goes to every engine of the run that reads its topic. Engines run in stages, in
+topological order of the graph (an engine that writes a topic before the engines that read
+it); the engines of a cycle (strategy -> orders -> execution -> executions -> strategy) form
+one stage and run together.
+
+- An engine outside a cycle gets its whole input in one event-time order, in batches: the
+  source rows (input order at equal times) merged with the outputs of earlier stages. Its
+  readers run once it has finished and flushed, so it may date an output before the event
+  that made it known (a bar's ts_event is its end; the trade that closes it comes later).
+  Engines that read only source topics run while the source is read; source rows that a
+  later stage reads are kept until it runs.
+- The engines of a cycle run instant by instant (one ts_event at a time): the instant's input
+  rows, then in rounds the outputs dated at that instant, then `on_time`. There an output
+  dated before the instant that caused it is an error naming the engine: it would reach an
+  engine that has already processed newer events.
+- At equal ts_event, events are ordered by causal depth (source topics first, then each
+  stage's outputs), then topic name, then key, then producing engine, then the order its
+  engine emitted them for that key; so an engine never receives an event older than one it
+  has processed, and the order does not depend on batch sizes.
+- Outputs carry `ts_init = ts_event`: a replay has no processing time, and the test clock's
+  time at a batch would depend on how the input was batched.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from processors import Emit, Engine
+from streams.catalog import Catalog
+from streams.clock import TestClock
+from streams.codec import Columns, event_columns
+from streams.exceptions import NautilusError
+
+log = logging.getLogger(__name__)
+MAX_ROUNDS_PER_INSTANT = 10_000
+
+
+class ReplayOrderError(NautilusError):
+    """An engine in a cycle dated an output before the event that caused it, or a cycle does
+    not settle at one instant."""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Rows of one topic, sorted by ts_event."""
+
+    topic: str
+    columns: Columns
+
+    def __len__(self) -> int:
+        return len(self.columns["ts_event"])
+
+
+@dataclass(slots=True)
+class _Stage:
+    engines: list[Engine]
+    cyclic: bool
+    streaming: bool = False  # reads only source topics and runs while they are read
+
+    @property
+    def inputs(self) -> set[str]:
+        return {t for e in self.engines for t in e.inputs}
+
+    @property
+    def outputs(self) -> set[str]:
+        return {t for e in self.engines for t in e.outputs}
+
+
+def stages(engines: Sequence[Engine]) -> list[_Stage]:
+    """The engines' strongly connected components in topological order (producers first);
+    among independent engines the given order is kept (Tarjan's algorithm, deterministic)."""
+    readers = {i: [j for j, r in enumerate(engines) if set(e.outputs) & set(r.inputs)]
+               for i, e in enumerate(engines)}
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    found: list[list[int]] = []
+
+    def visit(v: int) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in readers[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                component.append(w)
+                if w == v:
+                    break
+            found.append(sorted(component))
+
+    for v in reversed(range(len(engines))):  # Tarjan emits components readers-first
+        if v not in index:
+            visit(v)
+    found.reverse()
+    return [_Stage([engines[i] for i in c], cyclic=len(c) > 1 or c[0] in readers[c[0]])
+            for c in found]
+
+
+@dataclass(slots=True)
+class GraphRun:
+    """One replay of `engines` over source runs; `run` returns every output by topic."""
+
+    engines: list[Engine]
+    catalog: Catalog
+    batch_rows: int
+    events_in: int = 0
+    _stages: list[_Stage] = field(default_factory=list)
+    _depth: dict[str, int] = field(default_factory=dict)
+    _emitted: dict[str, list[tuple[tuple, Emit]]] = field(default_factory=dict)
+    _seq: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    _held: list[Source] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._stages = stages(self.engines)
+        produced = {t for e in self.engines for t in e.outputs}
+        for number, stage in enumerate(self._stages):
+            stage.streaming = not stage.cyclic and not (stage.inputs & produced)
+            for topic in stage.outputs:
+                self._depth[topic] = max(self._depth.get(topic, 0), number + 1)
+
+    def run(self, runs: Iterable[Source]) -> dict[str, list[Emit]]:
+        streaming = [s for s in self._stages if s.streaming]
+        feeds = {id(s): _EngineFeed(s.engines[0], self.batch_rows) for s in streaming}
+        readers: dict[str, list[_EngineFeed]] = defaultdict(list)
+        for stage in streaming:
+            for topic in stage.engines[0].inputs:
+                readers[topic].append(feeds[id(stage)])
+        held = {t for s in self._stages if not s.streaming for t in s.inputs}
+        for run in runs:
+            self.events_in += len(run)
+            for feed in readers.get(run.topic, []):
+                self._record(feed.engine, feed.add(run))
+            if run.topic in held:
+                self._held.append(run)
+        for stage in self._stages:
+            if stage.streaming:
+                self._record(stage.engines[0], feeds[id(stage)].finish())
+            elif stage.cyclic:
+                self._run_cycle(stage)
+            else:
+                self._run_engine(stage.engines[0])
+        return {topic: [emit for _, emit in sorted(emits, key=lambda pair: pair[0])]
+                for topic, emits in sorted(self._emitted.items())}
+
+    # ---- outputs ----------------------------------------------------------------------
+
+    def _record(self, engine: Engine, emits: list[Emit]) -> list[Emit]:
+        """Keep `emits` (with ts_init = ts_event) under their deterministic order key."""
+        producer = self.engines.index(engine)
+        stamped = []
+        for emit in emits:
+            value = emit.value
+            if value.ts_init != value.ts_event:
+                value = value.model_copy(update={"ts_init": value.ts_event})
+            stamped_emit = Emit(emit.topic, emit.key, value)
+            seq_key = (producer, emit.topic, emit.key)
+            seq = self._seq.get(seq_key, 0)
+            self._seq[seq_key] = seq + 1
+            order = (value.ts_event, self._depth[emit.topic], emit.topic, emit.key, producer, seq)
+            self._emitted.setdefault(emit.topic, []).append((order, stamped_emit))
+            stamped.append(stamped_emit)
+        return stamped
+
+    def _sources(self, topics: set[str]) -> list[Source]:
+        """What the stage reading `topics` gets from outside it: the kept source rows (input
+        order), then each earlier stage's outputs by (depth, topic), each sorted."""
+        out = [run for run in self._held if run.topic in topics]
+        for topic in sorted(topics & set(self._emitted), key=lambda t: (self._depth[t], t)):
+            emits = [emit for _, emit in sorted(self._emitted[topic], key=lambda p: p[0])]
+            out.append(Source(topic, self._columns(topic, emits)))
+        return out
+
+    def _columns(self, topic: str, emits: list[Emit]) -> Columns:
+        return event_columns(self.catalog[topic].value, [e.value for e in emits])
+
+    # ---- stages -------------------------------------------------------------------------
+
+    def _run_engine(self, engine: Engine) -> None:
+        merged = Merged(self._sources(set(engine.inputs)))
+        feed = _EngineFeed(engine, self.batch_rows)
+        for lo in range(0, len(merged), self.batch_rows):
+            for run in merged.runs(lo, min(len(merged), lo + self.batch_rows)):
+                self._record(engine, feed.add(run))
+        self._record(engine, feed.finish())
+
+    def _run_cycle(self, stage: _Stage) -> None:
+        outside = Merged(self._sources(stage.inputs))  # before the cycle emits anything
+        cycle = _Cycle(self, stage, stage.inputs & stage.outputs)
+        times = outside.ts
+        pos = 0
+        while pos < len(outside) or cycle.pending:
+            now = min(int(times[pos]) if pos < len(outside) else cycle.next_ns,
+                      cycle.next_ns if cycle.pending else np.iinfo(np.int64).max)
+            end = int(np.searchsorted(times, now, side="right"))
+            cycle.instant(now, list(outside.runs(pos, end)))
+            pos = end
+        for engine in stage.engines:
+            cycle.flush(engine)
+
+
+class _Cycle:
+    """The engines of one cycle, run one instant at a time (see the module docstring)."""
+
+    def __init__(self, run: GraphRun, stage: _Stage, internal: set[str]) -> None:
+        self._run, self._stage, self._internal = run, stage, internal
+        self._heap: list[tuple[tuple, int, Emit]] = []
+        self._pushed = 0
+        self._now = -1
+
+    @property
+    def pending(self) -> bool:
+        return bool(self._heap)
+
+    @property
+    def next_ns(self) -> int:
+        return self._heap[0][0][0]
+
+    def instant(self, now: int, outside: list[Source]) -> None:
+        self._now = now
+        for engine in self._stage.engines:
+            _advance(engine.clock, now)
+        runs = outside
+        for _ in range(MAX_ROUNDS_PER_INSTANT):
+            for engine in self._stage.engines:
+                for run in runs:
+                    if run.topic in engine.inputs:
+                        self._emit(engine, engine.process(run.topic, run.columns))
+            runs = self._due(now)
+            if not runs:
+                for engine in self._stage.engines:
+                    self._emit(engine, engine.on_time(now))
+                runs = self._due(now)
+                if not runs:
+                    return
+        names = ", ".join(e.name for e in self._stage.engines)
+        raise ReplayOrderError(f"the cycle of {names} did not settle in "
+                               f"{MAX_ROUNDS_PER_INSTANT} rounds at ts_event={now}")
+
+    def flush(self, engine: Engine) -> None:
+        """End of input: `engine` flushes; its outputs reach the cycle's readers at once."""
+        self._emit(engine, engine.flush())
+        while self._heap:
+            self.instant(self.next_ns, [])
+
+    def _emit(self, engine: Engine, emits: list[Emit]) -> None:
+        for emit in emits:
+            if emit.value.ts_event < self._now:
+                raise ReplayOrderError(
+                    f"engine {engine.name} emitted {emit.topic} key={emit.key} with "
+                    f"ts_event={emit.value.ts_event}, before the event that caused it "
+                    f"(ts_event={self._now}): in a cycle an output is never dated before its "
+                    "cause")
+        for emit in self._run._record(engine, emits):
+            if emit.topic in self._internal:
+                order = (emit.value.ts_event, emit.topic, emit.key)
+                heapq.heappush(self._heap, (order, self._pushed, emit))
+                self._pushed += 1
+
+    def _due(self, now: int) -> list[Source]:
+        """The cycle's outputs dated `now`, as one run per topic (topic, then key order)."""
+        due: dict[str, list[Emit]] = defaultdict(list)
+        while self._heap and self._heap[0][0][0] == now:
+            emit = heapq.heappop(self._heap)[2]
+            due[emit.topic].append(emit)
+        return [Source(topic, self._run._columns(topic, emits)) for topic, emits in due.items()]
+
+
+class _EngineFeed:
+    """One engine's pending batch: runs of one of its topics, joined until the topic changes
+    or `batch_rows` is reached. After each batch the engine's clock moves to the batch's last
+    event time and its time-driven closes fire."""
+
+    def __init__(self, engine: Engine, batch_rows: int) -> None:
+        self.engine, self._batch_rows = engine, batch_rows
+        self._topic: str | None = None
+        self._pending: list[Columns] = []
+        self._rows = 0
+
+    def add(self, run: Source) -> list[Emit]:
+        out = self._process() if run.topic != self._topic else []
+        self._topic = run.topic
+        self._pending.append(run.columns)
+        self._rows += len(run)
+        return out + (self._process() if self._rows >= self._batch_rows else [])
+
+    def finish(self) -> list[Emit]:
+        return self._process() + self.engine.flush()
+
+    def _process(self) -> list[Emit]:
+        if not self._pending:
+            return []
+        parts, self._pending, self._rows = self._pending, [], 0
+        columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        last_ts = int(columns["ts_event"][-1])
+        _advance(self.engine.clock, last_ts)
+        assert self._topic is not None
+        out = self.engine.process(self._topic, columns)
+        return out + self.engine.on_time(last_ts)
+
+
+def _advance(clock: object, ts_ns: int) -> None:
+    assert isinstance(clock, TestClock)
+    if ts_ns > clock.timestamp_ns():
+        clock.advance_to(ts_ns)
+
+
+class Merged:
+    """Sources' rows in one event-time order; at equal times by source (the order given),
+    then row."""
+
+    def __init__(self, sources: list[Source]) -> None:
+        self._sources = [s for s in sources if len(s)]
+        if not self._sources:
+            self.ts = self._src = self._row = np.empty(0, np.int64)
+            return
+        ts = np.concatenate([s.columns["ts_event"] for s in self._sources])
+        src = np.concatenate([np.full(len(s), i, np.int64) for i, s in enumerate(self._sources)])
+        row = np.concatenate([np.arange(len(s)) for s in self._sources])
+        order = np.lexsort((row, src, ts))
+        self.ts, self._src, self._row = ts[order], src[order], row[order]
+
+    def __len__(self) -> int:
+        return len(self._src)
+
+    def runs(self, lo: int, hi: int) -> Iterator[Source]:
+        """Consecutive rows of one source within positions [lo, hi), as its columns."""
+        src, row = self._src[lo:hi], self._row[lo:hi]
+        if not len(src):
+            return
+        cuts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
+        ends = np.r_[cuts[1:], len(src)]
+        for a, b in zip(cuts, ends, strict=True):
+            source = self._sources[int(src[a])]
+            rows = row[a:b]
+            yield Source(source.topic, {name: col[rows] for name, col in source.columns.items()})
+
+
+def new_engines(
+    engine_classes: Sequence[type[Engine]], params_of: dict[str, object]
+) -> list[Engine]:
+    """Fresh engines, each with its own test clock (engines of later stages start at the
+    beginning of time again) on the CPU."""
+    device = torch.device("cpu")
+    engines = []
+    for cls in engine_classes:
+        params = params_of.get(cls.name)
+        if params is None:
+            params = cls.params_model()
+        engines.append(cls(params, TestClock(0), device))  # type: ignore[arg-type]
+    return engines
