@@ -3,12 +3,15 @@
 Each fetch of an input topic reaches its engine's binding as one batch (up to
 `batch_max_events` records; see streams/runtime/batching.py), and its offsets are acked to
 Faust only after the binding returned, so they are committed only after the batch's outputs
-and state were acked. State tables use `use_partitioner=True`: Faust then picks
-the changelog partition by hashing the key (murmur2, like our producers) instead of asking
-for "the current event", which a batch does not have; since the input topics are keyed by the
-same field with the same partition count, a key's changelog partition is its input partition,
-so recovery restores exactly the keys a worker owns. This is how a table is written once per
-batch per key, outside per-event iteration.
+and state were acked. An input keyed by another field than the engine's state key reaches
+the binding through a repartition topic, fed by a `Repartitioner` subscribed to the input
+(streams/runtime/partitioning.py, streams/runtime/repartition.py). State tables use
+`use_partitioner=True`: Faust then picks the changelog partition by hashing the key (murmur2,
+like our producers) instead of asking for "the current event", which a batch does not have;
+the table has the partition count of the topics the binding consumes, so a key's changelog
+partition is its input partition and a worker restores exactly the keys of the partitions it
+is assigned. This is how a table is written once per batch per key, outside per-event
+iteration.
 """
 
 from __future__ import annotations
@@ -27,9 +30,12 @@ from streams import kafka
 from streams.catalog import Catalog
 from streams.clock import LiveClock
 from streams.device import select_device
-from streams.runtime.batching import BatchingApp
+from streams.runtime.batching import BatchHandler, BatchingApp
 from streams.runtime.binding import EngineBinding
+from streams.runtime.partitioning import ensure_repartition_topics, plan_state
+from streams.runtime.records import Header
 from streams.runtime.recovery import SeekSafeTableManager
+from streams.runtime.repartition import Repartitioner
 from streams.settings import EngineParams, Settings
 
 log = logging.getLogger(__name__)
@@ -42,8 +48,14 @@ class FaustPublisher:
     def __init__(self, app: faust.App) -> None:
         self._app = app
 
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[object]:
-        return await self._app.producer.send(topic, key, value, None, None, None)
+    async def send(
+        self, topic: str, key: bytes, value: bytes, *, partition: int | None = None,
+        timestamp_ms: int | None = None, headers: list[Header] | None = None,
+    ) -> Awaitable[object]:
+        timestamp_s = None if timestamp_ms is None else timestamp_ms / 1000
+        return await self._app.producer.send(
+            topic, key, value, partition, timestamp_s, headers
+        )
 
     async def flush(self) -> None:
         await self._app.producer.flush()
@@ -83,34 +95,48 @@ def build_app(
     clock = LiveClock()
     device = select_device(settings.device)
     publisher = FaustPublisher(app)
-    bindings = []
-    for engine_cls in engines:
+    plans = [plan_state(engine_cls, catalog, settings.app_id) for engine_cls in engines]
+    for plan in plans:  # every engine is checked before any topic is created
+        ensure_repartition_topics(plan, catalog, brokers)
+    bindings, repartitioners = [], []
+    for engine_cls, plan in zip(engines, plans, strict=True):
         engine = engine_cls(getattr(params, engine_cls.name), clock, device)
-        partitions = catalog[engine_cls.inputs[0]].partitions
         table = app.Table(
             f"{engine_cls.name}-state",
             default=None,
-            partitions=partitions,
+            partitions=plan.partitions,
             use_partitioner=True,
             key_type=bytes,
             value_type=bytes,
         )
         binding = EngineBinding(
-            engine, catalog=catalog, table=table, publisher=publisher, clock=clock,
-            partition_of=_partition_of(partitions),
-            assigned=_assigned(app, engine_cls.inputs[0]),
+            engine, plan=plan, catalog=catalog, table=table, publisher=publisher, clock=clock,
+            partition_of=_partition_of(plan.partitions),
+            assigned=_assigned(app, plan.consumed_topics),
             read_changelog=_changelog_reader(brokers, table.changelog_topic.get_topic_name()),
         )
         bindings.append(binding)
-        for input_topic in engine_cls.inputs:
-            topic = app.topic(
-                input_topic, key_serializer="raw", value_serializer="raw",
-                partitions=catalog[input_topic].partitions,
-            )
-            app.subscribe_batches(topic, binding.handle)
-    _add_timers(app, settings, brokers, bindings, clock)
+        for route in plan.routes:
+            if route.repartitioned:
+                repartitioner = Repartitioner(
+                    engine=plan.engine, route=route, key_field=plan.key_field,
+                    partition_of=binding.partition_of, publisher=publisher, clock=clock,
+                    counters=binding.counters,
+                )
+                repartitioners.append(repartitioner)
+                _subscribe(app, route.topic, catalog[route.topic].partitions,
+                           repartitioner.handle)
+            _subscribe(app, route.consumed, plan.partitions, binding.handle)
+    _add_timers(app, settings, brokers, bindings, repartitioners, clock)
     _add_rebalance_hooks(app, bindings)
     return app, bindings
+
+
+def _subscribe(app: BatchingApp, topic: str, partitions: int, handler: BatchHandler) -> None:
+    app.subscribe_batches(
+        app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=partitions),
+        handler,
+    )
 
 
 def _partition_of(partitions: int):  # type: ignore[no-untyped-def]
@@ -122,9 +148,9 @@ def _partition_of(partitions: int):  # type: ignore[no-untyped-def]
     return partition_of
 
 
-def _assigned(app: faust.App, topic: str):  # type: ignore[no-untyped-def]
+def _assigned(app: faust.App, topics: frozenset[str]):  # type: ignore[no-untyped-def]
     def assigned() -> set[int]:
-        return {tp.partition for tp in app.consumer.assignment() if tp.topic == topic}
+        return {tp.partition for tp in app.consumer.assignment() if tp.topic in topics}
 
     return assigned
 
@@ -137,31 +163,38 @@ def _changelog_reader(brokers: str, topic: str):  # type: ignore[no-untyped-def]
 
 
 class LagMeter:
-    """Records in a binding's assigned input partitions not processed yet.
+    """Records in a binding's assigned partitions not processed yet: the topics it consumes,
+    and the inputs its repartitioners re-key for it.
 
-    A partition the binding has not taken a record from yet starts at the group's committed
-    offset, asked of the broker once per assignment (off the event loop); until that answer
-    and every partition's end (from fetch responses) are known, the lag is unknown (None),
-    which never counts as caught up.
+    A partition not taken a record from yet starts at the group's committed offset, asked of
+    the broker once per assignment (off the event loop); until that answer and every
+    partition's end (from fetch responses) are known, the lag is unknown (None), which never
+    counts as caught up.
     """
 
-    def __init__(self, app: faust.App, brokers: str, group: str) -> None:
+    def __init__(
+        self, app: faust.App, brokers: str, group: str, binding: EngineBinding,
+        repartitioners: list[Repartitioner],
+    ) -> None:
         self._app, self._brokers, self._group = app, brokers, group
+        self._binding, self._repartitioners = binding, repartitioners
+        self._topics = binding.consumed_topics | {r.route.topic for r in repartitioners}
         self._starts: dict[tuple[str, int], int | None] = {}
         self._asked: frozenset[tuple[str, int]] = frozenset()
 
-    async def lag(self, binding: EngineBinding) -> int | None:
+    async def lag(self) -> int | None:
         consumer = self._app.consumer
-        inputs = set(binding.engine.inputs)
         assigned = frozenset(
-            (tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in inputs
+            (tp.topic, tp.partition) for tp in consumer.assignment() if tp.topic in self._topics
         )
         if assigned != self._asked:
             self._asked = assigned
             self._starts = await asyncio.to_thread(
                 kafka.committed_offsets, self._brokers, self._group, sorted(assigned)
             )
-        processed = binding.next_offsets()
+        processed = self._binding.next_offsets()
+        for repartitioner in self._repartitioners:
+            processed.update(repartitioner.next_offsets())
         total = 0
         for topic, partition in assigned:
             high = consumer.highwater(TP(topic, partition))
@@ -177,10 +210,15 @@ def _add_timers(
     settings: Settings,
     brokers: str,
     bindings: list[EngineBinding],
+    repartitioners: list[Repartitioner],
     clock: LiveClock,
 ) -> None:
     live_slack_ns = settings.live_slack_ms * 1_000_000
-    meters = {b.name: LagMeter(app, brokers, settings.app_id) for b in bindings}
+    meters = {
+        b.name: LagMeter(app, brokers, settings.app_id, b,
+                         [r for r in repartitioners if r.engine == b.name])
+        for b in bindings
+    }
     # published with every health record: what `replay --params live` runs with
     params = {b.name: b.engine.params.model_dump(mode="json") for b in bindings}
     ticks: dict[str, asyncio.Future[None]] = {}
@@ -191,7 +229,7 @@ def _add_timers(
         newest = binding.counters.last_event_ts
         live = newest is not None and now - newest <= live_slack_ns
         # None (unknown) is not caught up
-        if live or await meters[binding.name].lag(binding) == 0:
+        if live or await meters[binding.name].lag() == 0:
             await binding.tick(now)
 
     @app.timer(interval=settings.clock_tick_ms / 1000)
@@ -216,7 +254,7 @@ def _add_timers(
     async def publish_health() -> None:
         now = clock.timestamp_ns()
         for binding in bindings:
-            lag = await meters[binding.name].lag(binding)
+            lag = await meters[binding.name].lag()
             await _publish_health(app, binding, lag, params[binding.name], now)
 
     @app.on_before_shutdown.connect
@@ -246,5 +284,13 @@ def _add_rebalance_hooks(app: faust.App, bindings: list[EngineBinding]) -> None:
     @app.on_partitions_revoked.connect
     async def drop_state(app: faust.App, revoked: set[TP], **_: object) -> None:
         for binding in bindings:
-            mine = {tp.partition for tp in revoked if tp.topic in binding.engine.inputs}
+            mine = {tp.partition for tp in revoked if tp.topic in binding.consumed_topics}
             await binding.revoke(mine)
+
+    @app.on_partitions_assigned.connect
+    async def report_assignment(app: faust.App, assigned: set[TP], **_: object) -> None:
+        for binding in bindings:
+            mine = sorted({tp.partition for tp in assigned
+                           if tp.topic in binding.consumed_topics})
+            log.info("engine partitions assigned engine=%s topics=%s partitions=%s",
+                     binding.name, ",".join(sorted(binding.consumed_topics)), mine)

@@ -1,11 +1,16 @@
 """One engine bound to the log: the per-batch protocol, independent of Faust's API.
 
-For every micro-batch of one input topic:
+The binding consumes its engine's inputs as routed by streams/runtime/partitioning.py: an
+input keyed by the engine's state key directly, any other through its repartition topic. A
+record's origin is where it entered the platform, (topic, partition, offset): its own
+coordinates on a direct input, the `nautilus-origin` header on a re-keyed one. For every
+micro-batch of one consumed topic:
 
 1. decode the values straight to columns; rows that fail go to logic.deadletter;
-2. drop rows already applied (a re-delivery after a crash: each key's state remembers, per
-   input topic, the offset of the last record applied to it, and a key lives on exactly one
-   partition of each input topic);
+2. drop rows already applied (a re-delivery after a crash, or a record re-keyed twice): per
+   state partition, the binding knows the newest origin offset it handled from each origin
+   partition; each key's state is written with those offsets, so it says exactly which
+   records it includes, and a restarted worker skips those;
 3. `engine.process` the rest and publish its outputs, waiting for the broker's acks;
 4. write the state of each key the batch changed to the state table, once, and wait for the
    changelog's acks;
@@ -13,16 +18,24 @@ For every micro-batch of one input topic:
 
 Killed between 3 and 4, the batch is re-processed from the previous state: its outputs are
 produced again with the same deterministic ids (at-least-once, idempotent). Killed between 4
-and 5, the restored offsets make the re-delivered rows no-ops: no state is doubled.
+and 5 (or in the middle of 4), each key's restored offsets make its re-delivered rows
+no-ops: no state is doubled.
+
+Why the offsets are stored per key although they are kept per partition: a crash in the
+middle of step 4 leaves some keys of a batch written and others not, so after a restart the
+keys of one partition may include different records. Records of one origin partition reach
+a state partition in origin-offset order (a re-keyed run repeats a stretch of them, never
+skips one), so "every record of this key up to origin offset N" describes a key's state
+exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
-from typing import Protocol
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 
 import numpy as np
 import orjson
@@ -33,37 +46,14 @@ from streams import codec
 from streams.catalog import Catalog
 from streams.clock import Clock
 from streams.runtime.counters import Counters
+from streams.runtime.partitioning import InputRoute, StatePlan
+from streams.runtime.records import Outgoing, Publisher, SourceRecord, dead_letter
+from streams.runtime.repartition import origin_of
 
 log = logging.getLogger(__name__)
 
-
-class SourceRecord(Protocol):
-    """One consumed record, as Kafka clients deliver it (aiokafka's ConsumerRecord is one);
-    `timestamp` is the record's time in ms."""
-
-    @property
-    def partition(self) -> int: ...
-    @property
-    def offset(self) -> int: ...
-    @property
-    def key(self) -> bytes | None: ...
-    @property
-    def value(self) -> bytes: ...
-    @property
-    def timestamp(self) -> int: ...
-
-
-class Publisher(Protocol):
-    """Sends records: awaiting `send` enqueues one (in call order) and returns an awaitable
-    that resolves when the broker acked it."""
-
-    async def send(self, topic: str, key: bytes, value: bytes) -> Awaitable[object]: ...
-
-    async def flush(self) -> None: ...
-
-
 StateTable = MutableMapping[bytes, bytes]
-Outgoing = tuple[str, bytes, bytes]  # topic, key, value
+AppliedOffsets = dict[str, int]  # origin "topic/partition" -> newest origin offset included
 
 
 class EngineBinding:
@@ -73,6 +63,7 @@ class EngineBinding:
         self,
         engine: Engine,
         *,
+        plan: StatePlan,
         catalog: Catalog,
         table: StateTable,
         publisher: Publisher,
@@ -82,17 +73,23 @@ class EngineBinding:
         read_changelog: Callable[[], Iterable[tuple[bytes | None, bytes | None]]],
     ) -> None:
         self.engine = engine
+        self.plan = plan
         self.counters = Counters()
+        self._routes = {route.consumed: route for route in plan.routes}
         self._catalog = catalog
         self._table = table
         self._publisher = publisher
         self._clock = clock
-        self._partition_of = partition_of
+        self.partition_of = functools.cache(partition_of)
         self._assigned = assigned
         self._read_changelog = read_changelog
         self._restored_partitions: set[int] = set()
-        # per key: input topic -> offset of the last record applied to the key's state
-        self._applied: dict[str, dict[str, int]] = {}
+        # per state partition: origin -> newest origin offset handled (applied or skipped)
+        self._handled: dict[int, AppliedOffsets] = {}
+        # per state partition: origin -> an offset no key's applied offset exceeds
+        self._ceiling: dict[int, AppliedOffsets] = {}
+        # per key: what its state includes (written with it to the state table)
+        self._applied: dict[str, AppliedOffsets] = {}
         # per key: how many times its state was written; the newest record has the highest
         self._writes: dict[str, int] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
@@ -102,8 +99,13 @@ class EngineBinding:
     def name(self) -> str:
         return self.engine.name
 
+    @property
+    def consumed_topics(self) -> frozenset[str]:
+        """The topics this binding reads: direct inputs and repartition topics."""
+        return self.plan.consumed_topics
+
     def next_offsets(self) -> dict[tuple[str, int], int]:
-        """Next offset to process per (topic, partition) seen by this binding."""
+        """Next offset to process per (consumed topic, partition) seen by this binding."""
         return dict(self._next_offset)
 
     # ---- lifecycle ---------------------------------------------------------------------
@@ -127,7 +129,7 @@ class EngineBinding:
             if raw_key is None or raw_value is None:
                 continue
             key = raw_key.decode()
-            if self._partition_of(key) not in missing:
+            if self.partition_of(key) not in missing:
                 continue
             value = orjson.loads(raw_value)
             # The newest state is the one written last (its write count), wherever the log
@@ -136,14 +138,29 @@ class EngineBinding:
                 newest[key] = value
         for key, value in newest.items():
             self.engine.restore(key, value["state"])
-            self._applied[key] = {t: int(o) for t, o in value["offsets"].items()}
+            applied = self._restored_offsets(key, value)
+            self._applied[key] = applied
+            self._raise_ceiling(self.partition_of(key), applied)
             self._writes[key] = int(value["writes"])
-        restored = len(newest)
         self.engine.take_dirty()
         self._restored_partitions |= missing
         self.counters.status = "running"
         log.info("engine state restored engine=%s partitions=%s keys=%d changelog_records=%d",
-                 self.name, sorted(missing), restored, len(records))
+                 self.name, sorted(missing), len(newest), len(records))
+
+    def _restored_offsets(self, key: str, value: dict) -> AppliedOffsets:
+        if "applied" in value:
+            return {origin: int(offset) for origin, offset in value["applied"].items()}
+        # written before offsets were kept per origin partition: {input topic: offset}, by
+        # engines whose inputs were all keyed like their state (one partition per key)
+        partition = self.partition_of(key)
+        return {f"{topic}/{partition}": int(offset) for topic, offset in value["offsets"].items()}
+
+    def _raise_ceiling(self, partition: int, offsets: AppliedOffsets) -> None:
+        ceiling = self._ceiling.setdefault(partition, {})
+        for origin, offset in offsets.items():
+            if offset > ceiling.get(origin, -1):
+                ceiling[origin] = offset
 
     async def revoke(self, partitions: set[int]) -> None:
         """These partitions moved away: drop their keys' state (restored again if they return).
@@ -155,10 +172,14 @@ class EngineBinding:
 
     def _forget(self, partitions: set[int]) -> None:
         for key in list(self.engine.keys()):
-            if self._partition_of(key) in partitions:
+            if self.partition_of(key) in partitions:
                 self.engine.forget(key)
-                self._applied.pop(key, None)
-                self._writes.pop(key, None)
+        for key in [k for k in self._applied if self.partition_of(k) in partitions]:
+            del self._applied[key]
+            self._writes.pop(key, None)
+        for partition in partitions:
+            self._handled.pop(partition, None)
+            self._ceiling.pop(partition, None)
         for tp in [tp for tp in self._next_offset if tp[1] in partitions]:
             del self._next_offset[tp]
         self._restored_partitions -= partitions
@@ -166,7 +187,7 @@ class EngineBinding:
     # ---- batches -------------------------------------------------------------------------
 
     async def handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
-        """Process one micro-batch of `topic` (see the module docstring for the protocol)."""
+        """Process one micro-batch of a consumed topic (see the module docstring)."""
         if not records:
             return
         async with self._lock:
@@ -175,35 +196,72 @@ class EngineBinding:
             # repeat, with the same id), never to an empty one.
             await self.restore({r.partition for r in records})
             started = time.perf_counter()
-            await self._handle(topic, records)
+            await self._handle(self._routes[topic], records)
             elapsed_ms = (time.perf_counter() - started) * 1e3
             self.counters.batches += 1
             self.counters.last_batch_ms = elapsed_ms
             self.counters.process_ms_total += elapsed_ms
 
-    async def _handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
-        spec = self._catalog[topic]
-        offsets = np.fromiter((r.offset for r in records), np.int64, len(records))
-        self._track_offsets(topic, records, offsets)
-        self.counters.events_in += len(records)
-        columns, rejected = codec.decode_columns(spec.value, [r.value for r in records])
-        out = [self._dead_letter(topic, records[rej.index], rej.reason) for rej in rejected]
-        good = records
-        if rejected:
-            bad = {rej.index for rej in rejected}
-            good = [r for i, r in enumerate(records) if i not in bad]
-            offsets = np.delete(offsets, sorted(bad))
-        if good:
-            columns, offsets = self._skip_applied(topic, columns, offsets, spec.key)
-            if len(offsets):
-                out += self._process(topic, columns, offsets, good, spec.key)
+    async def _handle(self, route: InputRoute, records: Sequence[SourceRecord]) -> None:
+        n = len(records)
+        partitions = np.fromiter((r.partition for r in records), np.int64, n)
+        offsets = np.fromiter((r.offset for r in records), np.int64, n)
+        self._track_offsets(route.consumed, partitions, offsets)
+        self.counters.events_in += n
+        origin_partitions, origin_offsets, no_origin = self._origins(
+            route, records, partitions, offsets
+        )
+        columns, invalid = codec.decode_columns(
+            self._catalog[route.topic].value, [r.value for r in records]
+        )
+        rejected = {rej.index: rej.reason for rej in invalid}
+        rows = np.delete(np.arange(n), sorted(rejected))  # the rows `columns` holds
+        if no_origin:  # decoded, but not to be applied
+            keep = ~np.isin(rows, list(no_origin))
+            columns = {name: col[keep] for name, col in columns.items()}
+            rows = rows[keep]
+            rejected = {**no_origin, **rejected}
+        out = [
+            self._dead_letter(route.topic, int(origin_partitions[i]), int(origin_offsets[i]),
+                              records[i], reason)
+            for i, reason in sorted(rejected.items())
+        ]
+        if len(rows):
+            fresh = self._unapplied(
+                route.topic, columns[self.plan.key_field], partitions[rows],
+                origin_partitions[rows], origin_offsets[rows],
+            )
+            if not fresh.all():
+                columns = {name: col[fresh] for name, col in columns.items()}
+                rows = rows[fresh]
+            if len(rows):
+                def dead_letters(reason: str) -> list[Outgoing]:
+                    return [self._dead_letter(route.topic, int(origin_partitions[i]),
+                                              int(origin_offsets[i]), records[i], reason)
+                            for i in rows.tolist()]
+
+                out += self._process(route.topic, columns, dead_letters)
         await self._commit_outputs(out)
 
-    def _track_offsets(
-        self, topic: str, records: Sequence[SourceRecord], offsets: np.ndarray
-    ) -> None:
+    def _origins(
+        self, route: InputRoute, records: Sequence[SourceRecord], partitions: np.ndarray,
+        offsets: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray, dict[int, str]]:
+        """Origin partition and offset of each record, and the records without an origin
+        (only a producer other than the runtime's can write those to a repartition topic)."""
+        if not route.repartitioned:
+            return partitions, offsets, {}
+        origin_partitions, origin_offsets = partitions.copy(), offsets.copy()
+        no_origin = {}
+        for i, record in enumerate(records):
+            try:
+                origin_partitions[i], origin_offsets[i] = origin_of(record)
+            except ValueError as exc:
+                no_origin[i] = str(exc)
+        return origin_partitions, origin_offsets, no_origin
+
+    def _track_offsets(self, topic: str, partitions: np.ndarray, offsets: np.ndarray) -> None:
         """Remember each partition's next offset; report offsets that jumped forward."""
-        partitions = np.fromiter((r.partition for r in records), np.int64, len(records))
         for partition in np.unique(partitions).tolist():
             mine = offsets[partitions == partition]
             expected = np.empty_like(mine)
@@ -225,44 +283,55 @@ class EngineBinding:
             self.name, topic, partition, expected, got,
         )
 
-    def _skip_applied(
-        self, topic: str, columns: codec.Columns, offsets: np.ndarray, key_field: str
-    ) -> tuple[codec.Columns, np.ndarray]:
-        keys = columns[key_field]
-        inverse, uniq = pd.factorize(keys)
-        applied = np.array(
-            [self._applied.get(k, {}).get(topic, -1) for k in uniq], dtype=np.int64
-        )
-        fresh = offsets > applied[inverse]
+    def _unapplied(
+        self, topic: str, keys: np.ndarray, partitions: np.ndarray,
+        origin_partitions: np.ndarray, origin_offsets: np.ndarray,
+    ) -> np.ndarray:
+        """Which rows are not in their key's state yet; remembers them as handled.
+
+        Per (state partition, origin partition): rows beyond every key's applied offset
+        are fresh at once (the steady state); only after a restart or a re-keyed repeat
+        are rows compared with their own key's applied offsets.
+        """
+        fresh = np.ones(len(origin_offsets), dtype=bool)
+        groups = (partitions << 32) | origin_partitions
+        for group in np.unique(groups).tolist():
+            partition, origin = group >> 32, f"{topic}/{group & 0xFFFFFFFF}"
+            rows = groups == group
+            offsets = origin_offsets[rows]
+            ceiling = self._ceiling.setdefault(partition, {})
+            if int(offsets.min()) <= ceiling.get(origin, -1):
+                fresh[rows] = self._fresh_by_key(keys[rows], offsets, origin)
+            newest = int(offsets.max())
+            handled = self._handled.setdefault(partition, {})
+            handled[origin] = max(newest, handled.get(origin, -1))
+            ceiling[origin] = max(newest, ceiling.get(origin, -1))
         skipped = int((~fresh).sum())
         if skipped:
             self.counters.redelivered_skipped += skipped
-            log.info("skipping re-delivered records engine=%s count=%d", self.name, skipped)
-            columns = {name: col[fresh] for name, col in columns.items()}
-            offsets = offsets[fresh]
-        return columns, offsets
+            log.info("skipping re-delivered records engine=%s topic=%s count=%d",
+                     self.name, topic, skipped)
+        return fresh
+
+    def _fresh_by_key(self, keys: np.ndarray, offsets: np.ndarray, origin: str) -> np.ndarray:
+        inverse, uniq = pd.factorize(keys)
+        applied = np.array(
+            [self._applied.get(k, {}).get(origin, -1) for k in uniq], dtype=np.int64
+        )
+        return offsets > applied[inverse]
 
     def _process(
-        self,
-        topic: str,
-        columns: codec.Columns,
-        offsets: np.ndarray,
-        good: Sequence[SourceRecord],
-        key_field: str,
+        self, topic: str, columns: codec.Columns,
+        dead_letters: Callable[[str], list[Outgoing]],
     ) -> list[Outgoing]:
         try:
             emits = self.engine.process(topic, columns)
         except Exception as exc:  # a bug must not stop the worker: keep the rows, say why
-            log.exception("engine failed on a batch engine=%s rows=%d", self.name, len(offsets))
+            rows = len(columns["ts_event"])
+            log.exception("engine failed on a batch engine=%s rows=%d", self.name, rows)
             self.counters.errors += 1
             self.counters.status = "degraded"
-            wanted = set(offsets.tolist())
-            reason = f"engine {self.name} failed: {type(exc).__name__}: {exc}"
-            return [self._dead_letter(topic, r, reason) for r in good if r.offset in wanted]
-        # a key's records are on one partition, in offset order: its newest is its maximum
-        newest = pd.Series(offsets).groupby(columns[key_field], sort=False).max()
-        for key, offset in newest.items():
-            self._applied.setdefault(key, {})[topic] = int(offset)
+            return dead_letters(f"engine {self.name} failed: {type(exc).__name__}: {exc}")
         self.counters.last_event_ts = int(columns["ts_event"].max())
         return self._publish(emits)
 
@@ -282,19 +351,13 @@ class EngineBinding:
         self.counters.events_out += len(emits)
         return [(e.topic, e.key.encode(), codec.encode(e.value)) for e in emits]
 
-    def _dead_letter(self, topic: str, record: SourceRecord, reason: str) -> Outgoing:
+    def _dead_letter(
+        self, topic: str, partition: int, offset: int, record: SourceRecord, reason: str
+    ) -> Outgoing:
         self.counters.dead_letters += 1
-        now = self._clock.timestamp_ns()
-        letter = codec.dead_letter(
-            topic=topic, partition=record.partition, offset=record.offset,
-            key=record.key, value=record.value, reason=reason,
-            ts_event=record.timestamp * 1_000_000, ts_init=now,
-        )
-        log.warning(
-            "dead-lettered topic=%s partition=%d offset=%d reason=%s",
-            topic, record.partition, record.offset, reason,
-        )
-        return ("logic.deadletter", topic.encode(), codec.encode(letter))
+        log.warning("dead-lettered topic=%s partition=%d offset=%d reason=%s",
+                    topic, partition, offset, reason)
+        return dead_letter(topic, partition, offset, record, reason, self._clock.timestamp_ns())
 
     async def _commit_outputs(self, out: list[Outgoing]) -> None:
         """Outputs acked first, then state written and acked: see the module docstring."""
@@ -306,8 +369,18 @@ class EngineBinding:
             self._writes[key] = self._writes.get(key, 0) + 1
             self._table[key.encode()] = orjson.dumps({
                 "writes": self._writes[key],
-                "offsets": self._applied.get(key, {}),
+                "applied": self._applied_now(key),
                 "state": self.engine.snapshot(key),
             })
         if dirty:
             await self._publisher.flush()
+
+    def _applied_now(self, key: str) -> AppliedOffsets:
+        """What `key`'s state includes now: every record of it handled in its partition,
+        and what its restored state included."""
+        applied = dict(self._applied.get(key, {}))
+        for origin, offset in self._handled.get(self.partition_of(key), {}).items():
+            if offset > applied.get(origin, -1):
+                applied[origin] = offset
+        self._applied[key] = applied
+        return applied

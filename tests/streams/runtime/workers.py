@@ -43,14 +43,28 @@ def produce(
 
 def start_group_at_end(
     brokers: str, group: str, topics: tuple[str, ...] = ("market.trades",)
-) -> None:
+) -> dict[tuple[str, int], int]:
     """Commit `group`'s offsets at the end of `topics`, as a user starting a new worker
-    "from now" would: the worker then skips what other tests left on the shared topics."""
+    "from now" would: the worker then skips what other tests left on the shared topics.
+    Returns the committed offsets."""
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
                          "enable.partition.eof": True, "enable.auto.commit": False})
     try:
         ends = kafka.watermarks(consumer, [(t, p) for t in topics for p in range(6)])
-        consumer.commit(offsets=[TopicPartition(t, p, hi) for (t, p), (_, hi) in ends.items()],
+    finally:
+        consumer.close()
+    starts = {tp: high for tp, (_, high) in ends.items()}
+    commit_group(brokers, group, starts)
+    return starts
+
+
+def commit_group(brokers: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
+    """Commit `offsets` for `group` (no member may be running): moving them back makes the
+    next worker receive those records again, as after commits lost in a crash."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
+                         "enable.auto.commit": False})
+    try:
+        consumer.commit(offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()],
                         asynchronous=False)
     finally:
         consumer.close()
@@ -72,14 +86,18 @@ def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
 
 @contextmanager
 def worker(
-    env: dict[str, str], app_id: str, log: Path, engines: str = "bars", **settings: str
+    env: dict[str, str], app_id: str, log: Path, engines: str = "bars",
+    module: str | None = None, **settings: str,
 ) -> Iterator[subprocess.Popen]:
     """A worker running `engines` in consumer group `app_id`, output appended to `log`;
-    `settings` become NAUTILUS_* variables. Stopped with SIGTERM (then SIGKILL) at exit."""
+    `settings` become NAUTILUS_* variables. `module`: run `python -m module` instead of
+    `nautilus-streams worker` (a test-only engine's worker). Stopped with SIGTERM (then
+    SIGKILL) at exit."""
     extra = {f"NAUTILUS_{k.upper()}": v for k, v in settings.items()}
+    command = ["-m", module] if module else ["-m", "streams", "worker", "--engines", engines]
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "--engines", engines],
+            [sys.executable, *command],
             env={**env, "NAUTILUS_APP_ID": app_id, "NAUTILUS_HEALTH_INTERVAL_MS": "500", **extra},
             stdout=out, stderr=subprocess.STDOUT,
         )
