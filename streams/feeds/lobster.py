@@ -42,7 +42,6 @@ from streams.codec import price_scales
 from streams.exceptions import InputFileError
 from streams.feeds.badrows import BadRow, BadRows
 from streams.feeds.cells import (
-    SYMBOL_PATTERN,
     Rejects,
     check_crossed,
     check_levels,
@@ -56,6 +55,7 @@ from streams.feeds.mapping import epoch_ns, zone
 from streams.feeds.progress import Progress
 from streams.feeds.tables import ByteCounter, CellChunk, csv_chunks, first_fields
 from streams.schema import DEPTH_LEVELS
+from streams.schema.base import SYMBOL_PATTERN
 
 DEFAULT_TZ = "America/New_York"
 NAME = re.compile(
