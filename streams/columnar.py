@@ -68,6 +68,16 @@ def model_columns(layout: Layout, events: Sequence[Event]) -> Columns:
             for c in layout.columns}
 
 
+def default_column(column: Column, n: int) -> np.ndarray:
+    """n rows of a field that was left out: its default, in the column's layout."""
+    if column.default is REQUIRED:
+        raise ValueError(f"{column.field} has no default")
+    default = column.default
+    if isinstance(default, dict | list):  # each row its own
+        return _cells_column(column, [copy.deepcopy(default) for _ in range(n)])
+    return _cells_column(column, [default] * n)
+
+
 def _cells_column(column: Column, cells: list) -> np.ndarray:
     kind = column.kind
     if kind in (Kind.FLOAT, Kind.PRICE):
@@ -108,7 +118,7 @@ def arrow_columns(layout: Layout, values: Sequence[bytes]) -> Columns | None:
             docs = docs if docs is not None else [orjson.loads(v) for v in values]
             column = _object_column(c, docs)
         elif c.field not in table.column_names:
-            column = None if c.default is REQUIRED else _cells_column(c, [c.default] * len(values))
+            column = None if c.default is REQUIRED else default_column(c, len(values))
         elif c.kind is Kind.LEVELS:
             column = _levels(c, table[c.field], lengths)
         else:
