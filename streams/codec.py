@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from streams.columnar import (
     MAX_PRICE_SCALE,
@@ -140,7 +141,7 @@ def _reason(layout: Layout, exc: ValidationError) -> str:
     return "; ".join(_error_reason(layout, e) for e in exc.errors(include_url=False)[:3])
 
 
-def _error_reason(layout: Layout, error: dict) -> str:
+def _error_reason(layout: Layout, error: ErrorDetails) -> str:
     kind, loc = error["type"], error["loc"]
     if kind == "json_invalid":
         return f"invalid JSON: {error['ctx']['error']}"

@@ -87,8 +87,8 @@ def _cells_column(column: Column, cells: list) -> np.ndarray:
     if kind is Kind.SIDE:
         return np.array([SIDE_CODES[c] for c in cells], np.int8)
     if kind is Kind.LEVELS:
-        matrix = np.full((len(cells), column.width), np.nan if column.item is Kind.PRICE else 0,
-                         column.dtype)
+        empty = np.nan if column.item is Kind.PRICE else 0
+        matrix: np.ndarray = np.full((len(cells), column.width), empty, column.dtype)
         for i, levels in enumerate(cells):
             matrix[i, :len(levels)] = [float(v) for v in levels]
         return matrix
@@ -172,7 +172,7 @@ def _int(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
     ints = column.to_numpy()
     if c.minimum is not None and len(ints) and ints.min() < c.minimum:
         return None
-    if c.choices is not None and not np.isin(ints, c.choices).all():
+    if c.choices is not None and not np.isin(ints, np.array(c.choices)).all():
         return None
     return ints
 
@@ -275,6 +275,7 @@ def _levels(c: Column, column: pa.ChunkedArray, lengths: dict[str, np.ndarray]
     flat = lists.flatten()
     if (n and counts.max() > c.width) or flat.null_count:
         return None
+    cells: np.ndarray | None
     if not len(flat):
         cells = np.empty(0, c.dtype)
     elif c.item is Kind.PRICE:
@@ -287,7 +288,7 @@ def _levels(c: Column, column: pa.ChunkedArray, lengths: dict[str, np.ndarray]
         cells = flat.to_numpy()
         if c.minimum is not None and cells.min() < c.minimum:
             return None
-    matrix = np.full((n, c.width), np.nan if c.item is Kind.PRICE else 0, c.dtype)
+    matrix: np.ndarray = np.full((n, c.width), np.nan if c.item is Kind.PRICE else 0, c.dtype)
     starts = np.cumsum(counts) - counts
     rows = np.repeat(np.arange(n), counts)
     matrix[rows, np.arange(len(cells)) - np.repeat(starts, counts)] = cells

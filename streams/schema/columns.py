@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Annotated, Literal, Union, get_args, get_origin
+from functools import partial
+from typing import Annotated, Literal, Union, cast, get_args, get_origin
 
 import annotated_types as at
 import numpy as np
@@ -92,7 +93,7 @@ class Column:
             if not item:
                 what = "prices" if self.item is Kind.PRICE else "non-negative integers"
                 return f"a list of up to {self.width} {what}"
-            kind = self.item
+            kind = self.item or kind
         if kind is Kind.INT and self.choices is None:
             text = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
             unit = " (ns)" if self.field.startswith("ts_") or self.field.endswith("_ns") else ""
@@ -144,28 +145,28 @@ def layout_of(model: type[Event]) -> Layout:
 def _column(name: str, info: FieldInfo) -> Column:
     default = REQUIRED if info.is_required() else info.get_default(call_default_factory=True)
     annotation, metadata, optional = _unwrap(info.annotation, list(info.metadata))
-    common = {"name": name, "field": name, "optional": optional, "default": default}
+    make = partial(Column, name=name, field=name, optional=optional, default=default)
     if get_origin(annotation) is Literal:
         choices = get_args(annotation)
         if annotation == Side:
-            return Column(kind=Kind.SIDE, **common)
+            return make(kind=Kind.SIDE)
         if all(isinstance(c, str) for c in choices):
-            return Column(kind=Kind.TEXT, choices=choices, **common)
+            return make(kind=Kind.TEXT, choices=choices)
         if all(type(c) is int for c in choices) and not optional:
-            return Column(kind=Kind.INT, choices=choices, **common)
+            return make(kind=Kind.INT, choices=choices)
     if annotation is int and not optional:
-        return Column(kind=Kind.INT, minimum=_minimum(metadata), **common)
+        return make(kind=Kind.INT, minimum=_minimum(metadata))
     if annotation is float:
-        return Column(kind=Kind.FLOAT, **common)
+        return make(kind=Kind.FLOAT)
     if annotation is Decimal:
-        return Column(kind=Kind.PRICE, **common)
+        return make(kind=Kind.PRICE)
     if annotation is bool and not optional:
-        return Column(kind=Kind.BOOL, **common)
+        return make(kind=Kind.BOOL)
     if annotation is str:
         pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
         if pattern is None:
-            return Column(kind=Kind.TEXT, **common)
-        return Column(kind=Kind.SYMBOL, pattern=re.compile(pattern), **common)
+            return make(kind=Kind.TEXT)
+        return make(kind=Kind.SYMBOL, pattern=re.compile(pattern))
     width = next((m.max_length for m in metadata if isinstance(m, at.MaxLen)), 0)
     if get_origin(annotation) is list and width and not optional:
         item, item_metadata, _ = _unwrap(get_args(annotation)[0], [])
@@ -173,7 +174,7 @@ def _column(name: str, info: FieldInfo) -> Column:
             return Column(name=name.removesuffix("s"), field=name, kind=Kind.LEVELS, width=width,
                           item=Kind.PRICE if item is Decimal else Kind.INT,
                           minimum=_minimum(item_metadata), default=default)
-    return Column(kind=Kind.OBJECT, adapter=TypeAdapter(info.rebuild_annotation()), **common)
+    return make(kind=Kind.OBJECT, adapter=TypeAdapter(info.rebuild_annotation()))
 
 
 def _unwrap(annotation: object, metadata: list) -> tuple[object, list, bool]:
@@ -197,9 +198,9 @@ def _minimum(metadata: list) -> int | None:
     minimum = None
     for m in metadata:
         if isinstance(m, at.Ge):
-            minimum = int(m.ge)
+            minimum = int(cast(int, m.ge))
         elif isinstance(m, at.Gt):
-            minimum = int(m.gt) + 1
+            minimum = int(cast(int, m.gt)) + 1
         elif isinstance(m, at.Le | at.Lt) and getattr(m, "le", None) != INT64_MAX:
             raise TypeError(f"no column check for {m!r}: teach streams/schema/columns.py")
     return minimum
