@@ -75,7 +75,7 @@ def default_column(column: Column, n: int) -> np.ndarray:
     default = column.default
     if isinstance(default, dict | list):  # each row its own
         return _cells_column(column, [copy.deepcopy(default) for _ in range(n)])
-    return _cells_column(column, [default] * n)
+    return _cells_column(column, [default]).repeat(n, axis=0)
 
 
 def _cells_column(column: Column, cells: list) -> np.ndarray:
