@@ -34,7 +34,7 @@ from streams.feeds.cells import (
 )
 from streams.feeds.mapping import TimeFormat, parse_times
 from streams.schema import DEPTH_LEVELS
-from streams.schema.columns import LAYOUTS, Layout
+from streams.schema.columns import LAYOUTS
 
 TRADES, QUOTES, DEPTH = "market.trades", "market.quotes", "market.depth"
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -94,12 +94,13 @@ def level_count(where: str, names: Iterable[str], side: str) -> int:
 def parse(topic: str, cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     """A chunk's cells as codec columns and price texts; bad rows flagged in `bad`."""
     columns, texts = _PARSERS[topic](cells, times, bad)
-    return _in_layout(_LAYOUT_BY_TOPIC[topic], columns), texts
+    return in_layout(topic, columns), texts
 
 
-def _in_layout(layout: Layout, parsed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The parsed columns in the model's declared order and dtypes; a column the file does not
-    carry (a trade's `unreported`, an absent aggressor) is the field's default."""
+def in_layout(topic: str, parsed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Parsed columns in the topic's model layout: declared order and dtypes; a column the file
+    does not carry (a trade's `unreported`, an absent aggressor) is the field's default."""
+    layout = _LAYOUT_BY_TOPIC[topic]
     n = len(parsed["ts_event"])
     return {c.name: parsed[c.name].astype(c.dtype, copy=False) if c.name in parsed
             else default_column(c, n) for c in layout.columns}
