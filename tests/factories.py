@@ -1,9 +1,10 @@
 """Stub factories with overridable defaults, for the wire models and the columnar batches.
 
 `trade(**overrides)` and friends build valid models; `event(name, **overrides)` builds one
-valid instance of any model in `streams.schema.MODELS`. `trade_columns(trades)` builds the
-columnar batch exactly as `streams.codec.decode_columns("Trade", ...)` does (same keys, same
-dtypes, same values), so engine tests can skip the JSON round trip.
+valid instance of any model in `streams.schema.MODELS`. `columns(name, events)` (and
+`trade_columns(trades)`) builds the columnar batch exactly as `streams.codec.decode_columns`
+does, from the one layout of streams/schema/columns.py, so engine tests can skip the JSON
+round trip.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from streams.codec import SIDE_CODES, price_scale
+from streams.codec import event_columns
 from streams.schema import MODELS, Event, Quote, Trade
 
 MINUTE_NS = 60 * 1_000_000_000
@@ -95,19 +96,15 @@ def event_fields(model_name: str, **overrides: Any) -> dict[str, Any]:
     return event(model_name, **overrides).model_dump(mode="json")
 
 
+def columns(model_name: str, events: Iterable[Event]) -> dict[str, np.ndarray]:
+    """Events as the columnar batch `decode_columns(model_name, ...)` gives for their wire
+    records (same keys, dtypes and values), in input order."""
+    return event_columns(model_name, list(events))
+
+
 def trade_columns(trades: Iterable[Trade]) -> dict[str, np.ndarray]:
     """Trades as the columnar batch `decode_columns("Trade", ...)` produces, in input order."""
-    rows = list(trades)
-    return {
-        "ts_event": np.array([t.ts_event for t in rows], dtype=np.int64),
-        "ts_init": np.array([t.ts_init for t in rows], dtype=np.int64),
-        "symbol": np.array([t.symbol for t in rows], dtype=object),
-        "price": np.array([float(t.price) for t in rows], dtype=np.float64),
-        "price_scale": np.array([price_scale(t.price) for t in rows], dtype=np.int8),
-        "size": np.array([t.size for t in rows], dtype=np.int64),
-        "aggressor": np.array([SIDE_CODES[t.aggressor] for t in rows], dtype=np.int8),
-        "unreported": np.array([t.unreported for t in rows], dtype=np.bool_),
-    }
+    return columns("Trade", trades)
 
 
 def tape(*rows: tuple[int, str, str | Decimal, int]) -> list[Trade]:

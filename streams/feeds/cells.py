@@ -15,10 +15,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streams.feeds.badrows import BadRow
+from streams.schema.base import SYMBOL_PATTERN
 
 _INT = r"^-?\d{1,18}$"
 _FLOAT = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^(?i:[+-]?(nan|inf|infinity))$"
-SYMBOL_PATTERN = r"[A-Za-z0-9._:/^-]{1,64}"
 # Aggressor spellings: buy/sell, B/S, 1/-1; Databento's A (ask side: a seller hit the bid).
 SIDE_CODES = {"buy": 1, "b": 1, "1": 1, "sell": -1, "s": -1, "a": -1, "-1": -1,
               "": 0, "0": 0, "n": 0, "none": 0, "unknown": 0}
@@ -115,7 +115,7 @@ def symbols(column: pa.Array, bad: Rejects) -> np.ndarray:
     """Symbols as an object array; checked once per distinct value, not per row."""
     encoded = pc.dictionary_encode(column)
     names = text(encoded.dictionary)
-    valid = pc.match_substring_regex(names, f"^{SYMBOL_PATTERN}$").to_numpy(zero_copy_only=False)
+    valid = pc.match_substring_regex(names, SYMBOL_PATTERN).to_numpy(zero_copy_only=False)
     distinct = names.to_numpy(zero_copy_only=False)
     index = encoded.indices.to_numpy(zero_copy_only=False)
     bad.flag(np.isin(index, np.flatnonzero(distinct == "")), "missing symbol")

@@ -1,11 +1,11 @@
 """Our own market-file columns: which kind a file is, and its cells as codec columns.
 
 The kind is told by the columns: `price`/`size` are trades, `bid_price`/`ask_price` quotes,
-`bid_price_1`... depth. Columns come out with the names and dtypes that
-`streams.codec.decode_columns` gives the same model, so engines cannot tell a file from a
-topic (a trade's `price_scale` is the decimals its text has). Prices also keep their exact
-decimal text (`price_text`), so publishing a file puts the very digits of the file on the
-wire, never a float's rounding of them.
+`bid_price_1`... depth. Columns come out in the model's one layout
+(streams/schema/columns.py), as `streams.codec.decode_columns` gives them, so engines cannot
+tell a file from a topic (a trade's `price_scale` is the decimals its text has). Prices also
+keep their exact decimal text (`price_text`), so publishing a file puts the very digits of
+the file on the wire, never a float's rounding of them.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from streams.codec import price_scales
+from streams.columnar import default_column
 from streams.exceptions import InputFileError
+from streams.feeds import TOPIC_BY_MODEL
 from streams.feeds.cells import (
     Rejects,
     check_crossed,
@@ -32,6 +34,7 @@ from streams.feeds.cells import (
 )
 from streams.feeds.mapping import TimeFormat, parse_times
 from streams.schema import DEPTH_LEVELS
+from streams.schema.columns import LAYOUTS
 
 TRADES, QUOTES, DEPTH = "market.trades", "market.quotes", "market.depth"
 REQUIRED: dict[str, tuple[str, ...]] = {
@@ -90,7 +93,17 @@ def level_count(where: str, names: Iterable[str], side: str) -> int:
 
 def parse(topic: str, cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     """A chunk's cells as codec columns and price texts; bad rows flagged in `bad`."""
-    return _PARSERS[topic](cells, times, bad)
+    columns, texts = _PARSERS[topic](cells, times, bad)
+    return in_layout(topic, columns), texts
+
+
+def in_layout(topic: str, parsed: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Parsed columns in the topic's model layout: declared order and dtypes; a column the file
+    does not carry (a trade's `unreported`, an absent aggressor) is the field's default."""
+    layout = _LAYOUT_BY_TOPIC[topic]
+    n = len(parsed["ts_event"])
+    return {c.name: parsed[c.name].astype(c.dtype, copy=False) if c.name in parsed
+            else default_column(c, n) for c in layout.columns}
 
 
 def _common(cells: Cells, times: TimeFormat, bad: Rejects) -> dict[str, np.ndarray]:
@@ -113,10 +126,9 @@ def _trades(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     out["price_scale"] = price_scales(price_text)
     out["size"] = ints(cells["size"], "size", bad, 1)
     side = next((c for c in SIDE_COLUMNS if c in cells), None)
-    n = len(out["ts_event"])
-    out["aggressor"] = sides(cells[side], side, bad) if side else np.zeros(n, np.int8)
-    out["unreported"] = np.zeros(n, np.bool_)  # files carry regular trades
-    return out, {"price": price_text}
+    if side:
+        out["aggressor"] = sides(cells[side], side, bad)
+    return out, {"price": price_text}  # files carry regular trades: `unreported` is False
 
 
 def _quotes(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
@@ -165,4 +177,5 @@ def _depth_side(cells: Cells, side: str, bad: Rejects
 _PARSERS: dict[str, Callable[[Cells, TimeFormat, Rejects], Parsed]] = {
     TRADES: _trades, QUOTES: _quotes, DEPTH: _depth,
 }
+_LAYOUT_BY_TOPIC = {topic: LAYOUTS[model.__name__] for model, topic in TOPIC_BY_MODEL.items()}
 

@@ -33,7 +33,7 @@ from streams.exceptions import ConfigError, InputFileError
 from streams.feeds import TOPIC_BY_MODEL, MarketEvent
 from streams.feeds import lobster as lob
 from streams.feeds.badrows import BadRow, BadRows
-from streams.feeds.cells import SYMBOL_PATTERN, Rejects, levels_text
+from streams.feeds.cells import Rejects, levels_text
 from streams.feeds.chunks import MarketChunk, Step, TimeOrder, merge_inputs
 from streams.feeds.columns import DEPTH, QUOTES, TRADES, kind_of, parse
 from streams.feeds.mapping import ColumnMap, TimeFormat
@@ -46,6 +46,7 @@ from streams.feeds.tables import (
     parquet_chunks,
 )
 from streams.schema import DEPTH_LEVELS, DepthSnapshot, Quote, Trade
+from streams.schema.base import SYMBOL_PATTERN
 from streams.schema.market import Side
 
 FORMATS = ("auto", "csv", "parquet", "lobster")

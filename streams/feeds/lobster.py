@@ -42,7 +42,6 @@ from streams.codec import price_scales
 from streams.exceptions import InputFileError
 from streams.feeds.badrows import BadRow, BadRows
 from streams.feeds.cells import (
-    SYMBOL_PATTERN,
     Rejects,
     check_crossed,
     check_levels,
@@ -51,11 +50,12 @@ from streams.feeds.cells import (
     text,
 )
 from streams.feeds.chunks import MarketChunk, Step, TimeOrder
-from streams.feeds.columns import DEPTH, TRADES
+from streams.feeds.columns import DEPTH, TRADES, in_layout
 from streams.feeds.mapping import epoch_ns, zone
 from streams.feeds.progress import Progress
 from streams.feeds.tables import ByteCounter, CellChunk, csv_chunks, first_fields
 from streams.schema import DEPTH_LEVELS
+from streams.schema.base import SYMBOL_PATTERN
 
 DEFAULT_TZ = "America/New_York"
 NAME = re.compile(
@@ -310,12 +310,11 @@ class _Converter:
         ok = ~part.mask
         rows, price = rows[ok], price[ok] / PRICE_SCALE
         text = _price_text(price)
-        columns = {
+        columns = in_layout(TRADES, {
             "ts_event": ts[rows], "ts_init": ts[rows], "symbol": self._symbols(rows.size),
             "price": price, "price_scale": price_scales(text), "size": size[ok],
-            "aggressor": (-direction[ok]).astype(np.int8),
-            "unreported": np.zeros(rows.size, np.bool_),
-        }
+            "aggressor": -direction[ok],
+        })
         return MarketChunk(TRADES, columns, {"price": text}, messages.lines[rows])
 
     def _symbols(self, n: int) -> np.ndarray:
@@ -340,11 +339,11 @@ class _Converter:
         changed = self._changed(state[keep])
         emit = keep[changed]
         when = ts[matched][emit]
-        columns = {
+        columns = in_layout(DEPTH, {
             "ts_event": when, "ts_init": when.copy(), "symbol": self._symbols(emit.size),
             "bid_price": bid[emit], "bid_size": bid_size[emit],
             "ask_price": ask[emit], "ask_size": ask_size[emit],
-        }
+        })
         texts = {"bid_price": levels_text(bid_text, DEPTH_LEVELS).take(emit),
                  "ask_price": levels_text(ask_text, DEPTH_LEVELS).take(emit)}
         return MarketChunk(DEPTH, columns, texts, sub.lines[emit]), found

@@ -11,7 +11,9 @@ from streams.schema.storage import Stored
 
 INT64_MAX = 2**63 - 1
 NonNegativeNs = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
-Symbol = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:/^-]+$")]
+# An instrument's name on our topics (their key): the one definition of a valid symbol.
+SYMBOL_PATTERN = r"^[A-Za-z0-9._:/^-]{1,64}$"
+Symbol = Annotated[str, Field(pattern=SYMBOL_PATTERN)]
 # Prices travel as decimal strings so nothing is lost between venue and database.
 Price = Annotated[Decimal, Field(allow_inf_nan=False)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False)]

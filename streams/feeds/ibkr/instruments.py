@@ -30,12 +30,13 @@ from typing import Literal
 import yaml
 
 from streams.exceptions import ConfigError
+from streams.schema.base import SYMBOL_PATTERN
 
 InstrumentKind = Literal["stock", "future", "fx"]
 KINDS: tuple[InstrumentKind, ...] = ("stock", "future", "fx")
 FILE_FIELDS = ("type", "symbol", "exchange", "currency", "expiry", "local_symbol",
                "primary_exchange", "trading_class", "multiplier", "name")
-_SYMBOL = re.compile(r"^[A-Za-z0-9._:/^-]{1,64}$")
+_SYMBOL = re.compile(SYMBOL_PATTERN)
 _IB_CODE = re.compile(r"^[A-Za-z0-9. &/-]{1,32}$")
 _EXPIRY = re.compile(r"^\d{6}(\d{2})?$")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")

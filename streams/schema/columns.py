@@ -1,0 +1,230 @@
+"""Each value model's columns, declared once: the layout `streams.codec` decodes a batch into.
+
+A model's columns follow from its fields (`layout_of`):
+  - an int -> int64 (`minimum` from its ge/gt); a float -> float64; a price or money
+    (Decimal) -> float64; an optional float or price is NaN where None;
+  - a bool -> bool; a `Side` (buy/sell, optional or not) -> int8 via SIDE_CODES;
+  - a pattern-checked text (`Symbol`) -> object array of str, checked once per distinct value;
+    any other text or text Literal -> object array of str (None where optional);
+  - a list with a max_length (depth levels) -> a (n, max_length) matrix named by its singular
+    (`bid_prices` -> `bid_price`): prices float64 NaN-padded, sizes int64 0-padded;
+  - anything else (an optional int, other lists, dicts, JSON) -> object array of the values.
+`schema_version` is checked, never a column. What the fields cannot say is the small spec
+below: the text the hot topics leave out (a Python object per row the engines never read) and
+the prices that also carry their scale (`price_scale`: the decimals the text was written with).
+
+A model with a model validator gets the columnar fast path only with a vectorised twin of it
+in BATCH_CHECKS; without one every batch of it takes the per-row path.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import Enum
+from functools import partial
+from typing import Annotated, Literal, Union, cast, get_args, get_origin
+
+import annotated_types as at
+import numpy as np
+from pydantic import TypeAdapter
+from pydantic.fields import FieldInfo
+
+from streams.schema import MODELS
+from streams.schema.base import INT64_MAX, Event
+from streams.schema.market import Side
+
+LEFT_OUT: dict[str, frozenset[str]] = {
+    "Trade": frozenset({"trade_id", "venue", "conditions"}),
+    "Quote": frozenset({"venue"}),
+    "DepthSnapshot": frozenset({"venue"}),
+}
+SCALED: dict[str, frozenset[str]] = {"Trade": frozenset({"price"})}
+SIDE_CODES: dict[str | None, int] = {"buy": 1, "sell": -1, None: 0}
+REQUIRED = object()  # a Column's default when the field must be present
+
+
+class Kind(Enum):
+    INT = "int"
+    FLOAT = "float"
+    PRICE = "price"
+    SCALE = "scale"
+    BOOL = "bool"
+    SIDE = "side"
+    SYMBOL = "symbol"
+    TEXT = "text"
+    LEVELS = "levels"
+    OBJECT = "object"
+
+
+_DTYPES = {Kind.INT: np.int64, Kind.FLOAT: np.float64, Kind.PRICE: np.float64,
+           Kind.SCALE: np.int8, Kind.BOOL: np.bool_, Kind.SIDE: np.int8}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a model's batch: its name, the field it is read from and how."""
+
+    name: str
+    field: str
+    kind: Kind
+    optional: bool = False
+    default: object = REQUIRED
+    minimum: int | None = None  # INT, and the items of INT LEVELS
+    choices: tuple[object, ...] | None = None  # INT, TEXT from a Literal
+    pattern: re.Pattern[str] | None = None  # SYMBOL
+    width: int = 0  # LEVELS
+    item: Kind | None = None  # LEVELS: PRICE or INT
+    adapter: TypeAdapter | None = None  # OBJECT: validates one value as the model does
+
+    @property
+    def dtype(self) -> type:
+        if self.kind is Kind.LEVELS:
+            return np.float64 if self.item is Kind.PRICE else np.int64
+        return _DTYPES.get(self.kind, object)
+
+    def expects(self, item: bool = False) -> str:
+        """What a valid value is, for a bad row's reason (`item`: one element of a list)."""
+        kind = self.kind
+        if kind is Kind.LEVELS:
+            if not item:
+                what = "prices" if self.item is Kind.PRICE else "non-negative integers"
+                return f"a list of up to {self.width} {what}"
+            kind = self.item or kind
+        if kind is Kind.INT and self.choices is None:
+            text = {None: "an integer", 0: "a non-negative integer", 1: "a positive integer"}
+            unit = " (ns)" if self.field.startswith("ts_") or self.field.endswith("_ns") else ""
+            return text.get(self.minimum, f"an integer >= {self.minimum}") + unit
+        if kind is Kind.SYMBOL and self.pattern is not None:
+            return f"text matching {self.pattern.pattern}"
+        if self.choices is not None:
+            return "one of " + ", ".join(map(repr, self.choices))
+        if kind is Kind.SIDE and self.optional:
+            return "buy, sell or null"
+        return _EXPECTS[kind] + (" or null" if self.optional else "")
+
+
+_EXPECTS = {Kind.FLOAT: "a number", Kind.PRICE: "a finite decimal string or number",
+            Kind.BOOL: "true or false", Kind.SIDE: "buy or sell", Kind.TEXT: "text",
+            Kind.SYMBOL: "text", Kind.OBJECT: "valid"}
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """A model's columns in order, and the vectorised check of its model validators."""
+
+    model: type[Event]
+    columns: tuple[Column, ...]
+    batch_check: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], bool] | None
+    by_field: dict[str, Column] = field(default_factory=dict)
+
+    @property
+    def columnar(self) -> bool:
+        """Whether a batch may take the fast path: no model validator it cannot check."""
+        validators = self.model.__pydantic_decorators__.model_validators
+        return not validators or self.batch_check is not None
+
+
+def layout_of(model: type[Event]) -> Layout:
+    name = model.__name__
+    columns: list[Column] = []
+    for field_name, info in model.model_fields.items():
+        if field_name == "schema_version" or field_name in LEFT_OUT.get(name, ()):
+            continue
+        column = _column(field_name, info)
+        columns.append(column)
+        if field_name in SCALED.get(name, ()):
+            columns.append(Column(f"{field_name}_scale", field_name, Kind.SCALE))
+    by_field = {c.field: c for c in columns if c.kind is not Kind.SCALE}
+    return Layout(model, tuple(columns), BATCH_CHECKS.get(name), by_field)
+
+
+def _column(name: str, info: FieldInfo) -> Column:
+    default = REQUIRED if info.is_required() else info.get_default(call_default_factory=True)
+    annotation, metadata, optional = _unwrap(info.annotation, list(info.metadata))
+    make = partial(Column, name=name, field=name, optional=optional, default=default)
+    if get_origin(annotation) is Literal:
+        choices = get_args(annotation)
+        if annotation == Side:
+            return make(kind=Kind.SIDE)
+        if all(isinstance(c, str) for c in choices):
+            return make(kind=Kind.TEXT, choices=choices)
+        if all(type(c) is int for c in choices) and not optional:
+            return make(kind=Kind.INT, choices=choices)
+    if annotation is int and not optional:
+        return make(kind=Kind.INT, minimum=_minimum(metadata))
+    if annotation is float:
+        return make(kind=Kind.FLOAT)
+    if annotation is Decimal:
+        return make(kind=Kind.PRICE)
+    if annotation is bool and not optional:
+        return make(kind=Kind.BOOL)
+    if annotation is str:
+        pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
+        if pattern is None:
+            return make(kind=Kind.TEXT)
+        return make(kind=Kind.SYMBOL, pattern=re.compile(pattern))
+    width = next((m.max_length for m in metadata if isinstance(m, at.MaxLen)), 0)
+    if get_origin(annotation) is list and width and not optional:
+        item, item_metadata, _ = _unwrap(get_args(annotation)[0], [])
+        if item in (Decimal, int):
+            return Column(name=name.removesuffix("s"), field=name, kind=Kind.LEVELS, width=width,
+                          item=Kind.PRICE if item is Decimal else Kind.INT,
+                          minimum=_minimum(item_metadata), default=default)
+    return make(kind=Kind.OBJECT, adapter=TypeAdapter(info.rebuild_annotation()))
+
+
+def _unwrap(annotation: object, metadata: list) -> tuple[object, list, bool]:
+    """The type under Optional and Annotated, its constraints, and whether None is allowed."""
+    optional = False
+    while True:
+        origin, args = get_origin(annotation), get_args(annotation)
+        if origin is Annotated:
+            annotation = args[0]
+            for extra in args[1:]:
+                metadata += extra.metadata if isinstance(extra, FieldInfo) else [extra]
+        elif origin in (Union, types.UnionType) and type(None) in args and len(args) == 2:
+            optional = True
+            annotation = next(a for a in args if a is not type(None))
+        else:
+            return annotation, metadata, optional
+
+
+def _minimum(metadata: list) -> int | None:
+    """The least value an int field allows; TypeError for a bound no column check knows."""
+    minimum = None
+    for m in metadata:
+        if isinstance(m, at.Ge):
+            minimum = int(cast(int, m.ge))
+        elif isinstance(m, at.Gt):
+            minimum = int(cast(int, m.gt)) + 1
+        elif isinstance(m, at.Le | at.Lt) and getattr(m, "le", None) != INT64_MAX:
+            raise TypeError(f"no column check for {m!r}: teach streams/schema/columns.py")
+    return minimum
+
+
+# ---- the model validators, vectorised: False where any row may fail them ------------------
+
+
+def _quote_not_crossed(columns: dict[str, np.ndarray], _: dict[str, np.ndarray]) -> bool:
+    return not (columns["bid_price"] > columns["ask_price"]).any()
+
+
+def _depth_consistent(columns: dict[str, np.ndarray], lengths: dict[str, np.ndarray]) -> bool:
+    """DepthSnapshot._consistent on whole matrices; NaN (a missing level) compares False."""
+    bid, ask = columns["bid_price"], columns["ask_price"]
+    return bool(
+        (lengths["bid_prices"] == lengths["bid_sizes"]).all()
+        and (lengths["ask_prices"] == lengths["ask_sizes"]).all()
+        and not (np.diff(bid, axis=1) >= 0).any()
+        and not (np.diff(ask, axis=1) <= 0).any()
+        and not (bid[:, 0] >= ask[:, 0]).any()
+    )
+
+
+BATCH_CHECKS = {"Quote": _quote_not_crossed, "DepthSnapshot": _depth_consistent}
+
+LAYOUTS: dict[str, Layout] = {name: layout_of(model) for name, model in MODELS.items()}
