@@ -61,6 +61,11 @@ class VpinEngine(Engine):
         """Lee-Ready trades classified without a quote (by the tick rule)."""
         return self._table.total("unquoted_trades")
 
+    @property
+    def stale_quotes(self) -> int:
+        """Lee-Ready quotes dropped because a newer quote of their symbol came first."""
+        return self._table.total("stale_quotes")
+
     # ---- input ----------------------------------------------------------------------------
 
     @handles(TRADES)

@@ -63,6 +63,14 @@ def running_max(values: Tensor, starts: Tensor) -> Tensor:
     return torch.cummax(values + offset, 0).values - offset
 
 
+def running_max_any(values: Tensor, starts: Tensor) -> Tensor:
+    """Running maximum within each segment of any int64 values (timestamps in ns): on dense
+    ranks offset per segment, so one cummax does every segment."""
+    uniq, rank = torch.unique(values, return_inverse=True)
+    offset = (starts.long().cumsum(0) - 1) * uniq.shape[0]
+    return uniq[torch.cummax(rank + offset, 0).values - offset]
+
+
 def sequential_sum(matrix: Tensor) -> Tensor:
     """Row sums added column by column, left to right.
 
