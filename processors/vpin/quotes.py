@@ -22,10 +22,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from processors.kit.segments import cumsum, ends_of, running_max_any, starts_of
+from processors.kit.tensors import KeyTable, RowStore, SlotField
+from processors.kit.timebars import Trades
 from processors.vpin.classify import TickRule
-from processors.vpin.rows import Pours, Trades
-from processors.vpin.segments import cumsum, ends_of, running_max_any, starts_of
-from processors.vpin.state import RowStore, SlotField, SymbolTable
+from processors.vpin.rows import Pours
 
 QUOTE_FIELDS = {
     "newest_quote": SlotField(torch.int64, -1),
@@ -39,7 +40,7 @@ PENDING_COLUMNS = ("ts", "price", "size", "tick")
 class LeeReady:
     """Quotes and trades in; trades whose quote is settled out, classified."""
 
-    def __init__(self, table: SymbolTable, tick: TickRule, quote_lag_ms: int,
+    def __init__(self, table: KeyTable, tick: TickRule, quote_lag_ms: int,
                  grace_ms: int) -> None:
         self._t = table
         self._tick = tick

@@ -1,4 +1,5 @@
-"""Vectorised helpers over rows grouped by symbol slot, and per-slot ring buffers.
+"""Vectorised torch helpers over rows grouped by key slot (see tensors.py), and per-slot ring
+buffers.
 
 Rows of one slot are contiguous and in event order ("a segment"); every helper works on all
 segments of a batch at once. Rings hold the last `width` values of a per-slot series: the
