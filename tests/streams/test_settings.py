@@ -105,7 +105,8 @@ def _documented_variables() -> dict[str, str]:
 
 def test_every_engine_parameter_is_documented() -> None:
     readme = (REPO_ROOT / "README.md").read_text()
-    table = readme.split("\n### Engines\n\n", 1)[1].split("\n\n", 1)[0]
+    section = readme.split("\n### Engines\n", 1)[1]
+    table = "| engine |" + section.split("\n| engine |", 1)[1].split("\n\n", 1)[0]
     rows = {line.split("|")[1].strip(" `"): line for line in table.splitlines()[2:]}
 
     undocumented = [engine_variable(e, p) for e, p in _engine_parameters()
