@@ -13,8 +13,9 @@ the most decimals any trade of the bar was written with (`price_scale`; trades a
 and `5012.50` give `5012.50`); vwap is rounded half-even to 9 decimals, written with at least
 as many decimals as the bar's prices.
 
-Vectorised per batch: rows are stably grouped by symbol, late rows masked with a running
-maximum of bar starts, then each (symbol, bar) run is reduced with `np.*.reduceat`.
+Vectorised per batch: rows are stably grouped by symbol (`processors.kit.keyed`), late rows
+masked with a running maximum of bar starts, then each (symbol, bar) run is reduced with
+`np.*.reduceat`.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.base import Emit, Engine, State, handles
+from processors.kit.keyed import group_by_key
 from processors.prices import rounded, written
 from streams.codec import price_scale
 from streams.schema import Bar
@@ -119,17 +120,11 @@ class BarEngine(Engine):
             return []
         ts = columns["ts_event"]
         starts = ts - ts % self.interval_ns
-        inverse, uniq = pd.factorize(symbols)  # hashing, not sorting strings
-        order = np.argsort(inverse, kind="stable")
-        sorted_codes = inverse[order]
-        seg_starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
-        seg_ends = np.r_[seg_starts[1:], len(order)]
-
+        groups = group_by_key(symbols)
         emits: list[Emit] = []
         price, scale, size = columns["price"], columns["price_scale"], columns["size"]
-        for code, lo, hi in zip(sorted_codes[seg_starts], seg_starts, seg_ends, strict=True):
-            symbol = str(uniq[code])
-            rows = order[lo:hi]
+        for code, symbol in enumerate(groups.keys):
+            rows = groups.rows(code)
             emits.extend(self._apply(symbol, starts[rows], ts[rows], price[rows], scale[rows],
                                      size[rows]))
         return emits

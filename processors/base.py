@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from pydantic import BaseModel
@@ -39,6 +39,15 @@ def handles(topic: str) -> Callable[[Handler], Handler]:
         return method
 
     return declare
+
+
+@runtime_checkable
+class FeedTuning(Protocol):
+    """A parameter model that sizes itself to a feed whose symbols' flow is known in advance
+    (`up`'s simulated feed): `volume_per_s` is each symbol's expected traded volume per
+    second. It returns the parameters to run with; `up` sets the ones that changed."""
+
+    def tuned_for_feed(self, volume_per_s: Mapping[str, float]) -> BaseModel: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,9 +44,9 @@ A live worker reads the two topics on separate agents: an event that arrives aft
 event of the other topic still updates the book, but an interval already published is never
 published again.
 
-Vectorised per batch: rows are stably grouped by symbol, stale rows and interval advances found
-with grouped running maxima, and the books of every record of a batch computed at once. State
-is a set of arrays indexed by a slot per symbol.
+Vectorised per batch: rows are stably grouped by symbol (`processors.kit.keyed`), stale rows
+and interval advances found with grouped running maxima, and the books of every record of a
+batch computed at once. State is a set of arrays indexed by a slot per symbol.
 """
 
 from __future__ import annotations
@@ -57,10 +57,10 @@ from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.base import Emit, Engine, State, handles
+from processors.kit.keyed import group_by_key
 from processors.prices import exact, rounded
 from streams.schema import DEPTH_LEVELS, MicrostructureFeatures
 
@@ -270,12 +270,11 @@ class MicrostructureEngine(Engine):
         """A batch of depth or quotes: both replace the book they carry (see LEVELS)."""
         if len(columns["ts_event"]) == 0:
             return []
-        codes, uniq = pd.factorize(columns["symbol"])
-        order = np.argsort(codes, kind="stable")
-        symbols = [str(s) for s in uniq]
+        groups = group_by_key(columns["symbol"])
+        symbols = groups.keys
         slots = self._allocate(symbols)
-        rows = _Levels.of_columns(columns, LEVELS[topic]).take(order)
-        codes = codes[order]
+        rows = _Levels.of_columns(columns, LEVELS[topic]).take(groups.order)
+        codes = groups.sorted_codes
         held = self._held[topic]
         plan = _plan(codes, rows.ts, held.ts[slots], self._end_ns[slots],
                      self._pending[slots], self._interval_ns)

@@ -1,8 +1,9 @@
 """One frozen settings object per process, read from the environment.
 
-Every variable is documented in `.env.example`. Engine parameters have their defaults here
-(one nested model per engine) and can be set from the environment with a double underscore,
-e.g. `NAUTILUS_BARS__GRACE_MS=5000`, or per run with `--set bars.grace_ms=5000`.
+Every variable is documented in `.env.example`. Engine parameters are one nested model per
+engine of the registry (`processors.ENGINES`), with the defaults of the engine's parameter
+model; they are set from the environment with a double underscore, e.g.
+`NAUTILUS_BARS__GRACE_MS=5000`, or per run with `--set bars.grace_ms=5000`.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     AliasChoices,
@@ -21,14 +22,12 @@ from pydantic import (
     SecretStr,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from processors.bars import BarParams
-from processors.features import FeatureParams
-from processors.microstructure import MicrostructureParams
-from processors.vpin import VpinParams
+from processors import ENGINES
 from streams.exceptions import ConfigError
 from streams.settings_env import EnvSource, describe_errors, secret_field_names
 from streams.storage.policy import ChunkSizing, Horizons, parse_horizon, parse_size
@@ -38,18 +37,34 @@ STALE_INTERVALS = 3
 """Health intervals without a report after which a worker counts as stale."""
 
 
-class EngineParams(BaseModel):
-    """Parameters of every engine, one nested model per engine name."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    bars: BarParams = BarParams()
-    features: FeatureParams = FeatureParams()
-    microstructure: MicrostructureParams = MicrostructureParams()
-    vpin: VpinParams = VpinParams()
+def _engine_fields() -> dict[str, Any]:
+    """One field per registered engine: its parameter model, with that model's defaults."""
+    return {
+        name: (model, Field(default_factory=model, description=f"parameters of the {name} "
+                            "engine"))
+        for name, model in ENGINES.params_models().items()
+    }
 
 
-class Settings(BaseSettings):
+if TYPE_CHECKING:
+    class EngineParams(BaseModel):
+        """Parameters of every engine, one nested model per engine name."""
+
+        def __getattr__(self, engine: str) -> BaseModel: ...
+
+    class _EngineSettings(BaseModel):
+        def __getattr__(self, engine: str) -> BaseModel: ...
+else:
+    EngineParams = create_model(
+        "EngineParams", __config__=ConfigDict(frozen=True, extra="forbid"),
+        __doc__="Parameters of every engine, one nested model per engine name.",
+        __module__=__name__, **_engine_fields(),
+    )
+    # the same fields in the settings: NAUTILUS_<ENGINE>__<PARAM> for every registered engine
+    _EngineSettings = create_model("_EngineSettings", __module__=__name__, **_engine_fields())
+
+
+class Settings(_EngineSettings, BaseSettings):
     """Process-wide configuration. Secrets are `SecretStr` so they never show in `repr`."""
 
     model_config = SettingsConfigDict(
@@ -132,11 +147,6 @@ class Settings(BaseSettings):
     ibkr_reconnect_min_ms: int = Field(default=1_000, ge=10)
     ibkr_reconnect_max_ms: int = Field(default=60_000, ge=10)
 
-    bars: BarParams = BarParams()
-    features: FeatureParams = FeatureParams()
-    microstructure: MicrostructureParams = MicrostructureParams()
-    vpin: VpinParams = VpinParams()
-
     @field_validator("api_engine_horizon_ms")
     @classmethod
     def _past_stale(cls, value: int, info: ValidationInfo) -> int:
@@ -183,8 +193,13 @@ class Settings(BaseSettings):
 
     def engine_params(self) -> EngineParams:
         """The engine parameters as one object (what `--set` overrides)."""
-        return EngineParams(bars=self.bars, features=self.features, microstructure=self.microstructure,
-                            vpin=self.vpin)
+        return EngineParams(**{name: getattr(self, name) for name in ENGINES})
+
+
+def engine_variable(engine: str, param: str) -> str:
+    """The environment variable of one engine parameter: `NAUTILUS_VPIN__BUCKET_VOLUME`."""
+    config = Settings.model_config
+    return f"{config['env_prefix']}{engine}{config['env_nested_delimiter']}{param}".upper()
 
 
 @lru_cache(maxsize=1)

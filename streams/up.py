@@ -38,6 +38,8 @@ from subprocess import Popen
 from types import TracebackType
 from typing import Self
 
+from processors import ENGINES
+from processors.base import FeedTuning
 from streams import kafka, stacks
 from streams.catalog import Catalog
 from streams.embedded import (
@@ -52,8 +54,8 @@ from streams.embedded import (
 )
 from streams.endpoints import ENDPOINTS_FILE, Endpoints, reachable_kafka_brokers, stacks_dir
 from streams.exceptions import ServiceError
-from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, bar_volumes
-from streams.settings import Settings
+from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, volume_per_s
+from streams.settings import Settings, engine_variable
 from streams.sink.reset import clear_stream_data
 from streams.storage import migrate as migrations
 from streams.storage import safe_url
@@ -64,8 +66,6 @@ API_READY_TIMEOUT_S = 60.0
 CHILD_STOP_GRACE_S = 15.0
 POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
-VPIN_VOLUME_VAR = "NAUTILUS_VPIN__BUCKET_VOLUME"
-SIM_BUCKETS_PER_BAR = 5
 LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
 
 
@@ -128,8 +128,10 @@ class Stack:
         if self.stopping.is_set():
             return None
         env = _child_env(brokers, database_url, self.state_dir)
-        if self.options.feed and VPIN_VOLUME_VAR not in env:
-            env[VPIN_VOLUME_VAR] = self._sim_bucket_volumes()
+        if self.options.feed:
+            rate = self.options.feed_rate or DEFAULT_TRADES_PER_S
+            env.update(feed_sized_params(self.settings, volume_per_s(list(KNOWN_SYMBOLS), rate),
+                                         env))
         for name, argv in self._commands(api_port):
             self._start_child(name, argv, env)
         host = self.settings.api_host
@@ -169,17 +171,6 @@ class Stack:
             log.info("embedded database: removed the previous runs' stream data, since the "
                      "embedded broker's log starts empty (API tokens kept; `up --keep-data` "
                      "keeps it) tables=%s", ",".join(held))
-
-    def _sim_bucket_volumes(self) -> str:
-        """VPIN bucket volumes sized to the simulated symbols (see `sim.bar_volumes`): a
-        fifth of a quiet bar's volume, so VPIN values start after about a dozen bars while
-        each bucket still spans a good part of one bar."""
-        rate = self.options.feed_rate or DEFAULT_TRADES_PER_S
-        per_bar = bar_volumes(list(KNOWN_SYMBOLS), rate, self.settings.vpin.bar_seconds)
-        volumes = {s: max(1, v // SIM_BUCKETS_PER_BAR) for s, v in per_bar.items()}
-        log.info("vpin bucket volumes for the simulated symbols %s (set %s to choose)",
-                 " ".join(f"{s}={v}" for s, v in volumes.items()), VPIN_VOLUME_VAR)
-        return json.dumps({**self.settings.vpin.bucket_volume, **volumes})
 
     def _commands(self, api_port: int) -> list[tuple[str, list[str]]]:
         python = [sys.executable, "-m", "streams"]
@@ -306,6 +297,29 @@ def summary(stack: Stack) -> str:
         f"NAUTILUS_STATE_DIR={stack.state_dir} ")
     lines.append(f"  try        {env}nautilus-streams topics tail market.bars.1m")
     return "\n".join(lines)
+
+
+def feed_sized_params(settings: Settings, volume_per_s: dict[str, float],
+                      env: dict[str, str]) -> dict[str, str]:
+    """The engine parameters that engines size to a feed's expected volume per symbol and
+    second (those whose parameter model does: `FeedTuning`), as environment variables for
+    the worker; a parameter whose variable `env` sets already is left to it. Each choice is
+    logged."""
+    params = settings.engine_params()
+    chosen: dict[str, str] = {}
+    for engine in ENGINES:
+        current = getattr(params, engine)
+        if not isinstance(current, FeedTuning):
+            continue
+        before = current.model_dump(mode="json")
+        for param, value in current.tuned_for_feed(volume_per_s).model_dump(mode="json").items():
+            variable = engine_variable(engine, param)
+            if value == before[param] or variable in env:
+                continue
+            chosen[variable] = json.dumps(value)
+            log.info("%s.%s sized to the simulated feed: %s (set %s to choose)", engine, param,
+                     chosen[variable], variable)
+    return chosen
 
 
 def _refuse_second_up(state_dir: Path) -> None:

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from processors.vpin.segments import ends_of, last_index, previous, starts_of
-from processors.vpin.state import SlotField, SymbolTable
+from processors.kit.segments import ends_of, last_index, previous, starts_of
+from processors.kit.tensors import KeyTable, SlotField
 
 # The bucket that raised the symbol's open alert and its ts_event; 0 while none is raised.
 ALERT_FIELDS = {"alert_bucket": SlotField(torch.int64, 0), "alert_ts": SlotField(torch.int64, 0)}
@@ -36,7 +36,7 @@ class Transitions:
 
 
 class Hysteresis:
-    def __init__(self, table: SymbolTable, alert_cdf: float, clear_cdf: float) -> None:
+    def __init__(self, table: KeyTable, alert_cdf: float, clear_cdf: float) -> None:
         self._t = table
         self._alert_cdf = alert_cdf
         self._clear_cdf = clear_cdf

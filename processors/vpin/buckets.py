@@ -18,10 +18,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from processors.kit.segments import cumsum, ends_of, rank, starts_of, window, write_ring
+from processors.kit.tensors import KeyTable, SlotField
 from processors.vpin.params import VOLUME_SCALE_BITS
 from processors.vpin.rows import Completed, Pours
-from processors.vpin.segments import cumsum, ends_of, rank, starts_of, window, write_ring
-from processors.vpin.state import SlotField, SymbolTable
 
 SCALE = 2**VOLUME_SCALE_BITS
 
@@ -43,7 +43,7 @@ def bucket_fields(window_buckets: int, cdf_window: int) -> dict[str, SlotField]:
 class Buckets:
     """Pours in, completed buckets (with VPIN and CDF) out."""
 
-    def __init__(self, table: SymbolTable) -> None:
+    def __init__(self, table: KeyTable) -> None:
         self._t = table
 
     def pour(self, pours: Pours) -> Completed:

@@ -19,8 +19,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from processors.vpin.rows import Bars, Pours, Trades
-from processors.vpin.segments import (
+from processors.kit.segments import (
     ends_of,
     last_index,
     previous,
@@ -30,8 +29,9 @@ from processors.vpin.segments import (
     window,
     write_ring,
 )
-from processors.vpin.state import FLOAT, SlotField, SymbolTable
-from processors.vpin.timebars import TimeBars
+from processors.kit.tensors import FLOAT, KeyTable, SlotField
+from processors.kit.timebars import Bars, TimeBars, Trades
+from processors.vpin.rows import Pours
 
 TICK_FIELDS = {
     "last_price": SlotField(FLOAT, 0.0),
@@ -66,7 +66,7 @@ class Classifier(Protocol):
 class BulkVolume:
     """Trades into time bars; closed bars' volume classified as a whole."""
 
-    def __init__(self, table: SymbolTable, bar_seconds: int, grace_ms: int) -> None:
+    def __init__(self, table: KeyTable, bar_seconds: int, grace_ms: int) -> None:
         self._t = table
         self._bars = TimeBars(table, bar_seconds, grace_ms)
 
@@ -115,7 +115,7 @@ class BulkVolume:
 class TickRule:
     """Each trade classified on arrival by its tick; nothing waits for the clock."""
 
-    def __init__(self, table: SymbolTable) -> None:
+    def __init__(self, table: KeyTable) -> None:
         self._t = table
 
     def add_trades(self, trades: Trades) -> Pours:

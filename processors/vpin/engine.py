@@ -6,10 +6,12 @@ import logging
 from collections.abc import Mapping
 
 import numpy as np
-import pandas as pd
 import torch
 
 from processors.base import Emit, Engine, State, handles
+from processors.kit.keyed import group_by_key
+from processors.kit.tensors import KeyTable, SlotField
+from processors.kit.timebars import BAR_FIELDS, Trades
 from processors.vpin.alerts import ALERT_FIELDS, Hysteresis, Transitions
 from processors.vpin.buckets import SCALE, Buckets, bucket_fields
 from processors.vpin.classify import (
@@ -21,9 +23,7 @@ from processors.vpin.classify import (
 )
 from processors.vpin.params import VpinParams
 from processors.vpin.quotes import PENDING_COLUMNS, QUOTE_COLUMNS, QUOTE_FIELDS, LeeReady
-from processors.vpin.rows import Completed, Pours, Trades
-from processors.vpin.state import SlotField, SymbolTable
-from processors.vpin.timebars import BAR_FIELDS
+from processors.vpin.rows import Completed, Pours
 from streams.clock import Clock
 from streams.schema import Alert, VpinReading
 
@@ -45,7 +45,7 @@ class VpinEngine(Engine):
     def __init__(self, params: VpinParams, clock: Clock, device: torch.device) -> None:
         super().__init__(params, clock, device)
         self.params: VpinParams = params
-        self._table = SymbolTable(_fields(params), device)
+        self._table = KeyTable(_fields(params), device)
         self._classifier = _classifier(params, self._table)
         self._lee_ready = self._classifier if isinstance(self._classifier, LeeReady) else None
         self._buckets = Buckets(self._table)
@@ -60,6 +60,11 @@ class VpinEngine(Engine):
     def unquoted_trades(self) -> int:
         """Lee-Ready trades classified without a quote (by the tick rule)."""
         return self._table.total("unquoted_trades")
+
+    @property
+    def stale_quotes(self) -> int:
+        """Lee-Ready quotes dropped because a newer quote of their symbol came first."""
+        return self._table.total("stale_quotes")
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -91,15 +96,15 @@ class VpinEngine(Engine):
 
     def _group(self, symbols: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         """Slots of a batch's rows, grouped by symbol (arrival order kept), and that order."""
-        codes, uniques = pd.factorize(symbols)
-        names = [str(s) for s in uniques]
+        groups = group_by_key(symbols)
+        names = groups.keys
         slots, new = self._table.slots(names)
         for symbol in new:
             self._table["bucket_volume"][self._table.slot_of[symbol]] = (
                 self.params.bucket_volume_for(symbol))
         for symbol in names:
             self.mark_dirty(symbol)
-        row_slot = slots[codes]
+        row_slot = slots[groups.codes]
         order = np.argsort(row_slot, kind="stable")
         return torch.from_numpy(row_slot[order]).to(self.device), order
 
@@ -118,7 +123,7 @@ class VpinEngine(Engine):
     def _settle(self, now_ns: int | None) -> list[Emit]:
         """Close due bars (BVC) or classify trades whose quote is settled (Lee-Ready)."""
         pours, touched = self._classifier.settle(now_ns)
-        names = self._table.symbol_array()
+        names = self._table.key_array()
         for slot in torch.unique(touched).tolist():
             self.mark_dirty(names[slot])
         return self._emit(pours)
@@ -138,7 +143,7 @@ class VpinEngine(Engine):
 
     def _events(self, done: Completed, moves: Transitions) -> list[Emit]:
         now = self.clock.timestamp_ns()
-        symbols = self._table.symbol_array()[done.slot.cpu().numpy()]
+        symbols = self._table.key_array()[done.slot.cpu().numpy()]
         volumes = self._table["bucket_volume"][done.slot].tolist()
         n = self.params.window
         emits = []
@@ -219,7 +224,7 @@ class VpinEngine(Engine):
         self._dirty.discard(key)
 
 
-def _classifier(params: VpinParams, table: SymbolTable) -> Classifier:
+def _classifier(params: VpinParams, table: KeyTable) -> Classifier:
     if params.classification == "bvc":
         return BulkVolume(table, params.bar_seconds, params.grace_ms)
     tick = TickRule(table)

@@ -11,6 +11,7 @@ per-symbol entries go in JSON (`NAUTILUS_VPIN__BUCKET_VOLUME='{"default": 10000,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, field_validator, model_validator
@@ -22,12 +23,19 @@ DEFAULT_KEY = "default"
 VOLUME_SCALE_BITS = 20
 MAX_BUCKET_VOLUME = 2**32
 MAX_WINDOW_VOLUME = 2**42
+FEED_BUCKETS_PER_BAR = 5  # a feed-sized V: a fifth of a quiet bar's volume
 
 
 class VpinParams(BaseModel):
     """Parameters of the VPIN engine; see processors/vpin/__init__.py for the definition."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # other configurations worth knowing (and that the engine conformance tests run)
+    model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
+        {"classification": "lee_ready", "quote_lag_ms": 100, "window": 5, "cdf_window": 20,
+         "alert_min_history": 1},
+        {"classification": "tick", "window": 5, "alert_cdf": 0.7, "clear_cdf": 0.5,
+         "alert_min_history": 3},
+    ]})
 
     bar_seconds: int = Field(default=60, ge=1, description="time-bar length (BVC)")
     bucket_volume: dict[str, PositiveInt] = Field(
@@ -83,3 +91,12 @@ class VpinParams(BaseModel):
     def bucket_volume_for(self, symbol: str) -> int:
         """V of `symbol`: its own entry, else the default."""
         return self.bucket_volume.get(symbol, self.bucket_volume[DEFAULT_KEY])
+
+    def tuned_for_feed(self, volume_per_s: Mapping[str, float]) -> VpinParams:
+        """V sized to a feed's symbols (expected traded volume per second): a fifth of a
+        quiet bar's volume, so VPIN values start after about a dozen bars while each bucket
+        still spans a good part of one bar (far below one bar's volume, a bar fills many
+        buckets with one fraction and the CDF jumps bar by bar)."""
+        sized = {symbol: max(1, round(rate * self.bar_seconds) // FEED_BUCKETS_PER_BAR)
+                 for symbol, rate in volume_per_s.items()}
+        return self.model_copy(update={"bucket_volume": {**self.bucket_volume, **sized}})

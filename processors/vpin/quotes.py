@@ -4,7 +4,9 @@ A trade is a buy when its price is above the midpoint of the symbol's latest quo
 before its reference time `ts_event - quote_lag_ms` (of quotes with equal timestamps, the
 last to arrive), a sell when below; at the midpoint, or when no such quote is known, the
 tick rule decides (trades it cannot classify yet are not bucketed; `unquoted_trades` counts
-trades classified without a quote).
+trades classified without a quote). A quote older than one of its symbol that arrived
+before it is stale: counted (`stale_quotes`) and dropped, since trades may have been
+classified against the newer one already.
 
 A trade whose quote may not have arrived yet waits: quotes and trades come on different
 topics, so a trade is classified only once a quote of its symbol newer than its reference
@@ -20,14 +22,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from processors.kit.segments import cumsum, ends_of, running_max_any, starts_of
+from processors.kit.tensors import KeyTable, RowStore, SlotField
+from processors.kit.timebars import Trades
 from processors.vpin.classify import TickRule
-from processors.vpin.rows import Pours, Trades
-from processors.vpin.segments import cumsum, ends_of, starts_of
-from processors.vpin.state import RowStore, SlotField, SymbolTable
+from processors.vpin.rows import Pours
 
 QUOTE_FIELDS = {
     "newest_quote": SlotField(torch.int64, -1),
     "unquoted_trades": SlotField(torch.int64, 0),
+    "stale_quotes": SlotField(torch.int64, 0),
 }
 QUOTE_COLUMNS = ("ts", "mid")
 PENDING_COLUMNS = ("ts", "price", "size", "tick")
@@ -36,7 +40,7 @@ PENDING_COLUMNS = ("ts", "price", "size", "tick")
 class LeeReady:
     """Quotes and trades in; trades whose quote is settled out, classified."""
 
-    def __init__(self, table: SymbolTable, tick: TickRule, quote_lag_ms: int,
+    def __init__(self, table: KeyTable, tick: TickRule, quote_lag_ms: int,
                  grace_ms: int) -> None:
         self._t = table
         self._tick = tick
@@ -55,6 +59,12 @@ class LeeReady:
         return self._release(None, everything=False)[0]
 
     def add_quotes(self, slot: Tensor, ts: Tensor, mid: Tensor) -> Pours:
+        """Quotes grouped by slot, in arrival order."""
+        newest = torch.maximum(ts, self._t["newest_quote"][slot])
+        fresh = ts >= running_max_any(newest, starts_of(slot))
+        stale = slot[~fresh]
+        self._t["stale_quotes"].index_add_(0, stale, torch.ones_like(stale))
+        slot, ts, mid = slot[fresh], ts[fresh], mid[fresh]
         self.quotes.append({"slot": slot, "ts": ts, "mid": mid}, sort_by="ts")
         self._t["newest_quote"].scatter_reduce_(0, slot, ts, "amax")
         pours, _ = self._release(None, everything=False)

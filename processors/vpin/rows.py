@@ -1,4 +1,5 @@
-"""Columnar rows handed from one stage of the engine to the next.
+"""Columnar rows handed from one stage of the engine to the next (trades and time bars are
+the kit's: processors/kit/timebars.py).
 
 Every kind is grouped by slot (a slot's rows contiguous, in event order); all are tensors on
 the engine's device.
@@ -8,44 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
 from torch import Tensor
 
-
-@dataclass(frozen=True, slots=True)
-class Trades:
-    slot: Tensor
-    ts: Tensor
-    price: Tensor
-    size: Tensor
-
-    def __len__(self) -> int:
-        return self.slot.shape[0]
-
-
-@dataclass(frozen=True, slots=True)
-class Bars:
-    """Closed time bars: close is the last trade's price, ts its ts_event."""
-
-    slot: Tensor
-    close: Tensor
-    volume: Tensor
-    ts: Tensor
-
-    def __len__(self) -> int:
-        return self.slot.shape[0]
-
-    def select(self, mask: Tensor) -> Bars:
-        return Bars(self.slot[mask], self.close[mask], self.volume[mask], self.ts[mask])
-
-    @staticmethod
-    def join(first: Bars, second: Bars, order: Tensor) -> Bars:
-        """Rows of both, rearranged by `order` (indices into first + second)."""
-        return Bars(*(torch.cat([a, b])[order] for a, b in zip(
-            (first.slot, first.close, first.volume, first.ts),
-            (second.slot, second.close, second.volume, second.ts),
-            strict=True,
-        )))
+from processors.kit.timebars import Trades
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ import orjson
 
 from processors import ENGINES, Engine
 from streams.catalog import Catalog
+from streams.cli.engines import engine_names, engines_help
 from streams.cli.market_files import (
     FORMATS_HELP,
     add_file_options,
@@ -86,8 +87,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "after --from. Example: --to 1704226200000000000")
     p.add_argument("--out", type=Path, required=True, help="directory for the output files. "
                    "Example: --out replay-out")
-    p.add_argument("--engines", help="comma-separated engine names (default: all); they "
-                   "chain, an engine reading what another writes. Example: --engines bars,features")
+    p.add_argument("--engines", type=engine_names, metavar="ENGINE[,ENGINE...]",
+                   help=f"comma-separated engine names, of {','.join(ENGINES)} (default: all); "
+                   "they chain, an engine reading what another writes. "
+                   "Example: --engines bars,features")
     p.add_argument(
         "--params", choices=("live", "defaults"),
         help=f"live: each engine's parameters from its newest record on {HEALTH_TOPIC} "
@@ -110,7 +113,7 @@ class _HelpWithTopics(argparse._HelpAction):
 
     def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
                  values: object, option_string: str | None = None) -> None:
-        parser.epilog = f"{parser.epilog}\n\n{_replayable_help()}"
+        parser.epilog = f"{parser.epilog}\n\n{engines_help()}\n\n{_replayable_help()}"
         super().__call__(parser, namespace, values, option_string)
 
 
@@ -153,7 +156,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     catalog = Catalog.load(settings.topics_file)
-    engines = ENGINES.select(args.engines.split(",") if args.engines else None)
+    engines = ENGINES.select(args.engines)
     if not args.topics and (args.from_ts or args.to_ts):
         raise ConfigError("--from/--to go with --topic")
     time_range = _time_range(args.from_ts, args.to_ts)

@@ -7,6 +7,7 @@ import logging
 
 from processors import ENGINES
 from streams.catalog import Catalog
+from streams.cli.engines import engine_names, engines_help
 from streams.endpoints import reachable_kafka_brokers
 from streams.params import apply_overrides
 from streams.settings import get_settings
@@ -18,16 +19,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "worker",
         help="run engines on the log (Faust agents with state tables)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Consume the engines' input topics in micro-batches, publish their outputs, keep "
-            "their state in changelog-backed tables, and publish health to "
-            "logic.engine.health every few seconds. SIGTERM/SIGINT stop it cleanly; killed "
+            "Consume the engines' input topics in micro-batches, publish their outputs, keep\n"
+            "their state in changelog-backed tables, and publish health to\n"
+            "logic.engine.health every few seconds. SIGTERM/SIGINT stop it cleanly; killed\n"
             "outright, a restarted worker resumes from its changelog."
         ),
+        epilog=engines_help(),
     )
     p.add_argument(
-        "--engines",
-        help=f"comma-separated engine names (default: all: {','.join(ENGINES)})",
+        "--engines", type=engine_names, metavar="ENGINE[,ENGINE...]",
+        help=f"comma-separated engine names, of {','.join(ENGINES)} (default: all)",
     )
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="ENGINE.PARAM=VALUE",
@@ -42,8 +45,7 @@ def _run(args: argparse.Namespace) -> int:
     from streams.runtime.app import build_app
 
     settings = get_settings()
-    names = [n.strip() for n in args.engines.split(",")] if args.engines else None
-    engines = ENGINES.select(names)
+    engines = ENGINES.select(args.engines)
     params = apply_overrides(settings.engine_params(), args.overrides)
     brokers = reachable_kafka_brokers(settings)
     catalog = Catalog.load(settings.topics_file)

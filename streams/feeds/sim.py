@@ -105,19 +105,17 @@ def symbol_spec(symbol: str) -> SymbolSpec:
     return SymbolSpec(price, Decimal("0.01"), 0.02, weight, 1, 200, 0.8)
 
 
-def bar_volumes(symbols: Sequence[str], trades_per_s: float, bar_seconds: int) -> dict[str, int]:
-    """Each symbol's expected traded volume in one quiet bar of `bar_seconds` at this rate.
+def volume_per_s(symbols: Sequence[str], trades_per_s: float) -> dict[str, float]:
+    """Each symbol's expected traded volume per second at this rate, outside episodes.
 
-    Sizes are `min_size * (1 + Lomax(1.6))`, whose mean is `min_size * 1.6 / 0.6`. `up` uses
-    it as VPIN's bucket volume for the simulated symbols: about one bucket per bar, so each
-    bucket carries its own bar's classification (a V far below a bar's volume fills many
-    buckets from one bar with one fraction, and the CDF then jumps bar by bar).
+    Sizes are `min_size * (1 + Lomax(1.6))`, whose mean is `min_size * 1.6 / 0.6`. `up` hands
+    it to the engines that size their parameters to a feed (VPIN's bucket volume).
     """
     specs = [symbol_spec(s) for s in symbols]
     total_weight = sum(s.weight for s in specs)
     return {
-        symbol: max(1, round(trades_per_s * spec.weight / total_weight * bar_seconds
-                             * spec.min_size * SIZE_PARETO_SHAPE / (SIZE_PARETO_SHAPE - 1)))
+        symbol: trades_per_s * spec.weight / total_weight
+        * spec.min_size * SIZE_PARETO_SHAPE / (SIZE_PARETO_SHAPE - 1)
         for symbol, spec in zip(symbols, specs, strict=True)
     }
 

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
 
+from processors import ENGINES
 from streams import codec, kafka
+from streams.cli.main import build_parser
 from streams.exceptions import ConfigError
-from streams.params import HEALTH_TOPIC, PublishedParams, published_params, with_published
+from streams.params import (
+    HEALTH_TOPIC,
+    PublishedParams,
+    apply_overrides,
+    published_params,
+    with_published,
+)
 from streams.settings import EngineParams
 from tests.factories import T0, event
 
@@ -51,3 +60,42 @@ def test_parameters_this_version_does_not_know_are_an_error() -> None:
 
     with pytest.raises(ConfigError, match="worker host:1 published do not fit.*--params defaults"):
         with_published(EngineParams(), published)
+
+
+@pytest.mark.parametrize(("engine", "param"), [
+    (engine, param) for engine, model in ENGINES.params_models().items()
+    for param in model.model_fields])
+def test_set_reaches_every_registered_engine_parameter(engine: str, param: str) -> None:
+    default = getattr(EngineParams(), engine).model_dump(mode="json")[param]
+
+    params = apply_overrides(EngineParams(), [f"{engine}.{param}={json.dumps(default)}"])
+
+    assert params == EngineParams()
+
+
+def test_set_of_an_unknown_engine_names_the_registered_ones() -> None:
+    with pytest.raises(ConfigError, match=f"unknown engine 'nope'; known: {', '.join(ENGINES)}"):
+        apply_overrides(EngineParams(), ["nope.window=3"])
+
+
+@pytest.mark.parametrize("command", ["worker", "replay"])
+def test_engines_option_takes_only_registered_engines(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([command, "--engines", "bars,nope", "-i", "x", "--out", "o"]
+                                  if command == "replay" else [command, "--engines", "bars,nope"])
+
+    assert exited.value.code == 2
+    assert f"unknown engine(s) nope; known: {', '.join(ENGINES)}" in capsys.readouterr().err
+
+
+def test_worker_help_lists_every_engine_and_its_parameters(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["worker", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+
+    for engine, model in ENGINES.params_models().items():
+        assert f"{engine}: {', '.join(model.model_fields)}" in shown

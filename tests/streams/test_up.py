@@ -20,8 +20,11 @@ import psycopg
 import pytest
 
 from streams.endpoints import Endpoints
+from streams.feeds.sim import KNOWN_SYMBOLS, volume_per_s
 from streams.kafka import broker_reachable
+from streams.settings import Settings
 from streams.storage import tokens
+from streams.up import feed_sized_params
 from tests.api.data import write
 from tests.factories import event
 
@@ -340,3 +343,32 @@ def test_a_stopped_up_leaves_its_workers_final_stopped_health_in_the_database(
     last = dict(_health(database_url, worker))  # ordered by time: the newest per engine wins
     assert set(last.values()) == {"stopped"}, last
     assert set(last) == {"bars", "vpin", "microstructure"}
+
+
+def test_up_sizes_vpin_buckets_to_a_fifth_of_a_simulated_bar() -> None:
+    # Known answer from the sim's definition: a symbol trades rate * weight / total weight
+    # trades per second of mean size min_size * 1.6 / 0.6 (Pareto 1.6); weights sum to 1.
+    # ESZ6: 2000 * 0.30 * 1 * 8/3 * 60 s = 96000 per bar, a fifth 19200.
+    rates = volume_per_s(list(KNOWN_SYMBOLS), 2_000.0)
+
+    variables = feed_sized_params(Settings(), rates, {})
+
+    assert list(variables) == ["NAUTILUS_VPIN__BUCKET_VOLUME"]
+    assert json.loads(variables["NAUTILUS_VPIN__BUCKET_VOLUME"]) == {
+        "default": 10_000, "ESZ6": 19_200, "NQZ6": 12_800, "AAPL": 140_800, "MSFT": 102_400,
+        "EURUSD": 7_680_000,
+    }
+
+
+def test_up_leaves_a_parameter_set_in_the_environment_to_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("NAUTILUS_VPIN__BAR_SECONDS", "30")  # halves a bar's volume
+    rates = volume_per_s(["ESZ6"], 2_000.0)
+
+    sized = feed_sized_params(Settings(), rates, {})
+    chosen = feed_sized_params(Settings(), rates, {"NAUTILUS_VPIN__BUCKET_VOLUME": "5000"})
+
+    # ESZ6 alone: 2000 trades/s of mean size 8/3 for 30 s = 160000, a fifth 32000
+    assert json.loads(sized["NAUTILUS_VPIN__BUCKET_VOLUME"])["ESZ6"] == 32_000
+    assert chosen == {}

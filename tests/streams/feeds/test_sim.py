@@ -13,7 +13,7 @@ import pytest
 from streams.codec import decode, decode_columns, encode
 from streams.exceptions import ConfigError
 from streams.feeds import MarketEvent
-from streams.feeds.sim import KNOWN_SYMBOLS, SimMarket, SymbolSpec, bar_volumes, symbol_spec
+from streams.feeds.sim import KNOWN_SYMBOLS, SimMarket, SymbolSpec, symbol_spec, volume_per_s
 from streams.schema import DEPTH_LEVELS, DepthSnapshot, Quote, Trade
 from tests.factories import T0
 
@@ -346,9 +346,9 @@ def test_unknown_symbols_get_a_stable_derived_spec() -> None:
     assert spec.price % spec.tick == 0
 
 
-def test_bar_volumes_match_the_volume_the_sim_trades() -> None:
-    # 30 simulated minutes without informed episodes: each symbol's mean volume per minute
-    # is what bar_volumes expects from the rate, the weights and the size distribution.
+def test_volume_per_s_matches_the_volume_the_sim_trades() -> None:
+    # 30 simulated minutes without informed episodes: each symbol's mean volume per second
+    # is what volume_per_s expects from the rate, the weights and the size distribution.
     symbols, rate, minutes = ["ESZ6", "AAPL", "EURUSD"], 500.0, 30
     market = SimMarket(symbols, seed=3, trades_per_s=rate, quote_every=0, depth_every=0,
                        informed_probability=0.0)
@@ -357,7 +357,7 @@ def test_bar_volumes_match_the_volume_the_sim_trades() -> None:
     for event in itertools.takewhile(lambda e: e.ts_event < end, market.events(T0)):
         traded[event.symbol] += event.size
 
-    expected = bar_volumes(symbols, rate, 60)
+    expected = volume_per_s(symbols, rate)
 
     for symbol in symbols:
-        assert traded[symbol] / minutes == pytest.approx(expected[symbol], rel=0.15)
+        assert traded[symbol] / (minutes * 60) == pytest.approx(expected[symbol], rel=0.15)

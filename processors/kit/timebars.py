@@ -1,4 +1,5 @@
-"""Time bars for bulk volume classification.
+"""Time bars per key on a `KeyTable` (torch tensors), for any engine that needs them (VPIN's
+bulk volume classification).
 
 A trade belongs to bar `ts_event // (bar_seconds * 10**9)`; a bar's volume is the sum of its
 sizes, its close the price of its last trade (arrival order). A symbol's open bar closes when
@@ -9,12 +10,50 @@ already closed, is late: counted and dropped (a classified bar is never rewritte
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor
 
-from processors.vpin.rows import Bars, Trades
-from processors.vpin.segments import ends_of, running_max, starts_of
-from processors.vpin.state import FLOAT, SlotField, SymbolTable
+from processors.kit.segments import ends_of, running_max, starts_of
+from processors.kit.tensors import FLOAT, KeyTable, SlotField
+
+
+@dataclass(frozen=True, slots=True)
+class Trades:
+    slot: Tensor
+    ts: Tensor
+    price: Tensor
+    size: Tensor
+
+    def __len__(self) -> int:
+        return self.slot.shape[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """Closed time bars: close is the last trade's price, ts its ts_event."""
+
+    slot: Tensor
+    close: Tensor
+    volume: Tensor
+    ts: Tensor
+
+    def __len__(self) -> int:
+        return self.slot.shape[0]
+
+    def select(self, mask: Tensor) -> Bars:
+        return Bars(self.slot[mask], self.close[mask], self.volume[mask], self.ts[mask])
+
+    @staticmethod
+    def join(first: Bars, second: Bars, order: Tensor) -> Bars:
+        """Rows of both, rearranged by `order` (indices into first + second)."""
+        return Bars(*(torch.cat([a, b])[order] for a, b in zip(
+            (first.slot, first.close, first.volume, first.ts),
+            (second.slot, second.close, second.volume, second.ts),
+            strict=True,
+        )))
+
 
 BAR_FIELDS = {
     "open_bar": SlotField(torch.int64, -1),
@@ -29,7 +68,7 @@ BAR_FIELDS = {
 class TimeBars:
     """Builds each symbol's bars from trades; hands on the bars that close."""
 
-    def __init__(self, table: SymbolTable, bar_seconds: int, grace_ms: int) -> None:
+    def __init__(self, table: KeyTable, bar_seconds: int, grace_ms: int) -> None:
         self._t = table
         self._bar_ns = bar_seconds * 1_000_000_000
         self._grace_ns = grace_ms * 1_000_000

@@ -1,4 +1,5 @@
-"""Vectorised helpers over rows grouped by symbol slot, and per-slot ring buffers.
+"""Vectorised torch helpers over rows grouped by key slot (see tensors.py), and per-slot ring
+buffers.
 
 Rows of one slot are contiguous and in event order ("a segment"); every helper works on all
 segments of a batch at once. Rings hold the last `width` values of a per-slot series: the
@@ -61,6 +62,14 @@ def running_max(values: Tensor, starts: Tensor) -> Tensor:
     """Running maximum within each segment of non-negative values below 2**34."""
     offset = (starts.long().cumsum(0) - 1) << _SEGMENT_SHIFT
     return torch.cummax(values + offset, 0).values - offset
+
+
+def running_max_any(values: Tensor, starts: Tensor) -> Tensor:
+    """Running maximum within each segment of any int64 values (timestamps in ns): on dense
+    ranks offset per segment, so one cummax does every segment."""
+    uniq, rank = torch.unique(values, return_inverse=True)
+    offset = (starts.long().cumsum(0) - 1) * uniq.shape[0]
+    return uniq[torch.cummax(rank + offset, 0).values - offset]
 
 
 def sequential_sum(matrix: Tensor) -> Tensor:

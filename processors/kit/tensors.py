@@ -1,9 +1,10 @@
-"""Per-symbol state as torch tensors on the engine's device.
+"""Per-key state as torch tensors on the engine's device, for any engine keyed by symbol,
+account or anything else.
 
-`SymbolTable` gives every symbol a slot: row `slot` of each per-slot tensor (scalars, or ring
-buffers of a fixed width). `RowStore` keeps variable-length per-symbol lists (quotes, trades
-waiting for their quote) as columns of rows grouped by slot. Both turn one symbol's state
-into JSON-able data and back, exactly.
+`KeyTable` gives every key a slot: row `slot` of each per-slot tensor (scalars, or ring
+buffers of a fixed width). `RowStore` keeps variable-length per-key lists (VPIN's quotes and
+trades waiting for their quote) as columns of rows grouped by slot. Both turn one key's
+state into JSON-able data and back, exactly.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from processors.vpin.segments import list_to_ring, ring_to_list
+from processors.kit.segments import list_to_ring, ring_to_list
 
 FLOAT = "float"  # the engine's float dtype: float64, or float32 where the device has no f64
 
@@ -35,8 +36,8 @@ class SlotField:
     count: str = ""
 
 
-class SymbolTable:
-    """Slots of per-symbol state; grows by doubling."""
+class KeyTable:
+    """Slots of per-key state; grows by doubling."""
 
     def __init__(self, fields: dict[str, SlotField], device: torch.device) -> None:
         self.fields = fields
@@ -55,26 +56,26 @@ class SymbolTable:
         """Sum of a counter over all slots (0 when this configuration has no such field)."""
         return int(self.t[name].sum()) if name in self.t else 0
 
-    def slots(self, symbols: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-        """The slot of every symbol, and the symbols that got a new slot."""
-        new = [s for s in dict.fromkeys(symbols) if s not in self.slot_of]
-        for symbol in new:
-            self._allocate(symbol)
-        return np.array([self.slot_of[s] for s in symbols], dtype=np.int64), new
+    def slots(self, keys: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+        """The slot of every key, and the keys that got a new slot."""
+        new = [k for k in dict.fromkeys(keys) if k not in self.slot_of]
+        for key in new:
+            self._allocate(key)
+        return np.array([self.slot_of[k] for k in keys], dtype=np.int64), new
 
-    def release(self, symbol: str) -> int | None:
-        """Forget a symbol; its slot is reset and reused."""
-        slot = self.slot_of.pop(symbol, None)
+    def release(self, key: str) -> int | None:
+        """Forget a key; its slot is reset and reused."""
+        slot = self.slot_of.pop(key, None)
         if slot is not None:
             self._reset(slot)
             self._free.append(slot)
         return slot
 
-    def symbol_array(self) -> np.ndarray:
-        """Symbol of every slot (None where free), for turning slots back into keys."""
+    def key_array(self) -> np.ndarray:
+        """Key of every slot (None where free), for turning slots back into keys."""
         names = np.full(self._capacity, None, dtype=object)
-        for symbol, slot in self.slot_of.items():
-            names[slot] = symbol
+        for key, slot in self.slot_of.items():
+            names[slot] = key
         return names
 
     def snapshot(self, slot: int) -> dict[str, object]:
@@ -97,11 +98,10 @@ class SymbolTable:
                 count = int(self.t[spec.count][slot])
                 list_to_ring(self.t[name][slot], row[name], count)  # type: ignore[arg-type]
 
-    def _allocate(self, symbol: str) -> None:
+    def _allocate(self, key: str) -> None:
         if not self._free:
             self._grow(self._capacity * 2)
-        slot = self._free.pop()
-        self.slot_of[symbol] = slot
+        self.slot_of[key] = self._free.pop()
 
     def _reset(self, slot: int) -> None:
         for name, spec in self.fields.items():
