@@ -22,10 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from processors.base import Emit, Engine, State, handles
+from processors.kit.keyed import group_by_key
 from streams.schema import FeatureVector
 
 OUTPUT_TOPIC = "logic.features"
@@ -85,12 +85,11 @@ class FeaturesEngine(Engine):
         symbols = columns["symbol"]
         if len(symbols) == 0:
             return []
-        codes, uniq = pd.factorize(symbols)
-        order = np.argsort(codes, kind="stable")
+        groups = group_by_key(symbols)
         ts, close = columns["ts_event"], columns["close"]
         emits = []
-        for row in order.tolist():
-            symbol = str(uniq[codes[row]])
+        for row, code in zip(groups.order.tolist(), groups.sorted_codes.tolist(), strict=True):
+            symbol = groups.keys[code]
             values = self._apply(symbol, float(close[row]))
             emits.append(Emit(OUTPUT_TOPIC, symbol, FeatureVector(
                 ts_event=int(ts[row]), ts_init=self.clock.timestamp_ns(), symbol=symbol,
