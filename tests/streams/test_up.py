@@ -19,6 +19,7 @@ import psutil
 import psycopg
 import pytest
 
+from processors import ENGINES
 from streams.endpoints import Endpoints
 from streams.feeds.sim import KNOWN_SYMBOLS, volume_per_s
 from streams.kafka import broker_reachable
@@ -342,7 +343,7 @@ def test_a_stopped_up_leaves_its_workers_final_stopped_health_in_the_database(
     assert code == 0, up.output()
     last = dict(_health(database_url, worker))  # ordered by time: the newest per engine wins
     assert set(last.values()) == {"stopped"}, last
-    assert set(last) == {"bars", "vpin", "microstructure"}
+    assert set(last) == set(ENGINES)
 
 
 def test_up_sizes_vpin_buckets_to_a_fifth_of_a_simulated_bar() -> None:
