@@ -36,9 +36,16 @@ class KeyGroups:
         return self.codes[self.order]
 
 
+def key_codes(keys: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Each row's index into the distinct keys, and those keys in order of first appearance
+    (for an engine that orders rows its own way, e.g. by tensor slot)."""
+    codes, uniques = pd.factorize(keys)
+    return codes, [str(k) for k in uniques]
+
+
 def group_by_key(keys: np.ndarray) -> KeyGroups:
     """Group rows by their key column."""
-    codes, uniques = pd.factorize(keys)
+    codes, names = key_codes(keys)
     order = np.argsort(codes, kind="stable")
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    return KeyGroups([str(k) for k in uniques], codes, order, bounds)
+    bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+    return KeyGroups(names, codes, order, bounds)

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from processors.base import Emit, Engine, State, handles
-from processors.kit.keyed import group_by_key
+from processors.kit.keyed import key_codes
 from processors.kit.tensors import KeyTable, SlotField
 from processors.kit.timebars import BAR_FIELDS, Trades
 from processors.vpin.alerts import ALERT_FIELDS, Hysteresis, Transitions
@@ -96,15 +96,14 @@ class VpinEngine(Engine):
 
     def _group(self, symbols: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
         """Slots of a batch's rows, grouped by symbol (arrival order kept), and that order."""
-        groups = group_by_key(symbols)
-        names = groups.keys
+        codes, names = key_codes(symbols)
         slots, new = self._table.slots(names)
         for symbol in new:
             self._table["bucket_volume"][self._table.slot_of[symbol]] = (
                 self.params.bucket_volume_for(symbol))
         for symbol in names:
             self.mark_dirty(symbol)
-        row_slot = slots[groups.codes]
+        row_slot = slots[codes]
         order = np.argsort(row_slot, kind="stable")
         return torch.from_numpy(row_slot[order]).to(self.device), order
 
