@@ -121,8 +121,8 @@ class GraphRun:
     events_in: int = 0
     _stages: list[_Stage] = field(default_factory=list)
     _depth: dict[str, int] = field(default_factory=dict)
-    _emitted: dict[str, list[tuple[tuple, Emit]]] = field(default_factory=dict)
-    _seq: dict[tuple[int, str, str], int] = field(default_factory=dict)
+    # topic -> producing engine's index -> its outputs of the topic, in emission order
+    _emitted: dict[str, dict[int, list[Emit]]] = field(default_factory=dict)
     _held: list[Source] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -154,13 +154,12 @@ class GraphRun:
                 self._run_cycle(stage)
             else:
                 self._run_engine(stage.engines[0])
-        return {topic: [emit for _, emit in sorted(emits, key=lambda pair: pair[0])]
-                for topic, emits in sorted(self._emitted.items())}
+        return {topic: self._ordered(topic) for topic in sorted(self._emitted)}
 
     # ---- outputs ----------------------------------------------------------------------
 
     def _record(self, engine: Engine, emits: list[Emit]) -> list[Emit]:
-        """Keep `emits` (with ts_init = ts_event) under their deterministic order key."""
+        """Keep `emits` (with ts_init = ts_event) by topic and producer, in emission order."""
         producer = self.engines.index(engine)
         for emit in emits:
             value = emit.value
@@ -168,20 +167,22 @@ class GraphRun:
             # stamped in place (the model is frozen), a copy per output cost a sixth of a
             # VPIN replay.
             object.__setattr__(value, "ts_init", value.ts_event)
-            seq_key = (producer, emit.topic, emit.key)
-            seq = self._seq.get(seq_key, 0)
-            self._seq[seq_key] = seq + 1
-            order = (value.ts_event, self._depth[emit.topic], emit.topic, emit.key, producer, seq)
-            self._emitted.setdefault(emit.topic, []).append((order, emit))
+            self._emitted.setdefault(emit.topic, {}).setdefault(producer, []).append(emit)
         return emits
+
+    def _ordered(self, topic: str) -> list[Emit]:
+        """The outputs of `topic` in their deterministic order: ts_event, key, producing
+        engine, emission order (a stable sort of the producers' lists taken in turn)."""
+        by_producer = self._emitted[topic]
+        emits = [emit for producer in sorted(by_producer) for emit in by_producer[producer]]
+        return sorted(emits, key=lambda emit: (emit.value.ts_event, emit.key))
 
     def _sources(self, topics: set[str]) -> list[Source]:
         """What the stage reading `topics` gets from outside it: the kept source rows (input
         order), then each earlier stage's outputs by (depth, topic), each sorted."""
         out = [run for run in self._held if run.topic in topics]
         for topic in sorted(topics & set(self._emitted), key=lambda t: (self._depth[t], t)):
-            emits = [emit for _, emit in sorted(self._emitted[topic], key=lambda p: p[0])]
-            out.append(Source(topic, self._columns(topic, emits)))
+            out.append(Source(topic, self._columns(topic, self._ordered(topic))))
         return out
 
     def _columns(self, topic: str, emits: list[Emit]) -> Columns:
