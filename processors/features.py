@@ -3,8 +3,9 @@
 One FeatureVector per closed bar, dated at the bar's end (`ts_event`), with `values` named by
 indicator and period (issue 13's list, without the VPIN/microstructure join). Each indicator
 repeats TA-Lib's own arithmetic, operation for operation (tested against talib: SMA, EMA,
-MACD and the middle band to the last bit, RSI, ATR, the MACD signal and the outer bands
-within 1e-12 relative, where TA-Lib's compiled code rounds its multiply-adds differently);
+MACD and the middle band to the last bit; RSI, ATR, the MACD signal and the outer bands
+within 1e-12 relative of the talib build tested, whose compiled recurrences round differently
+in the last bits: neither plain nor fused multiply-adds reproduce them);
 `rv_<n>` has no TA-Lib function:
 
 - `sma_<n>`: SMA of the last n closes, as TA-Lib computes it (a running total: add the new

@@ -107,8 +107,8 @@ def _talib_reference() -> dict[str, np.ndarray]:
 
 REFERENCE = _talib_reference()
 # Where TA-Lib's arithmetic is repeated operation for operation the values are its own bits;
-# RSI, ATR, the MACD signal and the bands differ from this TA-Lib build in the last bits
-# (within 1e-12: its compiled multiply-adds), rv_20 from pandas' online rolling variance.
+# RSI, ATR, the MACD signal and the outer bands differ from this talib build in the last bits
+# (measured within 1e-12 relative), rv_20 from pandas' online rolling variance.
 EXACT = {"sma_10", "sma_20", "sma_50", "ema_12", "ema_26", "macd", "bb_middle", "ret_1"}
 
 
