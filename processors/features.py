@@ -164,7 +164,7 @@ class FeaturesEngine(Engine):
         self._bollinger(state, close, values)
         self._macd(state, close, values)
         if state.last_close is not None:
-            self._on_change(state, high, low, close, values)
+            self._on_change(state, state.last_close, (high, low, close), values)
         state.bars, state.last_close = state.bars + 1, close
         if self._window_len > 1:
             state.window.append(close)
@@ -221,11 +221,10 @@ class FeaturesEngine(Engine):
         if trigger is not None:
             values.update(macd=line, macd_signal=trigger, macd_hist=line - trigger)
 
-    def _on_change(self, state: _SymbolState, high: float, low: float, close: float,
-                   values: dict[str, float]) -> None:
+    def _on_change(self, state: _SymbolState, previous: float,
+                   bar: tuple[float, float, float], values: dict[str, float]) -> None:
         """The indicators of a change from the previous close: ret_1, RSI, ATR, rv."""
-        previous = state.last_close
-        assert previous is not None
+        high, low, close = bar
         position = state.bars - 1  # this change's index among the symbol's changes
         values["ret_1"] = close / previous - 1
         change = close - previous
