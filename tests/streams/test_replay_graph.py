@@ -54,7 +54,9 @@ def test_bars_reach_the_features_engine_in_the_same_run() -> None:
     assert [(f.key, f.value.ts_event) for f in features] == [
         (b.key, b.value.ts_event) for b in bars]
     assert features == alone.outputs["logic.features"]
-    assert set(features[-1].value.values) == {"sma_10", "sma_20", "ema_12", "ret_1"}
+    assert set(features[-1].value.values) == {  # the 25th bar: no sma_50, ema_26, macd yet
+        "sma_10", "sma_20", "ema_12", "rsi_14", "bb_upper", "bb_middle", "bb_lower", "atr_14",
+        "ret_1", "rv_20"}
 
 
 def _written(tmp: Path, batch_rows: int) -> dict[str, bytes]:
