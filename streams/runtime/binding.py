@@ -354,10 +354,8 @@ class EngineBinding:
     def _dead_letter(
         self, topic: str, partition: int, offset: int, record: SourceRecord, reason: str
     ) -> Outgoing:
-        self.counters.dead_letters += 1
-        log.warning("dead-lettered topic=%s partition=%d offset=%d reason=%s",
-                    topic, partition, offset, reason)
-        return dead_letter(topic, partition, offset, record, reason, self._clock.timestamp_ns())
+        return dead_letter(topic, partition, offset, record, reason, self._clock.timestamp_ns(),
+                           self.counters)
 
     async def _commit_outputs(self, out: list[Outgoing]) -> None:
         """Outputs acked first, then state written and acked: see the module docstring."""

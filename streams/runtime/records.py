@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
 from streams import codec
+from streams.runtime.counters import Counters
+
+log = logging.getLogger(__name__)
 
 Outgoing = tuple[str, bytes, bytes]  # topic, key, value
 Header = tuple[str, bytes]
@@ -42,10 +46,15 @@ class Publisher(Protocol):
 
 
 def dead_letter(
-    topic: str, partition: int, offset: int, record: SourceRecord, reason: str, now_ns: int
+    topic: str, partition: int, offset: int, record: SourceRecord, reason: str, now_ns: int,
+    counters: Counters,
 ) -> Outgoing:
     """The logic.deadletter record of `record`, read from `topic` `partition` at `offset`
-    (its source coordinates, which differ from the record's own once it was re-keyed)."""
+    (its source coordinates, which differ from the record's own once it was re-keyed);
+    counted in `counters` and logged, so a bad record is never silent."""
+    counters.dead_letters += 1
+    log.warning("dead-lettered topic=%s partition=%d offset=%d reason=%s",
+                topic, partition, offset, reason)
     letter = codec.dead_letter(
         topic=topic, partition=partition, offset=offset, key=record.key, value=record.value,
         reason=reason, ts_event=record.timestamp * 1_000_000, ts_init=now_ns,

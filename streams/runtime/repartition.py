@@ -17,7 +17,6 @@ logic.deadletter with its source coordinates.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -27,7 +26,6 @@ from streams.runtime.counters import Counters
 from streams.runtime.partitioning import InputRoute
 from streams.runtime.records import Outgoing, Publisher, SourceRecord, dead_letter
 
-log = logging.getLogger(__name__)
 ORIGIN_HEADER = "nautilus-origin"
 
 
@@ -80,7 +78,8 @@ class Repartitioner:
                 key = self._key_of(record.value)
             except ValueError as exc:
                 reason = f"cannot re-key for engine {self.engine} by {self._key_field}: {exc}"
-                letters.append(self._dead_letter(topic, record, reason))
+                letters.append(dead_letter(topic, record.partition, record.offset, record,
+                                           reason, self._clock.timestamp_ns(), self._counters))
                 continue
             acks.append(await self._publisher.send(
                 self.route.consumed, key.encode(), record.value,
@@ -103,10 +102,3 @@ class Repartitioner:
         if not isinstance(key, str) or not key:
             raise ValueError(f"{self._key_field} must be a non-empty string, got {key!r}")
         return key
-
-    def _dead_letter(self, topic: str, record: SourceRecord, reason: str) -> Outgoing:
-        self._counters.dead_letters += 1
-        log.warning("dead-lettered topic=%s partition=%d offset=%d reason=%s",
-                    topic, record.partition, record.offset, reason)
-        return dead_letter(topic, record.partition, record.offset, record, reason,
-                           self._clock.timestamp_ns())
