@@ -34,11 +34,10 @@ from streams.schema import DeadLetter, Event
 from streams.schema.columns import LAYOUTS, SIDE_CODES, Kind, Layout
 
 __all__ = [
-    "COLUMNAR_MODELS", "MAX_PRICE_SCALE", "SIDE_CODES", "Columns", "Rejected", "dead_letter",
+    "MAX_PRICE_SCALE", "SIDE_CODES", "Columns", "Rejected", "dead_letter",
     "decode", "decode_columns", "encode", "event_columns", "price_scale", "price_scales",
 ]
 
-COLUMNAR_MODELS = frozenset(LAYOUTS)
 # A batch with a bad record is retried a chunk at a time: only the chunks with bad records
 # pay for the per-row path.
 CHUNK_ROWS = 4096
