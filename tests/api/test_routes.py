@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -317,6 +318,16 @@ def test_vpin_latest_answers_are_reused_within_the_cache_time(
     assert latest() == 3
 
 
+class _CountedLookups(dict):
+    """The route's table of queries in flight, counting the requests that looked in it."""
+
+    lookups = 0
+
+    def get(self, key, default=None):
+        self.lookups += 1
+        return super().get(key, default)
+
+
 async def test_concurrent_misses_of_vpin_latest_share_one_query(
     api_settings: Settings, read_headers: dict, database_url: str, symbol: str
 ) -> None:
@@ -333,8 +344,18 @@ async def test_concurrent_misses_of_vpin_latest_share_one_query(
             warm = await client.get(url)  # the token's lookup, the pool's first connection
             (pool,) = app.state.pools.values()
             before = pool.get_stats()["requests_num"]
-
-            answers = await asyncio.gather(*(client.get(url) for _ in range(16)))
+            app.state.latest_pending = lookups = _CountedLookups()
+            # The table is locked until every request has missed the cache and looked for a
+            # query in flight: the first query cannot finish before the last request arrives,
+            # however slowly the requests are scheduled.
+            with psycopg.connect(database_url) as lock:
+                lock.execute("LOCK TABLE vpin_readings IN ACCESS EXCLUSIVE MODE")
+                requests = [asyncio.ensure_future(client.get(url)) for _ in range(16)]
+                while lookups.lookups < 16:
+                    assert not any(r.done() for r in requests), "a request ended under the lock"
+                    await asyncio.sleep(0.01)
+                lock.rollback()
+            answers = await asyncio.gather(*requests)
 
             taken = pool.get_stats()["requests_num"] - before
             unknown = await asyncio.gather(*(client.get(url + "X") for _ in range(4)))
