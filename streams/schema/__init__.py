@@ -14,6 +14,7 @@ from streams.schema.logic import (
     MarginState,
     MicrostructureFeatures,
     Order,
+    OrderEvent,
     PortfolioSnapshot,
     Position,
     Prediction,
@@ -36,7 +37,7 @@ MODELS: dict[str, type[Event]] = {
     for m in (
         Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
-        MarginState, Order, Position, PortfolioSnapshot, AnalyticsResult,
+        MarginState, Order, OrderEvent, Position, PortfolioSnapshot, AnalyticsResult,
         EngineHealth, EngineMetrics, DeadLetter,
     )
 }
@@ -46,6 +47,6 @@ STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.S
 __all__ = [
     "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "Bar", "DeadLetter", "DepthSnapshot",
     "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
-    "MarginState", "MicrostructureFeatures", "Order", "PortfolioSnapshot", "Position",
+    "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
     "Prediction", "Quote", "STORED", "Signal", "Stored", "Trade", "VpinReading",
 ]

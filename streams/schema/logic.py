@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import JsonValue, StrictInt
+from pydantic import Field, JsonValue, StrictInt
 
 from streams.schema.base import Event, Money, NonNegativeNs, Price, Symbol
 from streams.schema.market import Side
@@ -96,6 +96,9 @@ class MarginState(Event):
 
 
 class Order(Event):
+    """An order a strategy submits (logic.orders). `order_id` is `<strategy>:<symbol>:<seq>`,
+    deterministic, so a re-delivered order is recognised; `ts_event` is when it was decided."""
+
     STORED = Stored("orders", ("order_id", "time"), retention=None, served=True)
 
     order_id: str
@@ -103,23 +106,58 @@ class Order(Event):
     account: str
     symbol: Symbol
     side: Side
-    quantity: StrictInt
+    quantity: StrictInt = Field(gt=0)
     order_type: Literal["market", "limit"]
     limit_price: Price | None = None
+    time_in_force: Literal["GTC", "IOC", "DAY"] = "GTC"
+
+
+OrderState = Literal["submitted", "accepted", "rejected", "partially_filled", "filled",
+                     "canceled", "expired"]
+
+
+class OrderEvent(Event):
+    """A change of an order's state at the venue (logic.order.events), NautilusTrader's order
+    states. `event_id` is `<order_id>#<n>`, n counting the order's events from 1, so a
+    re-delivered event upserts. `filled_quantity` and `avg_fill_price` are the order's
+    totals after this event; `leaves_quantity` what is still working."""
+
+    STORED = Stored("order_events", ("event_id", "time"), retention=None, served=True)
+
+    event_id: str
+    order_id: str
+    strategy: str
+    account: str
+    symbol: Symbol
+    state: OrderState
+    filled_quantity: StrictInt = Field(ge=0)
+    leaves_quantity: StrictInt = Field(ge=0)
+    avg_fill_price: Price | None = None
+    reason: str | None = None
 
 
 class Position(Event):
-    STORED = Stored("positions", ("account", "symbol", "time"), served=True)
+    """An account's net position in a symbol after a fill or a new mark (logic.positions,
+    compacted by account/symbol). `avg_price` excludes fees; `realized_pnl` is net of fees."""
+
+    STORED = Stored("positions", ("account", "symbol", "time"), on_conflict="update",
+                    served=True)
 
     account: str
     symbol: Symbol
     quantity: StrictInt
     avg_price: Price
     realized_pnl: Money
+    mark: Price | None = None
+    unrealized_pnl: Money = Money(0)
 
 
 class PortfolioSnapshot(Event):
-    STORED = Stored("portfolio_snapshots", ("account", "time"), served=True)
+    """An account's valuation: equity = cash + sum(quantity * mark), and equity - starting cash
+    = realized + unrealized P&L (logic.portfolio)."""
+
+    STORED = Stored("portfolio_snapshots", ("account", "time"), on_conflict="update",
+                    served=True)
 
     account: str
     currency: str
