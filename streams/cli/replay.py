@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="show this help, with the topics --topic can replay, and exit")
     src = p.add_mutually_exclusive_group(required=True)
     add_input_option(src)
-    src.add_argument("--topic", dest="topics", action="extend", type=_topic_list,
+    src.add_argument("--topic", dest="topics", action="extend", type=topic_list,
                      metavar="TOPIC[,TOPIC...]",
                      help="replay these topics from the broker instead of files (repeatable; "
                      "merged in event-time order). Example: --topic market.trades")
@@ -129,7 +129,7 @@ def _replayable_help() -> str:
     return "topics --topic can replay (and the engines that read them):\n" + "\n".join(lines)
 
 
-def _topic_list(text: str) -> list[str]:
+def topic_list(text: str) -> list[str]:
     topics = [t.strip() for t in text.split(",") if t.strip()]
     if not topics:
         raise argparse.ArgumentTypeError("give at least one topic")
@@ -159,17 +159,18 @@ def _run(args: argparse.Namespace) -> int:
     engines = ENGINES.select(args.engines)
     if not args.topics and (args.from_ts or args.to_ts):
         raise ConfigError("--from/--to go with --topic")
-    time_range = _time_range(args.from_ts, args.to_ts)
-    topics = _checked_topics(args.topics, engines, catalog) if args.topics else []
+    span = ns_range(args.from_ts, args.to_ts)
+    topics = checked_topics(args.topics, engines, catalog) if args.topics else []
     live = (args.params or ("live" if topics else "defaults")) == "live"
     brokers = reachable_kafka_brokers(settings) if topics or live else None
-    params = _params(args, engines, settings.engine_params(), brokers if live else None)
+    params = engine_parameters(args, engines, settings.engine_params(),
+                               brokers if live else None)
     started = time.perf_counter()
     if topics:
         assert brokers is not None
-        result = _replay_topics(topics, time_range, engines, params, catalog, brokers)
+        result = replay_topics(topics, span, engines, params, catalog, brokers)
     else:
-        result = _replay_files(args, engines, params)
+        result = replay_files(args, engines, params)
     run_s = time.perf_counter() - started
     outputs = output_models(engines, catalog)
     write_outputs(result.outputs, outputs, args.out)
@@ -182,7 +183,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _time_range(from_ts: str | None, to_ts: str | None) -> tuple[int | None, int | None]:
+def ns_range(from_ts: str | None, to_ts: str | None) -> tuple[int | None, int | None]:
     """(--from, --to) in ns; an empty range is an error, not a scan that finds nothing."""
     from_ns, to_ns = parse_time_ns(from_ts), parse_time_ns(to_ts)
     if from_ns is not None and to_ns is not None and from_ns >= to_ns:
@@ -191,7 +192,7 @@ def _time_range(from_ts: str | None, to_ts: str | None) -> tuple[int | None, int
     return from_ns, to_ns
 
 
-def _checked_topics(
+def checked_topics(
     topics: list[str], engines: list[type[Engine]], catalog: Catalog
 ) -> list[str]:
     """The --topic values, each once, each one the engines can replay; else a ConfigError
@@ -212,7 +213,7 @@ def _checked_topics(
     return topics
 
 
-def _params(
+def engine_parameters(
     args: argparse.Namespace, engines: list[type[Engine]], params: EngineParams,
     live_brokers: str | None,
 ) -> EngineParams:
@@ -242,15 +243,15 @@ def _iso(ts_ns: int) -> str:
     return datetime.fromtimestamp(ts_ns / 1e9, UTC).isoformat(timespec="seconds")
 
 
-def _replay_topics(
-    topics: list[str], time_range: tuple[int | None, int | None],
+def replay_topics(
+    topics: list[str], span: tuple[int | None, int | None],
     engines: list[type[Engine]], params: EngineParams, catalog: Catalog, brokers: str,
 ) -> ReplayResult:
     from streams.replay import run_replay, topic_source
 
     sources = []
     for topic in topics:
-        read = topic_source(brokers, topic, catalog[topic].value, *time_range)
+        read = topic_source(brokers, topic, catalog[topic].value, *span)
         rejected = f", {read.rejected:,} undecodable skipped" if read.rejected else ""
         print(f"{topic}: {len(read.source):,} of {read.scanned:,} records in the range"
               f"{rejected}", file=sys.stderr)
@@ -261,7 +262,7 @@ def _replay_topics(
     return result
 
 
-def _replay_files(
+def replay_files(
     args: argparse.Namespace, engines: list[type[Engine]], params: EngineParams
 ) -> ReplayResult:
     from streams.feeds.badrows import BadRows
