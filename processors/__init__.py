@@ -27,6 +27,7 @@ from streams.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from processors.bars import BarEngine
+    from processors.execution.engine import ExecutionEngine
     from processors.features import FeaturesEngine
     from processors.microstructure import MicrostructureEngine
     from processors.vpin import VpinEngine
@@ -118,6 +119,8 @@ class EngineRegistry(Mapping[str, type[Engine]]):
 
 ENGINES = EngineRegistry(
     Registration("bars", "processors.bars:BarEngine", "processors.bars:BarParams"),
+    Registration("execution", "processors.execution.engine:ExecutionEngine",
+                 "processors.execution.params:ExecutionParams"),
     Registration("features", "processors.features:FeaturesEngine",
                  "processors.features:FeatureParams"),
     Registration("microstructure", "processors.microstructure:MicrostructureEngine",
@@ -134,5 +137,5 @@ def __getattr__(attr: str) -> type[Engine]:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "FeaturesEngine", "MicrostructureEngine",
-           "VpinEngine", "Registration"]
+__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
+           "MicrostructureEngine", "VpinEngine", "Registration"]

@@ -6,6 +6,8 @@ topic is tested without new samples. The market topics come from the seeded simu
 live feeds also deliver: prints flagged unreported, and events arriving late (behind a later
 event of their symbol). Bars are those trades' 1-minute OHLCV bars. Any other topic gets a
 generic stream of its model: the factory's valid event, keyed by several keys over minutes.
+Orders are a strategy's: market and limit (near the symbol's last trade, on both sides of
+it), every time in force, a limit without a price now and then, and re-deliveries.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from functools import cache
 
 from streams.catalog import Catalog
 from streams.feeds.sim import SimMarket
-from streams.schema import Bar, Event, Trade
+from streams.schema import Bar, Event, Order, Trade
 from streams.settings import REPO_ROOT
 from tests.factories import T0, event
 
@@ -79,6 +81,33 @@ def _bars(trades: list[Trade]) -> list[Bar]:
     return bars
 
 
+def _orders(trades: list[Trade]) -> list[Event]:
+    """A strategy's orders every 5 s, round-robin over SYMBOLS: market and limit orders (limits
+    0.1 % either side of the symbol's last trade), GTC / IOC / DAY; every 9th limit order has
+    no price (the venue rejects it) and every 7th order is delivered twice."""
+    last: dict[str, Decimal] = {}
+    trades = sorted(trades, key=lambda t: t.ts_event)
+    orders: list[Event] = []
+    for i in range(MINUTES * 12):
+        ts = T0 + i * 5 * SECOND_NS + 1
+        while trades and trades[0].ts_event < ts:
+            t = trades.pop(0)
+            last[t.symbol] = Decimal(t.price)
+        symbol = SYMBOLS[i % len(SYMBOLS)]
+        side = "buy" if i % 3 else "sell"
+        kind = "market" if i % 4 == 0 else "limit"
+        offset = Decimal("0.001") * (1 if (side == "buy") == (i % 5 < 2) else -1)
+        price = round(last.get(symbol, Decimal(100)) * (1 + offset), 2)
+        order = Order(
+            ts_event=ts, ts_init=ts, order_id=f"sample:{symbol}:{i + 1}", strategy="sample",
+            account="paper", symbol=symbol, side=side, quantity=1 + (i * 37) % 400,
+            order_type=kind, limit_price=price if kind == "limit" and i % 9 else None,
+            time_in_force=("GTC", "IOC", "DAY")[i % 3],
+        )
+        orders += [order, order] if i % 7 == 3 else [order]
+    return orders
+
+
 def _generic(model: str, key_field: str) -> list[Event]:
     """A valid event of `model` every 5 s for MINUTES, round-robin over SYMBOLS as keys."""
     count = MINUTES * 12
@@ -95,6 +124,8 @@ def topic_events(topic: str) -> list[Event]:
     market = _market()
     if spec.value in market:
         return market[spec.value]
+    if spec.value == "Order":
+        return _orders([t for t in market["Trade"] if not t.unreported])
     return _generic(spec.value, spec.key)
 
 
