@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from processors import ENGINES
 from streams import codec, kafka
 from streams.schema import Quote, Trade
 
@@ -157,8 +158,8 @@ def test_replay_of_an_empty_time_range_is_an_error(
 
 
 @pytest.mark.parametrize(("args", "reason"), [
-    (["--topic", "logic.vpin"], "cannot replay logic.vpin: no engine of bars, features, "
-     "microstructure, vpin reads it"),
+    (["--topic", "logic.risk.alerts"], "cannot replay logic.risk.alerts: no engine of "
+     f"{', '.join(ENGINES.defaults())} reads it"),
     (["--topic", "market.quotes", "--engines", "bars"],
      "cannot replay market.quotes: no engine of bars reads it"),
     (["--topic", "market.trades", "--topic", "market.trades"], "market.trades given twice"),
@@ -185,4 +186,5 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
     assert "market.quotes    read by microstructure, vpin" in listed
     assert "market.depth     read by microstructure" in listed
     assert "market.bars.1m   read by features" in listed
-    assert "logic." not in listed
+    assert "logic.vpin       read by sma_cross, vpin_guard" in listed  # the strategies
+    assert "logic.risk.alerts" not in listed

@@ -125,3 +125,11 @@ def test_the_replay_command_runs_a_user_strategy_with_set_parameters(user_module
         ("breakout:AAPL:3", "buy", 100, minute(5))]
     assert 'breakout parameters from this process\'s settings, then --set breakout.lookback=2' \
         in result.stderr
+
+
+def test_the_worker_runs_vpin_guard_by_default_and_sma_cross_only_when_named() -> None:
+    by_default = [e.name for e in ENGINES.select(None)]
+    named = [e.name for e in ENGINES.select(["bars", "sma_cross"])]
+
+    assert "vpin_guard" in by_default and "sma_cross" not in by_default
+    assert named == ["bars", "sma_cross"]
