@@ -5,6 +5,9 @@ its parameter model. Everything else follows from it: the engine fields of the s
 their `NAUTILUS_<ENGINE>__<PARAM>` variables, `--set ENGINE.PARAM=VALUE`, the engine lists
 and `--help` of `worker` and `replay`, and the engine conformance tests. The class declares
 the rest (inputs by its `@handles` methods, outputs, state key; see `processors.base`).
+An engine registered with `default=False` (a strategy one chooses: `sma_cross`) runs only
+when `--engines` names it; `--engines` also takes a user strategy as `module:Class`
+(`processors.strategies.load`).
 
 Modules are imported on first use, not with this package: the VPIN engine keeps its state in
 torch tensors, and torch takes seconds to import, which commands that run no engine (and
@@ -30,17 +33,21 @@ if TYPE_CHECKING:
     from processors.execution.engine import ExecutionEngine
     from processors.features import FeaturesEngine
     from processors.microstructure import MicrostructureEngine
+    from processors.strategies.sma_cross import SmaCrossEngine
+    from processors.strategies.vpin_guard import VpinGuardEngine
     from processors.vpin import VpinEngine
 
 
 @dataclass(frozen=True, slots=True)
 class Registration:
     """One engine: its name, and where its class and its parameter model are
-    (`"module:Name"`), so either is imported only when asked for."""
+    (`"module:Name"`), so either is imported only when asked for; `default`: whether it runs
+    when no engines are named (`worker`, hence `up`, and `replay`)."""
 
     name: str
     engine: str
     params: str
+    default: bool = True
 
     @property
     def class_name(self) -> str:
@@ -90,21 +97,31 @@ class EngineRegistry(Mapping[str, type[Engine]]):
         """Engine class name -> engine name (`from processors import VpinEngine`)."""
         return {r.class_name: name for name, r in self._registrations.items()}
 
+    def defaults(self) -> list[str]:
+        """The engines that run when none are named."""
+        return [name for name, r in self._registrations.items() if r.default]
+
     def names(self, text: str | None) -> list[str] | None:
-        """A comma-separated list of engine names checked against the registry (None when
-        empty: all); an unknown name is a ConfigError naming the known ones."""
+        """A comma-separated list of engine names checked against the registry, and user
+        strategies as `module:Class` (None when empty: the defaults); an unknown name is a
+        ConfigError naming the known ones."""
         names = [n.strip() for n in (text or "").split(",") if n.strip()]
         return self._known(names) or None
 
     def select(self, names: list[str] | None) -> list[type[Engine]]:
-        """Engine classes by name (all when None or empty); unknown names are a ConfigError."""
-        return [self[name] for name in self._known(names or []) or self]
+        """Engine classes by name or `module:Class` (the defaults when None or empty);
+        unknown names are a ConfigError."""
+        from processors.strategies import load
+
+        return [load(name) if ":" in name else self[name]
+                for name in self._known(names or []) or self.defaults()]
 
     def _known(self, names: list[str]) -> list[str]:
-        unknown = [n for n in names if n not in self._registrations]
+        unknown = [n for n in names if n not in self._registrations and ":" not in n]
         if unknown:
             raise ConfigError(
-                f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(self)}"
+                f"unknown engine(s) {', '.join(unknown)}; known: {', '.join(self)}, or a "
+                "strategy as module:Class"
             )
         return names
 
@@ -126,6 +143,10 @@ ENGINES = EngineRegistry(
     Registration("microstructure", "processors.microstructure:MicrostructureEngine",
                  "processors.microstructure:MicrostructureParams"),
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
+    Registration("sma_cross", "processors.strategies.sma_cross:SmaCrossEngine",
+                 "processors.strategies.sma_cross:SmaCrossParams", default=False),
+    Registration("vpin_guard", "processors.strategies.vpin_guard:VpinGuardEngine",
+                 "processors.strategies.vpin_guard:VpinGuardParams"),
 )
 
 
@@ -138,4 +159,5 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
-           "MicrostructureEngine", "VpinEngine", "Registration"]
+           "MicrostructureEngine", "SmaCrossEngine", "VpinEngine", "VpinGuardEngine",
+           "Registration"]

@@ -40,7 +40,9 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 
 def apply_overrides(params: EngineParams, overrides: list[str]) -> EngineParams:
-    """A new EngineParams with every override applied, validated by the engines' models."""
+    """A new EngineParams (of `params`' class: it may carry unregistered engines, see
+    `streams.settings.with_engines`) with every override applied, validated by the engines'
+    models."""
     doc = params.model_dump()
     for text in overrides:
         parts, value = parse_override(text)
@@ -63,7 +65,7 @@ def apply_overrides(params: EngineParams, overrides: list[str]) -> EngineParams:
             node = child
         node[parts[-1]] = value
     try:
-        return EngineParams.model_validate(doc)
+        return type(params).model_validate(doc)
     except ValidationError as exc:
         raise ConfigError(f"--set: {_first_error(exc)}") from None
 
@@ -133,4 +135,4 @@ def with_published(params: EngineParams, published: dict[str, PublishedParams]) 
                 f"version ({_first_error(exc)}); use --params defaults"
             ) from None
         doc[engine] = pub.values
-    return EngineParams.model_validate(doc)
+    return type(params).model_validate(doc)

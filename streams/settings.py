@@ -9,6 +9,7 @@ model; they are set from the environment with a double underscore, e.g.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,8 @@ def _engine_fields() -> dict[str, Any]:
 
 
 if TYPE_CHECKING:
+    from processors.base import Engine
+
     class EngineParams(BaseModel):
         """Parameters of every engine, one nested model per engine name."""
 
@@ -194,6 +197,31 @@ class Settings(_EngineSettings, BaseSettings):
     def engine_params(self) -> EngineParams:
         """The engine parameters as one object (what `--set` overrides)."""
         return EngineParams(**{name: getattr(self, name) for name in ENGINES})
+
+
+def with_engines(params: EngineParams, engines: Iterable[type[Engine]]) -> EngineParams:
+    """`params` plus the parameters of `engines` the registry does not know (user strategies
+    given as `module:Class`), each from its `NAUTILUS_<NAME>__<PARAM>` variables as a
+    registered engine's, else its model's defaults; `--set NAME.PARAM=` then applies to them
+    too (`streams.params.apply_overrides`)."""
+    extra = {e.name: e.params_model for e in engines if e.name not in type(params).model_fields}
+    if not extra:
+        return params
+    fields: dict[str, Any] = {
+        name: (model, Field(default_factory=model, description=f"parameters of the {name} "
+                            "engine")) for name, model in extra.items()}
+    with_extra = create_model("RunEngineParams", __base__=type(params), __module__=__name__,
+                              **fields)
+    from_environment = create_model("RunSettings", __base__=Settings, __module__=__name__,
+                                    **fields)
+    try:
+        read = from_environment()
+    except ValidationError as exc:
+        problems = describe_errors(exc, Settings.model_config.get("env_prefix", ""),
+                                   secret_field_names(Settings.model_fields), os.environ)
+        raise ConfigError(f"invalid setting {problems}") from None
+    given = {name: getattr(params, name) for name in type(params).model_fields}
+    return with_extra(**given, **{name: getattr(read, name) for name in extra})
 
 
 def engine_variable(engine: str, param: str) -> str:

@@ -25,7 +25,7 @@ from streams.cli.market_files import (
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError, NautilusError
 from streams.params import HEALTH_TOPIC, apply_overrides, published_params, with_published
-from streams.settings import get_settings
+from streams.settings import get_settings, with_engines
 
 if TYPE_CHECKING:  # the replay driver imports torch: loaded only when replaying
     from streams.replay import ReplayResult
@@ -88,7 +88,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="directory for the output files. "
                    "Example: --out replay-out")
     p.add_argument("--engines", type=engine_names, metavar="ENGINE[,ENGINE...]",
-                   help=f"comma-separated engine names, of {','.join(ENGINES)} (default: all); "
+                   help=f"comma-separated engine names, of {','.join(ENGINES)}, or a user "
+                   f"strategy as module:Class (default: {','.join(ENGINES.defaults())}); "
                    "they chain, an engine reading what another writes. "
                    "Example: --engines bars,features")
     p.add_argument(
@@ -124,7 +125,7 @@ def _replayable_help() -> str:
         catalog = Catalog.load(get_settings().topics_file)
     except NautilusError as exc:
         return f"topics --topic can replay: unknown ({exc})"
-    topics = replayable_topics(catalog, ENGINES.select(None))
+    topics = replayable_topics(catalog, ENGINES.select(list(ENGINES)))
     lines = [f"  {topic:<16} read by {', '.join(names)}" for topic, names in topics.items()]
     return "topics --topic can replay (and the engines that read them):\n" + "\n".join(lines)
 
@@ -163,7 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     topics = checked_topics(args.topics, engines, catalog) if args.topics else []
     live = (args.params or ("live" if topics else "defaults")) == "live"
     brokers = reachable_kafka_brokers(settings) if topics or live else None
-    params = engine_parameters(args, engines, settings.engine_params(),
+    params = engine_parameters(args, engines, with_engines(settings.engine_params(), engines),
                                brokers if live else None)
     started = time.perf_counter()
     if topics:

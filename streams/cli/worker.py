@@ -10,7 +10,7 @@ from streams.catalog import Catalog
 from streams.cli.engines import engine_names, engines_help
 from streams.endpoints import reachable_kafka_brokers
 from streams.params import apply_overrides
-from streams.settings import get_settings
+from streams.settings import get_settings, with_engines
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--engines", type=engine_names, metavar="ENGINE[,ENGINE...]",
-        help=f"comma-separated engine names, of {','.join(ENGINES)} (default: all)",
+        help=f"comma-separated engine names, of {','.join(ENGINES)}, or a user strategy as "
+        f"module:Class (default: {','.join(ENGINES.defaults())})",
     )
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="ENGINE.PARAM=VALUE",
@@ -46,7 +47,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     engines = ENGINES.select(args.engines)
-    params = apply_overrides(settings.engine_params(), args.overrides)
+    params = apply_overrides(with_engines(settings.engine_params(), engines), args.overrides)
     brokers = reachable_kafka_brokers(settings)
     catalog = Catalog.load(settings.topics_file)
     app, _ = build_app(settings, brokers, catalog, engines, params)

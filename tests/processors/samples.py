@@ -118,6 +118,31 @@ def _generic(model: str, key_field: str) -> list[Event]:
     ]
 
 
+def _order_flow(model: str) -> list[Event]:
+    """Executions or order events every 5 s, round-robin over SYMBOLS, of orders of every
+    engine that places orders (id prefix `<engine>:`, what a strategy reads as its own) and
+    of others (`o`): ids `<prefix>:<symbol>:<n>`, fills alternately buy and sell, each order
+    accepted, then partially filled, then filled."""
+    from processors import ENGINES
+
+    prefixes = ["o", *(name for name in ENGINES if "logic.orders" in ENGINES[name].outputs)]
+    out = []
+    for i in range(MINUTES * 12):
+        symbol, prefix = SYMBOLS[i % len(SYMBOLS)], prefixes[i % len(prefixes)]
+        n, step = divmod(i // len(SYMBOLS), 3)
+        order_id, ts = f"{prefix}:{symbol}:{n + 1}", T0 + i * 5 * SECOND_NS
+        common = {"ts_event": ts, "ts_init": ts, "order_id": order_id, "symbol": symbol}
+        if model == "Execution":
+            out.append(event(model, exec_id=f"{order_id}-{step}", side=("buy", "sell")[n % 2],
+                             quantity=5, **common))
+        else:
+            state = ("accepted", "partially_filled", "filled")[step]
+            out.append(event(model, event_id=f"{order_id}#{step + 1}", strategy=prefix,
+                             state=state, filled_quantity=5 * step,
+                             leaves_quantity=10 - 5 * step, **common))
+    return out
+
+
 def topic_events(topic: str) -> list[Event]:
     """The sample events of one catalog topic, in arrival order."""
     spec = catalog()[topic]
@@ -126,6 +151,8 @@ def topic_events(topic: str) -> list[Event]:
         return market[spec.value]
     if spec.value == "Order":
         return _orders([t for t in market["Trade"] if not t.unreported])
+    if spec.value in ("Execution", "OrderEvent"):
+        return _order_flow(spec.value)
     return _generic(spec.value, spec.key)
 
 

@@ -158,8 +158,8 @@ def test_replay_of_an_empty_time_range_is_an_error(
 
 
 @pytest.mark.parametrize(("args", "reason"), [
-    (["--topic", "logic.vpin"],
-     f"cannot replay logic.vpin: no engine of {', '.join(ENGINES)} reads it"),
+    (["--topic", "logic.risk.alerts"], "cannot replay logic.risk.alerts: no engine of "
+     f"{', '.join(ENGINES.defaults())} reads it"),
     (["--topic", "market.quotes", "--engines", "bars"],
      "cannot replay market.quotes: no engine of bars reads it"),
     (["--topic", "market.trades", "--topic", "market.trades"], "market.trades given twice"),
@@ -185,5 +185,7 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
     assert "market.trades    read by bars, execution, vpin" in listed
     assert "market.quotes    read by microstructure, vpin" in listed
     assert "market.depth     read by execution, microstructure" in listed
-    assert "market.bars.1m   read by execution, features" in listed
+    assert "market.bars.1m   read by execution, features, sma_cross, vpin_guard" in listed
     assert "logic.orders     read by execution" in listed
+    assert "logic.vpin       read by sma_cross, vpin_guard" in listed  # the strategies
+    assert "logic.risk.alerts" not in listed
