@@ -14,7 +14,7 @@ from decimal import Decimal as D
 import pytest
 
 from tests.factories import T0
-from tests.processors.execution_stubs import (
+from tests.processors.execution_events import (
     MIDNIGHT,
     MINUTE_NS,
     MS_NS,

@@ -17,7 +17,7 @@ from streams.replay import Source, run_replay
 from streams.schema import Order
 from streams.settings import EngineParams
 from tests.factories import T0
-from tests.processors.execution_stubs import MINUTE_NS, bar, order
+from tests.processors.execution_events import MINUTE_NS, bar, order
 
 BARS = [bar(T0 + k * MINUTE_NS, open_, high, low) for k, (open_, high, low) in enumerate([
     ("100.00", "100.40", "99.80"), ("100.20", "100.90", "100.10"),

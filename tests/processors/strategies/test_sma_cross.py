@@ -16,7 +16,7 @@ import itertools
 
 import pytest
 
-from tests.processors.strategies.stubs import (
+from tests.processors.strategies.events import (
     bar,
     feed,
     fill,

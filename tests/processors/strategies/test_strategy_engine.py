@@ -18,7 +18,7 @@ from streams.codec import event_columns
 from streams.replay import Source, run_replay
 from streams.schema import Bar, Event, Execution, OrderEvent
 from streams.settings import EngineParams
-from tests.processors.strategies.stubs import (
+from tests.processors.strategies.events import (
     TOPIC_OF,
     bar,
     feed,

@@ -20,7 +20,7 @@ from streams.exceptions import ConfigError
 from streams.params import apply_overrides
 from streams.replay import Source, run_replay
 from streams.settings import REPO_ROOT, Settings, with_engines
-from tests.processors.strategies.stubs import bar, minute
+from tests.processors.strategies.events import bar, minute
 
 README = (REPO_ROOT / "README.md").read_text()
 CLOSES = ["10", "11", "12", "9", "13"]  # lookback 2: buy at 3, sell at 4 (limit 9), buy at 5

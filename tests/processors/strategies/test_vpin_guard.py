@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.processors.strategies.stubs import (
+from tests.processors.strategies.events import (
     bar,
     feed,
     fill,

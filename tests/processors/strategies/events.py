@@ -1,4 +1,4 @@
-"""Stub events for strategy tests: bars by minute and close, the strategy's fills and order
+"""Events for strategy tests: bars by minute and close, the strategy's fills and order
 events, and a driver that feeds them to a strategy engine one event at a time."""
 
 from __future__ import annotations

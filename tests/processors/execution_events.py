@@ -1,4 +1,4 @@
-"""Stub factories for the execution engine's tests: orders, bars, trades, books, and a feed
+"""Event factories for the execution engine's tests: orders, bars, trades, books, and a feed
 that hands each event to the engine as the runtime would (one batch per event)."""
 
 from __future__ import annotations
