@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from processors.bars import BarEngine
     from processors.features import FeaturesEngine
     from processors.microstructure import MicrostructureEngine
+    from processors.portfolio import PortfolioEngine
     from processors.vpin import VpinEngine
 
 
@@ -123,6 +124,8 @@ ENGINES = EngineRegistry(
     Registration("microstructure", "processors.microstructure:MicrostructureEngine",
                  "processors.microstructure:MicrostructureParams"),
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
+    Registration("portfolio", "processors.portfolio:PortfolioEngine",
+                 "processors.portfolio:PortfolioParams"),
 )
 
 
@@ -135,4 +138,4 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "FeaturesEngine", "MicrostructureEngine",
-           "VpinEngine", "Registration"]
+           "PortfolioEngine", "VpinEngine", "Registration"]
