@@ -4,7 +4,9 @@ Samples are made per input topic, not per engine, so a new engine that reads an 
 topic is tested without new samples. The market topics come from the seeded simulated market
 (`streams.feeds.sim`: several symbols, Pareto sizes, quotes and ten-level books), with what
 live feeds also deliver: prints flagged unreported, and events arriving late (behind a later
-event of their symbol). Bars are those trades' 1-minute OHLCV bars. Any other topic gets a
+event of their symbol). Bars are those trades' 1-minute OHLCV bars; executions are fills of
+a few accounts at some of those trades' prices (buys and sells, so positions open, add,
+reduce and flip), with a fee. Any other topic gets a
 generic stream of its model: the factory's valid event, keyed by several keys over minutes.
 """
 
@@ -17,7 +19,7 @@ from functools import cache
 
 from streams.catalog import Catalog
 from streams.feeds.sim import SimMarket
-from streams.schema import Bar, Event, Trade
+from streams.schema import Bar, Event, Execution, Trade
 from streams.settings import REPO_ROOT
 from tests.factories import T0, event
 
@@ -27,6 +29,8 @@ SECOND_NS = 1_000_000_000
 MINUTE_NS = 60 * SECOND_NS
 LATE_EVERY = 37  # every 37th event of a topic arrives after the one behind it
 UNREPORTED_EVERY = 11  # every 11th trade is flagged unreported
+FILL_EVERY = 5  # every 5th trade's price and time make a fill of one of ACCOUNTS
+ACCOUNTS = ("ACC1", "ACC2", "ACC3")
 
 
 @cache
@@ -49,6 +53,7 @@ def _market() -> dict[str, list[Event]]:
         for i, t in enumerate(trades)
     ]
     by_model["Bar"] = _bars(trades)
+    by_model["Execution"] = _executions(trades)
     return {model: _with_late_arrivals(events) for model, events in by_model.items()}
 
 
@@ -77,6 +82,21 @@ def _bars(trades: list[Trade]) -> list[Bar]:
             vwap=round(vwap, 9),
         ))
     return bars
+
+
+def _executions(trades: list[Trade]) -> list[Execution]:
+    """Fills at every FILL_EVERY-th trade, accounts and sides in a fixed irregular pattern,
+    quantities from 1 to 7, fee 1 bp of the notional."""
+    fills = []
+    for n, t in enumerate(trades[::FILL_EVERY]):
+        quantity = 1 + n * 5 % 7
+        fills.append(Execution(
+            ts_event=t.ts_event, ts_init=t.ts_init, exec_id=f"sample-{n}", order_id=f"o-{n}",
+            account=ACCOUNTS[n * 7 % len(ACCOUNTS) if n % 4 else 0], symbol=t.symbol,
+            side="buy" if n * 3 % 5 < 3 else "sell", price=t.price, quantity=quantity,
+            commission=t.price * quantity / 10_000,
+        ))
+    return fills
 
 
 def _generic(model: str, key_field: str) -> list[Event]:
