@@ -31,7 +31,10 @@ after its symbol's bar of the same or a later time is marked by that bar.
 Outputs, keyed by account: logic.positions, one Position per fill of the symbol and per bar
 that moves the mark of a non-zero position; logic.portfolio, one PortfolioSnapshot per fill
 and per such bar (a bar of a symbol the account holds; a flat position's mark does not move
-equity, so it publishes nothing). Each carries the ts_event of the fill or bar.
+equity, so it publishes nothing). Each is dated at the newest ts_event its position (account) has applied: the fill's or
+bar's in event-time order (replay); in a live worker an account's fills of different
+symbols arrive from different partitions, so one may come after a later one, and its
+records then keep the later date, so the newest record is always the latest state.
 """
 
 from __future__ import annotations
@@ -78,6 +81,7 @@ class _Holding:
     realized: Decimal = Decimal(0)  # net of fees
     mark: Decimal = Decimal(0)
     mark_rank: Rank = (-1, FILL)
+    ts: int = 0  # the newest ts_event applied: what its records are dated
 
     def fill(self, side: int, quantity: int, price: Decimal, fee: Decimal) -> None:
         self.realized -= fee
@@ -120,6 +124,7 @@ class _Holding:
 class _Account:
     cash: Decimal
     fills: int = 0
+    ts: int = 0  # the newest ts_event applied: what its snapshots are dated
     holdings: dict[str, _Holding] = field(default_factory=dict)
 
 
@@ -180,6 +185,11 @@ class PortfolioEngine(Engine):
         self.mark_dirty(account)
         return self._publish(account, symbol, ts)
 
+    def _date(self, book: _Account, holding: _Holding, ts: int) -> tuple[int, int]:
+        """The dates of the records of `holding` and `book` after an event at `ts`."""
+        holding.ts, book.ts = max(holding.ts, ts), max(book.ts, ts)
+        return holding.ts, book.ts
+
     def _index(self, account: str, symbol: str, holding: _Holding) -> None:
         holders = self._holders.setdefault(symbol, set())
         if holding.quantity:
@@ -190,8 +200,9 @@ class PortfolioEngine(Engine):
     def _publish(self, account: str, symbol: str, ts: int) -> list[Emit]:
         book, now = self._accounts[account], self.clock.timestamp_ns()
         holding = book.holdings[symbol]
+        position_ts, account_ts = self._date(book, holding, ts)
         position = Position(
-            ts_event=ts, ts_init=now, account=account, symbol=symbol,
+            ts_event=position_ts, ts_init=now, account=account, symbol=symbol,
             quantity=holding.quantity,
             avg_price=rounded(Fraction(holding.cost) / holding.quantity) if holding.quantity
             else Decimal(0),
@@ -200,7 +211,7 @@ class PortfolioEngine(Engine):
         values = [h.value for h in book.holdings.values()]
         net = sum(values, Decimal(0))
         snapshot = PortfolioSnapshot(
-            ts_event=ts, ts_init=now, account=account, currency=self.params.currency,
+            ts_event=account_ts, ts_init=now, account=account, currency=self.params.currency,
             equity=book.cash + net, cash=book.cash,
             gross_exposure=sum((abs(v) for v in values), Decimal(0)), net_exposure=net,
             unrealized_pnl=sum((h.unrealized for h in book.holdings.values()), Decimal(0)),
@@ -218,20 +229,23 @@ class PortfolioEngine(Engine):
         return {
             "cash": str(book.cash),
             "fills": book.fills,
+            "ts": book.ts,
             "holdings": {
                 symbol: {"quantity": h.quantity, "cost": str(h.cost), "realized": str(h.realized),
-                         "mark": str(h.mark), "mark_rank": list(h.mark_rank)}
+                         "mark": str(h.mark), "mark_rank": list(h.mark_rank), "ts": h.ts}
                 for symbol, h in book.holdings.items()
             },
         }
 
     def restore(self, key: str, state: State) -> None:
         self.forget(key)
-        book = _Account(cash=Decimal(state["cash"]), fills=int(state["fills"]))
+        book = _Account(cash=Decimal(state["cash"]), fills=int(state["fills"]),
+                        ts=int(state["ts"]))
         for symbol, h in state["holdings"].items():
             holding = _Holding(quantity=int(h["quantity"]), cost=Decimal(h["cost"]),
                                realized=Decimal(h["realized"]), mark=Decimal(h["mark"]),
-                               mark_rank=(int(h["mark_rank"][0]), int(h["mark_rank"][1])))
+                               mark_rank=(int(h["mark_rank"][0]), int(h["mark_rank"][1])),
+                               ts=int(h["ts"]))
             newest = self._closes.get(symbol)
             if holding.quantity and newest is not None:  # a bar read while it was elsewhere
                 holding.remark(newest[1], newest[0])

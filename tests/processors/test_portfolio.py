@@ -219,3 +219,16 @@ def test_decoded_prices_are_the_exact_decimals_that_were_sent() -> None:
 
     assert position.value.avg_price == Decimal("12345.678912345")
     assert snapshot.value.cash == START - 3 * Decimal("12345.678912345") - Decimal("1.23E-7")
+
+
+def test_records_are_dated_at_the_newest_event_applied_so_the_newest_is_the_latest() -> None:
+    # live, an account's fills of two symbols come from two partitions: a later one first
+    portfolio = engine()
+
+    emits = feed(portfolio, fill(10, "buy", 1, "10", symbol="AAPL"),
+                 fill(5, "buy", 1, "20", symbol="MSFT"))
+
+    assert values(emits, "logic.portfolio", "ts_event", "cash") == D(
+        (T0 + 10 * MIN, "999990"), (T0 + 10 * MIN, "999970"))
+    assert values(emits, "logic.positions", "symbol", "ts_event") == [
+        ("AAPL", T0 + 10 * MIN), ("MSFT", T0 + 5 * MIN)]
