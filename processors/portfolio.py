@@ -31,10 +31,11 @@ after its symbol's bar of the same or a later time is marked by that bar.
 Outputs, keyed by account: logic.positions, one Position per fill of the symbol and per bar
 that moves the mark of a non-zero position; logic.portfolio, one PortfolioSnapshot per fill
 and per such bar (a bar of a symbol the account holds; a flat position's mark does not move
-equity, so it publishes nothing). Each is dated at the newest ts_event its position (account) has applied: the fill's or
-bar's in event-time order (replay); in a live worker an account's fills of different
-symbols arrive from different partitions, so one may come after a later one, and its
-records then keep the later date, so the newest record is always the latest state.
+equity, so it publishes nothing). Each is dated at the newest ts_event its position (or
+account) has applied: the fill's or bar's in event-time order (replay); in a live worker an
+account's fills of different symbols arrive from different partitions, so one may come
+after a later one, and its records then keep the later date, so the newest record is always
+the latest state.
 """
 
 from __future__ import annotations
@@ -138,6 +139,7 @@ class PortfolioEngine(Engine):
 
     def __init__(self, params: PortfolioParams, clock, device) -> None:  # type: ignore[no-untyped-def]
         super().__init__(params, clock, device)
+        self._cash, self._currency = params.cash, params.currency
         self._accounts: dict[str, _Account] = {}
         self._holders: dict[str, set[str]] = {}  # symbol -> accounts with a non-zero position
         self._closes: dict[str, tuple[Rank, Decimal]] = {}  # symbol -> newest bar close
@@ -172,7 +174,7 @@ class PortfolioEngine(Engine):
 
     def _fill(self, account: str, symbol: str, ts: int, side: int, quantity: int,
               price: Decimal, fee: Decimal) -> list[Emit]:
-        book = self._accounts.setdefault(account, _Account(cash=self.params.cash))
+        book = self._accounts.setdefault(account, _Account(cash=self._cash))
         holding = book.holdings.setdefault(symbol, _Holding())
         holding.fill(side, quantity, price, fee)
         book.cash -= side * quantity * price + fee
@@ -211,7 +213,7 @@ class PortfolioEngine(Engine):
         values = [h.value for h in book.holdings.values()]
         net = sum(values, Decimal(0))
         snapshot = PortfolioSnapshot(
-            ts_event=account_ts, ts_init=now, account=account, currency=self.params.currency,
+            ts_event=account_ts, ts_init=now, account=account, currency=self._currency,
             equity=book.cash + net, cash=book.cash,
             gross_exposure=sum((abs(v) for v in values), Decimal(0)), net_exposure=net,
             unrealized_pnl=sum((h.unrealized for h in book.holdings.values()), Decimal(0)),

@@ -14,8 +14,9 @@ from api.queries import portfolio
 from streams.schema import PortfolioSnapshot, Position
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["portfolio"])
-UNKNOWN_ACCOUNT = {status.HTTP_404_NOT_FOUND: {"description": "no snapshot or position of "
-                                                              "this account is stored"}}
+UNKNOWN_ACCOUNT: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"description": "no snapshot or position of this account is stored"},
+}
 AccountParam = Annotated[str, Path(min_length=1, max_length=200, description="the account",
                                    openapi_examples=examples(paper="paper"))]
 
