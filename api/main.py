@@ -14,7 +14,7 @@ from api.broker import LogSnapshots
 from api.deps import close_pools
 from api.live import LiveHub
 from api.metrics import RequestMetrics
-from api.routes import analytics, health, market, metrics, records, stream, system
+from api.routes import analytics, health, market, metrics, portfolio, records, stream, system
 from streams.settings import get_settings
 
 
@@ -56,5 +56,5 @@ if _origins:
 app.add_middleware(RequestMetrics)
 errors.install(app)
 app.include_router(health.router)
-for module in (market, analytics, records, system, stream, metrics):
+for module in (market, analytics, records, portfolio, system, stream, metrics):
     app.include_router(module.router)

@@ -7,6 +7,7 @@ record carries `time` (ISO-8601 UTC) and `ts_event` (int ns). Each model has an 
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
 from decimal import Decimal
 from types import UnionType
@@ -44,6 +45,7 @@ def _page_example(schema: dict[str, Any], page: type[BaseModel]) -> None:
         schema["examples"] = [{"data": [example_of(item)], "next_cursor": EXAMPLE_CURSOR}]
 
 
+@functools.cache  # one schema per model: the generic list and /portfolio share them
 def record_model(model: type[Event]) -> type[BaseModel]:
     """The public schema of a stored wire model, for the generic list routes: `time` (the
     stored event time) and every wire field but `schema_version`, typed as on the wire (so
@@ -284,3 +286,28 @@ class TopicsPublic(BaseModel):
     model_config = _examples({"data": [_TOPIC_EXAMPLE]})
 
     data: list[TopicPublic]
+
+
+def _portfolio_example() -> dict[str, Any]:
+    from streams.schema import PortfolioSnapshot, Position
+
+    return {"account": "paper", "snapshot": example_of(record_model(PortfolioSnapshot)),
+            "positions": [example_of(record_model(Position))]}
+
+
+def _portfolio_model() -> type[BaseModel]:
+    from streams.schema import PortfolioSnapshot, Position
+
+    snapshot, position = record_model(PortfolioSnapshot), record_model(Position)
+    return create_model(  # type: ignore[call-overload,no-any-return]
+        "PortfolioPublic", __config__=_examples(_portfolio_example()),
+        __doc__="An account's latest portfolio snapshot and its latest position per symbol.",
+        account=(str, ...),
+        snapshot=(snapshot | None, Field(description="the newest snapshot by event time; "
+                                                     "null before the first")),
+        positions=(list[position], Field(  # type: ignore[valid-type]
+            description="the newest record of each symbol's position, by symbol")),
+    )
+
+
+PortfolioPublic = _portfolio_model()

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from processors.execution.engine import ExecutionEngine
     from processors.features import FeaturesEngine
     from processors.microstructure import MicrostructureEngine
+    from processors.portfolio import PortfolioEngine
     from processors.strategies.sma_cross import SmaCrossEngine
     from processors.strategies.vpin_guard import VpinGuardEngine
     from processors.vpin import VpinEngine
@@ -142,6 +143,8 @@ ENGINES = EngineRegistry(
                  "processors.features:FeatureParams"),
     Registration("microstructure", "processors.microstructure:MicrostructureEngine",
                  "processors.microstructure:MicrostructureParams"),
+    Registration("portfolio", "processors.portfolio:PortfolioEngine",
+                 "processors.portfolio:PortfolioParams"),
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
     Registration("sma_cross", "processors.strategies.sma_cross:SmaCrossEngine",
                  "processors.strategies.sma_cross:SmaCrossParams", default=False),
@@ -159,5 +162,5 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
-           "MicrostructureEngine", "SmaCrossEngine", "VpinEngine", "VpinGuardEngine",
-           "Registration"]
+           "MicrostructureEngine", "PortfolioEngine", "SmaCrossEngine", "VpinEngine",
+           "VpinGuardEngine", "Registration"]

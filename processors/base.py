@@ -4,6 +4,15 @@ An engine takes a columnar batch of one input topic (numpy arrays, one row per e
 arrival order) and returns the events it concludes. It holds its state per key and can
 `snapshot` / `restore` the state of one key as a JSON-able dict. Results must not depend on
 how the stream was cut into batches.
+
+An input is keyed (the default) or broadcast. A keyed input's records each belong to one
+key, and the runtime delivers them to the instance that holds that key. A broadcast input's
+records belong to no key (bars, for an engine keyed by account): every instance reads the
+whole topic, from its earliest record on every start, and applies each record to the keys it
+holds. So a broadcast handler must be idempotent per key: a record a key's state already
+includes changes nothing and emits nothing. State derived from a broadcast topic alone (the
+newest close per symbol) is the same in every instance and is not a key's: it is rebuilt by
+the re-read, never snapshotted.
 """
 
 from __future__ import annotations
@@ -27,15 +36,18 @@ Columns = Mapping[str, np.ndarray]
 Handler = TypeVar("Handler", bound=Callable[..., list["Emit"]])
 
 
-def handles(topic: str) -> Callable[[Handler], Handler]:
+def handles(topic: str, *, broadcast: bool = False) -> Callable[[Handler], Handler]:
     """Declare a method as the engine's handler of `topic`'s batches.
 
     `Engine.inputs` is the list of topics its handlers name, in definition order; `process`
     hands each batch to its topic's handler, `handler(self, columns) -> list[Emit]`.
+    `broadcast`: every instance reads the whole topic (see the module docstring); the topic
+    is in `Engine.broadcast_inputs`.
     """
 
     def declare(method: Handler) -> Handler:
         method.__handles__ = topic  # type: ignore[attr-defined]
+        method.__broadcast__ = broadcast  # type: ignore[attr-defined]
         return method
 
     return declare
@@ -70,6 +82,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]] = ()
+    broadcast_inputs: ClassVar[frozenset[str]] = frozenset()
     outputs: ClassVar[tuple[str, ...]]
     key_field: ClassVar[str] = "symbol"
     params_model: ClassVar[type[BaseModel]]
@@ -78,6 +91,7 @@ class Engine(ABC):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         handlers: dict[str, str] = {}
+        broadcast: set[str] = set()
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
                 topic = getattr(value, "__handles__", None)
@@ -87,8 +101,13 @@ class Engine(ABC):
                     raise TypeError(f"{cls.__name__}: two handlers of {topic}: "
                                     f"{handlers[topic]} and {attr}")
                 handlers[topic] = attr
+                if getattr(value, "__broadcast__", False):
+                    broadcast.add(topic)
+                else:
+                    broadcast.discard(topic)
         cls._handlers = handlers
         cls.inputs = tuple(handlers)
+        cls.broadcast_inputs = frozenset(broadcast)
 
     def __init__(self, params: BaseModel, clock: Clock, device: torch.device) -> None:
         if not isinstance(params, self.params_model):

@@ -30,9 +30,14 @@ def written(value: float, scale: int) -> Decimal:
     return Decimal(f"{value:.{scale}f}")
 
 
+def decimal_of(value: float) -> Decimal:
+    """The decimal a float64 price was read from: its shortest round-trip text."""
+    return Decimal(np.format_float_positional(value, unique=True, trim="-"))
+
+
 def exact(value: float) -> Fraction:
-    """The decimal a float64 price was read from: its shortest round-trip text, exactly."""
-    return Fraction(Decimal(np.format_float_positional(value, unique=True, trim="-")))
+    """The decimal a float64 price was read from, exactly."""
+    return Fraction(decimal_of(value))
 
 
 def rounded(value: Fraction, min_scale: int = 0) -> Decimal:

@@ -21,7 +21,7 @@ from streams.cli.replay import (
 )
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
-from streams.settings import get_settings
+from streams.settings import get_settings, with_engines
 
 DESCRIPTION = (
     "Run a strategy through the whole engine graph in-process, in event time, with a test\n"
@@ -89,7 +89,8 @@ def _run(args: argparse.Namespace) -> int:
     strategy = load_strategy(args.strategy)
     engines = backtest_engines(strategy)
     topics = checked_topics(args.topics, engines, catalog) if args.topics else []
-    params = engine_parameters(args, engines, settings.engine_params(), None)
+    params = engine_parameters(args, engines, with_engines(settings.engine_params(), engines),
+                               None)
     started = time.perf_counter()
     if topics:
         result = replay_topics(topics, span, engines, params, catalog,
@@ -98,9 +99,8 @@ def _run(args: argparse.Namespace) -> int:
         result = replay_files(args, engines, params)
     run_s = time.perf_counter() - started
     write_outputs(result.outputs, output_models(engines, catalog), args.out)
-    strategy_params = getattr(params, strategy.name)
     summaries = summarize(result.outputs, params.portfolio.cash,
-                          (getattr(strategy_params, "account", "paper"),))
+                          (getattr(params, strategy.name).account,))
     document = summary_document(summaries, {
         "strategy": args.strategy,
         "inputs": [str(p) for p in args.input] if args.input else topics,

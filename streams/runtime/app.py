@@ -11,7 +11,9 @@ like our producers) instead of asking for "the current event", which a batch doe
 the table has the partition count of the topics the binding consumes, so a key's changelog
 partition is its input partition and a worker restores exactly the keys of the partitions it
 is assigned. This is how a table is written once per batch per key, outside per-event
-iteration.
+iteration. A broadcast input is read whole by a `BroadcastReader` per worker, outside the
+group (streams/runtime/broadcast.py), started once the first assignment's tables are
+recovered, so the keys it marks are restored first.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from streams.clock import LiveClock
 from streams.device import select_device
 from streams.runtime.batching import BatchHandler, BatchingApp
 from streams.runtime.binding import EngineBinding
+from streams.runtime.broadcast import BroadcastReader
 from streams.runtime.partitioning import ensure_repartition_topics, plan_state
 from streams.runtime.records import Header
 from streams.runtime.recovery import SeekSafeTableManager
@@ -98,7 +101,7 @@ def build_app(
     plans = [plan_state(engine_cls, catalog, settings.app_id) for engine_cls in engines]
     for plan in plans:  # every engine is checked before any topic is created
         ensure_repartition_topics(plan, catalog, brokers)
-    bindings, repartitioners = [], []
+    bindings, repartitioners, readers = [], [], []
     for engine_cls, plan in zip(engines, plans, strict=True):
         engine = engine_cls(getattr(params, engine_cls.name), clock, device)
         table = app.Table(
@@ -117,6 +120,15 @@ def build_app(
         )
         bindings.append(binding)
         for route in plan.routes:
+            if route.broadcast:
+                readers.append(BroadcastReader(
+                    brokers=brokers, topic=route.topic,
+                    partitions=catalog[route.topic].partitions, handle=binding.handle_broadcast,
+                    caught_up=binding.broadcast_caught_up,
+                    max_records=settings.batch_max_events,
+                    fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                ))
+                continue
             if route.repartitioned:
                 repartitioner = Repartitioner(
                     engine=plan.engine, route=route, key_field=plan.key_field,
@@ -129,7 +141,18 @@ def build_app(
             _subscribe(app, route.consumed, plan.partitions, binding.handle)
     _add_timers(app, settings, brokers, bindings, repartitioners, clock)
     _add_rebalance_hooks(app, bindings)
+    _add_broadcast_readers(app, readers)
     return app, bindings
+
+
+def _add_broadcast_readers(app: BatchingApp, readers: list[BroadcastReader]) -> None:
+    if not readers:
+        return
+
+    @app.task
+    async def read_broadcast_inputs() -> None:
+        await app.tables.recovery.completed.wait()
+        await asyncio.gather(*(reader.run() for reader in readers))
 
 
 def _subscribe(app: BatchingApp, topic: str, partitions: int, handler: BatchHandler) -> None:

@@ -21,6 +21,12 @@ produced again with the same deterministic ids (at-least-once, idempotent). Kill
 and 5 (or in the middle of 4), each key's restored offsets make its re-delivered rows
 no-ops: no state is doubled.
 
+A broadcast input (records of no key, read whole by every worker: streams/runtime/
+broadcast.py) takes a shorter path, `handle_broadcast`: decode, process, publish, write the
+changed keys' state. No offsets are kept for it: its handler is idempotent per key, and the
+topic is re-read from the start on every start. Keyed batches wait until every broadcast
+input has been read to the end it had at the start (`broadcast_caught_up`).
+
 Why the offsets are stored per key although they are kept per partition: a crash in the
 middle of step 4 leaves some keys of a batch written and others not, so after a restart the
 keys of one partition may include different records. Records of one origin partition reach
@@ -94,6 +100,10 @@ class EngineBinding:
         self._writes: dict[str, int] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
         self._lock = asyncio.Lock()
+        self._broadcast_behind = {route.topic for route in plan.broadcast}
+        self._broadcast_read = asyncio.Event()
+        if not self._broadcast_behind:
+            self._broadcast_read.set()
 
     @property
     def name(self) -> str:
@@ -186,10 +196,40 @@ class EngineBinding:
 
     # ---- batches -------------------------------------------------------------------------
 
+    def broadcast_caught_up(self, topic: str) -> None:
+        """Broadcast input `topic` has been read to the end it had at the start."""
+        self._broadcast_behind.discard(topic)
+        if not self._broadcast_behind:
+            self._broadcast_read.set()
+
+    async def handle_broadcast(self, topic: str, records: Sequence[SourceRecord]) -> None:
+        """Process one fetch of a broadcast input: applied to the keys of the partitions
+        assigned now (restored first), outputs and state acked before it returns."""
+        if not records:
+            return
+        async with self._lock:
+            await self.restore()
+            self.counters.events_in += len(records)
+            columns, invalid = codec.decode_columns(self._catalog[topic].value,
+                                                    [r.value for r in records])
+            out = [self._dead_letter(topic, records[rej.index].partition,
+                                     records[rej.index].offset, records[rej.index], rej.reason)
+                   for rej in invalid]
+            if len(columns["ts_event"]):
+                valid = np.delete(np.arange(len(records)), [rej.index for rej in invalid])
+
+                def dead_letters(reason: str) -> list[Outgoing]:
+                    return [self._dead_letter(topic, records[i].partition, records[i].offset,
+                                              records[i], reason) for i in valid.tolist()]
+
+                out += self._process(topic, columns, dead_letters)
+            await self._commit_outputs(out)
+
     async def handle(self, topic: str, records: Sequence[SourceRecord]) -> None:
         """Process one micro-batch of a consumed topic (see the module docstring)."""
         if not records:
             return
+        await self._broadcast_read.wait()
         async with self._lock:
             # A batch's partitions are restored even when a rebalance has just taken them
             # away: its records are still applied to their keys' true state (an output may

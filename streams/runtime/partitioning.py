@@ -8,10 +8,15 @@ state key hashes to (murmur2, like our producers):
   read directly; all such inputs of one engine must share one partition count;
 - an input keyed by another field is read through a repartition topic the runtime owns,
   `<app_id>-<engine>-<topic>-repartition` (see streams/runtime/repartition.py), with the
-  state's partition count.
+  state's partition count;
+- a broadcast input (`@handles(topic, broadcast=True)`: records of no key, such as bars for
+  an engine keyed by account) is not partitioned at all: every worker reads all of its
+  partitions from the earliest record, outside the consumer group, and commits nothing
+  (streams/runtime/broadcast.py).
 
 The state's partition count is the direct inputs' one; an engine with none takes the largest
-partition count of its inputs, so re-keying never narrows its parallelism. A binding that
+partition count of its keyed inputs, so re-keying never narrows its parallelism. An engine
+needs at least one keyed input: broadcast records alone create no key. A binding that
 cannot fit (a value model without the key field, direct inputs of different partition
 counts, a repartition topic of another partition count on the broker) is refused at startup
 with a one-line ConfigError naming engine, topic and key.
@@ -37,6 +42,7 @@ class InputRoute:
 
     topic: str
     consumed: str
+    broadcast: bool = False
 
     @property
     def repartitioned(self) -> bool:
@@ -54,7 +60,12 @@ class StatePlan:
 
     @property
     def consumed_topics(self) -> frozenset[str]:
-        return frozenset(r.consumed for r in self.routes)
+        """The topics the binding reads as a member of the consumer group."""
+        return frozenset(r.consumed for r in self.routes if not r.broadcast)
+
+    @property
+    def broadcast(self) -> tuple[InputRoute, ...]:
+        return tuple(r for r in self.routes if r.broadcast)
 
     @property
     def repartitioned(self) -> tuple[InputRoute, ...]:
@@ -70,13 +81,21 @@ def plan_state(engine_cls: type[Engine], catalog: Catalog, app_id: str) -> State
     """How `engine_cls` reads its inputs so each worker holds exactly its partitions' state;
     a ConfigError if its inputs cannot be partitioned by its state key."""
     name, key = engine_cls.name, engine_cls.key_field
-    specs = [catalog[topic] for topic in engine_cls.inputs]
+    broadcast = engine_cls.broadcast_inputs
+    for topic in broadcast:
+        catalog[topic]  # a CatalogError names an unknown topic
+    specs = [catalog[topic] for topic in engine_cls.inputs if topic not in broadcast]
+    if not specs:
+        raise ConfigError(f"engine {name} reads only broadcast inputs "
+                          f"({', '.join(sorted(broadcast))}); it needs a keyed input to "
+                          f"give its state keys ({key!r})")
     for spec in specs:
         model = MODELS[spec.value]
         if key not in model.model_fields:
             raise ConfigError(
                 f"engine {name} keys its state by {key!r}, but topic {spec.name} carries "
-                f"{spec.value}, which has no field {key!r}"
+                f"{spec.value}, which has no field {key!r}; if every instance needs all "
+                f"of it, declare it @handles({spec.name!r}, broadcast=True)"
             )
     direct = [s for s in specs if s.key == key]
     if len({s.partitions for s in direct}) > 1:
@@ -90,7 +109,7 @@ def plan_state(engine_cls: type[Engine], catalog: Catalog, app_id: str) -> State
     routes = tuple(
         InputRoute(s.name, s.name if s.key == key else repartition_topic(app_id, name, s.name))
         for s in specs
-    )
+    ) + tuple(InputRoute(t, t, broadcast=True) for t in engine_cls.inputs if t in broadcast)
     return StatePlan(name, key, partitions, routes)
 
 

@@ -4,7 +4,9 @@ Samples are made per input topic, not per engine, so a new engine that reads an 
 topic is tested without new samples. The market topics come from the seeded simulated market
 (`streams.feeds.sim`: several symbols, Pareto sizes, quotes and ten-level books), with what
 live feeds also deliver: prints flagged unreported, and events arriving late (behind a later
-event of their symbol). Bars are those trades' 1-minute OHLCV bars. Any other topic gets a
+event of their symbol). Bars are those trades' 1-minute OHLCV bars; executions are fills of
+a few accounts at some of those trades' prices (buys and sells, so positions open, add,
+reduce and flip), with a fee. Any other topic gets a
 generic stream of its model: the factory's valid event, keyed by several keys over minutes.
 Orders are a strategy's: market and limit (near the symbol's last trade, on both sides of
 it), every time in force, a limit without a price now and then, and re-deliveries.
@@ -19,7 +21,7 @@ from functools import cache
 
 from streams.catalog import Catalog
 from streams.feeds.sim import SimMarket
-from streams.schema import Bar, Event, Order, Trade
+from streams.schema import Bar, Event, Execution, Order, Trade
 from streams.settings import REPO_ROOT
 from tests.factories import T0, event
 
@@ -29,6 +31,8 @@ SECOND_NS = 1_000_000_000
 MINUTE_NS = 60 * SECOND_NS
 LATE_EVERY = 37  # every 37th event of a topic arrives after the one behind it
 UNREPORTED_EVERY = 11  # every 11th trade is flagged unreported
+FILL_EVERY = 5  # every 5th trade's price and time make a fill of one of ACCOUNTS
+ACCOUNTS = ("ACC1", "ACC2", "ACC3")
 
 
 @cache
@@ -51,6 +55,7 @@ def _market() -> dict[str, list[Event]]:
         for i, t in enumerate(trades)
     ]
     by_model["Bar"] = _bars(trades)
+    by_model["Execution"] = _executions(trades)
     return {model: _with_late_arrivals(events) for model, events in by_model.items()}
 
 
@@ -108,6 +113,31 @@ def _orders(trades: list[Trade]) -> list[Event]:
     return orders
 
 
+def _order_prefixes() -> list[str]:
+    """Order-id prefixes: `o` (another's orders) and every engine that places orders (what a
+    strategy reads as its own fills and events)."""
+    from processors import ENGINES
+
+    return ["o", *(name for name in ENGINES if "logic.orders" in ENGINES[name].outputs)]
+
+
+def _executions(trades: list[Trade]) -> list[Execution]:
+    """Fills at every FILL_EVERY-th trade, accounts and sides in a fixed irregular pattern,
+    quantities from 1 to 7, fee 1 bp of the notional; order ids of every prefix in turn."""
+    prefixes = _order_prefixes()
+    fills = []
+    for n, t in enumerate(trades[::FILL_EVERY]):
+        quantity = 1 + n * 5 % 7
+        order_id = f"{prefixes[n % len(prefixes)]}:{t.symbol}:{n + 1}"
+        fills.append(Execution(
+            ts_event=t.ts_event, ts_init=t.ts_init, exec_id=f"{order_id}-1", order_id=order_id,
+            account=ACCOUNTS[n * 7 % len(ACCOUNTS) if n % 4 else 0], symbol=t.symbol,
+            side="buy" if n * 3 % 5 < 3 else "sell", price=t.price, quantity=quantity,
+            commission=t.price * quantity / 10_000,
+        ))
+    return fills
+
+
 def _generic(model: str, key_field: str) -> list[Event]:
     """A valid event of `model` every 5 s for MINUTES, round-robin over SYMBOLS as keys."""
     count = MINUTES * 12
@@ -118,28 +148,19 @@ def _generic(model: str, key_field: str) -> list[Event]:
     ]
 
 
-def _order_flow(model: str) -> list[Event]:
-    """Executions or order events every 5 s, round-robin over SYMBOLS, of orders of every
-    engine that places orders (id prefix `<engine>:`, what a strategy reads as its own) and
-    of others (`o`): ids `<prefix>:<symbol>:<n>`, fills alternately buy and sell, each order
-    accepted, then partially filled, then filled."""
-    from processors import ENGINES
-
-    prefixes = ["o", *(name for name in ENGINES if "logic.orders" in ENGINES[name].outputs)]
+def _order_events() -> list[Event]:
+    """Order events every 5 s, round-robin over SYMBOLS and the order-id prefixes: ids
+    `<prefix>:<symbol>:<n>`, each order accepted, then partially filled, then filled."""
+    prefixes = _order_prefixes()
     out = []
     for i in range(MINUTES * 12):
         symbol, prefix = SYMBOLS[i % len(SYMBOLS)], prefixes[i % len(prefixes)]
         n, step = divmod(i // len(SYMBOLS), 3)
         order_id, ts = f"{prefix}:{symbol}:{n + 1}", T0 + i * 5 * SECOND_NS
-        common = {"ts_event": ts, "ts_init": ts, "order_id": order_id, "symbol": symbol}
-        if model == "Execution":
-            out.append(event(model, exec_id=f"{order_id}-{step}", side=("buy", "sell")[n % 2],
-                             quantity=5, **common))
-        else:
-            state = ("accepted", "partially_filled", "filled")[step]
-            out.append(event(model, event_id=f"{order_id}#{step + 1}", strategy=prefix,
-                             state=state, filled_quantity=5 * step,
-                             leaves_quantity=10 - 5 * step, **common))
+        out.append(event("OrderEvent", ts_event=ts, ts_init=ts, order_id=order_id,
+                         symbol=symbol, event_id=f"{order_id}#{step + 1}", strategy=prefix,
+                         state=("accepted", "partially_filled", "filled")[step],
+                         filled_quantity=5 * step, leaves_quantity=10 - 5 * step))
     return out
 
 
@@ -151,8 +172,8 @@ def topic_events(topic: str) -> list[Event]:
         return market[spec.value]
     if spec.value == "Order":
         return _orders([t for t in market["Trade"] if not t.unreported])
-    if spec.value in ("Execution", "OrderEvent"):
-        return _order_flow(spec.value)
+    if spec.value == "OrderEvent":
+        return _order_events()
     return _generic(spec.value, spec.key)
 
 

@@ -6,6 +6,9 @@ file. The contract: outputs do not depend on how the input was cut into batches 
 included); the state of every key snapshots to JSON and restores into a fresh engine that
 then goes on exactly as the uninterrupted one; a forgotten key leaves no state behind; and
 `take_dirty` names exactly the keys whose snapshot changed (the runtime persists only those).
+An engine with broadcast inputs gets them again from the start after a restore, as the
+runtime re-reads them on every start: the re-read must emit nothing and leave the restored
+state as it was.
 
 Outputs are compared per (topic, key), in order: an engine may interleave different keys'
 outputs differently in one batch than in several.
@@ -84,6 +87,11 @@ def _runs(stream: list) -> Iterator[tuple[str, list]]:
             run = []
 
 
+def _broadcast(config: Config, batches: list[Batch]) -> list[Batch]:
+    """The batches of the engine's broadcast inputs among `batches`."""
+    return [b for b in batches if b[0] in ENGINES[config[0]].broadcast_inputs]
+
+
 def _collect(outputs: Outputs, emits: list[Emit]) -> None:
     for emit in emits:
         outputs[(emit.topic, emit.key)].append(emit.value.model_dump(mode="json"))
@@ -150,10 +158,14 @@ def test_a_restored_engine_goes_on_as_the_uninterrupted_one(
             _collect(outputs, before.process(topic, columns))
         saved: dict[str, State] = {k: json.loads(s) for k, s in _snapshots(before).items()}
 
-        # Act: restore into a fresh engine and go on
+        # Act: restore into a fresh engine, re-read the broadcast inputs as the runtime does
+        # on a start, and go on
         after = _engine(config)
         for key, state in saved.items():
             after.restore(key, state)
+        for topic, columns in _broadcast(config, batches[:cut]):
+            assert after.process(topic, columns) == [], f"re-read {topic} at cut {cut}"
+        assert _snapshots(after) == _snapshots(before), f"re-read broadcast, cut at {cut}"
         _run(after, batches[cut:], outputs)
 
         # Assert
@@ -184,11 +196,12 @@ def test_a_forgotten_key_has_no_state_and_the_others_keep_theirs(config: Config)
 
 @pytest.mark.parametrize("config", CONFIGS, ids=IDS)
 def test_a_key_forgotten_mid_stream_starts_afresh(config: Config) -> None:
-    # Arrange: the reference is a fresh engine fed only the second half
+    # Arrange: the reference is a fresh engine fed only the second half (and the first
+    # half's broadcast inputs, which the runtime re-reads whole on every start)
     batches = _batches(config, 7)
     half = len(batches) // 2
     reference = _engine(config)
-    _run(reference, batches[half:])
+    _run(reference, _broadcast(config, batches[:half]) + batches[half:])
 
     # Act: forget every key at half-time, then go on
     engine = _engine(config)
@@ -208,13 +221,17 @@ def test_take_dirty_names_the_keys_whose_state_changed(config: Config) -> None:
     # Every key whose snapshot changed (the runtime persists only these: one left out is lost
     # on a restart), and no key the step did not touch; a touched key whose state came out
     # the same (a trade the tick rule cannot classify yet) only costs a rewrite.
+    # A broadcast batch (no key column) may touch every key.
     engine = _engine(config)
+    cls = ENGINES[config[0]]
     states = _snapshots(engine)
-    steps = [(f"batch {i} of {topic}", set(columns[ENGINES[config[0]].key_field]),
+    steps = [(f"batch {i} of {topic}",
+              None if topic in cls.broadcast_inputs else set(columns[cls.key_field]),
               lambda t=topic, c=columns: engine.process(t, c))
              for i, (topic, columns) in enumerate(_batches(config, 7))]
     steps.append(("flush", set(states), engine.flush))
-    for step, touched, act in steps:
+    for step, keys, act in steps:
+        touched = set(engine.keys()) if keys is None else keys
         act()
 
         now = _snapshots(engine)

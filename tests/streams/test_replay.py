@@ -185,7 +185,7 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
     assert "market.trades    read by bars, execution, vpin" in listed
     assert "market.quotes    read by microstructure, vpin" in listed
     assert "market.depth     read by execution, microstructure" in listed
-    assert "market.bars.1m   read by execution, features, sma_cross, vpin_guard" in listed
+    assert "market.bars.1m   read by execution, features, portfolio, sma_cross, vpin_guard" in listed
     assert "logic.orders     read by execution" in listed
     assert "logic.vpin       read by sma_cross, vpin_guard" in listed  # the strategies
     assert "logic.risk.alerts" not in listed

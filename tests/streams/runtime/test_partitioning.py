@@ -8,7 +8,7 @@ import uuid
 import pytest
 from confluent_kafka.admin import NewTopic
 
-from processors import BarEngine, MicrostructureEngine
+from processors import ENGINES, BarEngine, MicrostructureEngine
 from processors.base import Columns, Emit, handles
 from streams import kafka
 from streams.catalog import Catalog, TopicSpec
@@ -58,7 +58,39 @@ def test_a_key_field_the_input_model_lacks_is_refused() -> None:
 
     assert str(refused.value) == (
         "engine accounts_from_trades keys its state by 'account', but topic market.trades "
-        "carries Trade, which has no field 'account'"
+        "carries Trade, which has no field 'account'; if every instance needs all of it, "
+        "declare it @handles('market.trades', broadcast=True)"
+    )
+
+
+def test_a_broadcast_input_is_read_whole_beside_the_re_keyed_fills() -> None:
+    # the portfolio: fills re-keyed by account, bars (no account) read whole by every worker
+    plan = plan_state(ENGINES["portfolio"], CATALOG, "app")
+
+    assert plan.routes == (
+        InputRoute("market.executions", "app-portfolio-market.executions-repartition"),
+        InputRoute("market.bars.1m", "market.bars.1m", broadcast=True),
+    )
+    assert plan.partitions == 6
+    assert plan.consumed_topics == {"app-portfolio-market.executions-repartition"}
+    assert [r.topic for r in plan.repartitioned] == ["market.executions"]
+
+
+class _OnlyBroadcast(AccountFillsEngine):
+    name = "only_broadcast"
+
+    @handles("market.executions", broadcast=True)
+    def on_executions(self, columns: Columns) -> list[Emit]:  # declared broadcast here
+        return []
+
+
+def test_an_engine_with_only_broadcast_inputs_is_refused() -> None:
+    with pytest.raises(ConfigError) as refused:
+        plan_state(_OnlyBroadcast, CATALOG, "app")
+
+    assert str(refused.value) == (
+        "engine only_broadcast reads only broadcast inputs (market.executions); it needs a "
+        "keyed input to give its state keys ('account')"
     )
 
 
