@@ -38,11 +38,13 @@ reading with ts_event <= T and `spread`, `imbalance_5` of its latest logic.micro
 record with ts_event <= T (the last to arrive among equal times); a field that reading lacks
 (VPIN before `window` buckets, the spread of a one-sided book) is absent, never taken from an
 older reading, and so is every name of a topic without a reading at or before T. A reading
-stamped after T is never joined into that bar, even when it arrived first (`processors.kit.
-asof`). Per symbol the engine keeps, of each topic, the latest reading at or before
-max(its last bar's end, its newest reading - `join_horizon_ms`) and every later one: one
-minute of readings between bars, at most the horizon's worth for a symbol whose bars stop
-or lag. A bar older than that cutoff joins the exact reading if still kept, else none.
+stamped after T is never joined into that bar, even when it arrived first
+(`processors.kit.asof`). Per symbol the engine keeps, of each topic, the latest reading at
+or before max(its last bar's end, its newest reading - `join_horizon_ms`) and every later
+one: a minute of readings between bars, at most the horizon's worth for a symbol whose bars
+stop or lag. A bar older than that cutoff joins the exact reading if still kept, else none.
+Readings are applied one at a time in arrival order and pruned after each, so the state and
+the joins do not depend on how the topics were batched.
 Replay delivers a reading dated at T before the bar ending at T (`@handles(joined=True)`,
 streams/graph.py). A live worker reads each topic on its own agent: a bar is joined with
 the readings that arrived before it, and a reading dated at or before T that arrives after

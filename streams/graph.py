@@ -21,9 +21,10 @@ one stage and run together.
   has processed, and the order does not depend on batch sizes. One exception: the inputs an
   engine joins (`@handles(topic, joined=True)`: readings whose latest at or before an
   event's time it joins in, as features joins VPIN into bars) come before its other inputs
-  of the same ts_event, so a reading dated at a bar's end is joined into that bar whichever
-  stage made it. Such an engine is never fed while the source is read (its source rows are
-  kept and merged like outputs), since the source order at equal times is the input's.
+  of the same ts_event, so a reading dated at a bar's end is joined into that bar, whether
+  the input or an earlier stage has it (in a cycle, one the cycle makes at that instant
+  comes in a later round). Such an engine is not fed while the source is read (its source
+  rows are kept and merged like outputs): there, equal times keep the input's order.
 - Outputs carry `ts_init = ts_event`: a replay has no processing time, and the test clock's
   time at a batch would depend on how the input was batched.
 """
