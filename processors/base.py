@@ -36,18 +36,25 @@ Columns = Mapping[str, np.ndarray]
 Handler = TypeVar("Handler", bound=Callable[..., list["Emit"]])
 
 
-def handles(topic: str, *, broadcast: bool = False) -> Callable[[Handler], Handler]:
+def handles(
+    topic: str, *, broadcast: bool = False, joined: bool = False
+) -> Callable[[Handler], Handler]:
     """Declare a method as the engine's handler of `topic`'s batches.
 
     `Engine.inputs` is the list of topics its handlers name, in definition order; `process`
     hands each batch to its topic's handler, `handler(self, columns) -> list[Emit]`.
     `broadcast`: every instance reads the whole topic (see the module docstring); the topic
     is in `Engine.broadcast_inputs`.
+
+    `joined=True` says the topic's events are readings the engine joins into what it
+    concludes from its other inputs (the latest at or before an event's time): a replay
+    delivers them before the engine's other inputs of the same ts_event (`Engine.joined`).
     """
 
     def declare(method: Handler) -> Handler:
         method.__handles__ = topic  # type: ignore[attr-defined]
         method.__broadcast__ = broadcast  # type: ignore[attr-defined]
+        method.__joined__ = joined  # type: ignore[attr-defined]
         return method
 
     return declare
@@ -77,12 +84,13 @@ class Engine(ABC):
     A subclass declares everything the runtime needs to know about it in one place: its name,
     one `@handles(topic)` method per input topic (they make `inputs`), its output topics, the
     field its state is keyed by, and its parameter model (defaults live in settings; `--set`
-    overrides them).
+    overrides them). `joined` lists the inputs declared `@handles(topic, joined=True)`.
     """
 
     name: ClassVar[str]
     inputs: ClassVar[tuple[str, ...]] = ()
     broadcast_inputs: ClassVar[frozenset[str]] = frozenset()
+    joined: ClassVar[frozenset[str]] = frozenset()
     outputs: ClassVar[tuple[str, ...]]
     key_field: ClassVar[str] = "symbol"
     params_model: ClassVar[type[BaseModel]]
@@ -92,6 +100,7 @@ class Engine(ABC):
         super().__init_subclass__(**kwargs)
         handlers: dict[str, str] = {}
         broadcast: set[str] = set()
+        joined: set[str] = set()
         for klass in reversed(cls.__mro__):
             for attr, value in vars(klass).items():
                 topic = getattr(value, "__handles__", None)
@@ -105,9 +114,14 @@ class Engine(ABC):
                     broadcast.add(topic)
                 else:
                     broadcast.discard(topic)
+                if getattr(value, "__joined__", False):
+                    joined.add(topic)
+                else:  # a subclass's handler of the topic decides
+                    joined.discard(topic)
         cls._handlers = handlers
         cls.inputs = tuple(handlers)
         cls.broadcast_inputs = frozenset(broadcast)
+        cls.joined = frozenset(joined)
 
     def __init__(self, params: BaseModel, clock: Clock, device: torch.device) -> None:
         if not isinstance(params, self.params_model):

@@ -1,7 +1,8 @@
-"""Technical features per symbol from closed 1-minute bars, equal to TA-Lib.
+"""Technical features per symbol from closed 1-minute bars, equal to TA-Lib, joined with the
+symbol's latest VPIN and order-book readings.
 
 One FeatureVector per closed bar, dated at the bar's end (`ts_event`), with `values` named by
-indicator and period (issue 13's list, without the VPIN/microstructure join). Each indicator
+indicator and period (issue 13's list) and the joined readings. Each indicator
 repeats TA-Lib's own arithmetic, operation for operation (tested against talib: SMA, EMA,
 MACD and the middle band to the last bit; RSI, ATR, the MACD signal and the outer bands
 within 1e-12 relative of the talib build tested, whose compiled recurrences round differently
@@ -31,6 +32,24 @@ A value is absent from the record (not NaN, not 0) until TA-Lib would give one. 
 symbol is O(1) in the number of bars: the last closes the running totals take away, one total
 or average per indicator, the last max(rv) log returns. Bars are applied one at a time in
 arrival order per symbol, so results do not depend on how the stream was batched.
+
+Joined readings: a bar ending at T gets `vpin`, `vpin_cdf` of the symbol's latest logic.vpin
+reading with ts_event <= T and `spread`, `imbalance_5` of its latest logic.microstructure
+record with ts_event <= T (the last to arrive among equal times); a field that reading lacks
+(VPIN before `window` buckets, the spread of a one-sided book) is absent, never taken from an
+older reading, and so is every name of a topic without a reading at or before T. A reading
+stamped after T is never joined into that bar, even when it arrived first
+(`processors.kit.asof`). Per symbol the engine keeps, of each topic, the latest reading at
+or before max(its last bar's end, its newest reading - `join_horizon_ms`) and every later
+one: a minute of readings between bars, at most the horizon's worth for a symbol whose bars
+stop or lag. A bar older than that cutoff joins the exact reading if still kept, else none.
+Readings are applied one at a time in arrival order and pruned after each, so the state and
+the joins do not depend on how the topics were batched.
+Replay delivers a reading dated at T before the bar ending at T (`@handles(joined=True)`,
+streams/graph.py). A live worker reads each topic on its own agent: a bar is joined with
+the readings that arrived before it, and a reading dated at or before T that arrives after
+the bar at T was published is not joined into it retroactively (the bar is never
+republished); the next bar joins it if it is still the latest.
 """
 
 from __future__ import annotations
@@ -43,10 +62,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from processors.base import Emit, Engine, State, handles
+from processors.kit.asof import Readings
 from processors.kit.keyed import group_by_key
 from streams.schema import FeatureVector
 
 OUTPUT_TOPIC = "logic.features"
+VPIN_TOPIC, BOOK_TOPIC = "logic.vpin", "logic.microstructure"
+JOINED = {VPIN_TOPIC: ("vpin", "vpin_cdf"), BOOK_TOPIC: ("spread", "imbalance_5")}
+MS = 1_000_000
 _MIN_PERIOD = {"sma": 1, "ema": 1, "rsi": 2, "atr": 1, "rv": 2, "macd": 1}
 _ZERO = 1e-14  # TA-Lib's TA_IS_ZERO threshold
 
@@ -69,6 +92,10 @@ class FeatureParams(BaseModel):
     atr: tuple[int, ...] = Field(default=(14,), description="ATR periods (atr_<n>)")
     rv: tuple[int, ...] = Field(default=(20,), description="realised volatility periods "
                                 "(rv_<n>: sample std of the last n log returns)")
+    join_horizon_ms: int = Field(
+        default=120_000, ge=0, description="how far (event time) a symbol's bars may lag its "
+        "newest VPIN / order-book reading and still join exactly; older readings are dropped "
+        "but the latest before that")
 
     @field_validator("sma", "ema", "rsi", "macd", "atr", "rv", mode="before")
     @classmethod
@@ -106,6 +133,8 @@ class _SymbolState:
     averages: dict[str, float] = field(default_factory=dict)  # EMAs, ATRs: the seed sum first
     rsi: dict[str, list[float]] = field(default_factory=dict)  # [average gain, average loss]
     log_returns: list[float] = field(default_factory=list)  # the last max(rv), oldest first
+    last_end_ns: int | None = None  # the latest bar end seen
+    readings: dict[str, Readings] = field(default_factory=dict)  # joined topic -> readings
 
 
 def _wilder_or_ema(averages: dict[str, float], name: str, n: int, position: int, x: float,
@@ -149,12 +178,53 @@ class FeaturesEngine(Engine):
         ts, high, low, close = (columns[c] for c in ("ts_event", "high", "low", "close"))
         emits = []
         for row, code in zip(groups.order.tolist(), groups.sorted_codes.tolist(), strict=True):
-            symbol = groups.keys[code]
+            symbol, end = groups.keys[code], int(ts[row])
             values = self._apply(symbol, float(high[row]), float(low[row]), float(close[row]))
+            self._join(self._state[symbol], end, values)
             emits.append(Emit(OUTPUT_TOPIC, symbol, FeatureVector(
-                ts_event=int(ts[row]), ts_init=self.clock.timestamp_ns(), symbol=symbol,
-                values=values)))
+                ts_event=end, ts_init=self.clock.timestamp_ns(), symbol=symbol,
+                values=dict(sorted(values.items())))))
         return emits
+
+    @handles(VPIN_TOPIC, joined=True)
+    def on_vpin(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        self._hold(VPIN_TOPIC, columns)
+        return []
+
+    @handles(BOOK_TOPIC, joined=True)
+    def on_book(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        self._hold(BOOK_TOPIC, columns)
+        return []
+
+    def _hold(self, topic: str, columns: Mapping[str, np.ndarray]) -> None:
+        """Keep each reading (NaN, the column's None, as None), in arrival order."""
+        fields = [columns[name].tolist() for name in JOINED[topic]]
+        for symbol, ts, *reading in zip(columns["symbol"].tolist(),
+                                        columns["ts_event"].tolist(), *fields, strict=True):
+            state = self._state.setdefault(symbol, _SymbolState())
+            readings = state.readings.setdefault(topic, Readings())
+            readings.add(ts, tuple(None if math.isnan(v) else v for v in reading))
+            readings.prune(self._cutoff(state, readings))
+            self.mark_dirty(symbol)
+
+    def _cutoff(self, state: _SymbolState, readings: Readings) -> int:
+        """Readings at or before this are needed no more, but the latest of them."""
+        newest = readings.newest_ns
+        behind = -1 if newest is None else newest - self._p.join_horizon_ms * MS
+        return behind if state.last_end_ns is None else max(state.last_end_ns, behind)
+
+    def _join(self, state: _SymbolState, end_ns: int, values: dict[str, float]) -> None:
+        """Add the latest readings at or before the bar's end, then drop what no later bar
+        needs."""
+        for topic, readings in state.readings.items():
+            reading = readings.at(end_ns)
+            if reading is not None:
+                values.update((name, v) for name, v in zip(JOINED[topic], reading, strict=True)
+                              if v is not None)
+        if state.last_end_ns is None or end_ns > state.last_end_ns:
+            state.last_end_ns = end_ns
+        for readings in state.readings.values():
+            readings.prune(self._cutoff(state, readings))
 
     def _apply(self, symbol: str, high: float, low: float, close: float) -> dict[str, float]:
         state = self._state.setdefault(symbol, _SymbolState())
@@ -169,7 +239,7 @@ class FeaturesEngine(Engine):
         if self._window_len > 1:
             state.window.append(close)
             del state.window[:-(self._window_len - 1)]
-        return dict(sorted(values.items()))
+        return values
 
     def _oldest(self, state: _SymbolState, n: int, close: float) -> float:
         """The oldest close of the n-window ending at this close (this close when n == 1)."""
@@ -275,6 +345,8 @@ class FeaturesEngine(Engine):
             "averages": dict(state.averages),
             "rsi": {name: list(pair) for name, pair in state.rsi.items()},
             "log_returns": list(state.log_returns),
+            "last_end_ns": state.last_end_ns,
+            "readings": {topic: r.snapshot() for topic, r in sorted(state.readings.items())},
         }
 
     def restore(self, key: str, state: State) -> None:
@@ -286,6 +358,10 @@ class FeaturesEngine(Engine):
             averages={name: float(v) for name, v in state["averages"].items()},
             rsi={name: [float(v) for v in pair] for name, pair in state["rsi"].items()},
             log_returns=[float(v) for v in state["log_returns"]],
+            # absent from the state of an engine from before the join
+            last_end_ns=state.get("last_end_ns"),
+            readings={topic: Readings.restore(r)
+                      for topic, r in state.get("readings", {}).items()},
         )
 
     def forget(self, key: str) -> None:

@@ -18,7 +18,13 @@ one stage and run together.
 - At equal ts_event, events are ordered by causal depth (source topics first, then each
   stage's outputs), then topic name, then key, then producing engine, then the order its
   engine emitted them for that key; so an engine never receives an event older than one it
-  has processed, and the order does not depend on batch sizes.
+  has processed, and the order does not depend on batch sizes. One exception: the inputs an
+  engine joins (`@handles(topic, joined=True)`: readings whose latest at or before an
+  event's time it joins in, as features joins VPIN into bars) come before its other inputs
+  of the same ts_event, so a reading dated at a bar's end is joined into that bar, whether
+  the input or an earlier stage has it (in a cycle, one the cycle makes at that instant
+  comes in a later round). Such an engine is not fed while the source is read (its source
+  rows are kept and merged like outputs): there, equal times keep the input's order.
 - Outputs carry `ts_init = ts_event`: a replay has no processing time, and the test clock's
   time at a batch would depend on how the input was batched.
 """
@@ -73,6 +79,10 @@ class _Stage:
     @property
     def outputs(self) -> set[str]:
         return {t for e in self.engines for t in e.outputs}
+
+    @property
+    def joined(self) -> set[str]:
+        return {t for e in self.engines for t in e.joined}
 
 
 def stages(engines: Sequence[Engine]) -> list[_Stage]:
@@ -129,7 +139,7 @@ class GraphRun:
         self._stages = stages(self.engines)
         produced = {t for e in self.engines for t in e.outputs}
         for number, stage in enumerate(self._stages):
-            stage.streaming = not stage.cyclic and not (stage.inputs & produced)
+            stage.streaming = not (stage.cyclic or stage.inputs & produced or stage.joined)
             for topic in stage.outputs:
                 self._depth[topic] = max(self._depth.get(topic, 0), number + 1)
 
@@ -153,7 +163,7 @@ class GraphRun:
             elif stage.cyclic:
                 self._run_cycle(stage)
             else:
-                self._run_engine(stage.engines[0])
+                self._run_engine(stage)
         return {topic: self._ordered(topic) for topic in sorted(self._emitted)}
 
     # ---- outputs ----------------------------------------------------------------------
@@ -177,21 +187,25 @@ class GraphRun:
         emits = [emit for producer in sorted(by_producer) for emit in by_producer[producer]]
         return sorted(emits, key=lambda emit: (emit.value.ts_event, emit.key))
 
-    def _sources(self, topics: set[str]) -> list[Source]:
-        """What the stage reading `topics` gets from outside it: the kept source rows (input
-        order), then each earlier stage's outputs by (depth, topic), each sorted."""
+    def _sources(self, stage: _Stage) -> list[Source]:
+        """What `stage` gets from outside it, in the order that breaks ties of ts_event: the
+        kept source rows (input order), then each earlier stage's outputs by (depth, topic),
+        each sorted; the topics the stage joins before all the others."""
+        topics = stage.inputs
         out = [run for run in self._held if run.topic in topics]
         for topic in sorted(topics & set(self._emitted), key=lambda t: (self._depth[t], t)):
             out.append(Source(topic, self._columns(topic, self._ordered(topic))))
-        return out
+        joined = stage.joined
+        return sorted(out, key=lambda source: source.topic not in joined)  # stable
 
     def _columns(self, topic: str, emits: list[Emit]) -> Columns:
         return event_columns(self.catalog[topic].value, [e.value for e in emits])
 
     # ---- stages -------------------------------------------------------------------------
 
-    def _run_engine(self, engine: Engine) -> None:
-        merged = Merged(self._sources(set(engine.inputs)))
+    def _run_engine(self, stage: _Stage) -> None:
+        engine = stage.engines[0]
+        merged = Merged(self._sources(stage))
         feed = _EngineFeed(engine, self.batch_rows)
         for lo in range(0, len(merged), self.batch_rows):
             for run in merged.runs(lo, min(len(merged), lo + self.batch_rows)):
@@ -199,7 +213,7 @@ class GraphRun:
         self._record(engine, feed.finish())
 
     def _run_cycle(self, stage: _Stage) -> None:
-        outside = Merged(self._sources(stage.inputs))  # before the cycle emits anything
+        outside = Merged(self._sources(stage))  # before the cycle emits anything
         cycle = _Cycle(self, stage, stage.inputs & stage.outputs)
         times = outside.ts
         pos = 0

@@ -126,7 +126,8 @@ def _replayable_help() -> str:
     except NautilusError as exc:
         return f"topics --topic can replay: unknown ({exc})"
     topics = replayable_topics(catalog, ENGINES.select(list(ENGINES)))
-    lines = [f"  {topic:<16} read by {', '.join(names)}" for topic, names in topics.items()]
+    width = max(map(len, topics), default=0)
+    lines = [f"  {topic:<{width}} read by {', '.join(names)}" for topic, names in topics.items()]
     return "topics --topic can replay (and the engines that read them):\n" + "\n".join(lines)
 
 

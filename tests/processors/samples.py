@@ -4,12 +4,15 @@ Samples are made per input topic, not per engine, so a new engine that reads an 
 topic is tested without new samples. The market topics come from the seeded simulated market
 (`streams.feeds.sim`: several symbols, Pareto sizes, quotes and ten-level books), with what
 live feeds also deliver: prints flagged unreported, and events arriving late (behind a later
-event of their symbol). Bars are those trades' 1-minute OHLCV bars; executions are fills of
-a few accounts at some of those trades' prices (buys and sells, so positions open, add,
-reduce and flip), with a fee. Any other topic gets a
-generic stream of its model: the factory's valid event, keyed by several keys over minutes.
-Orders are a strategy's: market and limit (near the symbol's last trade, on both sides of
-it), every time in force, a limit without a price now and then, and re-deliveries.
+event of their symbol). Bars are those trades' 1-minute OHLCV bars. VPIN readings fall on
+the trades that complete a bucket, without a value for each symbol's first buckets; order-book
+records are the depth's, one per symbol and second dated at the second's end (so at each bar's
+end too), some of a one-sided book without a spread. Executions are fills of a few accounts
+at some of those trades' prices (buys and sells, so positions open, add, reduce and flip),
+with a fee. Orders are a strategy's: market and limit (near the symbol's last trade, on both
+sides of it), every time in force, a limit without a price now and then, and re-deliveries.
+Any other topic gets a generic stream of its model: the factory's valid event, keyed by
+several keys over minutes.
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from functools import cache
 
 from streams.catalog import Catalog
 from streams.feeds.sim import SimMarket
-from streams.schema import Bar, Event, Execution, Order, Trade
+from streams.schema import (
+    Bar,
+    DepthSnapshot,
+    Event,
+    Execution,
+    MicrostructureFeatures,
+    Order,
+    Trade,
+    VpinReading,
+)
 from streams.settings import REPO_ROOT
 from tests.factories import T0, event
 
@@ -33,6 +45,9 @@ LATE_EVERY = 37  # every 37th event of a topic arrives after the one behind it
 UNREPORTED_EVERY = 11  # every 11th trade is flagged unreported
 FILL_EVERY = 5  # every 5th trade's price and time make a fill of one of ACCOUNTS
 ACCOUNTS = ("ACC1", "ACC2", "ACC3")
+TRADES_PER_BUCKET = 5  # a symbol's every 5th trade completes a VPIN bucket
+VPIN_WINDOW = 4  # VPIN readings without a value, per symbol
+ONE_SIDED_EVERY = 13  # every 13th order-book record has no ask side: no spread
 
 
 @cache
@@ -56,6 +71,8 @@ def _market() -> dict[str, list[Event]]:
     ]
     by_model["Bar"] = _bars(trades)
     by_model["Execution"] = _executions(trades)
+    by_model["VpinReading"] = _vpin_readings(trades)
+    by_model["MicrostructureFeatures"] = _book_records(by_model["DepthSnapshot"])
     return {model: _with_late_arrivals(events) for model, events in by_model.items()}
 
 
@@ -136,6 +153,46 @@ def _executions(trades: list[Trade]) -> list[Execution]:
             commission=t.price * quantity / 10_000,
         ))
     return fills
+
+
+def _vpin_readings(trades: list[Trade]) -> list[VpinReading]:
+    """A reading at every TRADES_PER_BUCKET-th trade of a symbol; VPIN and its CDF from the
+    symbol's VPIN_WINDOW-th bucket on."""
+    counts: dict[str, int] = defaultdict(int)
+    readings = []
+    for t in trades:
+        counts[t.symbol] += 1
+        bucket, rest = divmod(counts[t.symbol], TRADES_PER_BUCKET)
+        if rest:
+            continue
+        full, buy = bucket >= VPIN_WINDOW, bucket * 37 % 1_000
+        readings.append(VpinReading(
+            ts_event=t.ts_event, ts_init=t.ts_event, symbol=t.symbol, bucket=bucket,
+            bucket_volume=1_000, buy_volume=buy, sell_volume=1_000 - buy,
+            vpin=buy % 100 / 100 if full else None,
+            vpin_cdf=bucket % VPIN_WINDOW / VPIN_WINDOW if full else None))
+    return readings
+
+
+def _book_records(depth: list[DepthSnapshot]) -> list[MicrostructureFeatures]:
+    """Per symbol and second with a snapshot, a record of the last one dated at the second's
+    end, in order of those ends; every ONE_SIDED_EVERY-th as if the ask side were empty."""
+    last: dict[tuple[int, str], DepthSnapshot] = {}
+    for d in depth:
+        last[(d.ts_event - d.ts_event % SECOND_NS + SECOND_NS, d.symbol)] = d
+    records = []
+    for i, ((end, symbol), d) in enumerate(sorted(last.items())):
+        bids, asks = sum(d.bid_sizes[:5]), sum(d.ask_sizes[:5])
+        imbalance = (bids - asks) / (bids + asks) if bids + asks else 0.0
+        one_sided = i % ONE_SIDED_EVERY == 0
+        spread = None if one_sided else d.ask_prices[0] - d.bid_prices[0]
+        records.append(MicrostructureFeatures(
+            ts_event=end, ts_init=end, symbol=symbol, spread=spread,
+            mid=None if one_sided else (d.ask_prices[0] + d.bid_prices[0]) / 2,
+            microprice=None, imbalance_1=imbalance, imbalance_5=imbalance,
+            imbalance_10=imbalance, bid_depth=[bids], ask_depth=[0 if one_sided else asks],
+            pressure=imbalance))
+    return records
 
 
 def _generic(model: str, key_field: str) -> list[Event]:

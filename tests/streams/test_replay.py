@@ -181,11 +181,9 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
 
     assert result.returncode == 0, result.stderr
     assert "--engines bars,features: trades -> bars -> features" in result.stdout
-    listed = result.stdout.rsplit("topics --topic can replay", 1)[1]
-    assert "market.trades    read by bars, execution, vpin" in listed
-    assert "market.quotes    read by microstructure, vpin" in listed
-    assert "market.depth     read by execution, microstructure" in listed
-    assert "market.bars.1m   read by execution, features, portfolio, sma_cross, vpin_guard" in listed
-    assert "logic.orders     read by execution" in listed
-    assert "logic.vpin       read by sma_cross, vpin_guard" in listed  # the strategies
-    assert "logic.risk.alerts" not in listed
+    listed = result.stdout.rsplit("topics --topic can replay", 1)[1].splitlines()[1:]
+    assert {" ".join(line.split()) for line in listed} == {
+        "market.trades read by bars, vpin", "market.quotes read by microstructure, vpin",
+        "market.depth read by microstructure", "market.bars.1m read by features",
+        "logic.vpin read by features", "logic.microstructure read by features"}
+    assert len({line.index(" read by ") for line in listed}) == 1  # one column

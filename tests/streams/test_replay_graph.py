@@ -14,11 +14,12 @@ from pydantic import BaseModel, ConfigDict
 
 from processors import ENGINES, Emit, Engine
 from processors.base import State, handles
+from processors.vpin.params import VpinParams
 from streams.codec import event_columns
 from streams.graph import ReplayOrderError
 from streams.outputs import output_models, write_outputs
 from streams.replay import Source, run_replay
-from streams.schema import Prediction, Signal, Trade
+from streams.schema import Bar, DepthSnapshot, Prediction, Signal, Trade, VpinReading
 from streams.settings import EngineParams
 from tests.factories import T0, trade_columns
 
@@ -57,6 +58,95 @@ def test_bars_reach_the_features_engine_in_the_same_run() -> None:
     assert set(features[-1].value.values) == {  # the 25th bar: no sma_50, ema_26, macd yet
         "sma_10", "sma_20", "ema_12", "rsi_14", "bb_upper", "bb_middle", "bb_lower", "atr_14",
         "ret_1", "rv_20"}
+
+
+def book_tape(minutes: int) -> list[DepthSnapshot]:
+    """A five-level book of each symbol every second, half a second into it, its sizes
+    changing every second (so every 1-second microstructure interval has a record, dated at
+    its end: one at each minute's end)."""
+    out = []
+    for i in range(minutes * 60):
+        for j, symbol in enumerate(("AAPL", "ESZ6")):
+            mid = 100 + j * 4900
+            sizes = [1 + (i * 7 + k) % 9 for k in range(5)]
+            out.append(DepthSnapshot(
+                ts_event=T0 + i * SECOND_NS + SECOND_NS // 2 + j, ts_init=T0, symbol=symbol,
+                bid_prices=[f"{mid - 0.25 * (k + 1 + i % 2):.2f}" for k in range(5)],
+                bid_sizes=sizes, ask_prices=[f"{mid + 0.25 * (k + 1):.2f}" for k in range(5)],
+                ask_sizes=[1 + (i * 3 + k) % 7 for k in range(5)]))
+    return out
+
+
+def five_second_tape(minutes: int) -> list[Trade]:
+    """A trade of each symbol every 5 s from T0 (so one at each minute's end), the price
+    moving every trade."""
+    return [Trade(ts_event=T0 + i * 5 * SECOND_NS, ts_init=T0, symbol=symbol,
+                  price=f"{100 + j * 4900 + (i * 37 % 11) * 0.25:.2f}", size=1 + i % 3)
+            for i in range(minutes * 12) for j, symbol in enumerate(("AAPL", "ESZ6"))]
+
+
+def latest(readings: list[Emit], symbol: str, end_ns: int) -> dict:
+    """The fields of `symbol`'s last reading (in the replay's canonical order) dated at or
+    before `end_ns`; empty where there is none."""
+    before = [r.value for r in readings if r.key == symbol and r.value.ts_event <= end_ns]
+    return before[-1].model_dump() if before else {}
+
+
+def test_features_join_the_vpin_and_book_readings_at_or_before_each_bar_end() -> None:
+    # Arrange: trades every 5 s (one exactly at each minute's end: the first trade of the
+    # next bar), classified trade by trade into buckets of 3 shares, which the trade at each
+    # minute's end completes, so VPIN readings fall at bar ends too; a book every second, so
+    # a microstructure record is dated at every bar's end
+    trades = five_second_tape(minutes=8)
+    params = EngineParams(vpin=VpinParams(classification="tick", bucket_volume=3, window=15))
+    sources = [trades_source(trades), Source("market.depth", event_columns(
+        "DepthSnapshot", book_tape(minutes=8)))]
+    engines = [ENGINES[name] for name in ("bars", "vpin", "microstructure", "features")]
+
+    # Act
+    results = [run_replay(sources, engines, params, batch_rows=rows) for rows in (1, 7, 65_536)]
+
+    # Assert: each vector holds the latest reading of each topic at or before its bar's end
+    outputs = results[0].outputs
+    features, vpins = outputs["logic.features"], outputs["logic.vpin"]
+    books = outputs["logic.microstructure"]
+    assert len(features) == len(outputs["market.bars.1m"]) == 2 * 8
+    at_end = {"vpin": 0, "book": 0}
+    for vector in features:
+        symbol, end, values = vector.key, vector.value.ts_event, vector.value.values
+        reading, record = latest(vpins, symbol, end), latest(books, symbol, end)
+        expected = {"vpin": reading.get("vpin"), "vpin_cdf": reading.get("vpin_cdf"),
+                    "spread": None if record.get("spread") is None else float(record["spread"]),
+                    "imbalance_5": record.get("imbalance_5")}
+        assert {k: values.get(k) for k in expected} == expected, (symbol, end)
+        at_end["vpin"] += reading.get("ts_event") == end
+        at_end["book"] += record.get("ts_event") == end
+    assert at_end["book"] == len(features)
+    assert at_end["vpin"] == len(features) - 2
+    assert "vpin" not in features[0].value.values  # fewer than `window` buckets yet
+    assert all(r.outputs["logic.features"] == features for r in results[1:])
+
+
+
+def test_a_reading_given_after_a_same_time_bar_in_the_input_is_still_joined() -> None:
+    # Arrange: bars and VPIN readings both from the input (a bar file and a recorded topic),
+    # the bars given first, so at equal times the input order puts the bar first
+    bars = [Bar(ts_event=T0 + m * 60 * SECOND_NS, ts_init=T0, bar_id=f"AAPL@1m@{m}",
+                symbol="AAPL", start_ns=T0 + (m - 1) * 60 * SECOND_NS, open="10.00",
+                high="10.00", low="10.00", close="10.00", volume=1, trade_count=1,
+                vwap="10.00") for m in (1, 2)]
+    readings = [VpinReading(ts_event=T0 + s * SECOND_NS, ts_init=T0, symbol="AAPL", bucket=s,
+                            bucket_volume=10, buy_volume=5.0, sell_volume=5.0, vpin=s / 1000,
+                            vpin_cdf=0.5) for s in (30, 60, 90, 120)]
+    sources = [Source("market.bars.1m", event_columns("Bar", bars)),
+               Source("logic.vpin", event_columns("VpinReading", readings))]
+
+    # Act
+    result = run_replay(sources, [ENGINES["features"]], EngineParams())
+
+    # Assert: each bar joins the reading dated at its end
+    assert [f.value.values.get("vpin") for f in result.outputs["logic.features"]] == [
+        0.06, 0.12]
 
 
 def _written(tmp: Path, batch_rows: int) -> dict[str, bytes]:

@@ -28,7 +28,7 @@ NS = 1_000_000_000
 MINUTE_NS = 60 * NS
 START_NS = 1_700_000_040 * NS  # a minute boundary
 MINUTES = 24
-TOPICS = ("market.trades", "market.bars.1m")
+TOPICS = ("market.trades", "market.bars.1m", "logic.vpin", "logic.microstructure")
 
 
 def tape(symbols: list[str]) -> list[Trade]:
