@@ -168,15 +168,20 @@ def _bars(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
                        else parse_times(start, "start_ns", times, bad))
     bad.flag(out["start_ns"] < 0, "start_ns is before 1970")
     for name in ("open", "close", "low"):
-        bad.flag(out[name] > out["high"], lambda i, name=name: (
-            f"{name} {texts[name][i].as_py()} is above high {texts['high'][i].as_py()}"))
+        bad.flag(out[name] > out["high"], _outside(texts, name, "above", "high"))
     for name in ("open", "close"):
-        bad.flag(out[name] < out["low"], lambda i, name=name: (
-            f"{name} {texts[name][i].as_py()} is below low {texts['low'][i].as_py()}"))
+        bad.flag(out[name] < out["low"], _outside(texts, name, "below", "low"))
     ids = pc.binary_join_element_wise(pa.array(out["symbol"], pa.string()), "1m",
                                       pa.array(out["start_ns"]).cast(pa.string()), "@")
     out["bar_id"] = ids.to_numpy(zero_copy_only=False)
     return out, texts
+
+
+def _outside(texts: dict[str, pa.Array], name: str, where: str, bound: str
+             ) -> Callable[[int], str]:
+    """The reason of a bar whose `name` lies outside its `bound` (high or low)."""
+    return lambda i: (f"{name} {texts[name][i].as_py()} is {where} {bound} "
+                      f"{texts[bound][i].as_py()}")
 
 
 def _depth(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:

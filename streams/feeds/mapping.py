@@ -8,8 +8,9 @@ Times (`ts_event`, `ts_init`, a bar's `start_ns`) are, per cell, either an epoch
 `TimeFormat.unit` (s, ms, us or ns; decimals allowed down to the ns, so `1700000000.123456789`
 s is exact) or an ISO-8601 text, parsed by pandas. An ISO time with an offset (`Z`,
 `+02:00`) keeps it; one without is read in `TimeFormat.tz` (UTC unless set). A local time
-that a daylight-saving change skips or repeats is a bad row, not a guess. Parquet timestamp columns are read the
-same way: with a zone they are exact, without one they are local times in `tz`.
+that a daylight-saving change skips or repeats is a bad row, not a guess. Parquet timestamp
+columns are read the same way: with a zone they are exact, without one they are local times
+in `tz`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Bar files (OHLCV, CSV or Parquet) as input: `replay` gives the features engine the file's
-bars (values equal TA-Lib's; rv_20 pandas' rolling std of log returns), `feed file` publishes them to market.bars.1m on the session's
-real broker, a file of other than 1-minute bars is refused naming file, row and what was
-found, and bad rows are reported with their file and line."""
+bars (values equal TA-Lib's; rv_20 pandas' rolling std of log returns), `feed file`
+publishes them to market.bars.1m on the session's real broker, a file of other than
+1-minute bars is refused naming file, row and what was found, and bad rows are reported
+with their file and line."""
 
 from __future__ import annotations
 
