@@ -145,8 +145,10 @@ class BarPublic(BaseModel):
     low: str
     close: str
     volume: int
-    trade_count: int
-    vwap: float
+    trade_count: int | None = Field(description="trades in the bar; null for bars from a bar "
+                                                "file (a rollup: unless every minute has it)")
+    vwap: float | None = Field(description="volume-weighted mean price, 9 decimals; null as "
+                                           "trade_count is")
 
 
 _VPIN_EXAMPLE = {

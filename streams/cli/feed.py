@@ -101,10 +101,10 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
 def _register_file(cmds: argparse._SubParsersAction) -> None:
     file = cmds.add_parser(
         "file",
-        help="publish market files (our CSV/Parquet, mapped CSVs, LOBSTER)",
+        help="publish market files (our CSV/Parquet, mapped CSVs, LOBSTER, 1-minute bars)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Publish market files to market.trades / market.quotes / market.depth,\n"
-        "merged in ts_event order, at a chosen speed. Bad rows also go to\n"
+        description="Publish market files to market.trades / market.quotes / market.depth /\n"
+        "market.bars.1m, merged in ts_event order, at a chosen speed. Bad rows also go to\n"
         "logic.deadletter (source file:PATH, offset = line) unless --no-deadletter.\n"
         "With --strict, rows before the first bad one may already be published:\n"
         "files are streamed.\n\n"
@@ -115,6 +115,7 @@ def _register_file(cmds: argparse._SubParsersAction) -> None:
         "--ts-unit ms --symbol ESZ6\n"
         "  nautilus-streams feed file -i ticks.csv --map ts=time --tz America/New_York\n"
         "  nautilus-streams feed file -i AAPL_2012-06-21_34200000_57600000_message_10.csv\n"
+        "  nautilus-streams feed file -i bars_1m.parquet --speed 60x\n"
         "  nautilus-streams feed file --format lobster --symbol AAPL --date 2012-06-21 "
         "-i msgs.csv -i book.csv",
     )

@@ -21,8 +21,15 @@ file formats (--format auto tells them by name):
     quotes  ts_event, symbol, bid_price, bid_size, ask_price, ask_size
     depth   ts_event, symbol, bid_price_1..N, bid_size_1..N, ask_price_1..N,
             ask_size_1..N (N <= 10; empty cells for missing levels)
-    ts_event (and optional ts_init): int ns since the epoch, another --ts-unit,
-    or ISO-8601 text. Prices keep their exact decimal text.
+    bars    ts_event (the bar's end), symbol, open, high, low, close, volume
+            [, start_ns (default ts_event - 60 s)]: 1-minute bars only, straight
+            to market.bars.1m (no bars engine needed); a file of other bars is
+            refused: start_ns not 60 s before ts_event, a symbol's bars less than
+            60 s apart, or (without start_ns) its first two a day or more apart
+    The columns tell the kind: price/size trades, bid_*/ask_* quotes,
+    *_1..N depth, open/high/low/close bars.
+    ts_event (and optional ts_init, start_ns): int ns since the epoch, another
+    --ts-unit, or ISO-8601 text. Prices keep their exact decimal text.
   other CSVs: --map puts their columns under our names; --symbol fills one in.
   LOBSTER: TICKER_DATE_START_END_message_LEVEL.csv and, found next to it,
     TICKER_DATE_START_END_orderbook_LEVEL.csv. Executions (types 4, 5) become
@@ -33,7 +40,8 @@ file formats (--format auto tells them by name):
 Files are read in chunks with a progress line on stderr; memory stays flat.
 A row up to --max-backwards-ms behind an earlier row of its file is put in
 order; one further back is a bad row. Bad rows (unparseable, negative sizes,
-crossed books, times going back) are shown as FILE:LINE: REASON and skipped;
+crossed books, a bar's high below its open, times going back) are shown as
+FILE:LINE: REASON and skipped;
 --strict stops at the first (exit 2).
 """
 
@@ -60,7 +68,8 @@ def add_file_options(parser: argparse.ArgumentParser) -> None:
         "--map", dest="column_map", type=_column_map, default=ColumnMap(),
         metavar="TARGET=SOURCE,...",
         help="read the file's column SOURCE as our column TARGET (ts = ts_event, symbol, "
-        "price, size, aggressor, bid_price, bid_size, ask_price, ask_size, bid_price_N...). "
+        "price, size, aggressor, bid_price, bid_size, ask_price, ask_size, bid_price_N..., "
+        "open, high, low, close, volume, start_ns). "
         "Example: --map ts=timestamp,price=px,size=qty,symbol=ticker")
     group.add_argument(
         "--ts-unit", choices=tuple(UNITS), default="ns",

@@ -55,6 +55,7 @@ EXAMPLES = (
     "examples:\n"
     "  nautilus-streams replay -i trades.csv --out out/\n"
     "  nautilus-streams replay -i trades.csv --engines bars,features --out out/\n"
+    "  nautilus-streams replay -i bars_1m.csv --engines features --out out/\n"
     "  nautilus-streams replay -i fills.csv --map ts=timestamp,price=px,size=qty "
     "--ts-unit ms --symbol ESZ6 --out out/\n"
     "  nautilus-streams replay -i AAPL_2012-06-21_34200000_57600000_message_10.csv "

@@ -1,7 +1,8 @@
 """Our own market-file columns: which kind a file is, and its cells as codec columns.
 
 The kind is told by the columns: `price`/`size` are trades, `bid_price`/`ask_price` quotes,
-`bid_price_1`... depth. Columns come out in the model's one layout
+`bid_price_1`... depth, `open`/`high`/`low`/`close` bars (1-minute bars: their length is
+checked by `streams.feeds.bars`). Columns come out in the model's one layout
 (streams/schema/columns.py), as `streams.codec.decode_columns` gives them, so engines cannot
 tell a file from a topic (a trade's `price_scale` is the decimals its text has). Prices also
 keep their exact decimal text (`price_text`), so publishing a file puts the very digits of
@@ -37,11 +38,20 @@ from streams.schema import DEPTH_LEVELS
 from streams.schema.columns import LAYOUTS
 
 TRADES, QUOTES, DEPTH = "market.trades", "market.quotes", "market.depth"
+BARS = "market.bars.1m"
+OHLC = ("open", "high", "low", "close")
 REQUIRED: dict[str, tuple[str, ...]] = {
     TRADES: ("ts_event", "symbol", "price", "size"),
     QUOTES: ("ts_event", "symbol", "bid_price", "bid_size", "ask_price", "ask_size"),
     DEPTH: ("ts_event", "symbol", "bid_price_1", "bid_size_1", "ask_price_1", "ask_size_1"),
+    BARS: ("ts_event", "symbol", *OHLC, "volume"),
 }
+PRICE_COLUMNS: dict[str, tuple[str, ...]] = {
+    TRADES: ("price",), QUOTES: ("bid_price", "ask_price"), DEPTH: ("bid_price", "ask_price"),
+    BARS: OHLC,
+}
+"""Per kind, the price columns whose exact text a chunk keeps (`MarketChunk.price_text`)."""
+BAR_NS = 60 * 1_000_000_000  # market.bars.1m: a bar file's bars are 1 minute long
 SIDE_COLUMNS = ("aggressor", "side")
 _LEVEL = re.compile(r"^(bid|ask)_(price|size)_(\d+)$")
 
@@ -56,12 +66,14 @@ def kind_of(where: str, names: Iterable[str]) -> str:
         topic = DEPTH
     elif present & {"bid_price", "ask_price", "bid_size", "ask_size"}:
         topic = QUOTES
+    elif present & set(OHLC):
+        topic = BARS
     elif present & {"price", "size"}:
         topic = TRADES
     else:
         needs = "; ".join(f"{t} needs {', '.join(cols)}" for t, cols in REQUIRED.items())
         raise InputFileError(
-            f"{where}: cannot tell trades, quotes or depth from columns "
+            f"{where}: cannot tell trades, quotes, depth or bars from columns "
             f"{', '.join(sorted(present)) or '(none)'} ({needs}; other names: --map)"
         )
     missing = [c for c in REQUIRED[topic] if c not in present]
@@ -142,6 +154,36 @@ def _quotes(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     return out, {"bid_price": bid_text, "ask_price": ask_text}
 
 
+def _bars(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
+    """OHLCV bars: `start_ns` (read like ts_event) defaults to ts_event - 1 minute; a bar's
+    high and low bound its open and close. Whether the bars are 1 minute long is checked on
+    the rows in time order (`streams.feeds.bars`); trade_count and vwap are unknown (None)."""
+    out = _common(cells, times, bad)
+    texts = {}
+    for name in OHLC:
+        out[name], texts[name] = prices(cells[name], name, bad)
+    out["volume"] = ints(cells["volume"], "volume", bad, 1)
+    start = cells.get("start_ns")
+    out["start_ns"] = (out["ts_event"] - BAR_NS if start is None
+                       else parse_times(start, "start_ns", times, bad))
+    bad.flag(out["start_ns"] < 0, "start_ns is before 1970")
+    for name in ("open", "close", "low"):
+        bad.flag(out[name] > out["high"], _outside(texts, name, "above", "high"))
+    for name in ("open", "close"):
+        bad.flag(out[name] < out["low"], _outside(texts, name, "below", "low"))
+    ids = pc.binary_join_element_wise(pa.array(out["symbol"], pa.string()), "1m",
+                                      pa.array(out["start_ns"]).cast(pa.string()), "@")
+    out["bar_id"] = ids.to_numpy(zero_copy_only=False)
+    return out, texts
+
+
+def _outside(texts: dict[str, pa.Array], name: str, where: str, bound: str
+             ) -> Callable[[int], str]:
+    """The reason of a bar whose `name` lies outside its `bound` (high or low)."""
+    return lambda i: (f"{name} {texts[name][i].as_py()} is {where} {bound} "
+                      f"{texts[bound][i].as_py()}")
+
+
 def _depth(cells: Cells, times: TimeFormat, bad: Rejects) -> Parsed:
     out = _common(cells, times, bad)
     texts, best = {}, {}
@@ -175,7 +217,7 @@ def _depth_side(cells: Cells, side: str, bad: Rejects
 
 
 _PARSERS: dict[str, Callable[[Cells, TimeFormat, Rejects], Parsed]] = {
-    TRADES: _trades, QUOTES: _quotes, DEPTH: _depth,
+    TRADES: _trades, QUOTES: _quotes, DEPTH: _depth, BARS: _bars,
 }
 _LAYOUT_BY_TOPIC = {topic: LAYOUTS[model.__name__] for model, topic in TOPIC_BY_MODEL.items()}
 

@@ -5,7 +5,9 @@ Formats (`FileOptions.format`; `auto` tells them by name):
 - our own columns, CSV (`.csv`, `.csv.gz`) or Parquet: the kind of data is told by the
   columns (`streams.feeds.columns`): trades `ts_event, symbol, price, size`; quotes
   `ts_event, symbol, bid_price, bid_size, ask_price, ask_size`; depth `ts_event, symbol,
-  bid_price_1.., bid_size_1.., ask_price_1.., ask_size_1..`;
+  bid_price_1.., bid_size_1.., ask_price_1.., ask_size_1..`; 1-minute bars `ts_event (the
+  bar's end), symbol, open, high, low, close, volume [, start_ns]`, to market.bars.1m
+  (other bar lengths are refused: `streams.feeds.bars`);
 - anyone's CSV/Parquet, through a column map, a time unit or ISO-8601 times with a zone, and
   a fixed symbol for files without one (`streams.feeds.mapping`);
 - LOBSTER message + order-book pairs (`streams.feeds.lobster`).
@@ -33,9 +35,10 @@ from streams.exceptions import ConfigError, InputFileError
 from streams.feeds import TOPIC_BY_MODEL, MarketEvent
 from streams.feeds import lobster as lob
 from streams.feeds.badrows import BadRow, BadRows
+from streams.feeds.bars import one_minute_bars
 from streams.feeds.cells import Rejects, levels_text
 from streams.feeds.chunks import MarketChunk, Step, TimeOrder, merge_inputs
-from streams.feeds.columns import DEPTH, QUOTES, TRADES, kind_of, parse
+from streams.feeds.columns import BARS, DEPTH, PRICE_COLUMNS, QUOTES, TRADES, kind_of, parse
 from streams.feeds.mapping import ColumnMap, TimeFormat
 from streams.feeds.progress import Progress
 from streams.feeds.tables import (
@@ -45,7 +48,7 @@ from streams.feeds.tables import (
     first_fields,
     parquet_chunks,
 )
-from streams.schema import DEPTH_LEVELS, DepthSnapshot, Quote, Trade
+from streams.schema import DEPTH_LEVELS, Bar, DepthSnapshot, Quote, Trade
 from streams.schema.base import SYMBOL_PATTERN
 from streams.schema.market import Side
 
@@ -185,13 +188,16 @@ def _table_input(path: Path, options: FileOptions, bad_rows: BadRows,
     is_parquet = _is_parquet(path, options.format)
     cells_of = _Cells(options, str(path))
     names = _header(path, is_parquet)
-    topic = kind_of(str(path), cells_of(dict.fromkeys(names, pa.array([], pa.string()))))
+    header = cells_of(dict.fromkeys(names, pa.array([], pa.string())))
+    topic = kind_of(str(path), header)
     if progress is not None:
         progress.add_total(path.stat().st_size)
     counter = progress.count_bytes if progress is not None else None
     chunks = (parquet_chunks(path, counter=counter) if is_parquet
               else csv_chunks(path, block_bytes=options.block_bytes, counter=counter))
     steps = _table_steps(path, topic, chunks, cells_of, options, bad_rows, progress)
+    if topic == BARS:
+        steps = one_minute_bars(path, steps, has_start="start_ns" in header)
     return MarketInput([path], [topic], steps)
 
 
@@ -288,8 +294,8 @@ def read_market_file(path: Path | str, options: FileOptions = FileOptions()) -> 
 def _empty(topic: str) -> MarketChunk:
     columns, _ = decode_columns(MODEL_BY_TOPIC[topic], [])
     text = levels_text([], DEPTH_LEVELS) if topic == DEPTH else pa.array([], pa.string())
-    prices = [c for c in columns if c.endswith("price")]
-    return MarketChunk(topic, columns, dict.fromkeys(prices, text), np.empty(0, np.int64))
+    return MarketChunk(topic, columns, dict.fromkeys(PRICE_COLUMNS[topic], text),
+                       np.empty(0, np.int64))
 
 
 # ---- back to wire models --------------------------------------------------------------------
@@ -301,6 +307,8 @@ def iter_events(chunk: MarketChunk) -> Iterator[MarketEvent]:
     head = zip(c["ts_event"].tolist(), c["ts_init"].tolist(), c["symbol"].tolist(), strict=True)
     if chunk.topic == TRADES:
         return _trades(head, chunk)
+    if chunk.topic == BARS:
+        return _bars(head, chunk)
     return _quotes(head, chunk) if chunk.topic == QUOTES else _books(head, chunk)
 
 
@@ -331,3 +339,15 @@ def _books(head: Iterator[tuple[int, int, str]], chunk: MarketChunk) -> Iterator
         asks = [Decimal(p) for p in ap if p is not None]
         yield DepthSnapshot(ts_event=ts, ts_init=ti, symbol=sym, bid_prices=bids,
                             bid_sizes=bs[:len(bids)], ask_prices=asks, ask_sizes=asz[:len(asks)])
+
+
+def _bars(head: Iterator[tuple[int, int, str]], chunk: MarketChunk) -> Iterator[Bar]:
+    """Bars as the file wrote them; trade_count and vwap unknown (None)."""
+    c, t = chunk.columns, chunk.price_text
+    rest = zip(c["bar_id"].tolist(), c["start_ns"].tolist(), t["open"].to_pylist(),
+               t["high"].to_pylist(), t["low"].to_pylist(), t["close"].to_pylist(),
+               c["volume"].tolist(), strict=True)
+    for (ts, ti, sym), (bar_id, start, o, h, lo, cl, volume) in zip(head, rest, strict=True):
+        yield Bar(ts_event=ts, ts_init=ti, symbol=sym, bar_id=bar_id, start_ns=start,
+                  open=Decimal(o), high=Decimal(h), low=Decimal(lo), close=Decimal(cl),
+                  volume=volume)

@@ -4,12 +4,13 @@
 the file's column SOURCE is read as our column TARGET (`ts` is short for `ts_event`), and the
 file's own column named TARGET, if any, is ignored. Names are case-insensitive.
 
-Times (`ts_event`, `ts_init`) are, per cell, either an epoch number in `TimeFormat.unit`
-(s, ms, us or ns; decimals allowed down to the ns, so `1700000000.123456789` s is exact) or
-an ISO-8601 text, parsed by pandas. An ISO time with an offset (`Z`, `+02:00`) keeps it;
-one without is read in `TimeFormat.tz` (UTC unless set). A local time that a daylight-saving
-change skips or repeats is a bad row, not a guess. Parquet timestamp columns are read the
-same way: with a zone they are exact, without one they are local times in `tz`.
+Times (`ts_event`, `ts_init`, a bar's `start_ns`) are, per cell, either an epoch number in
+`TimeFormat.unit` (s, ms, us or ns; decimals allowed down to the ns, so `1700000000.123456789`
+s is exact) or an ISO-8601 text, parsed by pandas. An ISO time with an offset (`Z`,
+`+02:00`) keeps it; one without is read in `TimeFormat.tz` (UTC unless set). A local time
+that a daylight-saving change skips or repeats is a bad row, not a guess. Parquet timestamp
+columns are read the same way: with a zone they are exact, without one they are local times
+in `tz`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from streams.feeds.cells import Rejects, text
 UNITS = {"s": 9, "ms": 6, "us": 3, "ns": 0}  # decimal digits from the unit down to ns
 ALIASES = {"ts": "ts_event"}
 TARGETS = ("ts_event", "ts_init", "symbol", "price", "size", "aggressor", "side",
-           "bid_price", "bid_size", "ask_price", "ask_size")
+           "bid_price", "bid_size", "ask_price", "ask_size",
+           "open", "high", "low", "close", "volume", "start_ns")
 _LEVEL_TARGET = re.compile(r"^(bid|ask)_(price|size)_\d+$")
 _OFFSET = r"[T\s:]\d{2}(?:[.,]\d+)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)$"  # an offset after a time
 INT64_MAX = 2**63 - 1

@@ -89,7 +89,8 @@ class Bar(Event):
 
     `bar_id` is `symbol@interval@start_ns`: deterministic, so a re-delivered bar upserts.
     Open, high, low and close are trade prices as the trades wrote them; `vwap` is the
-    volume-weighted mean price rounded half-even to 9 decimals.
+    volume-weighted mean price rounded half-even to 9 decimals. The bars engine fills
+    `trade_count` and `vwap`; a bar read from a bar file (OHLCV only) has None for both.
     """
 
     STORED = Stored("bars_1m", ("symbol", "time"), on_conflict="update", time_from="start_ns")
@@ -103,8 +104,8 @@ class Bar(Event):
     low: Price
     close: Price
     volume: PositiveSize
-    trade_count: PositiveSize
-    vwap: Price
+    trade_count: PositiveSize | None = None
+    vwap: Price | None = None
 
 
 class Execution(Event):

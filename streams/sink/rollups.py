@@ -6,7 +6,9 @@ TimescaleDB keeps them and the sink leaves them alone (`kept_by_sink`).
 After 1-minute bars are upserted from the staging table, each rollup recomputes the buckets
 those bars fall in, from bars_1m itself, and upserts them. Recomputing whole buckets (not
 adding deltas) keeps the rollups exact under re-delivery and corrections, and costs one index
-range scan of at most a day of one symbol's 1-minute bars per touched bucket.
+range scan of at most a day of one symbol's 1-minute bars per touched bucket. A bucket's
+trade_count and vwap are NULL unless every 1-minute bar in it has them (bars from bar files
+have neither; migration 0012), as in the TimescaleDB aggregates.
 """
 
 from __future__ import annotations
@@ -21,8 +23,9 @@ _REFRESH = """
 INSERT INTO {rollup} (time, symbol, open, high, low, close, volume, trade_count, vwap)
 SELECT k.bucket, b.symbol,
        (array_agg(b.open ORDER BY b.time))[1], max(b.high), min(b.low),
-       (array_agg(b.close ORDER BY b.time DESC))[1], sum(b.volume), sum(b.trade_count),
-       sum(b.vwap * b.volume) / sum(b.volume)
+       (array_agg(b.close ORDER BY b.time DESC))[1], sum(b.volume),
+       CASE WHEN count(b.trade_count) = count(*) THEN sum(b.trade_count) END,
+       CASE WHEN count(b.vwap) = count(*) THEN sum(b.vwap * b.volume) / sum(b.volume) END
 FROM (SELECT DISTINCT symbol, date_bin({width}::interval, time, 'epoch') AS bucket
       FROM {touched}) AS k
 JOIN bars_1m AS b

@@ -117,7 +117,7 @@ def prepare(
     migrations applied and the storage mode."""
     applied = migrate(database_url, migrations_dir)
     schema_check.check_stored(database_url)
-    materialize = timescale.MIGRATION in {m.label for m in applied}
+    materialize = bool(timescale.REBUILDS_ROLLUPS & {m.label for m in applied})
     return applied, timescale.configure(database_url, horizons, sizing, materialize=materialize)
 
 

@@ -47,7 +47,8 @@ from streams.storage.policy import (
 
 log = logging.getLogger(__name__)
 
-MIGRATION = "0006_timescaledb"
+REBUILDS_ROLLUPS = frozenset({"0006_timescaledb", "0012_bar_files"})
+"""Migrations that (re)create the continuous aggregates empty: `prepare` materializes them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def configure(database_url: str, horizons: Horizons, sizing: ChunkSizing | None 
     """Set the chunk intervals (from `sizing`, default ChunkSizing()) and the compression,
     retention and refresh policies (replacing the ones set before), atomically and under the
     migration lock; with `materialize`, also refresh every continuous aggregate over its
-    history, once (after migration 0006 has just turned existing bars into aggregates). On
+    history, once (after migration 0006 or 0012 has just made the aggregates anew). On
     plain PostgreSQL, only reports that."""
     with connect(database_url) as conn:
         try:

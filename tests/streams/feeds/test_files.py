@@ -324,7 +324,8 @@ def test_missing_depth_size_column_is_named(tmp_path: Path) -> None:
 def test_columns_of_no_known_kind_are_explained(tmp_path: Path) -> None:
     path = _csv(tmp_path, "when,what\n1,2\n")
 
-    with pytest.raises(InputFileError, match="cannot tell trades, quotes or depth.*trades needs"):
+    with pytest.raises(InputFileError,
+                       match="cannot tell trades, quotes, depth or bars.*trades needs"):
         read_market_file(path)
 
 

@@ -29,7 +29,8 @@ PARTITIONS = Catalog.load(REPO_ROOT / "topics.yaml")["market.trades"].partitions
 
 @pytest.fixture
 def topic_map(kafka_brokers: str) -> Iterator[dict[str, str]]:
-    """Fresh topics standing in for market.trades / quotes / depth, with their partitions."""
+    """Fresh topics standing in for market.trades / quotes / depth / bars.1m, with their
+    partitions."""
     tag = uuid.uuid4().hex[:8]
     mapping = {t: f"test.{tag}.{t.removeprefix('market.')}" for t in TOPIC_BY_MODEL.values()}
     client = AdminClient({"bootstrap.servers": kafka_brokers})
@@ -81,6 +82,8 @@ def test_published_tape_reads_back_keyed_by_symbol_one_partition_per_key(
     assert stats.produced == dict(expected)
     assert stats.delivered == len(tape) and stats.delivery_errors == 0 and not stats.stopped
     for catalog_topic, topic in topic_map.items():
+        if topic not in expected:  # the simulated market publishes no bars
+            continue
         records = _read_back(kafka_brokers, topic, expected[topic])
         assert len(records) == expected[topic]
         partitions: dict[bytes, set[int]] = defaultdict(set)

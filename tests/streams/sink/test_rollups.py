@@ -130,3 +130,31 @@ def test_redelivered_and_corrected_bars_keep_rollups_exact(
     write(any_database_url, corrected)  # a later version of one bar replaces it
     materialize(any_database_url)
     assert_rollups(any_database_url, symbol, fixed)
+
+
+def test_a_rollup_has_trade_count_and_vwap_only_where_every_minute_has_them(
+    any_database_url: str, symbol: str
+) -> None:
+    # Bars of a bar file (no trade count, no vwap) in the 22:15 bucket only; 22:10 has the
+    # bars engine's. 22:13-22:14 in one 5-minute bucket, 22:15-22:19 in the next.
+    bars = [event("Bar", bar_id=f"{symbol}@1m@{T0 + m * MINUTE_NS}", symbol=symbol,
+                  start_ns=T0 + m * MINUTE_NS, ts_event=T0 + (m + 1) * MINUTE_NS,
+                  open="100.00", high="101.00", low="99.00", close="100.50", volume=10 + m,
+                  **({"trade_count": 2, "vwap": "100.25"} if m < 2 or m == 4
+                     else {"trade_count": None, "vwap": None}))
+            for m in range(7)]
+
+    write(any_database_url, *bars)
+    materialize(any_database_url)
+
+    with psycopg.connect(any_database_url) as conn:
+        minutes = conn.execute("SELECT trade_count, vwap FROM bars_1m WHERE symbol = %s"
+                               " ORDER BY time", (symbol,)).fetchall()
+        five = conn.execute("SELECT volume, trade_count, vwap FROM bars_5m WHERE symbol = %s"
+                            " ORDER BY time", (symbol,)).fetchall()
+        day = conn.execute("SELECT volume, trade_count, vwap FROM bars_1d WHERE symbol = %s",
+                           (symbol,)).fetchall()
+    assert minutes == [(2, 100.25), (2, 100.25), (None, None), (None, None), (2, 100.25),
+                       (None, None), (None, None)]
+    assert five == [(10 + 11, 4, 100.25), (sum(range(12, 17)), None, None)]
+    assert day == [(sum(range(10, 17)), None, None)]
