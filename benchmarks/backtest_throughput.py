@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import io
 import json
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from benchmarks.backtest_data import make_bars, make_trades, write
 from benchmarks.sma_cross_peers import (
@@ -75,6 +77,7 @@ def ours_sma_cross(path: Path, run: SmaCrossRun, name: str) -> PeerRun:
     from streams.feeds.files import FileOptions
     from streams.params import apply_overrides
     from streams.replay import file_runs, replay_runs
+    from streams.schema import Execution, PortfolioSnapshot
     from streams.settings import EngineParams
 
     engines = backtest_engines(load_strategy(STRATEGY))
@@ -87,10 +90,12 @@ def ours_sma_cross(path: Path, run: SmaCrossRun, name: str) -> PeerRun:
     runs = file_runs([path], FileOptions(), BadRows(strict=True), topics=topics)
     result = replay_runs(runs, engines, params)
     seconds = time.perf_counter() - started
+    executions = cast(list[Execution],
+                      [e.value for e in result.outputs.get(EXECUTIONS_TOPIC, [])])
     fills = [Fill(x.ts_event, x.symbol, x.side, int(x.quantity), float(x.price),
-                  float(x.commission))
-             for x in (e.value for e in result.outputs.get(EXECUTIONS_TOPIC, []))]
-    snapshots = sorted((e.value for e in result.outputs.get(PORTFOLIO_TOPIC, [])),
+                  float(x.commission)) for x in executions]
+    snapshots = sorted(cast(list[PortfolioSnapshot],
+                            [e.value for e in result.outputs.get(PORTFOLIO_TOPIC, [])]),
                        key=lambda s: s.ts_event)
     cash = float(snapshots[-1].cash) if snapshots else run.cash
     equity = float(snapshots[-1].equity) if snapshots else run.cash
@@ -152,7 +157,8 @@ def main() -> None:
     parser.add_argument("--nautilus-python", default=str(REPO_ROOT / ".bench-nautilus/bin/python"),
                         help="interpreter of a virtualenv with nautilus_trader==1.221.0")
     args = parser.parse_args()
-    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[attr-defined]  # progress
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # a line per peer as it finishes
     run = SmaCrossRun()
     ok = True
     with tempfile.TemporaryDirectory() as tmp_dir:

@@ -25,6 +25,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from benchmarks.backtest_data import TICK
+
 
 @dataclass(frozen=True, slots=True)
 class SmaCrossRun:
@@ -36,7 +38,7 @@ class SmaCrossRun:
     slippage_bps: float = 2.0
     fee_bps: float = 1.0
     cash: float = 1_000_000.0
-    tick: float = 0.01
+    tick: float = TICK
 
     def __post_init__(self) -> None:
         if not 0 < self.fast < self.slow:

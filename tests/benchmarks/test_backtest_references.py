@@ -5,6 +5,7 @@ deterministic files our reader takes. Nothing here is timed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -74,7 +75,9 @@ EQUITY = CASH + 10 * Decimal("21.10")  # B's 10 shares at its last close
 
 
 @pytest.mark.parametrize("reference", [vectorbt_sma_cross, backtrader_sma_cross])
-def test_a_hand_computed_twelve_bar_book(tmp_path: Path, reference) -> None:
+def test_a_hand_computed_twelve_bar_book(
+    tmp_path: Path, reference: Callable[[Path, SmaCrossRun], PeerRun]
+) -> None:
     expected = PeerRun("hand", 24, 1.0, [fill for fill, _ in EXPECTED], float(CASH),
                        float(EQUITY))
 
