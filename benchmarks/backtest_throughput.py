@@ -19,8 +19,9 @@ Each rate is input rows over the whole run: reading the Parquet file, building t
 objects, the backtest; not generating the data. vectorbt compiles its numba functions on
 first use, so it runs once on a small file first, untimed. Fills are compared (ours against
 vectorbt, backtrader against vectorbt; NautilusTrader's bar fills are at the deciding bar's
-close, so only their count is shown); a disagreement is printed and the exit status is 1.
-A part that cannot run here prints n/a and why. The last line is the key=value summary.
+close, the last bar's order included, so only their count is shown); a disagreement is
+printed and the exit status is 1. A part that cannot run here prints n/a and why. The last
+line is the key=value summary.
 Usage: python -m benchmarks.backtest_throughput [--symbols 20 --bars 50000 --trades 1000000]
 """
 

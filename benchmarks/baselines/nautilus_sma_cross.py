@@ -9,7 +9,8 @@ by `make bench`), started by benchmarks/backtest_throughput.py; writes a JSON re
   NautilusTrader executes a bar's orders against that bar (its documented bar execution:
   open, high, low, close move its L1 book), so a market order fills at the CLOSE of the bar
   that decided it (the benchmark's bars open at the previous close, so at the price of our
-  next open, less slippage, which it has no basis-point model for);
+  next open, less slippage, which it has no basis-point model for), and the last bar's order
+  fills too; its commissions are rounded to the cent (USD's precision);
 - trades: the tape as TradeTicks (trade execution on), aggregated by its data engine into
   1-MINUTE-LAST-INTERNAL bars that drive the same strategy; orders fill against the trades.
 
