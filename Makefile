@@ -86,9 +86,18 @@ $(QUIX_VENV)/bin/python:
 	$(PYTHON) -m venv $(QUIX_VENV)
 	$(QUIX_VENV)/bin/python -m pip install --quiet quixstreams==3.28.1 orjson
 
-bench: install $(QUIX_VENV)/bin/python ## run the benchmarks (bars, VPIN with its baselines, API load)
+# NautilusTrader pins its own dependencies, and 1.221.0 is its last release for Python 3.11:
+# its backtest baseline runs from a virtualenv of its own. The stamp marks a finished install.
+NAUTILUS_VENV := .bench-nautilus
+$(NAUTILUS_VENV)/.installed:
+	$(PYTHON) -m venv $(NAUTILUS_VENV)
+	$(NAUTILUS_VENV)/bin/python -m pip install --quiet nautilus_trader==1.221.0
+	@touch $@
+
+bench: install $(QUIX_VENV)/bin/python $(NAUTILUS_VENV)/.installed ## run the benchmarks (bars, VPIN, backtest, each with its baselines; API load)
 	$(BIN)/python -m benchmarks.bars_throughput
 	$(BIN)/python -m benchmarks.vpin_throughput --quix-python $(QUIX_VENV)/bin/python
+	$(BIN)/python -m benchmarks.backtest_throughput --nautilus-python $(NAUTILUS_VENV)/bin/python
 	$(BIN)/python -m benchmarks.api_load
 
 clean: ## remove caches and build outputs (keeps .venv and .nautilus data)
@@ -96,6 +105,6 @@ clean: ## remove caches and build outputs (keeps .venv and .nautilus data)
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean ## also remove .venv
-	rm -rf $(VENV) $(QUIX_VENV) tests/pglite/node_modules
+	rm -rf $(VENV) $(QUIX_VENV) $(NAUTILUS_VENV) tests/pglite/node_modules
 
 FORCE:
