@@ -16,6 +16,7 @@ its record of the same bar arrives before the bar.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from pydantic import ConfigDict, Field, JsonValue
@@ -23,6 +24,8 @@ from pydantic import ConfigDict, Field, JsonValue
 from processors.strategies.engine import engine_class
 from processors.strategies.strategy import Strategy, StrategyParams
 from streams.schema import Bar, VpinReading
+
+FEED_BB_PERIOD, FEED_BB_DEV = 4, 1.0  # bands for `up`'s simulated feed (tuned_for_feed)
 
 
 class VpinGuardParams(StrategyParams):
@@ -39,6 +42,14 @@ class VpinGuardParams(StrategyParams):
     bb_period: int = Field(default=20, ge=2, description="closes in the Bollinger bands")
     bb_dev: float = Field(default=2.0, gt=0, description="band width in population "
                           "standard deviations")
+
+    def tuned_for_feed(self, volume_per_s: Mapping[str, float]) -> VpinGuardParams:
+        """Bands for a feed that starts now (`up`'s simulated market), so paper trades show
+        within minutes: 4 closes at 1 deviation, from the 4th bar. The 20-bar default enters
+        from the 20th minute at the earliest; a shorter band at 2 deviations cannot be
+        crossed at all before 6 closes (the newest of n closes is at most sqrt(n - 1)
+        population deviations from their mean)."""
+        return self.model_copy(update={"bb_period": FEED_BB_PERIOD, "bb_dev": FEED_BB_DEV})
 
 
 class VpinGuard(Strategy):

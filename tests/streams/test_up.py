@@ -354,7 +354,8 @@ def test_up_sizes_vpin_buckets_to_a_fifth_of_a_simulated_bar() -> None:
 
     variables = feed_sized_params(Settings(), rates, {})
 
-    assert list(variables) == ["NAUTILUS_VPIN__BUCKET_VOLUME"]
+    assert sorted(variables) == ["NAUTILUS_VPIN_GUARD__BB_DEV", "NAUTILUS_VPIN_GUARD__BB_PERIOD",
+                                 "NAUTILUS_VPIN__BUCKET_VOLUME"]
     assert json.loads(variables["NAUTILUS_VPIN__BUCKET_VOLUME"]) == {
         "default": 10_000, "ESZ6": 19_200, "NQZ6": 12_800, "AAPL": 140_800, "MSFT": 102_400,
         "EURUSD": 7_680_000,
@@ -372,4 +373,14 @@ def test_up_leaves_a_parameter_set_in_the_environment_to_it(
 
     # ESZ6 alone: 2000 trades/s of mean size 8/3 for 30 s = 160000, a fifth 32000
     assert json.loads(sized["NAUTILUS_VPIN__BUCKET_VOLUME"])["ESZ6"] == 32_000
-    assert chosen == {}
+    assert "NAUTILUS_VPIN__BUCKET_VOLUME" not in chosen
+
+
+def test_up_gives_vpin_guard_bands_it_can_cross_within_five_bars() -> None:
+    # The newest of n closes is at most sqrt(n - 1) population deviations from their mean:
+    # within 5 one-minute bars a band needs n <= 4 closes and fewer than sqrt(3) deviations.
+    variables = feed_sized_params(Settings(), volume_per_s(["ESZ6"], 2_000.0), {})
+
+    period = json.loads(variables["NAUTILUS_VPIN_GUARD__BB_PERIOD"])
+    dev = json.loads(variables["NAUTILUS_VPIN_GUARD__BB_DEV"])
+    assert period <= 4 and dev < (period - 1) ** 0.5
