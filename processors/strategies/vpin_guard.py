@@ -45,11 +45,12 @@ class VpinGuardParams(StrategyParams):
 
     def tuned_for_feed(self, volume_per_s: Mapping[str, float]) -> VpinGuardParams:
         """Bands for a feed that starts now (`up`'s simulated market), so paper trades show
-        within minutes: 4 closes at 1 deviation, from the 4th bar. The 20-bar default enters
-        from the 20th minute at the earliest; a shorter band at 2 deviations cannot be
-        crossed at all before 6 closes (the newest of n closes is at most sqrt(n - 1)
-        population deviations from their mean)."""
-        return self.model_copy(update={"bb_period": FEED_BB_PERIOD, "bb_dev": FEED_BB_DEV})
+        within minutes: at most 4 closes at at most 1 deviation, from the 4th bar. The
+        20-bar default enters from the 20th minute at the earliest; a shorter band at 2
+        deviations cannot be crossed at all before 6 closes (the newest of n closes is at
+        most sqrt(n - 1) population deviations from their mean)."""
+        return self.model_copy(update={"bb_period": min(self.bb_period, FEED_BB_PERIOD),
+                                       "bb_dev": min(self.bb_dev, FEED_BB_DEV)})
 
 
 class VpinGuard(Strategy):

@@ -183,7 +183,14 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
     assert "--engines bars,features: trades -> bars -> features" in result.stdout
     listed = result.stdout.rsplit("topics --topic can replay", 1)[1].splitlines()[1:]
     assert {" ".join(line.split()) for line in listed} == {
-        "market.trades read by bars, vpin", "market.quotes read by microstructure, vpin",
-        "market.depth read by microstructure", "market.bars.1m read by features",
-        "logic.vpin read by features", "logic.microstructure read by features"}
+        "market.trades read by bars, execution, vpin",
+        "market.quotes read by microstructure, vpin",
+        "market.depth read by execution, microstructure",
+        "market.bars.1m read by execution, features, portfolio, sma_cross, vpin_guard",
+        "market.executions read by portfolio, sma_cross, vpin_guard",
+        "logic.vpin read by features, sma_cross, vpin_guard",
+        "logic.microstructure read by features",
+        "logic.features read by sma_cross, vpin_guard",
+        "logic.orders read by execution",
+        "logic.order.events read by sma_cross, vpin_guard"}
     assert len({line.index(" read by ") for line in listed}) == 1  # one column

@@ -129,16 +129,22 @@ def test_the_portfolio_survives_sigkill_with_no_fill_doubled_or_lost(
     app_id = f"test-portfolio-{uuid.uuid4().hex[:8]}"
     start_group_at_end(kafka_brokers, app_id, ("market.executions",))
     produce(kafka_brokers, [(b.symbol, codec.encode(b)) for b in bars], "market.bars.1m")
-    produce(kafka_brokers, [(f.symbol, codec.encode(f)) for f in fills], "market.executions")
+    half = len(fills) // 2
+    produce(kafka_brokers, [(f.symbol, codec.encode(f)) for f in fills[:half]],
+            "market.executions")
     logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
 
-    # Act: SIGKILL the first worker once some state is persisted; a second one finishes
+    # Act: SIGKILL the first worker once some state is persisted (it has at most the first
+    # half of the fills, however fast it runs); the second half comes while no worker runs,
+    # and a second worker finishes
     with worker(services_env, app_id, logs[0], engines="portfolio",
                 batch_max_events="20") as first:
         wait_for(lambda: _fills(state_of(kafka_brokers, app_id)) > 0, 120, "the first state")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     at_kill = _fills(state_of(kafka_brokers, app_id))
+    produce(kafka_brokers, [(f.symbol, codec.encode(f)) for f in fills[half:]],
+            "market.executions")
     with worker(services_env, app_id, logs[1], engines="portfolio", batch_max_events="20"):
         wait_for(lambda: _fills(state_of(kafka_brokers, app_id)) >= len(fills), 240,
                  f"{len(fills)} fills in the state")
