@@ -36,10 +36,15 @@ account) has applied: the fill's or bar's in event-time order (replay); in a liv
 account's fills of different symbols arrive from different partitions, so one may come
 after a later one, and its records then keep the later date, so the newest record is always
 the latest state.
+
+A fill delivered twice (at least once: a worker killed between publishing a fill and saving
+its state publishes it again) is applied once: each account remembers the executions it
+applied by id (processors/kit/applied.py) and skips, with a log line, one it has.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, localcontext
@@ -49,8 +54,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from processors.base import Emit, Engine, State, handles
+from processors.kit.applied import AppliedFills
 from processors.prices import decimal_of, rounded
 from streams.schema import PortfolioSnapshot, Position
+
+log = logging.getLogger(__name__)
 
 POSITIONS, PORTFOLIO = "logic.positions", "logic.portfolio"
 # Decimal digits for the exact arithmetic: prices and fees are at most 15 significant digits
@@ -127,6 +135,7 @@ class _Account:
     fills: int = 0
     ts: int = 0  # the newest ts_event applied: what its snapshots are dated
     holdings: dict[str, _Holding] = field(default_factory=dict)
+    applied: AppliedFills = field(default_factory=AppliedFills)  # fills delivered twice
 
 
 class PortfolioEngine(Engine):
@@ -165,9 +174,15 @@ class PortfolioEngine(Engine):
         rows = zip(columns["account"].tolist(), columns["symbol"].tolist(),
                    columns["ts_event"].tolist(), columns["side"].tolist(),
                    columns["quantity"].tolist(), columns["price"].tolist(),
-                   columns["commission"].tolist(), strict=True)
+                   columns["commission"].tolist(), columns["exec_id"].tolist(),
+                   columns["order_id"].tolist(), strict=True)
         with localcontext(prec=EXACT_DIGITS):
-            for account, symbol, ts, side, quantity, price, commission in rows:
+            for account, symbol, ts, side, quantity, price, commission, exec_id, order_id in rows:
+                book = self._accounts.setdefault(account, _Account(cash=self._cash))
+                if not book.applied.first_time(exec_id, order_id):
+                    log.info("execution applied already, skipped account=%s exec_id=%s",
+                             account, exec_id)
+                    continue
                 emits += self._fill(account, symbol, ts, side, quantity, decimal_of(price),
                                     decimal_of(commission))
         return emits
@@ -232,6 +247,7 @@ class PortfolioEngine(Engine):
             "cash": str(book.cash),
             "fills": book.fills,
             "ts": book.ts,
+            "applied": book.applied.snapshot(),
             "holdings": {
                 symbol: {"quantity": h.quantity, "cost": str(h.cost), "realized": str(h.realized),
                          "mark": str(h.mark), "mark_rank": list(h.mark_rank), "ts": h.ts}
@@ -242,7 +258,7 @@ class PortfolioEngine(Engine):
     def restore(self, key: str, state: State) -> None:
         self.forget(key)
         book = _Account(cash=Decimal(state["cash"]), fills=int(state["fills"]),
-                        ts=int(state["ts"]))
+                        ts=int(state["ts"]), applied=AppliedFills(state.get("applied")))
         for symbol, h in state["holdings"].items():
             holding = _Holding(quantity=int(h["quantity"]), cost=Decimal(h["cost"]),
                                realized=Decimal(h["realized"]), mark=Decimal(h["mark"]),

@@ -153,8 +153,8 @@ def _order_event(strategy: Strategy, event: OrderEvent) -> None:
 
 
 def _fill(strategy: Strategy, fill: Execution) -> None:
-    strategy._ledger.executed(fill.order_id, fill.side, fill.quantity)
-    strategy.on_fill(fill)
+    if strategy._ledger.executed(fill.exec_id, fill.order_id, fill.side, fill.quantity):
+        strategy.on_fill(fill)
 
 
 def engine_class(strategy: type[Strategy]) -> type[StrategyEngine]:

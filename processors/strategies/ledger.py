@@ -11,12 +11,14 @@ reported (`filled_quantity` of its last event) but whose executions have not arr
 So exposure is the same whichever of a fill, its order event and a bar of the same instant
 the strategy sees first: a strategy that targets exposure sends no duplicate order while
 one is pending, and none because a fill overtook its order event or the other way round.
+A fill delivered twice (at least once) counts once (processors/kit/applied.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from processors.kit.applied import AppliedFills
 from streams.schema import Order
 
 CLOSED_STATES = frozenset({"filled", "canceled", "expired", "rejected"})
@@ -48,6 +50,7 @@ class Ledger:
 
     position: int = 0
     orders: dict[str, OwnOrder] = field(default_factory=dict)
+    applied: AppliedFills = field(default_factory=AppliedFills)
 
     @property
     def exposure(self) -> int:
@@ -64,13 +67,17 @@ class Ledger:
             raise ValueError(f"order {order.order_id} was submitted already")
         self.orders[order.order_id] = OwnOrder(order)
 
-    def executed(self, order_id: str, side: str, quantity: int) -> None:
-        """One execution of the strategy's order `order_id`."""
+    def executed(self, exec_id: str, order_id: str, side: str, quantity: int) -> bool:
+        """One execution of the strategy's order `order_id`; False (and nothing changes) for
+        one counted already."""
+        if not self.applied.first_time(exec_id, order_id):
+            return False
         self.position += quantity if side == "buy" else -quantity
         own = self.orders.get(order_id)
         if own is not None:
             own.executed += quantity
             self._settle(order_id, own)
+        return True
 
     def order_event(self, order_id: str, state: str, filled_quantity: int) -> None:
         """The venue's news of an order; one the ledger does not know is ignored."""
@@ -91,6 +98,7 @@ class Ledger:
             "position": self.position,
             "orders": [[o.order.model_dump(mode="json"), o.executed, o.reported, o.closed]
                        for o in self.orders.values()],
+            "applied": self.applied.snapshot(),
         }
 
     @classmethod
@@ -99,4 +107,5 @@ class Ledger:
         for doc, executed, reported, closed in state["orders"]:
             order = Order.model_validate(doc)
             orders[order.order_id] = OwnOrder(order, int(executed), int(reported), bool(closed))
-        return cls(position=int(state["position"]), orders=orders)
+        return cls(position=int(state["position"]), orders=orders,
+                   applied=AppliedFills(state.get("applied")))

@@ -29,9 +29,12 @@ def bar(m: int, close: str, symbol: str = "AAPL") -> Bar:
                  vwap=close)  # type: ignore[return-value]
 
 
-def fill(order_id: str, side: str, quantity: int, ts: int, price: str = "100") -> Execution:
+def fill(order_id: str, side: str, quantity: int, ts: int, price: str = "100",
+         n: int = 1) -> Execution:
+    """Execution `n` of `order_id` (exec id `<order_id>-<n>`, as the execution engine names
+    them)."""
     symbol = order_id.split(":")[1]
-    return event("Execution", ts_event=ts, ts_init=ts, exec_id=f"{order_id}-x", order_id=order_id,
+    return event("Execution", ts_event=ts, ts_init=ts, exec_id=f"{order_id}-{n}", order_id=order_id,
                  account="paper", symbol=symbol, side=side, price=price, quantity=quantity,
                  commission="0")  # type: ignore[return-value]
 
