@@ -71,11 +71,15 @@ class FeedTuning(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Emit:
-    """One output event and where it goes."""
+    """One output event and where it goes: the record's `key`, and the partition of
+    `partition_key` when the record's key is finer than the topic's partitioning (a
+    compacted topic keeps the newest record per key: logic.positions is keyed
+    account/symbol and partitioned by account); None: the key's own partition."""
 
     topic: str
     key: str
     value: Event
+    partition_key: str | None = None
 
 
 class Engine(ABC):

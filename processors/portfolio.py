@@ -28,8 +28,9 @@ marks do not depend on how the two inputs interleave. The newest close of every 
 kept (broadcast state, not a key's: rebuilt by re-reading the topic), so a position opened
 after its symbol's bar of the same or a later time is marked by that bar.
 
-Outputs, keyed by account: logic.positions, one Position per fill of the symbol and per bar
-that moves the mark of a non-zero position; logic.portfolio, one PortfolioSnapshot per fill
+Outputs, partitioned by account: logic.positions, one Position per fill of the symbol and
+per bar that moves the mark of a non-zero position, keyed `<account>/<symbol>` (the topic is
+compacted: it keeps each position's newest record); logic.portfolio, one PortfolioSnapshot per fill
 and per such bar (a bar of a symbol the account holds; a flat position's mark does not move
 equity, so it publishes nothing). Each is dated at the newest ts_event its position (or
 account) has applied: the fill's or bar's in event-time order (replay); in a live worker an
@@ -234,7 +235,8 @@ class PortfolioEngine(Engine):
             unrealized_pnl=sum((h.unrealized for h in book.holdings.values()), Decimal(0)),
             realized_pnl=sum((h.realized for h in book.holdings.values()), Decimal(0)),
         )
-        return [Emit(POSITIONS, account, position), Emit(PORTFOLIO, account, snapshot)]
+        return [Emit(POSITIONS, f"{account}/{symbol}", position, partition_key=account),
+                Emit(PORTFOLIO, account, snapshot)]
 
     # ---- state ------------------------------------------------------------------------
 

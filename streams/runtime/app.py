@@ -24,7 +24,6 @@ from collections.abc import Awaitable
 from typing import Any
 
 import faust
-from aiokafka.partitioner import DefaultPartitioner
 from faust.types import TP
 
 from processors import Engine
@@ -36,13 +35,12 @@ from streams.runtime.batching import BatchHandler, BatchingApp
 from streams.runtime.binding import EngineBinding
 from streams.runtime.broadcast import BroadcastReader
 from streams.runtime.partitioning import ensure_repartition_topics, plan_state
-from streams.runtime.records import Header
+from streams.runtime.records import PARTITIONER, Header
 from streams.runtime.recovery import SeekSafeTableManager
 from streams.runtime.repartition import Repartitioner
 from streams.settings import EngineParams, Settings
 
 log = logging.getLogger(__name__)
-_partitioner = DefaultPartitioner()
 
 
 class FaustPublisher:
@@ -166,7 +164,7 @@ def _partition_of(partitions: int):  # type: ignore[no-untyped-def]
     every = list(range(partitions))
 
     def partition_of(key: str) -> int:
-        return int(_partitioner(key.encode(), every, every))
+        return int(PARTITIONER(key.encode(), every, every))
 
     return partition_of
 

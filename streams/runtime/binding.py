@@ -53,7 +53,13 @@ from streams.catalog import Catalog
 from streams.clock import Clock
 from streams.runtime.counters import Counters
 from streams.runtime.partitioning import InputRoute, StatePlan
-from streams.runtime.records import Outgoing, Publisher, SourceRecord, dead_letter
+from streams.runtime.records import (
+    PARTITIONER,
+    Outgoing,
+    Publisher,
+    SourceRecord,
+    dead_letter,
+)
 from streams.runtime.repartition import origin_of
 
 log = logging.getLogger(__name__)
@@ -389,7 +395,15 @@ class EngineBinding:
 
     def _publish(self, emits: list[Emit]) -> list[Outgoing]:
         self.counters.events_out += len(emits)
-        return [(e.topic, e.key.encode(), codec.encode(e.value)) for e in emits]
+        return [(e.topic, e.key.encode(), codec.encode(e.value),
+                 None if e.partition_key is None else self._partition(e.topic, e.partition_key))
+                for e in emits]
+
+    def _partition(self, topic: str, key: str) -> int:
+        """The partition of `topic` that records keyed `key` go to (murmur2, as the
+        producer's default partitioner and Faust's)."""
+        every = list(range(self._catalog[topic].partitions))
+        return int(PARTITIONER(key.encode(), every, every))
 
     def _dead_letter(
         self, topic: str, partition: int, offset: int, record: SourceRecord, reason: str
@@ -399,7 +413,8 @@ class EngineBinding:
 
     async def _commit_outputs(self, out: list[Outgoing]) -> None:
         """Outputs acked first, then state written and acked: see the module docstring."""
-        acks = [await self._publisher.send(topic, key, value) for topic, key, value in out]
+        acks = [await self._publisher.send(topic, key, value, partition=partition)
+                for topic, key, value, partition in out]
         if acks:
             await asyncio.gather(*acks)
         dirty = self.engine.take_dirty()

@@ -6,13 +6,16 @@ import logging
 from collections.abc import Awaitable, Sequence
 from typing import Protocol
 
+from aiokafka.partitioner import DefaultPartitioner
+
 from streams import codec
 from streams.runtime.counters import Counters
 
 log = logging.getLogger(__name__)
 
-Outgoing = tuple[str, bytes, bytes]  # topic, key, value
+Outgoing = tuple[str, bytes, bytes, int | None]  # topic, key, value, partition (None: the key's)
 Header = tuple[str, bytes]
+PARTITIONER = DefaultPartitioner()  # murmur2 of the key: aiokafka's producer's, and Faust's
 
 
 class SourceRecord(Protocol):
@@ -59,4 +62,4 @@ def dead_letter(
         topic=topic, partition=partition, offset=offset, key=record.key, value=record.value,
         reason=reason, ts_event=record.timestamp * 1_000_000, ts_init=now_ns,
     )
-    return ("logic.deadletter", topic.encode(), codec.encode(letter))
+    return ("logic.deadletter", topic.encode(), codec.encode(letter), None)

@@ -86,8 +86,9 @@ class Repartitioner:
                 partition=self._partition_of(key), timestamp_ms=record.timestamp,
                 headers=[origin_header(topic, record.partition, record.offset)],
             ))
-        for out_topic, key_bytes, value in letters:
-            acks.append(await self._publisher.send(out_topic, key_bytes, value))
+        for out_topic, key_bytes, value, partition in letters:
+            acks.append(await self._publisher.send(out_topic, key_bytes, value,
+                                                   partition=partition))
         if acks:
             await asyncio.gather(*acks)
         for record in records:

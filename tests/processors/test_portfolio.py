@@ -100,7 +100,9 @@ def test_open_add_mark_reduce_flip_close_with_fees_by_hand() -> None:
         ("1000746.25", "1000146.25", "86.25", "60", "600", "-600"),
         ("1000176", "1000176", "176", "0", "0", "0"),
     )
-    assert [e.key for e in emits] == ["ACC"] * len(emits)
+    # snapshots keyed by account; positions by account/symbol, partitioned by account
+    assert {(e.topic, e.key, e.partition_key) for e in emits} == {
+        ("logic.portfolio", "ACC", None), ("logic.positions", "ACC/AAPL", "ACC")}
     assert {e.value.currency for e in emits if e.topic == "logic.portfolio"} == {"USD"}
 
 

@@ -170,6 +170,15 @@ def test_the_portfolio_survives_sigkill_with_no_fill_doubled_or_lost(
                         [_portfolio()], EngineParams())
     replayed = _latest(replay.rows("logic.positions"), "account", "symbol")
     assert _numbers(_without_times(positions)) == _numbers(_without_times(replayed))
+    # positions are keyed account/symbol (the compacted topic keeps each one's newest), on
+    # the partition of their account, where its snapshots are
+    snapshot_partitions = {orjson.loads(v)["account"]: p for p, _, _, v
+                           in kafka.read_all(kafka_brokers, "logic.portfolio")}
+    keyed = [(p, k.decode(), orjson.loads(v)) for p, _, k, v
+             in kafka.read_all(kafka_brokers, "logic.positions") if k is not None]
+    keyed = [(p, k, r) for p, k, r in keyed if r["account"] in accounts]
+    assert keyed and all(k == f"{r['account']}/{r['symbol']}" for _, k, r in keyed)
+    assert all(p == snapshot_partitions[r["account"]] for p, _, r in keyed)
     for log in logs:
         assert_no_offset_jumps(log)
         assert "dead-lettered" not in log.read_text()
