@@ -75,6 +75,17 @@ class ExecutionEngine(Engine):
             symbol, c["ts_event"], c["bid_price"], c["bid_size"], c["ask_price"],
             c["ask_size"]))
 
+    def quiet_rows(self, topic: str, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Market data of a symbol where no order works: the venue only notes the newest
+        price and time (no fill, no expiry, no clock); orders are never quiet."""
+        symbols = columns["symbol"]
+        if topic == "logic.orders":
+            return np.zeros(len(symbols), dtype=bool)
+        quiet = np.ones(len(symbols), dtype=bool)
+        for symbol in self.venue.working_symbols():
+            quiet &= symbols != symbol
+        return quiet
+
     def _by_symbol(self, columns: Mapping[str, np.ndarray], apply) -> list[Emit]:  # type: ignore[no-untyped-def]
         if not len(columns["ts_event"]):
             return []
