@@ -287,7 +287,7 @@ class _Cycle:
         """The end of the whole instants of `outside` from `pos` on, dated before `due`,
         whose rows are all quiet (about `most` rows at most); `pos` when the first is not.
         Windows double from one instant, so finding the end costs about the rows it spans."""
-        if not self._quiet_topics:
+        if pos >= len(outside) or outside.topic_at(pos) not in self._quiet_topics:
             return pos
         times = outside.ts
         stop = int(np.searchsorted(times, due, side="left"))
@@ -410,6 +410,10 @@ class Merged:
 
     def __len__(self) -> int:
         return len(self._src)
+
+    def topic_at(self, pos: int) -> str:
+        """The topic of the row at position `pos`."""
+        return self._sources[int(self._src[pos])].topic
 
     def runs(self, lo: int, hi: int) -> Iterator[Source]:
         """Consecutive rows of one source within positions [lo, hi), as its columns."""
