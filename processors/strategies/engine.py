@@ -107,15 +107,16 @@ class StrategyEngine(Engine):
               callback: Callable[[Strategy, Any], None] | None) -> list[Emit]:
         """Each row's model to its symbol's strategy, in arrival order (with no callback,
         the rows only start the symbol's strategy and move its last event time)."""
-        symbols, ts = columns["symbol"], columns["ts_event"]
+        symbols, ts = columns["symbol"].tolist(), columns["ts_event"].tolist()
+        built = models.build(columns, rows) if callback is not None else None
         emits = self._session.emits = []
-        for row in rows:
+        for n, row in enumerate(rows):
             symbol, ts_event = str(symbols[row]), int(ts[row])
             strategy = self._strategy(symbol, ts_event)
             self._last_ts[symbol] = max(ts_event, self._last_ts[symbol])
             self._event_clock.set(ts_event)
-            if callback is not None:
-                callback(strategy, models.build(columns, row))
+            if built is not None:
+                callback(strategy, built[n])  # type: ignore[misc]
             self.mark_dirty(symbol)
         return emits
 
