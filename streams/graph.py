@@ -302,25 +302,29 @@ class _Cycle:
         return end
 
     def _quiet(self, outside: Merged, lo: int, hi: int) -> np.ndarray:
-        """Whether each row of `outside` in [lo, hi) is quiet for every engine reading it."""
-        parts = []
-        for run in outside.runs(lo, hi):
-            quiet = np.full(len(run), run.topic in self._quiet_topics)
+        """Whether each row of `outside` in [lo, hi) is quiet for every engine reading it
+        (one question per source and engine: quietness does not change over quiet rows)."""
+        quiet = np.zeros(hi - lo, dtype=bool)
+        for run, at in outside.by_source(lo, hi):
+            if run.topic not in self._quiet_topics:
+                return quiet
+            mine = np.ones(len(run), dtype=bool)
             for engine in self._stage.engines:
-                if quiet.any() and run.topic in engine.inputs:
-                    quiet &= engine.quiet_rows(run.topic, run.columns)
-            parts.append(quiet)
-        return np.concatenate(parts)
+                if mine.any() and run.topic in engine.inputs:
+                    mine &= engine.quiet_rows(run.topic, run.columns)
+            quiet[at] = mine
+        return quiet
 
     def hand_over(self, outside: Merged, lo: int, hi: int) -> None:
-        """The quiet rows [lo, hi) of `outside` to the engines reading them, a batch per run,
-        the clocks at the last row's time."""
+        """The quiet rows [lo, hi) of `outside` to the engines reading them, the clocks at the
+        last row's time: to each engine its rows in order, a batch per run of one source
+        among them (rows of topics it does not read do not cut a run)."""
         self._now = int(outside.ts[hi - 1])
         for engine in self._stage.engines:
             _advance(engine.clock, self._now)
-        for run in outside.runs(lo, hi):
-            for engine in self._stage.engines:
-                if run.topic in engine.inputs and engine.process(run.topic, run.columns):
+        for engine in self._stage.engines:
+            for run in outside.runs(lo, hi, set(engine.inputs)):
+                if engine.process(run.topic, run.columns):
                     raise ReplayOrderError(
                         f"engine {engine.name} emitted for rows of {run.topic} that it "
                         "declared quiet (quiet_rows): a quiet row concludes nothing")
@@ -415,17 +419,31 @@ class Merged:
         """The topic of the row at position `pos`."""
         return self._sources[int(self._src[pos])].topic
 
-    def runs(self, lo: int, hi: int) -> Iterator[Source]:
-        """Consecutive rows of one source within positions [lo, hi), as its columns."""
+    def runs(self, lo: int, hi: int, topics: set[str] | None = None) -> Iterator[Source]:
+        """Consecutive rows of one source within positions [lo, hi), as its columns; with
+        `topics`, of the sources of those topics only (rows of others do not cut a run)."""
         src, row = self._src[lo:hi], self._row[lo:hi]
+        if topics is not None:
+            keep = np.isin(src, [i for i, s in enumerate(self._sources) if s.topic in topics])
+            src, row = src[keep], row[keep]
         if not len(src):
             return
         cuts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
         ends = np.r_[cuts[1:], len(src)]
         for a, b in zip(cuts, ends, strict=True):
-            source = self._sources[int(src[a])]
-            rows = row[a:b]
-            yield Source(source.topic, {name: col[rows] for name, col in source.columns.items()})
+            yield self._source_rows(int(src[a]), row[a:b])
+
+    def by_source(self, lo: int, hi: int) -> Iterator[tuple[Source, np.ndarray]]:
+        """Each source's rows within positions [lo, hi) as its columns, with their positions
+        (less lo), sources in the order given."""
+        src, row = self._src[lo:hi], self._row[lo:hi]
+        for i in np.unique(src).tolist():
+            at = np.flatnonzero(src == i)
+            yield self._source_rows(i, row[at]), at
+
+    def _source_rows(self, i: int, rows: np.ndarray) -> Source:
+        source = self._sources[i]
+        return Source(source.topic, {name: col[rows] for name, col in source.columns.items()})
 
 
 def new_engines(
