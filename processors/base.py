@@ -154,6 +154,15 @@ class Engine(ABC):
         emits: list[Emit] = getattr(self, handler)(columns)
         return emits
 
+    def quiet_rows(self, topic: str, columns: Columns) -> np.ndarray:
+        """Which rows of a batch of `topic` the engine, in its present state, concludes
+        nothing from: a bool per row. Processing quiet rows (any number, in one batch or one
+        at a time) emits nothing, leaves the rows that follow them exactly as quiet as before,
+        and does not read the clock. A replay hands a cycle's quiet rows over in one batch
+        instead of instant by instant (streams/graph.py), so a wrong True changes results.
+        Default: no row is quiet."""
+        return np.zeros(len(columns["ts_event"]), dtype=bool)
+
     def on_time(self, now_ns: int) -> list[Emit]:
         """Let time pass: close whatever is due by `now_ns`. Default: nothing is time-driven."""
         return []

@@ -226,14 +226,17 @@ class PortfolioEngine(Engine):
             else Decimal(0),
             realized_pnl=holding.realized, mark=holding.mark, unrealized_pnl=holding.unrealized,
         )
-        values = [h.value for h in book.holdings.values()]
-        net = sum(values, Decimal(0))
+        net = gross = unrealized = realized = Decimal(0)
+        for h in book.holdings.values():  # one pass, the sums in holding order
+            value = h.quantity * h.mark
+            net += value
+            gross += abs(value)
+            unrealized += value - h.cost
+            realized += h.realized
         snapshot = PortfolioSnapshot(
             ts_event=account_ts, ts_init=now, account=account, currency=self._currency,
-            equity=book.cash + net, cash=book.cash,
-            gross_exposure=sum((abs(v) for v in values), Decimal(0)), net_exposure=net,
-            unrealized_pnl=sum((h.unrealized for h in book.holdings.values()), Decimal(0)),
-            realized_pnl=sum((h.realized for h in book.holdings.values()), Decimal(0)),
+            equity=book.cash + net, cash=book.cash, gross_exposure=gross, net_exposure=net,
+            unrealized_pnl=unrealized, realized_pnl=realized,
         )
         return [Emit(POSITIONS, f"{account}/{symbol}", position, partition_key=account),
                 Emit(PORTFOLIO, account, snapshot)]

@@ -14,7 +14,13 @@ one stage and run together.
 - The engines of a cycle run instant by instant (one ts_event at a time): the instant's input
   rows, then in rounds the outputs dated at that instant, then `on_time`. There an output
   dated before the instant that caused it is an error naming the engine: it would reach an
-  engine that has already processed newer events.
+  engine that has already processed newer events. Instants whose input rows every engine of
+  the cycle that reads them declares quiet (`Engine.quiet_rows`: it concludes nothing from
+  them), before the next instant that is not quiet or that has an output of the cycle due,
+  go over in one batch, when no engine of the cycle is time-driven (has its own `on_time`):
+  they emit nothing, and batch invariance makes the result the same (a quiet row that emits
+  is an error naming the engine). So a trade tape reaches the paper venue in batches between
+  the instants at which orders work.
 - At equal ts_event, events are ordered by causal depth (source topics first, then each
   stage's outputs), then topic name, then key, then producing engine, then the order its
   engine emitted them for that key; so an engine never receives an event older than one it
@@ -48,6 +54,7 @@ from streams.exceptions import NautilusError
 
 log = logging.getLogger(__name__)
 MAX_ROUNDS_PER_INSTANT = 10_000
+_NEVER = int(np.iinfo(np.int64).max)
 
 
 class ReplayOrderError(NautilusError):
@@ -218,8 +225,13 @@ class GraphRun:
         times = outside.ts
         pos = 0
         while pos < len(outside) or cycle.pending:
-            now = min(int(times[pos]) if pos < len(outside) else cycle.next_ns,
-                      cycle.next_ns if cycle.pending else np.iinfo(np.int64).max)
+            due = cycle.next_ns if cycle.pending else _NEVER
+            quiet_end = cycle.quiet_end(outside, pos, due, self.batch_rows)
+            if quiet_end > pos:
+                cycle.hand_over(outside, pos, quiet_end)
+                pos = quiet_end
+                continue
+            now = min(int(times[pos]) if pos < len(outside) else due, due)
             end = int(np.searchsorted(times, now, side="right"))
             cycle.instant(now, list(outside.runs(pos, end)))
             pos = end
@@ -235,6 +247,12 @@ class _Cycle:
         self._heap: list[tuple[tuple, int, Emit]] = []
         self._pushed = 0
         self._now = -1
+        time_driven = any(type(e).on_time is not Engine.on_time for e in stage.engines)
+        # outside topics whose rows can be quiet: every engine of the cycle reading them says
+        self._quiet_topics = set() if time_driven else {
+            topic for topic in stage.inputs
+            if all(type(e).quiet_rows is not Engine.quiet_rows
+                   for e in stage.engines if topic in e.inputs)}
 
     @property
     def pending(self) -> bool:
@@ -264,6 +282,52 @@ class _Cycle:
         names = ", ".join(e.name for e in self._stage.engines)
         raise ReplayOrderError(f"the cycle of {names} did not settle in "
                                f"{MAX_ROUNDS_PER_INSTANT} rounds at ts_event={now}")
+
+    def quiet_end(self, outside: Merged, pos: int, due: int, most: int) -> int:
+        """The end of the whole instants of `outside` from `pos` on, dated before `due`,
+        whose rows are all quiet (about `most` rows at most); `pos` when the first is not.
+        Windows double from one instant, so finding the end costs about the rows it spans."""
+        if pos >= len(outside) or outside.topic_at(pos) not in self._quiet_topics:
+            return pos
+        times = outside.ts
+        stop = int(np.searchsorted(times, due, side="left"))
+        end, window = pos, 1
+        while end < stop and end - pos < most:
+            hi = int(np.searchsorted(times, times[min(stop, end + window) - 1], side="right"))
+            quiet = self._quiet(outside, end, hi)
+            if not quiet.all():
+                first = end + int(np.argmin(quiet))
+                return int(np.searchsorted(times, times[first], side="left"))
+            end, window = hi, 2 * window
+        return end
+
+    def _quiet(self, outside: Merged, lo: int, hi: int) -> np.ndarray:
+        """Whether each row of `outside` in [lo, hi) is quiet for every engine reading it
+        (one question per source and engine: quietness does not change over quiet rows)."""
+        quiet = np.zeros(hi - lo, dtype=bool)
+        for run, at in outside.by_source(lo, hi):
+            if run.topic not in self._quiet_topics:
+                return quiet
+            mine = np.ones(len(run), dtype=bool)
+            for engine in self._stage.engines:
+                if mine.any() and run.topic in engine.inputs:
+                    mine &= engine.quiet_rows(run.topic, run.columns)
+            quiet[at] = mine
+        return quiet
+
+    def hand_over(self, outside: Merged, lo: int, hi: int) -> None:
+        """The quiet rows [lo, hi) of `outside` to the engines reading them, the clocks at the
+        last row's time: to each engine its rows in order, a batch per run of one source
+        among them (rows of topics it does not read do not cut a run)."""
+        self._now = int(outside.ts[hi - 1])
+        for engine in self._stage.engines:
+            _advance(engine.clock, self._now)
+        for engine in self._stage.engines:
+            for run in outside.runs(lo, hi, set(engine.inputs)):
+                if engine.process(run.topic, run.columns):
+                    raise ReplayOrderError(
+                        f"engine {engine.name} emitted for rows of {run.topic} that it "
+                        "declared quiet (quiet_rows): a quiet row concludes nothing")
 
     def flush(self, engine: Engine) -> None:
         """End of input: `engine` flushes; its outputs reach the cycle's readers at once."""
@@ -351,17 +415,35 @@ class Merged:
     def __len__(self) -> int:
         return len(self._src)
 
-    def runs(self, lo: int, hi: int) -> Iterator[Source]:
-        """Consecutive rows of one source within positions [lo, hi), as its columns."""
+    def topic_at(self, pos: int) -> str:
+        """The topic of the row at position `pos`."""
+        return self._sources[int(self._src[pos])].topic
+
+    def runs(self, lo: int, hi: int, topics: set[str] | None = None) -> Iterator[Source]:
+        """Consecutive rows of one source within positions [lo, hi), as its columns; with
+        `topics`, of the sources of those topics only (rows of others do not cut a run)."""
         src, row = self._src[lo:hi], self._row[lo:hi]
+        if topics is not None:
+            keep = np.isin(src, [i for i, s in enumerate(self._sources) if s.topic in topics])
+            src, row = src[keep], row[keep]
         if not len(src):
             return
         cuts = np.flatnonzero(np.r_[True, src[1:] != src[:-1]])
         ends = np.r_[cuts[1:], len(src)]
         for a, b in zip(cuts, ends, strict=True):
-            source = self._sources[int(src[a])]
-            rows = row[a:b]
-            yield Source(source.topic, {name: col[rows] for name, col in source.columns.items()})
+            yield self._source_rows(int(src[a]), row[a:b])
+
+    def by_source(self, lo: int, hi: int) -> Iterator[tuple[Source, np.ndarray]]:
+        """Each source's rows within positions [lo, hi) as its columns, with their positions
+        (less lo), sources in the order given."""
+        src, row = self._src[lo:hi], self._row[lo:hi]
+        for i in np.unique(src).tolist():
+            at = np.flatnonzero(src == i)
+            yield self._source_rows(i, row[at]), at
+
+    def _source_rows(self, i: int, rows: np.ndarray) -> Source:
+        source = self._sources[i]
+        return Source(source.topic, {name: col[rows] for name, col in source.columns.items()})
 
 
 def new_engines(

@@ -59,7 +59,7 @@ class ExecutionEngine(Engine):
     @handles("market.bars.1m")
     def on_bars(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
         return self._by_symbol(columns, lambda symbol, c: self.venue.on_bars(
-            symbol, c["ts_event"], c["start_ns"], c["open"], c["high"], c["low"]))
+            symbol, c("ts_event"), c("start_ns"), c("open"), c("high"), c("low")))
 
     @handles("market.trades")
     def on_trades(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
@@ -67,23 +67,35 @@ class ExecutionEngine(Engine):
             regular = ~columns["unreported"]
             columns = {name: column[regular] for name, column in columns.items()}
         return self._by_symbol(columns, lambda symbol, c: self.venue.on_trades(
-            symbol, c["ts_event"], c["price"], c["size"]))
+            symbol, c("ts_event"), c("price"), c("size")))
 
     @handles("market.depth")
     def on_depth(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
         return self._by_symbol(columns, lambda symbol, c: self.venue.on_depth(
-            symbol, c["ts_event"], c["bid_price"], c["bid_size"], c["ask_price"],
-            c["ask_size"]))
+            symbol, c("ts_event"), c("bid_price"), c("bid_size"), c("ask_price"),
+            c("ask_size")))
+
+    def quiet_rows(self, topic: str, columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Market data of a symbol where no order works: the venue only notes the newest
+        price and time (no fill, no expiry, no clock); orders are never quiet."""
+        symbols = columns["symbol"]
+        if topic == "logic.orders":
+            return np.zeros(len(symbols), dtype=bool)
+        quiet = np.ones(len(symbols), dtype=bool)
+        for symbol in self.venue.working_symbols():
+            quiet &= symbols != symbol
+        return quiet
 
     def _by_symbol(self, columns: Mapping[str, np.ndarray], apply) -> list[Emit]:  # type: ignore[no-untyped-def]
+        """`apply(symbol, column)` per symbol in order of first appearance, `column(name)`
+        giving that symbol's rows of a column in arrival order."""
         if not len(columns["ts_event"]):
             return []
-        groups = group_by_key(columns["symbol"])
         reports: list[Report] = []
-        for code, symbol in enumerate(groups.keys):
-            rows = groups.rows(code)
+        for symbol, rows in _rows_by_symbol(columns["symbol"]):
             self.mark_dirty(symbol)
-            reports += apply(symbol, {name: columns[name][rows] for name in columns})
+            reports += apply(symbol, columns.__getitem__ if rows is None
+                             else lambda name, rows=rows: columns[name][rows])
         return _emits(reports)
 
     def keys(self) -> list[str]:
@@ -98,6 +110,16 @@ class ExecutionEngine(Engine):
     def forget(self, key: str) -> None:
         self.venue.forget(key)
         self._dirty.discard(key)
+
+
+def _rows_by_symbol(symbols: np.ndarray) -> list[tuple[str, np.ndarray | None]]:
+    """Each symbol of a batch with its rows (None: all of them), in order of first
+    appearance; a batch of one symbol, the most common in a replay, is not indexed."""
+    first = symbols[0]
+    if (symbols == first).all():
+        return [(str(first), None)]
+    groups = group_by_key(symbols)
+    return [(symbol, groups.rows(code)) for code, symbol in enumerate(groups.keys)]
 
 
 def _emits(reports: list[Report]) -> list[Emit]:

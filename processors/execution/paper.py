@@ -259,6 +259,9 @@ class PaperVenue:
 
     # ---- state ------------------------------------------------------------------------
 
+    def working_symbols(self) -> list[str]:
+        return [symbol for symbol, s in self._state.items() if s.orders]
+
     def keys(self) -> list[str]:
         return list(self._state)
 

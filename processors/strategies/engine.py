@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import numpy as np
 from pydantic import BaseModel
 
 from processors.base import Columns, Emit, Engine, State, handles
@@ -35,6 +36,8 @@ if TYPE_CHECKING:
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 _BARS, _FEATURES, _VPIN = RowModels("Bar"), RowModels("FeatureVector"), RowModels("VpinReading")
 _ORDER_EVENTS, _EXECUTIONS = RowModels("OrderEvent"), RowModels("Execution")
+_MARKET_CALLBACKS = {"market.bars.1m": "on_bar", "logic.features": "on_features",
+                     "logic.vpin": "on_vpin"}
 _MADE: dict[type[Strategy], type[StrategyEngine]] = {}  # strategy -> its engine class
 
 
@@ -52,20 +55,39 @@ class StrategyEngine(Engine):
         self._running: dict[str, Strategy] = {}
         self._last_ts: dict[str, int] = {}
         self._prefix = f"{self.name}:"
+        # market topics whose callback the strategy leaves to the base class (a no-op)
+        self._ignored = {topic for topic, callback in _MARKET_CALLBACKS.items()
+                         if getattr(self.strategy, callback) is getattr(Strategy, callback)}
 
     # ---- inputs ---------------------------------------------------------------------------
 
     @handles("market.bars.1m")
     def on_bars(self, columns: Columns) -> list[Emit]:
-        return self._each(columns, range(len(columns["symbol"])), _BARS, _bar)
+        return self._market("market.bars.1m", columns, _BARS, _bar)
 
     @handles("logic.features")
     def on_features(self, columns: Columns) -> list[Emit]:
-        return self._each(columns, range(len(columns["symbol"])), _FEATURES, _features)
+        return self._market("logic.features", columns, _FEATURES, _features)
 
     @handles("logic.vpin")
     def on_vpin(self, columns: Columns) -> list[Emit]:
-        return self._each(columns, range(len(columns["symbol"])), _VPIN, _vpin)
+        return self._market("logic.vpin", columns, _VPIN, _vpin)
+
+    def quiet_rows(self, topic: str, columns: Columns) -> np.ndarray:
+        """Rows of a market topic whose callback the strategy does not override, of symbols
+        it already runs (no `on_start` due): they only move the symbol's last event time."""
+        if topic not in self._ignored:
+            return np.zeros(len(columns["ts_event"]), dtype=bool)
+        running = self._running
+        return np.fromiter((symbol in running for symbol in columns["symbol"].tolist()),
+                           dtype=bool, count=len(columns["symbol"]))
+
+    def _market(self, topic: str, columns: Columns, models: RowModels,
+                callback: Callable[[Strategy, Any], None]) -> list[Emit]:
+        """Market rows to the strategy; no model is built for a callback it does not
+        override."""
+        return self._each(columns, range(len(columns["symbol"])), models,
+                          None if topic in self._ignored else callback)
 
     @handles("logic.order.events")
     def on_order_events(self, columns: Columns) -> list[Emit]:
@@ -82,16 +104,19 @@ class StrategyEngine(Engine):
                 if order_id.startswith(prefix)]
 
     def _each(self, columns: Columns, rows: range | list[int], models: RowModels,
-              callback: Callable[[Strategy, Any], None]) -> list[Emit]:
-        """Each row's model to its symbol's strategy, in arrival order."""
-        symbols, ts = columns["symbol"], columns["ts_event"]
+              callback: Callable[[Strategy, Any], None] | None) -> list[Emit]:
+        """Each row's model to its symbol's strategy, in arrival order (with no callback,
+        the rows only start the symbol's strategy and move its last event time)."""
+        symbols, ts = columns["symbol"].tolist(), columns["ts_event"].tolist()
+        built = models.build(columns, rows) if callback is not None else None
         emits = self._session.emits = []
-        for row in rows:
+        for n, row in enumerate(rows):
             symbol, ts_event = str(symbols[row]), int(ts[row])
             strategy = self._strategy(symbol, ts_event)
             self._last_ts[symbol] = max(ts_event, self._last_ts[symbol])
             self._event_clock.set(ts_event)
-            callback(strategy, models.build(columns, row))
+            if built is not None:
+                callback(strategy, built[n])  # type: ignore[misc]
             self.mark_dirty(symbol)
         return emits
 

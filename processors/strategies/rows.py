@@ -54,6 +54,12 @@ class RowModels:
         self._model = layout.model
         self._fields = [(c.name, c.field, _CONVERT[c.kind]) for c in layout.columns]
 
-    def build(self, columns: Columns, row: int) -> Event:
-        values = {field: convert(columns[name][row]) for name, field, convert in self._fields}
-        return self._model.model_construct(None, **values)
+    def build(self, columns: Columns, rows: range | list[int]) -> list[Event]:
+        """The models of `rows`, in order; one-dimensional columns are read as Python lists
+        once for the batch, not one numpy scalar per cell."""
+        cells = {name: column.tolist() if column.ndim == 1 else column
+                 for name, column in columns.items()}
+        construct = self._model.model_construct
+        return [construct(None, **{field: convert(cells[name][row])
+                                   for name, field, convert in self._fields})
+                for row in rows]

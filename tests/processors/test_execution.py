@@ -13,7 +13,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from tests.factories import T0
+from tests.factories import T0, columns
 from tests.processors.execution_events import (
     MIDNIGHT,
     MINUTE_NS,
@@ -324,3 +324,28 @@ def test_a_restored_engine_finishes_a_part_filled_order_as_the_uninterrupted_one
 
     assert [e.value for e in head + tail] == [e.value for e in whole]
     assert states(tail)[-1][1] == "filled"
+
+
+# ---- quiet rows: what the replay graph may batch (streams/graph.py) -----------------------
+
+
+def test_market_data_is_quiet_only_for_symbols_where_an_order_works() -> None:
+    # Arrange: a buy limit at 99 rests on AAPL (its first trade, 100, is above the limit)
+    eng = engine()
+    feed(eng, trade(T0, "100.00"), limit(ts=T0, price="99.00"))
+    tape = columns("Trade", [trade(T0 + SECOND_NS, "100.50"),
+                             trade(T0 + SECOND_NS, "50.00", symbol="MSFT")])
+    bars = columns("Bar", [bar(T0, "100.00", "100.50", "99.50"),
+                           bar(T0, "50.00", "50.50", "49.50", symbol="MSFT")])
+
+    # Assert: AAPL's data can fill the order, MSFT's cannot; orders are never quiet
+    assert eng.quiet_rows("market.trades", tape).tolist() == [False, True]
+    assert eng.quiet_rows("market.bars.1m", bars).tolist() == [False, True]
+    assert eng.quiet_rows("logic.orders", columns("Order", [order(2)])).tolist() == [False]
+    assert eng.process("market.trades", {k: v[1:] for k, v in tape.items()}) == []
+
+    # Act: a trade through the limit fills it; then AAPL's data is quiet too
+    filled = feed(eng, trade(T0 + 2 * SECOND_NS, "98.00"))
+
+    assert [s[1] for s in states(filled)] == ["filled"]
+    assert eng.quiet_rows("market.trades", tape).tolist() == [True, True]

@@ -14,10 +14,13 @@ from pydantic import BaseModel, ConfigDict
 
 from processors import ENGINES, Emit, Engine
 from processors.base import State, handles
+from processors.strategies import load as load_strategy
 from processors.vpin.params import VpinParams
+from streams.backtest import backtest_engines
 from streams.codec import event_columns
 from streams.graph import ReplayOrderError
 from streams.outputs import output_models, write_outputs
+from streams.params import apply_overrides
 from streams.replay import Source, run_replay
 from streams.schema import Bar, DepthSnapshot, Prediction, Signal, Trade, VpinReading
 from streams.settings import EngineParams
@@ -267,6 +270,116 @@ def test_a_cycle_output_dated_before_its_cause_fails_naming_the_engine() -> None
 
     with pytest.raises(ReplayOrderError, match="engine backdating emitted logic.signals"):
         run_replay([source], [Ping, Backdating], EngineParams())
+
+
+class QuietPing(Ping):
+    """Ping that concludes nothing from signals of strength below 1 (declared quiet) and
+    records the size of each batch of signals it gets."""
+
+    name = "quiet_ping"
+    batches: list[int]
+
+    def quiet_rows(self, topic: str, columns: dict[str, np.ndarray]) -> np.ndarray:
+        return columns["strength"] < 1
+
+    @handles("logic.signals")
+    def on_signals(self, columns: dict[str, np.ndarray]) -> list[Emit]:
+        QuietPing.batches.append(len(columns["ts_event"]))
+        out = []
+        for row, (sid, ts, strength) in enumerate(zip(
+                columns["signal_id"], columns["ts_event"], columns["strength"], strict=True)):
+            if strength >= 1:
+                out += super().on_signals({k: v[row:row + 1] for k, v in columns.items()})
+            else:
+                Ping.seen.append((str(sid), int(ts)))
+        return out
+
+
+def _signals_each_second(strengths: list[float]) -> Source:
+    return Source("logic.signals", event_columns("Signal", [
+        signal(f"s{k}", T0 + k * SECOND_NS, strength) for k, strength in enumerate(strengths)]))
+
+
+def test_a_cycle_hands_quiet_rows_over_in_one_batch() -> None:
+    # Arrange: ten signals a second apart; only s4 (strength 1) makes a prediction (at 5 s,
+    # answered by pong with a signal of strength 0 at 5 s)
+    Ping.seen, QuietPing.batches = [], []
+    source = _signals_each_second([0, 0, 0, 0, 1, 0, 0, 0, 0, 0])
+
+    # Act
+    result = run_replay([source], [QuietPing, Pong], EngineParams())
+
+    # Assert: s0-s3 in one batch, then instant by instant up to the answer at 5 s, then
+    # s6-s9 in one batch; the same events in the same order as instant by instant
+    assert QuietPing.batches == [4, 1, 1, 1, 4]
+    assert [(p.value.prediction_id, p.value.ts_event - T0) for p in
+            result.outputs["logic.predictions"]] == [("s4", 5 * SECOND_NS)]
+    assert [sid for sid, _ in Ping.seen] == ["s0", "s1", "s2", "s3", "s4", "s5", "s4>",
+                                             "s6", "s7", "s8", "s9"]
+
+
+class TimedQuietPing(QuietPing):
+    """QuietPing with its own `on_time`: time-driven, so its cycle steps every instant."""
+
+    name = "timed_quiet_ping"
+    times: list[int]
+
+    def on_time(self, now_ns: int) -> list[Emit]:
+        TimedQuietPing.times.append(now_ns - T0)
+        return []
+
+
+def test_a_time_driven_cycle_still_runs_every_instant() -> None:
+    Ping.seen, QuietPing.batches, TimedQuietPing.times = [], [], []
+
+    run_replay([_signals_each_second([0, 0, 0])], [TimedQuietPing, Pong], EngineParams())
+
+    assert QuietPing.batches == [1, 1, 1]
+    assert TimedQuietPing.times == [0, SECOND_NS, 2 * SECOND_NS]
+
+
+class LoudWhenQuiet(QuietPing):
+    """Declares every signal quiet, and still answers each with a prediction."""
+
+    name = "loud_when_quiet"
+
+    def quiet_rows(self, topic: str, columns: dict[str, np.ndarray]) -> np.ndarray:
+        return np.ones(len(columns["ts_event"]), dtype=bool)
+
+    @handles("logic.signals")
+    def on_signals(self, columns: dict[str, np.ndarray]) -> list[Emit]:
+        return Ping.on_signals(self, columns)
+
+
+def test_a_quiet_row_that_emits_fails_naming_the_engine() -> None:
+    Ping.seen = []
+
+    with pytest.raises(ReplayOrderError, match="engine loud_when_quiet emitted for rows of "
+                                               "logic.signals that it declared quiet"):
+        run_replay([_signals_each_second([2, 2])], [LoudWhenQuiet, Pong], EngineParams())
+
+
+def _stepped(engine: type[Engine]) -> type[Engine]:
+    """`engine` with no quiet rows: its cycle runs every instant, as before quiet rows."""
+    return type(engine.__name__, (engine,), {"quiet_rows": Engine.quiet_rows})
+
+
+def test_a_backtest_of_a_trade_tape_is_the_same_batched_as_instant_by_instant() -> None:
+    # Arrange: the backtest graph (bars, vpin, features, sma_cross, execution, portfolio)
+    # over trades, with SMAs short enough to trade often (orders fill on the next trade)
+    engines = backtest_engines(load_strategy("sma_cross"))
+    params = apply_overrides(EngineParams(), ["sma_cross.fast=2", "sma_cross.slow=3",
+                                              "sma_cross.quantity=10"])
+    tape = trades_source(trade_tape(minutes=40))
+
+    # Act
+    batched = run_replay([tape], engines, params)
+    stepped = run_replay([tape], [_stepped(e) if e.name in ("sma_cross", "execution") else e
+                                  for e in engines], params)
+
+    # Assert: every output the same, in the same order
+    assert len(batched.outputs["market.executions"]) > 10
+    assert batched.outputs == stepped.outputs
 
 
 def test_replay_command_chains_bars_and_features(tmp_path: Path) -> None:

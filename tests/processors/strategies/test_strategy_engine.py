@@ -16,8 +16,9 @@ from processors.strategies.sma_cross import SmaCrossParams
 from streams.clock import TestClock
 from streams.codec import event_columns
 from streams.replay import Source, run_replay
-from streams.schema import Bar, Event, Execution, OrderEvent
+from streams.schema import Bar, Event, Execution, OrderEvent, VpinReading
 from streams.settings import EngineParams
+from tests.factories import columns
 from tests.processors.strategies.events import (
     TOPIC_OF,
     bar,
@@ -198,3 +199,33 @@ def test_in_the_replay_graph_fills_at_a_bar_instant_give_the_same_orders(
         ("sma_cross:AAPL:1", "buy", 10, minute(3)), ("sma_cross:AAPL:2", "sell", 10, minute(6))]
     assert signals(result.outputs["logic.signals"]) == [
         ("sma_cross:AAPL:signal-1", 1, minute(3)), ("sma_cross:AAPL:signal-2", 0, minute(6))]
+
+
+def test_market_rows_are_quiet_only_where_the_strategy_ignores_them_and_already_runs() -> None:
+    # Arrange: sma_cross reads bars, not VPIN; Recorder neither, but starts on its first event
+    sma = strategy_engine("sma_cross", fast=2, slow=3)
+    readings = columns("VpinReading", [vpin(minute(1), 0.5), vpin(minute(1), 0.5, "MSFT")])
+    bars = columns("Bar", [bar(1, "10"), bar(1, "20", "MSFT")])
+
+    # Act: AAPL's strategy starts on its first bar
+    feed(sma, [bar(1, "10")])
+
+    # Assert: VPIN rows of a running symbol are quiet (no on_start due), bars never
+    assert sma.quiet_rows("logic.vpin", readings).tolist() == [True, False]
+    assert sma.quiet_rows("market.bars.1m", bars).tolist() == [False, False]
+    assert sma.process("logic.vpin", {k: v[:1] for k, v in readings.items()}) == []
+
+
+def test_a_strategy_that_reads_vpin_never_has_quiet_vpin_rows() -> None:
+    class ReadsVpin(Strategy):
+        name = "reads_vpin"
+
+        def on_vpin(self, reading: VpinReading) -> None:
+            self.publish_signal(1, 1.0)
+
+    engine = engine_class(ReadsVpin)(StrategyParams(account="acc"), TestClock(0),
+                                     torch.device("cpu"))
+    readings = columns("VpinReading", [vpin(minute(1), 0.5)])
+    feed(engine, [vpin(minute(1), 0.5)])
+
+    assert engine.quiet_rows("logic.vpin", readings).tolist() == [False]
