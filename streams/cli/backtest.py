@@ -10,14 +10,14 @@ from pathlib import Path
 import orjson
 
 from streams.catalog import Catalog
-from streams.cli.market_files import FORMATS_HELP, add_file_options, add_input_option
+from streams.cli.market_files import FORMATS_HELP, add_file_options
 from streams.cli.replay import (
+    add_sources,
     checked_topics,
     engine_parameters,
     ns_range,
     replay_files,
     replay_topics,
-    topic_list,
 )
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
@@ -53,16 +53,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
         epilog=EXAMPLES,
     )
-    src = p.add_mutually_exclusive_group(required=True)
-    add_input_option(src)
-    src.add_argument("--topic", dest="topics", action="extend", type=topic_list,
-                     metavar="TOPIC[,TOPIC...]",
-                     help="replay these topics from the broker instead of files (repeatable). "
-                     "Example: --topic market.trades")
-    p.add_argument("--from", dest="from_ts", help="with --topic: first ts_event (ISO-8601 or "
-                   "ns). Example: --from 2024-01-02T14:30:00Z")
-    p.add_argument("--to", dest="to_ts", help="with --topic: end ts_event, exclusive. "
-                   "Example: --to 2024-01-02T21:00:00Z")
+    add_sources(p)
     p.add_argument("--strategy", required=True, metavar="NAME|module:Class",
                    help="a built-in strategy (sma_cross, vpin_guard) or module:Class of your "
                    "own. Example: --strategy sma_cross")

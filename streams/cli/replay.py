@@ -76,16 +76,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-h", "--help", action=_HelpWithTopics,
                    help="show this help, with the topics --topic can replay, and exit")
-    src = p.add_mutually_exclusive_group(required=True)
-    add_input_option(src)
-    src.add_argument("--topic", dest="topics", action="extend", type=topic_list,
-                     metavar="TOPIC[,TOPIC...]",
-                     help="replay these topics from the broker instead of files (repeatable; "
-                     "merged in event-time order). Example: --topic market.trades")
-    p.add_argument("--from", dest="from_ts", help="with --topic: first ts_event (ISO-8601 or "
-                   "ns). Example: --from 2024-01-02T14:30:00Z")
-    p.add_argument("--to", dest="to_ts", help="with --topic: end ts_event, exclusive; must be "
-                   "after --from. Example: --to 1704226200000000000")
+    add_sources(p)
     p.add_argument("--out", type=Path, required=True, help="directory for the output files. "
                    "Example: --out replay-out")
     p.add_argument("--engines", type=engine_names, metavar="ENGINE[,ENGINE...]",
@@ -107,6 +98,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_file_options(p)
     p.set_defaults(handler=_run)
+
+
+def add_sources(parser: argparse.ArgumentParser) -> None:
+    """`--input FILE ...` or `--topic TOPIC ... [--from T0] [--to T1]`, one of the two."""
+    src = parser.add_mutually_exclusive_group(required=True)
+    add_input_option(src)
+    src.add_argument("--topic", dest="topics", action="extend", type=topic_list,
+                     metavar="TOPIC[,TOPIC...]",
+                     help="replay these topics from the broker instead of files (repeatable; "
+                     "merged in event-time order). Example: --topic market.trades")
+    parser.add_argument("--from", dest="from_ts", help="with --topic: first ts_event "
+                        "(ISO-8601 or ns). Example: --from 2024-01-02T14:30:00Z")
+    parser.add_argument("--to", dest="to_ts", help="with --topic: end ts_event, exclusive; "
+                        "must be after --from. Example: --to 1704226200000000000")
 
 
 class _HelpWithTopics(argparse._HelpAction):
