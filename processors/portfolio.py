@@ -184,13 +184,12 @@ class PortfolioEngine(Engine):
                     log.info("execution applied already, skipped account=%s exec_id=%s",
                              account, exec_id)
                     continue
-                emits += self._fill(account, symbol, ts, side, quantity, decimal_of(price),
-                                    decimal_of(commission))
+                emits += self._fill(book, account, symbol, ts, side, quantity,
+                                    decimal_of(price), decimal_of(commission))
         return emits
 
-    def _fill(self, account: str, symbol: str, ts: int, side: int, quantity: int,
-              price: Decimal, fee: Decimal) -> list[Emit]:
-        book = self._accounts.setdefault(account, _Account(cash=self._cash))
+    def _fill(self, book: _Account, account: str, symbol: str, ts: int, side: int,
+              quantity: int, price: Decimal, fee: Decimal) -> list[Emit]:
         holding = book.holdings.setdefault(symbol, _Holding())
         holding.fill(side, quantity, price, fee)
         book.cash -= side * quantity * price + fee
