@@ -7,6 +7,8 @@ from streams.schema.base import Event
 from streams.schema.logic import (
     Alert,
     AnalyticsResult,
+    ApprovedOrder,
+    CancelRequest,
     DeadLetter,
     EngineHealth,
     EngineMetrics,
@@ -18,6 +20,8 @@ from streams.schema.logic import (
     PortfolioSnapshot,
     Position,
     Prediction,
+    RiskCommand,
+    RiskReport,
     Signal,
     VpinReading,
 )
@@ -37,7 +41,8 @@ MODELS: dict[str, type[Event]] = {
     for m in (
         Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
-        MarginState, Order, OrderEvent, Position, PortfolioSnapshot, AnalyticsResult,
+        MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
+        RiskReport, RiskCommand, AnalyticsResult,
         EngineHealth, EngineMetrics, DeadLetter,
     )
 }
@@ -45,8 +50,10 @@ STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.S
 """Model name -> how its records are stored, for every stored model (streams/schema/storage.py)."""
 
 __all__ = [
-    "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "Bar", "DeadLetter", "DepthSnapshot",
+    "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "ApprovedOrder", "CancelRequest",
+    "Bar", "DeadLetter", "DepthSnapshot",
     "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
-    "Prediction", "Quote", "STORED", "Signal", "Stored", "Trade", "VpinReading",
+    "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",
+    "VpinReading",
 ]

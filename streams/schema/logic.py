@@ -85,6 +85,13 @@ class Alert(Event):
 
 
 class MarginState(Event):
+    """An account's margin (logic.margin, compacted by account): equity = cash + sum(quantity
+    * mark * multiplier), excess_liquidity = equity - maintenance_margin, by `method`
+    (`reg_t`, or `portfolio`: the scan requirement is both initial and maintenance).
+    `sigma_usd`: the account's dollar volatility per bar (EWMA covariance of bar returns);
+    `call_probability`: that excess falls below zero within `horizon_bars` bars;
+    `time_to_call_s`: the horizon at which that probability reaches 0.5 (None: no risk)."""
+
     STORED = Stored("margin_states", ("account", "time"), served=True)
 
     account: str
@@ -93,6 +100,56 @@ class MarginState(Event):
     initial_margin: Money
     maintenance_margin: Money
     excess_liquidity: Money
+    method: Literal["reg_t", "portfolio"] = "reg_t"
+    sigma_usd: float = Field(default=0.0, ge=0)
+    call_probability: float = Field(default=0.0, ge=0, le=1)
+    time_to_call_s: float | None = Field(default=None, ge=0)
+    horizon_bars: StrictInt = Field(default=60, gt=0)
+
+
+class RiskReport(Event):
+    """An account's portfolio risk (logic.risk): its positions revalued on the bar returns of
+    their symbols. Losses are positive USD over `horizon_bars` bars of `bar_seconds`; one-bar
+    figures are scaled by sqrt(horizon_bars) (`scaling`). `window_bars`: the bar returns the
+    historical figures used; `stress`: each scenario's loss (scenarios file), not scaled."""
+
+    STORED = Stored("risk_reports", ("account", "time"), served=True)
+
+    account: str
+    currency: str
+    gross_exposure: float
+    net_exposure: float
+    horizon_bars: StrictInt = Field(gt=0)
+    bar_seconds: StrictInt = Field(gt=0)
+    scaling: Literal["sqrt(h)"] = "sqrt(h)"
+    window_bars: StrictInt = Field(ge=0)
+    var_hist_95: float | None = None
+    cvar_hist_95: float | None = None
+    var_hist_99: float | None = None
+    cvar_hist_99: float | None = None
+    var_param_95: float | None = None
+    var_param_99: float | None = None
+    var_mc_95: float | None = None
+    var_mc_99: float | None = None
+    stress: dict[str, float] = {}
+    worst_stress: float | None = None
+    drawdown: float = Field(default=0.0, ge=0)
+
+
+TradingState = Literal["ACTIVE", "REDUCING", "HALTED"]
+
+
+class RiskCommand(Event):
+    """An operator's command to pre-trade risk (logic.risk.commands, keyed by account): set an
+    account's trading state. `halt` also cancels the account's open orders."""
+
+    STORED = Stored("risk_commands", ("command_id", "time"), retention=None, served=True)
+
+    command_id: str
+    account: str
+    action: Literal["halt", "reduce", "resume"]
+    reason: str = ""
+    issued_by: str = ""
 
 
 class Order(Event):
@@ -110,6 +167,25 @@ class Order(Event):
     order_type: Literal["market", "limit"]
     limit_price: Price | None = None
     time_in_force: Literal["GTC", "IOC", "DAY"] = "GTC"
+
+
+class ApprovedOrder(Order):
+    """An order that passed pre-trade risk (logic.orders.approved): what the execution engine
+    routes. It is stored once, as the strategy's Order (logic.orders)."""
+
+    STORED = None
+
+
+class CancelRequest(Event):
+    """Cancel a working order (logic.order.cancels, keyed by symbol): pre-trade risk's kill
+    switch cancels an account's open orders. `cancel_id` is deterministic (`<order_id>:cancel:
+    <command_id>`); a cancel of an order that is no longer working changes nothing."""
+
+    cancel_id: str
+    order_id: str
+    account: str
+    symbol: Symbol
+    reason: str
 
 
 OrderState = Literal["submitted", "accepted", "rejected", "partially_filled", "filled",

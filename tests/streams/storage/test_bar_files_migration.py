@@ -43,7 +43,7 @@ def test_0012_rebuilds_the_rollups_from_the_minute_bars_and_takes_bars_without_v
     applied, mode = migrations.prepare(url, timescale.Horizons(), ChunkSizing())
 
     # Assert: the rollups are aggregates again, materialized, with their policies
-    assert [m.label for m in applied] == ["0012_bar_files"]
+    assert [m.label for m in applied][0] == "0012_bar_files"  # and the migrations after it
     assert mode.continuous_aggregates == ("bars_1d", "bars_1h", "bars_5m")
     assert {(j.kind, j.relation) for j in mode.jobs} >= {
         (kind, view) for kind in ("compression", "refresh")
