@@ -338,22 +338,22 @@ def _risk_models() -> tuple[type[BaseModel], ...]:
         __doc__="An account's trading state: the action of its newest risk command (halt: "
                 "HALTED, reduce: REDUCING, resume: ACTIVE); ACTIVE before any command.",
         state=(TradingState, ...),
-        command=(command | None, Field(description="the newest command of the account; null "
-                                                    "when none was issued")))
+        command=(command | None, Field(  # type: ignore[arg-type]
+            description="the newest command of the account; null when none was issued")))
     risk = create_model(  # type: ignore[call-overload]
         "RiskPublic", __config__=_examples({
             "account": "paper", "trading_state": halted,
             "report": example_of(record_model(RiskReport))}),
         __doc__="An account's trading state and its newest RiskReport.",
         account=(str, ...), trading_state=(state, ...),
-        report=(record_model(RiskReport) | None, Field(
+        report=(record_model(RiskReport) | None, Field(  # type: ignore[arg-type]
             description="the newest report by event time; null before the first")))
     margin = create_model(  # type: ignore[call-overload]
         "MarginPublic", __config__=_examples({
             "account": "paper", "margin": example_of(record_model(MarginState))}),
         __doc__="An account's newest MarginState.",
         account=(str, ...),
-        margin=(record_model(MarginState) | None, Field(
+        margin=(record_model(MarginState) | None, Field(  # type: ignore[arg-type]
             description="the newest margin state by event time; null before the first")))
     sent = create_model(  # type: ignore[call-overload]
         "RiskCommandSent", __config__=_examples({

@@ -28,7 +28,8 @@ _NEWEST_FIRST = {"risk_commands": "time DESC, ts_event DESC, ts_init DESC, comma
 
 
 async def known_accounts(conn: psycopg.AsyncConnection) -> list[str]:
-    """Every account any account-keyed table holds a row of, sorted."""
+    """Every account any account-keyed table holds a row of, in code point order (whatever
+    the database's collation)."""
     skip_scans = [sql.SQL(
         "{name} AS ((SELECT account FROM {table} ORDER BY account LIMIT 1) UNION ALL "
         "SELECT (SELECT t.account FROM {table} t WHERE t.account > s.account "
@@ -37,8 +38,8 @@ async def known_accounts(conn: psycopg.AsyncConnection) -> list[str]:
         for table in _ACCOUNT_LED]
     selects = [sql.SQL("SELECT account FROM {} WHERE account IS NOT NULL").format(
         sql.Identifier(f"{table}_accounts")) for table in _ACCOUNT_LED]
-    query = sql.SQL("WITH RECURSIVE {scans} {selects} UNION SELECT account FROM risk_commands "
-                    "ORDER BY account").format(scans=sql.SQL(", ").join(skip_scans),
+    query = sql.SQL("WITH RECURSIVE {scans} SELECT account FROM ({selects} UNION SELECT "
+                    'account FROM risk_commands) AS known ORDER BY account COLLATE "C"').format(scans=sql.SQL(", ").join(skip_scans),
                                                selects=sql.SQL(" UNION ").join(selects))
     return [row["account"] for row in await fetch_rows(conn, query, {})]
 

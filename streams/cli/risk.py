@@ -122,10 +122,11 @@ async def _overview(url: str, account: str | None) -> list[dict[str, Any]]:
             names = await accounts.known_accounts(conn)
         else:
             names = [account] if await accounts.account_known(conn, account) else []
+        tables: list[tuple[accounts.AccountTable, type[Event]]] = [
+            ("risk_commands", RiskCommand), ("margin_states", MarginState),
+            ("risk_reports", RiskReport)]
         newest = {table: await accounts.newest(conn, table, names, _columns(model))
-                  for table, model in (("risk_commands", RiskCommand),
-                                       ("margin_states", MarginState),
-                                       ("risk_reports", RiskReport))}
+                  for table, model in tables}
     return [{"account": name, "command": newest["risk_commands"].get(name),
              "margin": newest["margin_states"].get(name),
              "risk": newest["risk_reports"].get(name)} for name in names]

@@ -314,3 +314,31 @@ def test_money_is_exact(
     body = api_client.get(f"/api/v1/margin/{account}", headers=read_headers).json()
 
     assert Decimal(body["margin"]["equity"]) == Decimal("1234567890123.123456789")
+
+
+async def test_the_account_queries_answer_alike_on_postgresql_and_timescaledb(
+    any_database_url: str
+) -> None:
+    from api.queries import accounts as queries
+
+    names = sorted(unique_account() for _ in range(3))
+    write(any_database_url,
+          event("Position", account=names[0]), event("RiskReport", account=names[1]),
+          command(names[2], 1, "halt"), command(names[2], 2, "resume"),
+          margin(names[0], 1, equity="5.00"), margin(names[0], 2, equity="6.00"))
+    try:
+        async with await psycopg.AsyncConnection.connect(any_database_url,
+                                                         autocommit=True) as conn:
+            known = await queries.known_accounts(conn)
+            newest_margin = await queries.newest(conn, "margin_states", names, ["equity"])
+            newest_command = await queries.newest(conn, "risk_commands", names, ["action"])
+            unknown = await queries.account_known(conn, unique_account())
+    finally:
+        with psycopg.connect(any_database_url) as conn:
+            for table in ACCOUNT_TABLES:
+                conn.execute(f"DELETE FROM {table} WHERE account = ANY(%s)", (names,))
+
+    assert set(names) <= set(known) and known == sorted(known)
+    assert newest_margin == {names[0]: {"equity": Decimal("6.00")}}
+    assert newest_command == {names[2]: {"action": "resume"}}
+    assert unknown is False
