@@ -13,6 +13,7 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
+import psycopg
 from fastapi import APIRouter, Body, HTTPException, status
 
 from api.auth import IssuerDep, RequireAdmin, RequireRead
@@ -31,6 +32,7 @@ from streams import endpoints, risk_commands
 from streams.exceptions import BrokerError, ConfigError
 from streams.risk_commands import Action
 from streams.schema import RiskCommand, RiskReport
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["risk"])
@@ -60,7 +62,7 @@ async def account_risk(conn: ConnectionDep, account: AccountParam) -> Any:
                       trading_state=await trading_state(conn, account))
 
 
-async def trading_state(conn: ConnectionDep, account: str) -> Any:
+async def trading_state(conn: psycopg.AsyncConnection, account: str) -> Any:
     """The account's trading state and the newest command that set it."""
     command = (await accounts.newest(conn, "risk_commands", [account],
                                      COMMAND_COLUMNS)).get(account)
@@ -91,7 +93,7 @@ def _command_route(action: Action) -> None:
         responses={**ok(RiskCommandSent, status.HTTP_202_ACCEPTED), **BROKER_DOWN})
 
 
-async def send(settings: SettingsDep, command: RiskCommand) -> Any:
+async def send(settings: Settings, command: RiskCommand) -> Any:
     """Send `command` and wait for the broker's acknowledgement; 503 without one."""
     try:
         brokers = endpoints.kafka_brokers(settings)
