@@ -19,7 +19,13 @@ from starlette.requests import HTTPConnection
 
 from api.deps import SettingsDep, get_pool
 from streams.settings import Settings
-from streams.storage.tokens import Scope, active_scope, scope_allows, token_sha256
+from streams.storage.tokens import (
+    TOKEN_PREFIX,
+    Scope,
+    active_scope,
+    scope_allows,
+    token_sha256,
+)
 
 _bearer = HTTPBearer(auto_error=False, description="`Authorization: Bearer nst_...`")
 CredentialsDep = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -62,6 +68,17 @@ def require_scope(required: Scope):  # noqa: ANN201 - a FastAPI dependency calla
 
 RequireRead = Depends(require_scope("read"))
 RequireAdmin = Depends(require_scope("admin"))
+
+
+async def token_issuer(credentials: CredentialsDep) -> str:
+    """Who issues a request, for audit trails: `api token <token_id>` (the id `token list`
+    shows; a token is `nst_<token_id>_<secret>`). Use behind RequireRead or RequireAdmin,
+    which have checked the token."""
+    token = credentials.credentials if credentials is not None else ""
+    return f"api token {token.removeprefix(TOKEN_PREFIX).partition('_')[0] or 'unknown'}"
+
+
+IssuerDep = Annotated[str, Depends(token_issuer)]
 
 
 async def websocket_scope_ok(websocket: WebSocket, required: Scope, settings: Settings) -> bool:

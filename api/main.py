@@ -14,7 +14,19 @@ from api.broker import LogSnapshots
 from api.deps import close_pools
 from api.live import LiveHub
 from api.metrics import RequestMetrics
-from api.routes import analytics, health, market, metrics, portfolio, records, stream, system
+from api.routes import (
+    accounts,
+    analytics,
+    health,
+    margin,
+    market,
+    metrics,
+    portfolio,
+    records,
+    risk,
+    stream,
+    system,
+)
 from streams.settings import get_settings
 
 
@@ -56,5 +68,6 @@ if _origins:
 app.add_middleware(RequestMetrics)
 errors.install(app)
 app.include_router(health.router)
-for module in (market, analytics, records, portfolio, system, stream, metrics):
+for module in (market, analytics, records, portfolio, risk, margin, accounts, system, stream,
+               metrics):
     app.include_router(module.router)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, g
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from streams.schema import Event
+from streams.schema.logic import TradingState
 
 T = TypeVar("T")
 # 2026-11-20T14:30:00Z, the time of the examples
@@ -33,9 +34,9 @@ def example_of(model: type[BaseModel]) -> dict[str, Any]:
     return model.model_json_schema()["examples"][0]  # type: ignore[no-any-return]
 
 
-def ok(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    """`responses=` for a route: its 200 answer with the model's example."""
-    return {200: {"content": {"application/json": {"example": example_of(model)}}}}
+def ok(model: type[BaseModel], status_code: int = 200) -> dict[int | str, dict[str, Any]]:
+    """`responses=` for a route: its answer (200 unless said) with the model's example."""
+    return {status_code: {"content": {"application/json": {"example": example_of(model)}}}}
 
 
 def _page_example(schema: dict[str, Any], page: type[BaseModel]) -> None:
@@ -313,3 +314,96 @@ def _portfolio_model() -> type[BaseModel]:
 
 
 PortfolioPublic = _portfolio_model()
+
+
+def _command_example() -> dict[str, Any]:
+    from streams.schema import RiskCommand
+
+    return {**example_of(record_model(RiskCommand)), "command_id": _COMMAND_ID,
+            "account": "paper", "action": "halt", "reason": "desk limit breached",
+            "issued_by": "api token 3f9a1c2b7d4e"}
+
+
+_COMMAND_ID = "0b6f3c2e-9d41-4d7a-8a55-2f1e6c9b7a10"
+
+
+def _risk_models() -> tuple[type[BaseModel], ...]:
+    """The schemas of the risk and margin routes, built on the stored models' records."""
+    from streams.schema import MarginState, RiskCommand, RiskReport
+
+    command = record_model(RiskCommand)
+    halted = {"state": "HALTED", "command": _command_example()}
+    state = create_model(  # type: ignore[call-overload]
+        "TradingStatePublic", __config__=_examples(halted),
+        __doc__="An account's trading state: the action of its newest risk command (halt: "
+                "HALTED, reduce: REDUCING, resume: ACTIVE); ACTIVE before any command.",
+        state=(TradingState, ...),
+        command=(command | None, Field(  # type: ignore[arg-type]
+            description="the newest command of the account; null when none was issued")))
+    risk = create_model(  # type: ignore[call-overload]
+        "RiskPublic", __config__=_examples({
+            "account": "paper", "trading_state": halted,
+            "report": example_of(record_model(RiskReport))}),
+        __doc__="An account's trading state and its newest RiskReport.",
+        account=(str, ...), trading_state=(state, ...),
+        report=(record_model(RiskReport) | None, Field(  # type: ignore[arg-type]
+            description="the newest report by event time; null before the first")))
+    margin = create_model(  # type: ignore[call-overload]
+        "MarginPublic", __config__=_examples({
+            "account": "paper", "margin": example_of(record_model(MarginState))}),
+        __doc__="An account's newest MarginState.",
+        account=(str, ...),
+        margin=(record_model(MarginState) | None, Field(  # type: ignore[arg-type]
+            description="the newest margin state by event time; null before the first")))
+    sent = create_model(  # type: ignore[call-overload]
+        "RiskCommandSent", __config__=_examples({
+            "command": _command_example(), "topic": "logic.risk.commands", "partition": 1,
+            "offset": 17}),
+        __doc__="A risk command the broker acknowledged; the pretrade engine applies it "
+                "within one batch.",
+        command=(command, ...), topic=(str, ...), partition=(int, ...), offset=(int, ...))
+    return state, risk, margin, sent
+
+
+TradingStatePublic, RiskPublic, MarginPublic, RiskCommandSent = _risk_models()
+
+
+class RiskCommandRequest(BaseModel):
+    """What an operator may say with a halt, reduce or resume: why (kept with the command)."""
+
+    model_config = _examples({"reason": "desk limit breached"})
+
+    reason: str = Field(default="", max_length=500,
+                        description="why; stored with the command on logic.risk.commands")
+
+
+_ACCOUNT_EXAMPLE = {
+    "account": "paper", "trading_state": "ACTIVE", "equity": "1004250.10",
+    "equity_from": "margin", "ts_event": EXAMPLE_NS, "time": EXAMPLE_TIME,
+    "excess_liquidity": "874250.10", "call_probability": 0.0012,
+}
+
+
+class AccountPublic(BaseModel):
+    model_config = _examples(_ACCOUNT_EXAMPLE)
+
+    account: str
+    trading_state: TradingState = Field(
+        description="the action of the account's newest risk command; ACTIVE before any")
+    equity: Decimal | None = Field(description="the newest margin state's equity, else the "
+                                               "newest portfolio snapshot's; exact")
+    equity_from: Literal["margin", "portfolio"] | None = Field(
+        description="which record `equity` (and `time`) come from; null: neither exists")
+    time: datetime | None
+    ts_event: int | None
+    excess_liquidity: Decimal | None = Field(
+        description="equity - maintenance margin of the newest margin state")
+    call_probability: float | None = Field(
+        description="of a margin call within the margin state's horizon")
+
+
+class AccountsPublic(BaseModel):
+    model_config = _examples({"data": [_ACCOUNT_EXAMPLE], "count": 1})
+
+    data: list[AccountPublic]
+    count: int

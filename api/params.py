@@ -8,7 +8,8 @@ Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaqu
 returns the following page when passed back as `cursor` (null on the last page). Pages follow
 the sort key, so paging never skips or repeats a record even while new ones arrive.
 A route that names a symbol answers 404 for one the database holds nothing of
-(`require_symbol`, `NOT_FOUND` for its OpenAPI answers). The SQL side of these (the `from`/`to`
+(`require_symbol`, `NOT_FOUND` for its OpenAPI answers), one that names an account likewise
+(`require_account`, `UNKNOWN_ACCOUNT`). The SQL side of these (the `from`/`to`
 filter, rows as dicts) is in `api.queries`.
 """
 
@@ -20,13 +21,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from fastapi import HTTPException, Query, status
+from fastapi import HTTPException, Path, Query, status
 from fastapi.openapi.models import Example
 from pydantic import BaseModel
 
 from api.deps import ConnectionDep
 from api.models import EXAMPLE_CURSOR, Page
-from api.queries import market
+from api.queries import accounts, market
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -35,6 +36,9 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1_000
 
 NOT_FOUND = {status.HTTP_404_NOT_FOUND: {"description": "unknown symbol"}}
+UNKNOWN_ACCOUNT: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {
+    "description": "unknown account: no position, portfolio snapshot, margin state, risk "
+                   "report or risk command of it is stored"}}
 
 _TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the epoch"
 
@@ -58,6 +62,8 @@ CursorParam = Annotated[str | None, Query(
     openapi_examples=examples(next_page=EXAMPLE_CURSOR))]
 SymbolParam = Annotated[str, Query(min_length=1, max_length=64, description="instrument",
                                    openapi_examples=examples(stock="AAPL", future="ESH7"))]
+AccountParam = Annotated[str, Path(min_length=1, max_length=200, description="the account",
+                                   openapi_examples=examples(paper="paper"))]
 OptionalSymbolParam = Annotated[str | None, Query(
     min_length=1, max_length=64, description="one instrument; all when absent",
     openapi_examples=examples(stock="AAPL"))]
@@ -141,3 +147,9 @@ async def require_symbol(conn: ConnectionDep, symbol: str) -> None:
     """404 unless the database holds data for `symbol`."""
     if not await market.symbol_exists(conn, symbol):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown symbol {symbol!r}")
+
+
+async def require_account(conn: ConnectionDep, account: str) -> None:
+    """404 unless the database holds a row of `account` (see `UNKNOWN_ACCOUNT`)."""
+    if not await accounts.account_known(conn, account):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown account {account!r}")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Query, status
 
 from api.auth import RequireRead
 from api.deps import ConnectionDep
 from api.models import PortfolioPublic, ok, record_model
-from api.params import examples
+from api.params import AccountParam, examples
 from api.queries import portfolio
 from streams.schema import PortfolioSnapshot, Position
 
@@ -17,8 +17,6 @@ router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["portfoli
 UNKNOWN_ACCOUNT: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"description": "no snapshot or position of this account is stored"},
 }
-AccountParam = Annotated[str, Path(min_length=1, max_length=200, description="the account",
-                                   openapi_examples=examples(paper="paper"))]
 
 
 @router.get("/portfolio/{account}", response_model=PortfolioPublic,
