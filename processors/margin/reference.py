@@ -85,7 +85,8 @@ def _time_to_call(excess: float, sigma: float, bar_seconds: float) -> float:
 @dataclass(frozen=True, slots=True)
 class Accounts:
     """Many accounts over one instrument universe: per account the columns it holds and its
-    quantities there; the universe's marks, multipliers, scan ranges and covariance."""
+    quantities there; marks per instrument [N] or per account [A, N]; the universe's
+    multipliers, scan ranges and covariance."""
 
     columns: Sequence[np.ndarray]
     quantities: Sequence[np.ndarray]
@@ -102,8 +103,9 @@ def each_account(accounts: Accounts, which: Sequence[int], *, horizon_bars: int,
     """The figures of accounts `which`, one account at a time."""
     for a in which:
         cols = accounts.columns[a]
+        mark = accounts.mark[cols] if accounts.mark.ndim == 1 else accounts.mark[a, cols]
         yield account_figures(
-            accounts.quantities[a], accounts.mark[cols], accounts.multiplier[cols],
+            accounts.quantities[a], mark, accounts.multiplier[cols],
             accounts.scan_range[cols], accounts.covariance[np.ix_(cols, cols)],
             float(accounts.cash[a]), accounts.methods[a],
             horizon_bars=horizon_bars, bar_seconds=bar_seconds)
