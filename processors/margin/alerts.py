@@ -57,17 +57,15 @@ class MarginAlerts:
         )
 
     def _message(self, kind: str, raised: bool, s: MarginState) -> str:
-        money = f"{s.currency} (equity {_text(s.equity)}, maintenance " \
-                f"{_text(s.maintenance_margin)}, {s.method})"
+        excess = f"excess liquidity {_text(s.excess_liquidity)} {s.currency}"
         if kind == CALL:
-            verb = "margin call" if raised else "margin call cleared"
-            return f"{verb}: excess liquidity {_text(s.excess_liquidity)} {money}"
+            return (f"{'margin call' if raised else 'margin call cleared'}: {excess} (equity "
+                    f"{_text(s.equity)}, maintenance {_text(s.maintenance_margin)}, {s.method})")
         level = f"reached {self._raise}" if raised else f"fell below {self._clear}"
         to_call = "" if s.time_to_call_s is None else f", time to call {s.time_to_call_s:,.0f} s"
         return (f"margin call {'predicted' if raised else 'no longer predicted'}: "
                 f"P(call within {s.horizon_bars} bars) {s.call_probability:.3f} {level}; "
-                f"excess liquidity {_text(s.excess_liquidity)} {s.currency}, sigma "
-                f"{s.sigma_usd:,.2f} {s.currency}/bar{to_call}")
+                f"{excess}, sigma {s.sigma_usd:,.2f} {s.currency}/bar{to_call}")
 
 
 def _text(amount: Decimal) -> str:

@@ -123,16 +123,18 @@ class MarginEngine(Engine):
         return emits
 
     def _figures(self, points: list[Point]) -> Figures:
-        """Every point's figures in one pass on the device, instruments in symbol order (so
-        the sums run in the same order whatever order the columns were added in)."""
+        """Every point's figures in one pass on the device, over the instruments any of them
+        holds, in symbol order (so the sums run in one order whatever order the columns were
+        added in)."""
         book = self._book
-        n = len(book.symbols)
-        order = np.argsort(np.array(book.symbols, dtype=object), kind="stable")
-        quantity = np.zeros((len(points), n), np.int64)
-        mark = np.zeros((len(points), n))
+        quantity = np.zeros((len(points), len(book.symbols)), np.int64)
+        mark = np.zeros(quantity.shape)
         for row, point in enumerate(points):  # a row copied before later columns were added
             quantity[row, :len(point.quantity)] = point.quantity
             mark[row, :len(point.mark)] = point.mark
+        held = np.flatnonzero((quantity != 0).any(axis=0))
+        symbols = [book.symbols[c] for c in held]
+        order = held[np.argsort(np.array(symbols, dtype=object), kind="stable")]
         to_device = self._tensor
         return figures(
             to_device(quantity[:, order]), to_device(mark[:, order]),

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -222,3 +223,29 @@ def test_positions_ahead_of_their_snapshot_publish_it_once_and_an_older_snapshot
     (later,) = feed(engine, "logic.portfolio", later_snapshots[2:])
     assert later.ts_event == FILL_TS + MINUTE_NS
     assert feed(engine, "logic.portfolio", snapshots) == []  # older than the one held
+
+
+def test_a_closed_position_needs_no_margin() -> None:
+    out = replay([fill(FILL_TS, 100, "50", n=1), fill(FILL_TS + MINUTE_NS, -100, "55", n=2)], [])
+
+    last = out["logic.margin"][-1]
+    assert isinstance(last, MarginState)
+    assert (last.equity, last.initial_margin, last.maintenance_margin,
+            last.excess_liquidity) == (Decimal("100500.00"), 0, 0, Decimal("100500.00"))
+
+
+def test_a_future_of_the_instruments_file_counts_its_multiplier_and_scan_range(
+        tmp_path: Path) -> None:
+    instruments = tmp_path / "instruments.yaml"
+    instruments.write_text("- {symbol: ESZ6, asset_class: future, multiplier: 50, "
+                           "scan_range: 0.06}\n")
+
+    out = replay([fill(FILL_TS, 2, "5000", symbol="ESZ6")], [],
+                 f"margin.instruments={instruments}", "margin.method=portfolio")
+
+    (state,) = out["logic.margin"]
+    assert isinstance(state, MarginState)
+    # cash 100,000 - 2 x 5,000 (the portfolio engine books no multiplier) + 2 x 5,000 x 50;
+    # the scan: 500,000 moved by 6%
+    assert (state.equity, state.initial_margin, state.maintenance_margin) == (
+        Decimal("590000.00"), Decimal("30000.00"), Decimal("30000.00"))
