@@ -226,7 +226,10 @@ def test_positions_ahead_of_their_snapshot_publish_it_once_and_an_older_snapshot
 
 
 def test_a_closed_position_needs_no_margin() -> None:
-    out = replay([fill(FILL_TS, 100, "50", n=1), fill(FILL_TS + MINUTE_NS, -100, "55", n=2)], [])
+    bars = [bar(T0 + i * MINUTE_NS, close) for i, close in enumerate(("50", "51", "53"), 29)]
+
+    out = replay([fill(FILL_TS, 100, "50", n=1), fill(FILL_TS + MINUTE_NS, -100, "55", n=2)],
+                 bars)
 
     last = out["logic.margin"][-1]
     assert isinstance(last, MarginState)
