@@ -10,10 +10,11 @@ Definition, with the parameters of `MarginParams`:
 1. The book (book.py): per account the newest Position of each symbol (quantity, mark) and
    the newest snapshot. A state is published when the snapshot reflects the positions (it is
    at least as new as each, and its net and gross exposure equal sum(quantity * mark) and
-   sum(|quantity * mark|) over them): once per snapshot, in a replay at every instant that
-   moved the account, in a live worker (where the two topics arrive independently) as soon
-   as the second of the two arrives. Until then the account waits; nothing inconsistent is
-   published.
+   sum(|quantity * mark|) over them), at most once per snapshot. In a replay that is once
+   per instant that moved the account: the instant's positions come first, and only its
+   last snapshot reflects them all (the portfolio engine publishes one per position it
+   moves). In a live worker, where the two topics arrive independently, a snapshot that
+   comes before its positions waits for them. Nothing inconsistent is published.
 2. Per instrument (instruments.py, `instruments`): a multiplier (default 1), asset class and
    scan range (equities 0.15; futures their own). Market value = quantity * mark *
    multiplier; equity = cash + sum(market value).

@@ -74,6 +74,7 @@ class Book:
         self.symbols: list[str] = []
         self.column_of: dict[str, int] = {}
         self._free: list[int] = []
+        self._exposure: dict[int, tuple[float, float]] = {}  # slot -> (net, gross), cached
         self.quantity = np.zeros((0, 0), np.int64)
         self.mark = np.zeros((0, 0))
         self.ts = np.zeros((0, 0), np.int64)
@@ -109,6 +110,7 @@ class Book:
             return False
         self.quantity[slot, col], self.mark[slot, col], self.ts[slot, col] = quantity, mark, ts
         state.positions_ts = max(state.positions_ts, ts)
+        self._exposure.pop(slot, None)
         return True
 
     @staticmethod
@@ -125,15 +127,23 @@ class Book:
         valuation = state.valuation
         if valuation is None or state.published or valuation.ts < state.positions_ts:
             return None
-        n = len(self.symbols)
-        quantity, mark = self.quantity[state.slot, :n].copy(), self.mark[state.slot, :n].copy()
-        values = quantity * mark
-        net, gross = float(values.sum()), float(np.abs(values).sum())
+        net, gross = self.exposure(state.slot)
         tolerance = MATCH_TOLERANCE * max(1.0, gross, valuation.gross)
         if abs(net - valuation.net) > tolerance or abs(gross - valuation.gross) > tolerance:
             return None
         state.published = True
-        return Point(name, state, quantity, mark, valuation)
+        n = len(self.symbols)
+        return Point(name, state, self.quantity[state.slot, :n].copy(),
+                     self.mark[state.slot, :n].copy(), valuation)
+
+    def exposure(self, slot: int) -> tuple[float, float]:
+        """(sum(quantity * mark), sum(|quantity * mark|)) of a row, kept until it changes."""
+        sums = self._exposure.get(slot)
+        if sums is None:
+            n = len(self.symbols)
+            values = self.quantity[slot, :n] * self.mark[slot, :n]
+            sums = self._exposure[slot] = (float(values.sum()), float(np.abs(values).sum()))
+        return sums
 
     # ---- state ----------------------------------------------------------------------------
 
@@ -166,6 +176,7 @@ class Book:
     def forget(self, name: str) -> None:
         state = self.accounts.pop(name, None)
         if state is not None:
+            self._exposure.pop(state.slot, None)
             self.quantity[state.slot] = 0
             self.mark[state.slot] = 0.0
             self.ts[state.slot] = NONE

@@ -252,3 +252,19 @@ def test_a_future_of_the_instruments_file_counts_its_multiplier_and_scan_range(
     # the scan: 500,000 moved by 6%
     assert (state.equity, state.initial_margin, state.maintenance_margin) == (
         Decimal("590000.00"), Decimal("30000.00"), Decimal("30000.00"))
+
+
+def test_in_a_replay_an_instant_that_moves_several_positions_gives_one_state() -> None:
+    fills = [fill(FILL_TS, 100, "50", symbol="AAPL", n=1),
+             fill(FILL_TS, -30, "20", symbol="MSFT", n=2)]
+    ends = [T0 + 31 * MINUTE_NS, T0 + 32 * MINUTE_NS]
+    bars = [bar(ts, close, symbol) for ts, (a, m) in zip(ends, [("51", "19"), ("49", "21")],
+                                                         strict=True)
+            for symbol, close in (("AAPL", a), ("MSFT", m))]
+
+    out = replay(fills, bars)
+
+    last_snapshot = {s.ts_event: s.equity for s in out["logic.portfolio"]}  # type: ignore[attr-defined]
+    states = [(s.ts_event, s.equity) for s in out["logic.margin"]]  # type: ignore[attr-defined]
+    assert len(out["logic.portfolio"]) == 6  # two per instant
+    assert states == [(ts, round(equity, 2)) for ts, equity in last_snapshot.items()]
