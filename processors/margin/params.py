@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 Method = Literal["reg_t", "portfolio"]
 DEFAULT_KEY = "default"
+DEFAULT_METHOD: Method = "reg_t"
 EXAMPLE_INSTRUMENTS = Path(__file__).parent / "instruments.example.yaml"
 
 
@@ -32,7 +33,7 @@ class MarginParams(BaseModel):
     ]})
 
     method: dict[str, Method] = Field(
-        default_factory=lambda: {DEFAULT_KEY: "reg_t"},
+        default_factory=lambda: {DEFAULT_KEY: DEFAULT_METHOD},
         description="margin method, reg_t or portfolio: key `default` plus optional "
         "per-account entries")
     horizon_bars: int = Field(default=60, gt=0, description="bars H over which the margin "
@@ -53,7 +54,7 @@ class MarginParams(BaseModel):
         if isinstance(value, str):
             return {DEFAULT_KEY: value}
         if isinstance(value, dict) and DEFAULT_KEY not in value:
-            return {DEFAULT_KEY: "reg_t", **value}
+            return {DEFAULT_KEY: DEFAULT_METHOD, **value}
         return value
 
     @field_validator("instruments", mode="before")
