@@ -94,10 +94,11 @@ $(NAUTILUS_VENV)/.installed:
 	$(NAUTILUS_VENV)/bin/python -m pip install --quiet nautilus_trader==1.221.0
 	@touch $@
 
-bench: install $(QUIX_VENV)/bin/python $(NAUTILUS_VENV)/.installed ## run the benchmarks (bars, VPIN, backtest, each with its baselines; API load)
+bench: install $(QUIX_VENV)/bin/python $(NAUTILUS_VENV)/.installed ## run the benchmarks (bars, VPIN, backtest, margin, each with its baselines; API load)
 	$(BIN)/python -m benchmarks.bars_throughput
 	$(BIN)/python -m benchmarks.vpin_throughput --quix-python $(QUIX_VENV)/bin/python
 	$(BIN)/python -m benchmarks.backtest_throughput --nautilus-python $(NAUTILUS_VENV)/bin/python
+	$(BIN)/python -m benchmarks.margin_throughput
 	$(BIN)/python -m benchmarks.api_load
 
 clean: ## remove caches and build outputs (keeps .venv and .nautilus data)

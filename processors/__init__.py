@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from processors.bars import BarEngine
     from processors.execution.engine import ExecutionEngine
     from processors.features import FeaturesEngine
+    from processors.margin.engine import MarginEngine
     from processors.microstructure import MicrostructureEngine
     from processors.portfolio import PortfolioEngine
     from processors.strategies.sma_cross import SmaCrossEngine
@@ -141,6 +142,8 @@ ENGINES = EngineRegistry(
                  "processors.execution.params:ExecutionParams"),
     Registration("features", "processors.features:FeaturesEngine",
                  "processors.features:FeatureParams"),
+    Registration("margin", "processors.margin.engine:MarginEngine",
+                 "processors.margin.params:MarginParams"),
     Registration("microstructure", "processors.microstructure:MicrostructureEngine",
                  "processors.microstructure:MicrostructureParams"),
     Registration("portfolio", "processors.portfolio:PortfolioEngine",
@@ -162,5 +165,5 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
-           "MicrostructureEngine", "PortfolioEngine", "SmaCrossEngine", "VpinEngine",
-           "VpinGuardEngine", "Registration"]
+           "MarginEngine", "MicrostructureEngine", "PortfolioEngine", "SmaCrossEngine",
+           "VpinEngine", "VpinGuardEngine", "Registration"]

@@ -105,7 +105,7 @@ class BarReturns:
         """The EWMA covariance of `symbols`' bar returns, in that order (0 for a symbol never
         seen), on the device."""
         index = [self.column.get(s, -1) for s in symbols]
-        known = torch.as_tensor([i >= 0 for i in index], device=self.device)
+        known = torch.as_tensor([i >= 0 for i in index], device=self.device, dtype=torch.bool)
         take = torch.as_tensor([max(i, 0) for i in index], device=self.device, dtype=torch.long)
         if not self.column:
             return torch.zeros((len(symbols), len(symbols)), dtype=self.dtype,

@@ -36,22 +36,32 @@ def market_value(quantity: Tensor, mark: Tensor, multiplier: Tensor) -> Tensor:
     return quantity.to(mark.dtype) * mark * multiplier
 
 
+def row_dot(quantity: Tensor, per_unit: Tensor) -> Tensor:
+    """Per account, sum over instruments of quantity * per_unit, [A]: a matrix-vector
+    product when `per_unit` is the same for every account ([N]), so no [A, N] temporary."""
+    return quantity @ per_unit if per_unit.dim() == 1 else (quantity * per_unit).sum(-1)
+
+
+def short_requirement_per_share(mark: Tensor) -> Tensor:
+    """Reg T short maintenance per share (per unit of quantity times multiplier):
+    max(30% of the price, 5 USD) at prices >= 5 USD, max(the price, 2.50 USD) below."""
+    return torch.where(mark >= 5.0, (0.30 * mark).clamp(min=5.0), mark.clamp(min=2.5))
+
+
 def reg_t(quantity: Tensor, mark: Tensor, multiplier: Tensor) -> tuple[Tensor, Tensor]:
-    """(initial, maintenance) per account, [A] each, under Reg T / FINRA 4210."""
-    value = market_value(quantity, mark, multiplier)
-    initial = 0.5 * value.abs().sum(-1)
-    long_maintenance = 0.25 * value.clamp(min=0)
-    short_value = (-value).clamp(min=0)
-    short_shares = (-quantity).clamp(min=0).to(mark.dtype) * multiplier
-    marks = mark.expand_as(value)
-    short_maintenance = torch.where(
-        marks >= 5.0,
-        torch.maximum(0.30 * short_value, 5.0 * short_shares),
-        torch.maximum(short_value, 2.5 * short_shares),
-    )
-    short_maintenance = torch.where(quantity < 0, short_maintenance,
-                                    torch.zeros_like(short_maintenance))
-    return initial, (long_maintenance + short_maintenance).sum(-1)
+    """(initial, maintenance) per account, [A] each, under Reg T / FINRA 4210.
+
+    Per position |market value| = |quantity| * mark * multiplier, and a short's requirement
+    max(30% of it, 5 USD per share) = shares * multiplier * max(30% of the mark, 5 USD) (below
+    5 USD likewise), so every sum is a product of the long or short quantities with a
+    per-instrument vector."""
+    q = quantity.to(mark.dtype)
+    longs, shorts = q.clamp(min=0), (-q).clamp(min=0)
+    unit = mark * multiplier
+    long_value = row_dot(longs, unit)
+    short_value = row_dot(shorts, unit)
+    short_maintenance = row_dot(shorts, short_requirement_per_share(mark) * multiplier)
+    return 0.5 * (long_value + short_value), 0.25 * long_value + short_maintenance
 
 
 def scan_moves(scan_range: Tensor) -> Tensor:
@@ -64,8 +74,12 @@ def portfolio_scan(quantity: Tensor, mark: Tensor, multiplier: Tensor,
                    scan_range: Tensor) -> Tensor:
     """The portfolio-margin requirement per account, [A]: the largest loss over the scan
     points (0 if no point loses)."""
-    value = market_value(quantity, mark, multiplier)
-    pnl = value @ scan_moves(scan_range)  # [A, 10]
+    moves = scan_moves(scan_range)  # [N, 10]
+    unit = mark * multiplier
+    if unit.dim() == 1:  # the same marks for every account: one product, [A, N] @ [N, 10]
+        pnl = quantity.to(mark.dtype) @ (unit[:, None] * moves)
+    else:
+        pnl = market_value(quantity, mark, multiplier) @ moves
     return (-pnl).amax(-1).clamp(min=0)
 
 

@@ -26,14 +26,15 @@ from streams.settings import get_settings, with_engines
 DESCRIPTION = (
     "Run a strategy through the whole engine graph in-process, in event time, with a test\n"
     "clock: bars, vpin and microstructure (when the input has trades or depth), features,\n"
-    "the strategy, paper execution and the portfolio. Every output topic is written to\n"
-    "OUT as in `replay` (<topic>.parquet and <topic>.csv), with OUT/summary.json: per\n"
-    "account the starting cash, final equity, total return, fills, fees, turnover and\n"
-    "max drawdown. The same input gives the same files, byte for byte.\n\n"
+    "the strategy, paper execution, the portfolio and margin (logic.margin, margin-call\n"
+    "alerts). Every output topic is written to OUT as in `replay` (<topic>.parquet and\n"
+    "<topic>.csv), with OUT/summary.json: per account the starting cash, final equity,\n"
+    "total return, fills, fees, turnover and max drawdown. The same input gives the same\n"
+    "files, byte for byte.\n\n"
     "--strategy takes a built-in name or module:Class of your own (a subclass of\n"
     "processors.strategies.Strategy importable from the current directory or the\n"
-    "environment); --set NAME.PARAM=VALUE sets its parameters, and execution.* and\n"
-    "portfolio.* those of the paper venue and the accounting.\n\n"
+    "environment); --set NAME.PARAM=VALUE sets its parameters, and execution.*,\n"
+    "portfolio.* and margin.* those of the paper venue, the accounting and the margin.\n\n"
     + FORMATS_HELP
 )
 EXAMPLES = (

@@ -9,7 +9,9 @@ the trades that complete a bucket, without a value for each symbol's first bucke
 records are the depth's, one per symbol and second dated at the second's end (so at each bar's
 end too), some of a one-sided book without a spread. Executions are fills of a few accounts
 at some of those trades' prices (buys and sells, so positions open, add, reduce and flip),
-with a fee. Orders are a strategy's: market and limit (near the symbol's last trade, on both
+with a fee. Positions and portfolio snapshots are the portfolio engine's over those fills and
+bars, from a starting cash small enough that accounts go in and out of margin calls. Orders
+are a strategy's: market and limit (near the symbol's last trade, on both
 sides of it), every time in force, a limit without a price now and then, and re-deliveries.
 Any other topic gets a generic stream of its model: the factory's valid event, keyed by
 several keys over minutes.
@@ -22,7 +24,11 @@ from collections import defaultdict
 from decimal import Decimal
 from functools import cache
 
+import torch
+
 from streams.catalog import Catalog
+from streams.clock import TestClock
+from streams.codec import event_columns
 from streams.feeds.sim import SimMarket
 from streams.schema import (
     Bar,
@@ -45,6 +51,7 @@ LATE_EVERY = 37  # every 37th event of a topic arrives after the one behind it
 UNREPORTED_EVERY = 11  # every 11th trade is flagged unreported
 FILL_EVERY = 5  # every 5th trade's price and time make a fill of one of ACCOUNTS
 ACCOUNTS = ("ACC1", "ACC2", "ACC3")
+ACCOUNT_CASH = Decimal(20_000)  # each account's starting cash: some go into margin calls
 TRADES_PER_BUCKET = 5  # a symbol's every 5th trade completes a VPIN bucket
 VPIN_WINDOW = 4  # VPIN readings without a value, per symbol
 ONE_SIDED_EVERY = 13  # every 13th order-book record has no ask side: no spread
@@ -71,6 +78,8 @@ def _market() -> dict[str, list[Event]]:
     ]
     by_model["Bar"] = _bars(trades)
     by_model["Execution"] = _executions(trades)
+    by_model["Position"], by_model["PortfolioSnapshot"] = _accounting(
+        by_model["Execution"], by_model["Bar"])
     by_model["VpinReading"] = _vpin_readings(trades)
     by_model["MicrostructureFeatures"] = _book_records(by_model["DepthSnapshot"])
     return {model: _with_late_arrivals(events) for model, events in by_model.items()}
@@ -153,6 +162,22 @@ def _executions(trades: list[Trade]) -> list[Execution]:
             commission=t.price * quantity / 10_000,
         ))
     return fills
+
+
+def _accounting(fills: list[Execution], bars: list[Bar]) -> tuple[list[Event], list[Event]]:
+    """The portfolio engine's positions and snapshots over `fills` and `bars` in event time
+    (a bar before a fill of the same time), each account starting with ACCOUNT_CASH."""
+    from processors.portfolio import PortfolioEngine, PortfolioParams
+
+    engine = PortfolioEngine(PortfolioParams(cash=ACCOUNT_CASH), TestClock(0),
+                             torch.device("cpu"))
+    events = sorted([*bars, *fills], key=lambda ev: (ev.ts_event, isinstance(ev, Execution)))
+    outputs: dict[str, list[Event]] = defaultdict(list)
+    for ev in events:
+        topic = "market.executions" if isinstance(ev, Execution) else "market.bars.1m"
+        for emit in engine.process(topic, event_columns(type(ev).__name__, [ev])):
+            outputs[emit.topic].append(emit.value)
+    return outputs["logic.positions"], outputs["logic.portfolio"]
 
 
 def _vpin_readings(trades: list[Trade]) -> list[VpinReading]:
