@@ -147,22 +147,17 @@ class PretradeEngine(Engine):
         now, name = self.clock.timestamp_ns(), command.account
         emits = []
         if command.action == "halt":
-            reason = (f"account {name} halted by {command.command_id}"
-                      f"{f' ({command.issued_by})' if command.issued_by else ''}"
-                      f"{f': {command.reason}' if command.reason else ''}")
             emits = [Emit(CANCELS, symbol, CancelRequest(
                 ts_event=command.ts_event, ts_init=now,
                 cancel_id=f"{order_id}:cancel:{command.command_id}", order_id=order_id,
-                account=name, symbol=symbol, reason=reason))
+                account=name, symbol=symbol, reason=f"account {name} halted {_by(command)}"))
                 for symbol, order_id in account.open_orders()]
         mode, state = account.mode, STATE_OF[command.action]
         if state == mode.state:
             return emits
         if mode.state == "ACTIVE":
             mode.episode = f"{STATE_KIND}:{name}:{command.ts_event}:{command.command_id}"
-        message = (f"account {name}: {mode.state} -> {state} by {command.command_id}"
-                   f"{f' ({command.issued_by})' if command.issued_by else ''}"
-                   f"{f': {command.reason}' if command.reason else ''}")
+        message = f"account {name}: {mode.state} -> {state} {_by(command)}"
         if command.action == "halt":
             message += f"; {len(emits)} open orders canceled"
         alert = Alert(
@@ -212,6 +207,13 @@ class PretradeEngine(Engine):
     def forget(self, key: str) -> None:
         self._accounts.pop(key, None)
         self._dirty.discard(key)
+
+
+def _by(command: RiskCommand) -> str:
+    """`by <command_id> (<issued_by>): <reason>`, the parts it has."""
+    issued_by = f" ({command.issued_by})" if command.issued_by else ""
+    reason = f": {command.reason}" if command.reason else ""
+    return f"by {command.command_id}{issued_by}{reason}"
 
 
 def _rejected(order: Order, rejection: Rejection, now: int) -> list[Emit]:
