@@ -165,6 +165,8 @@ class PretradeEngine(Engine):
             kind=STATE_KIND, state="cleared" if state == "ACTIVE" else "raised",
             severity=SEVERITY[state], symbol=None, message=message,
             values={"open_orders_canceled": len(emits)} if command.action == "halt" else {})
+        log.warning("trading state changed account=%s from=%s to=%s command=%s canceled=%d",
+                    name, mode.state, state, command.command_id, len(emits))
         mode.state, mode.command_id, mode.reason = state, command.command_id, command.reason
         if state == "ACTIVE":
             mode.episode = None
