@@ -158,7 +158,7 @@ def test_replay_of_an_empty_time_range_is_an_error(
 
 
 @pytest.mark.parametrize(("args", "reason"), [
-    (["--topic", "logic.risk.alerts"], "cannot replay logic.risk.alerts: no engine of "
+    (["--topic", "logic.signals"], "cannot replay logic.signals: no engine of "
      f"{', '.join(ENGINES.defaults())} reads it"),
     (["--topic", "market.quotes", "--engines", "bars"],
      "cannot replay market.quotes: no engine of bars reads it"),
