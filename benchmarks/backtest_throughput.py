@@ -4,7 +4,7 @@ the same data in the same run (issue 13, section 8).
   (a) a bar file (default 20 symbols x 50,000 1-minute bars) through `sma_cross` (fast 10,
       slow 30, quantity 100, slippage 2 bp, fee 1 bp, one account of 1,000,000):
       - ours: `nautilus-streams backtest`'s graph in-process (bars from the file, features,
-        sma_cross, execution, portfolio), in event time;
+        sma_cross, pretrade, execution, portfolio), in event time;
       - vectorbt `Portfolio.from_signals`, vectorized (benchmarks/sma_cross_peers.py): its
         fills, cash and equity are the reference ours must equal;
       - backtrader, event-driven, next-open market fills (benchmarks/backtrader_sma_cross.py);
@@ -12,8 +12,8 @@ the same data in the same run (issue 13, section 8).
         `make bench`): BacktestEngine, bars as external 1-minute bars
         (benchmarks/baselines/nautilus_sma_cross.py);
   (b) a trade tape (default 1,000,000 trades over the same symbols) through bars + features +
-      sma_cross + execution + portfolio here, and in NautilusTrader (trade ticks aggregated by
-      its engine into 1-MINUTE-LAST-INTERNAL bars).
+      sma_cross + pretrade + execution + portfolio here, and in NautilusTrader (trade ticks
+      aggregated by its engine into 1-MINUTE-LAST-INTERNAL bars).
 
 Each rate is input rows over the whole run: reading the Parquet file, building the peer's
 objects, the backtest; not generating the data. vectorbt compiles its numba functions on

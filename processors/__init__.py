@@ -148,6 +148,8 @@ ENGINES = EngineRegistry(
                  "processors.microstructure:MicrostructureParams"),
     Registration("portfolio", "processors.portfolio:PortfolioEngine",
                  "processors.portfolio:PortfolioParams"),
+    Registration("pretrade", "processors.pretrade.engine:PretradeEngine",
+                 "processors.pretrade.params:PretradeParams"),
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
     Registration("sma_cross", "processors.strategies.sma_cross:SmaCrossEngine",
                  "processors.strategies.sma_cross:SmaCrossParams", default=False),

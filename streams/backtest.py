@@ -2,7 +2,8 @@
 
 `backtest_engines` is the graph: the market engines (bars, vpin and microstructure run when
 the input carries trades or depth; a bar file feeds features directly), features, the
-strategy, paper execution, the portfolio and margin. `summarize` reads the outputs of the run
+strategy, pre-trade risk (its orders pass `pretrade` on their way to the venue), paper
+execution, the portfolio and margin. `summarize` reads the outputs of the run
 (market.executions, logic.portfolio) into one summary per account, the same numbers in the
 same order for the same input:
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from processors import Emit, Engine
 
 MARKET_ENGINES = ("bars", "vpin", "microstructure", "features")
-ACCOUNTING_ENGINES = ("execution", "portfolio", "margin")
+ACCOUNTING_ENGINES = ("pretrade", "execution", "portfolio", "margin")
 EXECUTIONS_TOPIC = "market.executions"
 PORTFOLIO_TOPIC = "logic.portfolio"
 

@@ -1,9 +1,12 @@
-"""Paper execution: orders (logic.orders) filled against market data, in event time.
+"""Paper execution: orders that passed pre-trade risk (logic.orders.approved) filled against
+market data, in event time.
 
-The engine (`engine.ExecutionEngine`, registered as `execution`) hands orders and market data
-to a venue (`venue.Venue`; the paper venue, `paper.PaperVenue`, is the one implementation
-today, live routing to Interactive Brokers is meant to be another) and publishes every fill
-to market.executions and every order state change to logic.order.events, keyed by symbol.
+The engine (`engine.ExecutionEngine`, registered as `execution`) hands orders, cancels and
+market data to a venue (`venue.Venue`; the paper venue, `paper.PaperVenue`, is the one
+implementation today, live routing to Interactive Brokers is meant to be another) and
+publishes every fill to market.executions and every order state change to
+logic.order.events, keyed by symbol. Strategies publish to logic.orders; pre-trade risk
+(processors/pretrade) approves an order onto logic.orders.approved or rejects it itself.
 
 Orders. NautilusTrader's states (`orders.TRANSITIONS`): submitted, then accepted or rejected
 (a limit order without a price, a market order with one, a non-positive limit, a forced
@@ -38,6 +41,13 @@ else trade once trades were, else bar):
     priority). Our takes are removed from the snapshot until a newer one arrives.
   - trade: a market order (or a limit marketable at that price) fills whole at the first
     trade's price, slipped (never through the limit); a limit that is not rests as in book.
+Cancels (logic.order.cancels: pre-trade risk cancels a halted account's open orders): an
+order that still works is canceled with the request's reason, dated at the latest of the
+request's ts_event, the symbol's newest market data and the order's venue time v (latency_ms
+does not apply to cancels); a cancel of an order that no longer works does nothing, so a
+cancel delivered twice changes nothing; a cancel of an order the venue has not seen yet (the
+two topics arrive independently in a worker) is kept, and the order is canceled as it
+arrives (submitted, accepted, canceled at v).
 Time in force: GTC rests until filled; IOC cancels what is not filled at arrival; DAY
 expires at the end of the UTC day it reached the venue in: at the symbol's first market data
 describing 00:00 UTC or later (a bar by its start), dated at that event (the engine learns

@@ -1,4 +1,5 @@
-"""The execution engine: logic.orders + market data -> market.executions, logic.order.events.
+"""The execution engine: logic.orders.approved, logic.order.cancels + market data ->
+market.executions, logic.order.events.
 
 A thin shell around a `Venue` (processors/execution/venue.py; today the `PaperVenue`): it
 decodes each batch, hands it to the venue one symbol at a time in arrival order, and
@@ -17,13 +18,14 @@ from processors.base import Emit, Engine, State, handles
 from processors.execution.fills import price_of
 from processors.execution.paper import PaperVenue
 from processors.execution.params import ExecutionParams
-from processors.execution.venue import OrderRequest, Report, Venue
+from processors.execution.venue import CancelOrder, OrderRequest, Report, Venue
 from processors.kit.keyed import group_by_key
 from streams.schema import Execution
 from streams.schema.columns import SIDE_CODES
 
 EXECUTIONS = "market.executions"
 ORDER_EVENTS = "logic.order.events"
+APPROVED_ORDERS, CANCELS = "logic.orders.approved", "logic.order.cancels"
 _SIDES: dict[int, Literal["buy", "sell"]] = {SIDE_CODES["buy"]: "buy", SIDE_CODES["sell"]: "sell"}
 
 
@@ -38,7 +40,7 @@ class ExecutionEngine(Engine):
         super().__init__(params, clock, device)
         self.venue: Venue = PaperVenue(params, clock.timestamp_ns)
 
-    @handles("logic.orders")
+    @handles(APPROVED_ORDERS)
     def on_orders(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
         reports: list[Report] = []
         limits = columns["limit_price"]
@@ -54,6 +56,18 @@ class ExecutionEngine(Engine):
             )
             self.mark_dirty(order.symbol)
             reports += self.venue.submit(order)
+        return _emits(reports)
+
+    @handles(CANCELS)
+    def on_cancels(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        reports: list[Report] = []
+        rows = zip(columns["ts_event"].tolist(), columns["cancel_id"].tolist(),
+                   columns["order_id"].tolist(), columns["account"].tolist(),
+                   columns["symbol"].tolist(), columns["reason"].tolist(), strict=True)
+        for ts, cancel_id, order_id, account, symbol, reason in rows:
+            self.mark_dirty(symbol)
+            reports += self.venue.cancel(CancelOrder(ts, cancel_id, order_id, account, symbol,
+                                                     reason))
         return _emits(reports)
 
     @handles("market.bars.1m")
@@ -77,9 +91,9 @@ class ExecutionEngine(Engine):
 
     def quiet_rows(self, topic: str, columns: Mapping[str, np.ndarray]) -> np.ndarray:
         """Market data of a symbol where no order works: the venue only notes the newest
-        price and time (no fill, no expiry, no clock); orders are never quiet."""
+        price and time (no fill, no expiry, no clock); orders and cancels are never quiet."""
         symbols = columns["symbol"]
-        if topic == "logic.orders":
+        if topic in (APPROVED_ORDERS, CANCELS):
             return np.zeros(len(symbols), dtype=bool)
         quiet = np.ones(len(symbols), dtype=bool)
         for symbol in self.venue.working_symbols():

@@ -20,10 +20,11 @@ from processors.execution.fills import Level, bar_fill, price_of, taker_price, w
 from processors.execution.orders import Fill, Model, WorkingOrder, day_end_ns
 from processors.execution.params import ExecutionParams
 from processors.execution.seen import SeenOrders
-from processors.execution.venue import OrderRequest, Report
+from processors.execution.venue import CancelOrder, OrderRequest, Report
 
 log = logging.getLogger(__name__)
 MS_NS = 1_000_000
+EARLY_CANCELS = 1_024  # cancels of orders not seen yet kept per symbol, oldest dropped first
 
 
 @dataclass(slots=True)
@@ -39,6 +40,8 @@ class _SymbolState:
     asks: list[Level] = field(default_factory=list)
     orders: list[WorkingOrder] = field(default_factory=list)  # working, in arrival order
     seen: SeenOrders = field(default_factory=SeenOrders)
+    # cancels that came before their order (another topic): order id -> [ts_event, reason]
+    early_cancels: dict[str, list] = field(default_factory=dict)
 
     def waiting(self, model: Model, since_ns: int) -> list[WorkingOrder]:
         """Orders of `model` at the venue by `since_ns` that have not met the market yet."""
@@ -56,6 +59,7 @@ class _SymbolState:
             "trade_price": None if math.isnan(self.trade_price) else self.trade_price,
             "depth_ts": self.depth_ts, "bids": self.bids, "asks": self.asks,
             "orders": [w.to_state() for w in self.orders], "seen": self.seen.to_state(),
+            "early_cancels": self.early_cancels,
         }
 
     @classmethod
@@ -71,6 +75,8 @@ class _SymbolState:
             asks=[list(level) for level in state["asks"]],
             orders=[WorkingOrder.from_state(o) for o in state["orders"]],
             seen=SeenOrders.from_state(state["seen"]),
+            early_cancels={str(k): [int(ts), str(reason)]
+                           for k, (ts, reason) in state.get("early_cancels", {}).items()},
         )
 
 
@@ -105,11 +111,14 @@ class PaperVenue:
         )
         now = self._now_ns()
         out: list[Report] = [w.submitted(receipt_ns, now)]
+        early = s.early_cancels.pop(order.order_id, None)
         problem = _invalid(order) or model_problem
         if problem is not None:
             out.append(w.event("rejected", venue_ns, now, problem))
             return out
         out.append(w.event("accepted", venue_ns, now))
+        if early is not None:  # its cancel came first: canceled as it arrives
+            return [*out, w.event("canceled", max(early[0], venue_ns), now, early[1])]
         s.orders.append(w)
         if model == "book" and s.depth_ts >= venue_ns:
             out += self._walk(s, w, s.depth_ts)
@@ -117,6 +126,24 @@ class PaperVenue:
             out += self._first_trade(w, s.trade_ts, s.trade_price)
         s.prune()
         return out
+
+    def cancel(self, request: CancelOrder) -> list[Report]:
+        """Cancel the order if it works, dated when the venue has it (the request's time,
+        the symbol's newest market data, the order's arrival: the latest); a cancel of an
+        order not seen yet (the two topics arrive independently) cancels it on arrival; of
+        one that no longer works, nothing. `latency_ms` does not apply to cancels."""
+        s = self._state.setdefault(request.symbol, _SymbolState())
+        for w in s.orders:
+            if w.order_id == request.order_id and not w.is_closed:
+                ts = max(request.ts_event, s.last_ts, w.venue_ns)
+                out: list[Report] = [w.event("canceled", ts, self._now_ns(), request.reason)]
+                s.prune()
+                return out
+        if not s.seen.has(request.order_id) and request.order_id not in s.early_cancels:
+            s.early_cancels[request.order_id] = [request.ts_event, request.reason]
+            while len(s.early_cancels) > EARLY_CANCELS:
+                del s.early_cancels[next(iter(s.early_cancels))]
+        return []
 
     def _model(self, s: _SymbolState, symbol: str) -> tuple[Model, str | None]:
         """The fill model for a new order of `symbol`, or why there is none for its data."""

@@ -30,6 +30,13 @@ class SeenOrders:
         self.other.add(order_id)
         return True
 
+    def has(self, order_id: str) -> bool:
+        """Whether `order_id` was seen (without recording it)."""
+        prefix, _, seq = order_id.rpartition(":")
+        if prefix and seq.isdigit() and seq.isascii():
+            return int(seq) <= self.highest.get(prefix, -1)
+        return order_id in self.other
+
     def to_state(self) -> dict[str, object]:
         return {"highest": dict(sorted(self.highest.items())), "other": sorted(self.other)}
 

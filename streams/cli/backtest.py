@@ -26,15 +26,16 @@ from streams.settings import get_settings, with_engines
 DESCRIPTION = (
     "Run a strategy through the whole engine graph in-process, in event time, with a test\n"
     "clock: bars, vpin and microstructure (when the input has trades or depth), features,\n"
-    "the strategy, paper execution, the portfolio and margin (logic.margin, margin-call\n"
-    "alerts). Every output topic is written to OUT as in `replay` (<topic>.parquet and\n"
-    "<topic>.csv), with OUT/summary.json: per account the starting cash, final equity,\n"
-    "total return, fills, fees, turnover and max drawdown. The same input gives the same\n"
-    "files, byte for byte.\n\n"
+    "the strategy, pre-trade risk, paper execution, the portfolio and margin (logic.margin,\n"
+    "margin-call alerts). Every output topic is written to OUT as in `replay`\n"
+    "(<topic>.parquet and <topic>.csv), with OUT/summary.json: per account the starting\n"
+    "cash, final equity, total return, fills, fees, turnover and max drawdown. The same\n"
+    "input gives the same files, byte for byte.\n\n"
     "--strategy takes a built-in name or module:Class of your own (a subclass of\n"
     "processors.strategies.Strategy importable from the current directory or the\n"
-    "environment); --set NAME.PARAM=VALUE sets its parameters, and execution.*,\n"
-    "portfolio.* and margin.* those of the paper venue, the accounting and the margin.\n\n"
+    "environment); --set NAME.PARAM=VALUE sets its parameters, and pretrade.*,\n"
+    "execution.*, portfolio.* and margin.* those of pre-trade risk (limits are off unless\n"
+    "set), the paper venue, the accounting and the margin.\n\n"
     + FORMATS_HELP
 )
 EXAMPLES = (
@@ -62,7 +63,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="directory for the output files and summary.json. Example: --out bt")
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="NAME.PARAM=VALUE",
-        help="set a parameter of the strategy, execution, portfolio or another engine "
+        help="set a parameter of the strategy, pretrade, execution, portfolio or another engine "
         "(repeatable). Example: --set sma_cross.fast=10")
     add_file_options(p)
     p.set_defaults(handler=_run, params="defaults")

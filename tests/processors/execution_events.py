@@ -1,5 +1,6 @@
-"""Event factories for the execution engine's tests: orders, bars, trades, books, and a feed
-that hands each event to the engine as the runtime would (one batch per event)."""
+"""Event factories for the execution engine's tests: orders, bars, trades, books, cancels, and
+a feed that hands each event to the engine as the runtime would (one batch per event).
+Orders go to the engine as pre-trade risk approved them (logic.orders.approved)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ from processors.base import Emit
 from processors.execution.engine import ExecutionEngine
 from processors.execution.params import ExecutionParams
 from streams.clock import TestClock
-from streams.schema import Bar, DepthSnapshot, Event, Execution, Order, OrderEvent, Trade
+from streams.schema import (
+    Bar,
+    CancelRequest,
+    DepthSnapshot,
+    Event,
+    Execution,
+    Order,
+    OrderEvent,
+    Trade,
+)
 from tests.factories import T0, columns
 
 SECOND_NS = 1_000_000_000
@@ -21,8 +31,8 @@ MS_NS = 1_000_000
 MINUTE_NS = 60 * SECOND_NS
 # the first midnight UTC after T0 (2023-11-14T22:13:00Z)
 MIDNIGHT = int(datetime(2023, 11, 15, tzinfo=UTC).timestamp()) * SECOND_NS
-TOPICS = {Order: "logic.orders", Bar: "market.bars.1m", Trade: "market.trades",
-          DepthSnapshot: "market.depth"}
+TOPICS = {Order: "logic.orders.approved", Bar: "market.bars.1m", Trade: "market.trades",
+          DepthSnapshot: "market.depth", CancelRequest: "logic.order.cancels"}
 
 
 def engine(**params: Any) -> ExecutionEngine:
@@ -39,6 +49,13 @@ def order(seq: int = 1, ts: int = T0, **overrides: Any) -> Order:
 
 def limit(seq: int = 1, ts: int = T0, price: str = "100.00", **overrides: Any) -> Order:
     return order(seq, ts, order_type="limit", limit_price=price, **overrides)
+
+
+def cancel(seq: int = 1, ts: int = T0, reason: str = "account paper halted by c-1",
+           command: str = "c-1") -> CancelRequest:
+    order_id = f"test:AAPL:{seq}"
+    return CancelRequest(ts_event=ts, ts_init=ts, cancel_id=f"{order_id}:cancel:{command}",
+                         order_id=order_id, account="paper", symbol="AAPL", reason=reason)
 
 
 def bar(start: int, open_: str, high: str, low: str, close: str = "", symbol: str = "AAPL") -> Bar:

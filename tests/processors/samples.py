@@ -11,8 +11,12 @@ end too), some of a one-sided book without a spread. Executions are fills of a f
 at some of those trades' prices (buys and sells, so positions open, add, reduce and flip),
 with a fee. Positions and portfolio snapshots are the portfolio engine's over those fills and
 bars, from a starting cash small enough that accounts go in and out of margin calls. Orders
-are a strategy's: market and limit (near the symbol's last trade, on both
-sides of it), every time in force, a limit without a price now and then, and re-deliveries.
+are a strategy's, for a few accounts: market and limit (near the symbol's last trade, on both
+sides of it), every time in force, a limit without a price now and then, and re-deliveries;
+the same orders as pre-trade risk approves them. Cancels name some of those orders, before
+and after they arrive, and some twice. Risk commands halt, reduce and resume each account in
+turn; margin states of each account go from ample to negative excess liquidity under both
+methods; risk alerts raise and clear each symbol's VPIN alert, among alerts of other kinds.
 Any other topic gets a generic stream of its model: the factory's valid event, keyed by
 several keys over minutes.
 """
@@ -31,12 +35,17 @@ from streams.clock import TestClock
 from streams.codec import event_columns
 from streams.feeds.sim import SimMarket
 from streams.schema import (
+    Alert,
+    ApprovedOrder,
     Bar,
+    CancelRequest,
     DepthSnapshot,
     Event,
     Execution,
+    MarginState,
     MicrostructureFeatures,
     Order,
+    RiskCommand,
     Trade,
     VpinReading,
 )
@@ -52,6 +61,7 @@ UNREPORTED_EVERY = 11  # every 11th trade is flagged unreported
 FILL_EVERY = 5  # every 5th trade's price and time make a fill of one of ACCOUNTS
 ACCOUNTS = ("ACC1", "ACC2", "ACC3")
 ACCOUNT_CASH = Decimal(20_000)  # each account's starting cash: some go into margin calls
+ORDER_ACCOUNTS = ("paper", "ACC1", "ACC2")  # the accounts of the sample orders, in turn
 TRADES_PER_BUCKET = 5  # a symbol's every 5th trade completes a VPIN bucket
 VPIN_WINDOW = 4  # VPIN readings without a value, per symbol
 ONE_SIDED_EVERY = 13  # every 13th order-book record has no ask side: no spread
@@ -112,13 +122,14 @@ def _bars(trades: list[Trade]) -> list[Bar]:
     return bars
 
 
-def _orders(trades: list[Trade]) -> list[Event]:
-    """A strategy's orders every 5 s, round-robin over SYMBOLS: market and limit orders (limits
-    0.1 % either side of the symbol's last trade), GTC / IOC / DAY; every 9th limit order has
-    no price (the venue rejects it) and every 7th order is delivered twice."""
+def _orders(trades: list[Trade]) -> list[Order]:
+    """A strategy's orders every 5 s, round-robin over SYMBOLS, then over ORDER_ACCOUNTS: market
+    and limit orders (limits 0.1 % either side of the symbol's last trade), GTC / IOC / DAY;
+    every 9th limit order has no price (the venue rejects it) and every 7th order is delivered
+    twice."""
     last: dict[str, Decimal] = {}
     trades = sorted(trades, key=lambda t: t.ts_event)
-    orders: list[Event] = []
+    orders: list[Order] = []
     for i in range(MINUTES * 12):
         ts = T0 + i * 5 * SECOND_NS + 1
         while trades and trades[0].ts_event < ts:
@@ -131,7 +142,8 @@ def _orders(trades: list[Trade]) -> list[Event]:
         price = round(last.get(symbol, Decimal(100)) * (1 + offset), 2)
         order = Order(
             ts_event=ts, ts_init=ts, order_id=f"sample:{symbol}:{i + 1}", strategy="sample",
-            account="paper", symbol=symbol, side=side, quantity=1 + (i * 37) % 400,
+            account=ORDER_ACCOUNTS[i // len(SYMBOLS) % len(ORDER_ACCOUNTS)], symbol=symbol,
+            side=side, quantity=1 + (i * 37) % 400,
             order_type=kind, limit_price=price if kind == "limit" and i % 9 else None,
             time_in_force=("GTC", "IOC", "DAY")[i % 3],
         )
@@ -246,16 +258,99 @@ def _order_events() -> list[Event]:
     return out
 
 
+@cache
+def _sample_orders() -> list[Order]:
+    return _orders([t for t in _market()["Trade"] if not t.unreported])
+
+
+def _cancels(orders: list[Order]) -> list[Event]:
+    """Cancels of every 4th order, in time order: most 20 s after it (some still work then),
+    every 3rd 2 s before it arrives, every 5th delivered twice; and one of an order that
+    never comes."""
+    cancels: list[tuple[int, CancelRequest]] = []
+    for n, order in enumerate(dict.fromkeys(o.order_id for o in orders)):
+        if n % 4:
+            continue
+        original = next(o for o in orders if o.order_id == order)
+        ts = original.ts_event + (-2 if n % 3 == 0 else 20) * SECOND_NS
+        cancel = CancelRequest(ts_event=ts, ts_init=ts, cancel_id=f"{order}:cancel:cmd-{n}",
+                               order_id=order, account=original.account,
+                               symbol=original.symbol, reason=f"sample halt cmd-{n}")
+        cancels += [(ts, cancel)] * (2 if n % 5 == 0 else 1)
+    ts = T0 + 90 * SECOND_NS
+    cancels.append((ts, CancelRequest(ts_event=ts, ts_init=ts, cancel_id="x:cancel:cmd-x",
+                                      order_id="never:AAPL:1", account="paper", symbol="AAPL",
+                                      reason="sample halt cmd-x")))
+    return [cancel for _, cancel in sorted(cancels, key=lambda c: c[0])]
+
+
+def _risk_commands() -> list[Event]:
+    """Each account of the orders and the fills halted, then reducing, then active again,
+    one account after the other, 17 s apart."""
+    commands = []
+    for n, (account, action) in enumerate(itertools.product(
+            dict.fromkeys(ORDER_ACCOUNTS + ACCOUNTS), ("halt", "reduce", "resume"))):
+        ts = T0 + (30 + 17 * n) * SECOND_NS
+        commands.append(RiskCommand(ts_event=ts, ts_init=ts, command_id=f"cmd-{n}",
+                                    account=account, action=action,
+                                    reason=f"sample {action}", issued_by="samples"))
+    return sorted(commands, key=lambda c: (c.ts_event, c.account))
+
+
+def _margin_states() -> list[Event]:
+    """Each account's margin every 20 s: excess liquidity from ample to below zero and back,
+    reg_t and portfolio in turn."""
+    states = []
+    for i in range(MINUTES * 3):
+        for k, account in enumerate(dict.fromkeys(ORDER_ACCOUNTS + ACCOUNTS)):
+            ts = T0 + (i * 20 + k) * SECOND_NS
+            excess = Decimal((50_000, 5_000, 500, -1_000)[(i + k) % 4])
+            states.append(MarginState(
+                ts_event=ts, ts_init=ts, account=account, currency="USD",
+                equity=Decimal(100_000), initial_margin=Decimal(100_000) - excess,
+                maintenance_margin=Decimal(100_000) - excess, excess_liquidity=excess,
+                method=("reg_t", "portfolio")[i % 2]))
+    return states
+
+
+def _risk_alerts() -> list[Event]:
+    """Each symbol's VPIN alert raised and cleared, every 40 s in turn, with alerts of other
+    kinds (a feed outage, an order rejection) between them."""
+    alerts = []
+    for i in range(MINUTES * 6):
+        symbol, ts = SYMBOLS[i % len(SYMBOLS)], T0 + (i * 10 + 3) * SECOND_NS
+        raised = i // len(SYMBOLS) % 2 == 0
+        episode = T0 + ((i - (0 if raised else len(SYMBOLS))) * 10 + 3) * SECOND_NS
+        alerts.append(Alert(
+            ts_event=ts, ts_init=ts, alert_id=f"vpin:{symbol}:{episode}:{i}", kind="vpin",
+            state="raised" if raised else "cleared",
+            severity="warning" if raised else "info", symbol=symbol, message="sample",
+            values={"vpin": 0.5, "vpin_cdf": 0.95 if raised else 0.5, "bucket": float(i)}))
+        if i % 5 == 2:
+            alerts.append(Alert(ts_event=ts, ts_init=ts, alert_id=f"feed_outage:sim:{ts}:{i}",
+                                kind="feed_outage", state="raised", severity="critical",
+                                symbol=symbol, message="sample outage"))
+    return alerts
+
+
 def topic_events(topic: str) -> list[Event]:
     """The sample events of one catalog topic, in arrival order."""
     spec = catalog()[topic]
     market = _market()
     if spec.value in market:
         return market[spec.value]
-    if spec.value == "Order":
-        return _orders([t for t in market["Trade"] if not t.unreported])
-    if spec.value == "OrderEvent":
-        return _order_events()
+    orders = _sample_orders()
+    special = {
+        "Order": lambda: orders,
+        "ApprovedOrder": lambda: [ApprovedOrder(**o.model_dump()) for o in orders],
+        "CancelRequest": lambda: _cancels(orders),
+        "OrderEvent": _order_events,
+        "RiskCommand": _risk_commands,
+        "MarginState": _margin_states,
+        "Alert": _risk_alerts,
+    }
+    if spec.value in special:
+        return special[spec.value]()
     return _generic(spec.value, spec.key)
 
 

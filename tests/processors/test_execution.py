@@ -341,7 +341,8 @@ def test_market_data_is_quiet_only_for_symbols_where_an_order_works() -> None:
     # Assert: AAPL's data can fill the order, MSFT's cannot; orders are never quiet
     assert eng.quiet_rows("market.trades", tape).tolist() == [False, True]
     assert eng.quiet_rows("market.bars.1m", bars).tolist() == [False, True]
-    assert eng.quiet_rows("logic.orders", columns("Order", [order(2)])).tolist() == [False]
+    assert eng.quiet_rows("logic.orders.approved",
+                          columns("ApprovedOrder", [order(2)])).tolist() == [False]
     assert eng.process("market.trades", {k: v[1:] for k, v in tape.items()}) == []
 
     # Act: a trade through the limit fills it; then AAPL's data is quiet too

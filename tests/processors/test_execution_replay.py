@@ -1,5 +1,6 @@
 """The execution engine in the replay graph (streams/graph.py): orders + bars -> executions,
-from source topics and in a cycle with a strategy that reads its order events."""
+from source topics and in a cycle with a strategy that reads its order events (its orders
+through pre-trade risk)."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def test_orders_and_bars_replay_to_next_open_executions(batch_rows: int) -> None
     orders = [order(1, ts=BARS[0].ts_event), order(2, ts=BARS[2].ts_event, side="sell")]
 
     # Act
-    result = run_replay([_bar_source(), Source("logic.orders", event_columns("Order", orders))],
-                        [ENGINES["execution"]], PARAMS, batch_rows=batch_rows)
+    approved = Source("logic.orders.approved", event_columns("ApprovedOrder", orders))
+    result = run_replay([_bar_source(), approved], [ENGINES["execution"]], PARAMS,
+                        batch_rows=batch_rows)
 
     # Assert: the next bar's open, slipped 10 bps, fee 1 bp, dated at that bar's end
     assert [(x["exec_id"], x["side"], D(x["price"]), x["quantity"], D(x["commission"]),
@@ -56,7 +58,8 @@ class _NoParams(BaseModel):
 
 class BuyEveryBar(Engine):
     """A toy strategy: one market buy per closed bar; it counts its filled orders from the
-    order events, which closes the cycle strategy -> execution -> strategy."""
+    order events, which closes the cycle strategy -> pre-trade risk -> execution ->
+    strategy."""
 
     name = "buy_every_bar"
     outputs = ("logic.orders",)
@@ -106,7 +109,8 @@ def test_a_strategy_and_the_venue_run_as_a_cycle_in_event_time() -> None:
             filled[:] = self.filled
             return out
 
-    result = run_replay([_bar_source()], [Recording, ENGINES["execution"]], PARAMS)
+    result = run_replay([_bar_source()],
+                        [Recording, ENGINES["pretrade"], ENGINES["execution"]], PARAMS)
 
     # each order fills at the next bar's open, dated at that bar's end, and its fill reaches
     # the strategy in the same run; the last bar's order is still working at the end

@@ -158,7 +158,7 @@ def test_replay_of_an_empty_time_range_is_an_error(
 
 
 @pytest.mark.parametrize(("args", "reason"), [
-    (["--topic", "logic.risk.alerts"], "cannot replay logic.risk.alerts: no engine of "
+    (["--topic", "logic.signals"], "cannot replay logic.signals: no engine of "
      f"{', '.join(ENGINES.defaults())} reads it"),
     (["--topic", "market.quotes", "--engines", "bars"],
      "cannot replay market.quotes: no engine of bars reads it"),
@@ -186,13 +186,19 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.trades read by bars, execution, vpin",
         "market.quotes read by microstructure, vpin",
         "market.depth read by execution, microstructure",
-        "market.bars.1m read by execution, features, margin, portfolio, sma_cross, vpin_guard",
-        "market.executions read by portfolio, sma_cross, vpin_guard",
+        "market.bars.1m read by execution, features, margin, portfolio, pretrade, sma_cross, "
+        "vpin_guard",
+        "market.executions read by portfolio, pretrade, sma_cross, vpin_guard",
         "logic.vpin read by features, sma_cross, vpin_guard",
         "logic.microstructure read by features",
         "logic.features read by sma_cross, vpin_guard",
-        "logic.orders read by execution",
-        "logic.order.events read by sma_cross, vpin_guard",
+        "logic.risk.alerts read by pretrade",
+        "logic.risk.commands read by pretrade",
+        "logic.margin read by pretrade",
+        "logic.orders read by pretrade",
+        "logic.orders.approved read by execution",
+        "logic.order.cancels read by execution",
+        "logic.order.events read by pretrade, sma_cross, vpin_guard",
         "logic.positions read by margin",
         "logic.portfolio read by margin"}
     assert len({line.index(" read by ") for line in listed}) == 1  # one column

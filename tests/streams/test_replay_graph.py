@@ -365,7 +365,8 @@ def _stepped(engine: type[Engine]) -> type[Engine]:
 
 
 def test_a_backtest_of_a_trade_tape_is_the_same_batched_as_instant_by_instant() -> None:
-    # Arrange: the backtest graph (bars, vpin, features, sma_cross, execution, portfolio)
+    # Arrange: the backtest graph (bars, vpin, features, sma_cross, pretrade, execution,
+    # portfolio)
     # over trades, with SMAs short enough to trade often (orders fill on the next trade)
     engines = backtest_engines(load_strategy("sma_cross"))
     params = apply_overrides(EngineParams(), ["sma_cross.fast=2", "sma_cross.slow=3",
@@ -374,8 +375,8 @@ def test_a_backtest_of_a_trade_tape_is_the_same_batched_as_instant_by_instant() 
 
     # Act
     batched = run_replay([tape], engines, params)
-    stepped = run_replay([tape], [_stepped(e) if e.name in ("sma_cross", "execution") else e
-                                  for e in engines], params)
+    stepped = run_replay([tape], [_stepped(e) if e.name in ("sma_cross", "pretrade", "execution")
+                                  else e for e in engines], params)
 
     # Assert: every output the same, in the same order
     assert len(batched.outputs["market.executions"]) > 10
