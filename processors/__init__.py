@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from processors.features import FeaturesEngine
     from processors.microstructure import MicrostructureEngine
     from processors.portfolio import PortfolioEngine
+    from processors.risk import RiskEngine
     from processors.strategies.sma_cross import SmaCrossEngine
     from processors.strategies.vpin_guard import VpinGuardEngine
     from processors.vpin import VpinEngine
@@ -145,6 +146,7 @@ ENGINES = EngineRegistry(
                  "processors.microstructure:MicrostructureParams"),
     Registration("portfolio", "processors.portfolio:PortfolioEngine",
                  "processors.portfolio:PortfolioParams"),
+    Registration("risk", "processors.risk.engine:RiskEngine", "processors.risk.params:RiskParams"),
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
     Registration("sma_cross", "processors.strategies.sma_cross:SmaCrossEngine",
                  "processors.strategies.sma_cross:SmaCrossParams", default=False),
@@ -162,5 +164,5 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
-           "MicrostructureEngine", "PortfolioEngine", "SmaCrossEngine", "VpinEngine",
+           "MicrostructureEngine", "PortfolioEngine", "RiskEngine", "SmaCrossEngine", "VpinEngine",
            "VpinGuardEngine", "Registration"]

@@ -24,8 +24,9 @@ each one-bar figure scaled to `horizon_bars` by sqrt(horizon_bars) (the report s
   factored by eigendecomposition, so a singular S is fine;
 - stress: each scenario's loss -sum(v x shock) (processors/risk/stress.py), not scaled;
   `worst_stress` the largest;
-- drawdown: (peak - equity) / peak, the fall of the newest equity from the highest equity the
-  account's snapshots showed.
+- drawdown: (peak - equity) / peak, the fall of the newest equity (logic.portfolio) from the
+  highest equity of the account's reports (an instant's snapshots in between, one symbol
+  re-marked and another not yet, are not equities the account had).
 VaR figures are None until `min_bars` return vectors are in (the window for the historical
 ones, the EWMA for the others): with fewer, a 99% quantile is a guess. A symbol's return is 0
 in the periods before its second bar (no earlier close), so a position in a symbol new to the
@@ -36,7 +37,10 @@ the instant that changed them (every input dated at or before it has arrived; in
 one report per account and instant), dated at the newest ts_event applied. It sees the returns
 of every bar dated at or before its time (the bar period that ends then included) and none
 later: a bar dated after a pending report's time sends the report out before it is applied.
-A worker sends a pending report out when its clock passes the instant (NAUTILUS_CLOCK_TICK_MS).
+A worker sends a pending report out when its clock passes the instant (NAUTILUS_CLOCK_TICK_MS);
+there a record that arrives after later bars (its topic lagging the bars) is reported with
+the returns known by then, and a record of an instant already reported reports it again
+(the sink keeps the newer).
 
 Limits (`var_limit` on `var_measure`, `stress_limit` on worst_stress, `drawdown_limit`; per
 account or a default; off when unset) raise an Alert on logic.risk.alerts (kind `var_limit`,

@@ -36,7 +36,7 @@ class RiskParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
         {"window": 3, "min_bars": 2, "horizon_bars": 10, "mc_scenarios": 2_000, "seed": 7,
          "var_measure": "var_param_99", "var_limit": {"default": 40.0, "ACC2": 25.0},
-         "stress_limit": 20_000.0, "drawdown_limit": {"ACC1": 0.001}, "clear_ratio": 0.5},
+         "stress_limit": 20_000.0, "drawdown_limit": {"ACC1": 0.0002}, "clear_ratio": 0.5},
     ]})
 
     window: int = Field(default=250, ge=1, description="bar returns the historical VaR and "

@@ -9,7 +9,8 @@ the trades that complete a bucket, without a value for each symbol's first bucke
 records are the depth's, one per symbol and second dated at the second's end (so at each bar's
 end too), some of a one-sided book without a spread. Executions are fills of a few accounts
 at some of those trades' prices (buys and sells, so positions open, add, reduce and flip),
-with a fee. Orders are a strategy's: market and limit (near the symbol's last trade, on both
+with a fee; positions and portfolio snapshots are what the portfolio engine makes of those
+fills and bars. Orders are a strategy's: market and limit (near the symbol's last trade, on both
 sides of it), every time in force, a limit without a price now and then, and re-deliveries.
 Any other topic gets a generic stream of its model: the factory's valid event, keyed by
 several keys over minutes.
@@ -73,7 +74,30 @@ def _market() -> dict[str, list[Event]]:
     by_model["Execution"] = _executions(trades)
     by_model["VpinReading"] = _vpin_readings(trades)
     by_model["MicrostructureFeatures"] = _book_records(by_model["DepthSnapshot"])
+    by_model |= _portfolio_records(by_model["Execution"], by_model["Bar"])
     return {model: _with_late_arrivals(events) for model, events in by_model.items()}
+
+
+def _portfolio_records(fills: list[Execution], bars: list[Bar]) -> dict[str, list[Event]]:
+    """The portfolio engine's positions and snapshots of `fills` marked by `bars`, in the
+    order it publishes them (fills and bars in event-time order, a bar before a fill of the
+    same time), by model name."""
+    import torch
+
+    from processors.portfolio import PortfolioEngine, PortfolioParams
+    from streams.clock import TestClock
+    from streams.codec import event_columns
+
+    engine = PortfolioEngine(PortfolioParams(), TestClock(0), torch.device("cpu"))
+    inputs = sorted([(f.ts_event, 1, "market.executions", f) for f in fills]
+                    + [(b.ts_event, 0, "market.bars.1m", b) for b in bars],
+                    key=lambda row: row[:2])
+    out: dict[str, list[Event]] = defaultdict(list)
+    for _, _, topic, ev in inputs:
+        for emit in engine.process(topic, event_columns(type(ev).__name__, [ev])):
+            value = emit.value
+            out[type(value).__name__].append(value.model_copy(update={"ts_init": value.ts_event}))
+    return out
 
 
 def _with_late_arrivals(events: list[Event]) -> list[Event]:
