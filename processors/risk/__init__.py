@@ -25,8 +25,9 @@ each one-bar figure scaled to `horizon_bars` by sqrt(horizon_bars) (the report s
 - stress: each scenario's loss -sum(v x shock) (processors/risk/stress.py), not scaled;
   `worst_stress` the largest;
 - drawdown: (peak - equity) / peak, the fall of the newest equity (logic.portfolio) from the
-  highest equity of the account's reports (an instant's snapshots in between, one symbol
-  re-marked and another not yet, are not equities the account had).
+  highest equity the account had at the end of an instant (its last snapshot of that
+  ts_event: the ones in between, one symbol re-marked and another not yet, are no equity
+  the account had), so it does not depend on when reports went out.
 VaR figures are None until `min_bars` return vectors are in (the window for the historical
 ones, the EWMA for the others): with fewer, a 99% quantile is a guess. A symbol's return is 0
 in the periods before its second bar (no earlier close), so a position in a symbol new to the

@@ -44,7 +44,7 @@ class _Account:
     currency: str = "USD"
     equity: float | None = None
     equity_ts: int = -1
-    peak: float | None = None  # the highest equity of its reports (instants complete)
+    peak: float | None = None  # the highest equity at the end of an instant before equity_ts
     due: int | None = None  # a report is pending: it goes out once event time passes this
     raised: dict[str, int] = field(default_factory=dict)  # limit kind -> episode start ts
 
@@ -52,13 +52,15 @@ class _Account:
         """Dollar value (quantity x mark) of every open position, by symbol."""
         return {s: h.quantity * h.mark for s, h in sorted(self.holdings.items()) if h.quantity}
 
+    @property
     def drawdown(self) -> float:
-        """The fall from the peak, as a fraction of it; the equity now joins the peak (an
-        instant's snapshots in between, one symbol re-marked and not yet another, do not)."""
+        """The fall of the equity from its peak, as a fraction of the peak. The peak takes
+        each instant's last equity: the snapshots in between (one symbol re-marked, another
+        not yet) are no equity the account had."""
         if self.equity is None:
             return 0.0
-        self.peak = self.equity if self.peak is None else max(self.peak, self.equity)
-        return (self.peak - self.equity) / self.peak if self.peak > 0 else 0.0
+        peak = self.equity if self.peak is None else max(self.peak, self.equity)
+        return (peak - self.equity) / peak if peak > 0 else 0.0
 
 
 class RiskEngine(Engine):
@@ -105,6 +107,8 @@ class RiskEngine(Engine):
                 columns["equity"].tolist(), columns["currency"].tolist(), strict=True):
             emits += self._emit_before(ts)
             book = self._accounts.setdefault(account, _Account())
+            if ts > book.equity_ts and book.equity is not None:  # its instant is over
+                book.peak = book.equity if book.peak is None else max(book.peak, book.equity)
             if ts >= book.equity_ts:
                 book.equity, book.equity_ts, book.currency = equity, ts, currency
             self._touch(account, book, ts)
@@ -182,7 +186,7 @@ class RiskEngine(Engine):
             "net_exposure": sum(values.values()), "horizon_bars": self.params.horizon_bars,
             "bar_seconds": self._bar_seconds(), "window_bars": len(view.history), **figures,
             "stress": stress, "worst_stress": max(stress.values(), default=None),
-            "drawdown": book.drawdown(),
+            "drawdown": book.drawdown,
         })
         p = self.params
         checks = [Check("var_limit", figures[p.var_measure], p.limit("var_limit", account)),

@@ -59,7 +59,7 @@ class Scenario:
 
     def loss(self, values: dict[str, float]) -> float:
         """The loss (positive) of positions worth `values` (symbol -> quantity x mark)."""
-        return -sum(value * self.shock(symbol) for symbol, value in sorted(values.items()))
+        return 0.0 - sum(value * self.shock(symbol) for symbol, value in sorted(values.items()))
 
 
 def scenario_path(name: str) -> Path:

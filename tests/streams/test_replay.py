@@ -186,11 +186,13 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.trades read by bars, execution, vpin",
         "market.quotes read by microstructure, vpin",
         "market.depth read by execution, microstructure",
-        "market.bars.1m read by execution, features, portfolio, sma_cross, vpin_guard",
+        "market.bars.1m read by execution, features, portfolio, risk, sma_cross, vpin_guard",
         "market.executions read by portfolio, sma_cross, vpin_guard",
         "logic.vpin read by features, sma_cross, vpin_guard",
         "logic.microstructure read by features",
         "logic.features read by sma_cross, vpin_guard",
         "logic.orders read by execution",
-        "logic.order.events read by sma_cross, vpin_guard"}
+        "logic.order.events read by sma_cross, vpin_guard",
+        "logic.positions read by risk",
+        "logic.portfolio read by risk"}
     assert len({line.index(" read by ") for line in listed}) == 1  # one column

@@ -50,7 +50,8 @@ def start_group_at_end(
     consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
                          "enable.partition.eof": True, "enable.auto.commit": False})
     try:
-        ends = kafka.watermarks(consumer, [(t, p) for t in topics for p in range(6)])
+        metadata = consumer.list_topics(timeout=kafka.TIMEOUT_S).topics
+        ends = kafka.watermarks(consumer, [(t, p) for t in topics for p in metadata[t].partitions])
     finally:
         consumer.close()
     starts = {tp: high for tp, (_, high) in ends.items()}
