@@ -142,15 +142,10 @@ class BarReturns:
 
     def history(self, symbols: list[str]) -> np.ndarray:
         """The last `window` return vectors (rows, oldest first) of `symbols` (columns)."""
-        if not self._history:
-            return np.zeros((0, len(symbols)))
-        width = len(self.column)
-        rows = np.stack([np.pad(h, (0, width - len(h))) for h in self._history])
-        out = np.zeros((len(rows), len(symbols)))
-        for j, symbol in enumerate(symbols):
-            if symbol in self.column:
-                out[:, j] = rows[:, self.column[symbol]]
-        return out
+        rows = np.zeros((len(self._history), len(self.column) + 1))  # the last column: 0s
+        for i, r in enumerate(self._history):  # a row is as wide as the columns of its time
+            rows[i, :len(r)] = r
+        return rows[:, [self.column.get(s, -1) for s in symbols]]
 
     def latest(self, symbols: list[str]) -> ReturnsView:
         """`covariance` and `history` of `symbols` as if the pending period were folded now

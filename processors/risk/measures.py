@@ -16,7 +16,9 @@ figures are one-bar losses in USD (positive = a loss); the engine scales them to
 - Monte Carlo: `scenarios` return vectors drawn from N(0, S) with the caller's seeded
   generator, S factored by its eigendecomposition (S = Q E Q', draws Q sqrt(E) z), which takes
   a singular S (fewer returns than symbols, a symbol without returns) as it is: the draws
-  stay in the space S spans. The simulated P&L's tail is read as the historical one's.
+  stay in the space S spans. The simulated P&L's tail is read as the historical one's. The
+  standard normals are drawn in float32 (on a CPU six times faster than float64; their
+  rounding, 6e-8 relative, is far below the estimate's sampling error of about 1%).
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ Z = {pct: NormalDist().inv_cdf(float(level)) for pct, level in LEVELS.items()}
 
 def tail(pnl: Tensor, level: Fraction) -> tuple[float, float]:
     """(VaR, CVaR) at `level` of a P&L sample [n], n >= 1 (module docstring)."""
-    losses = torch.sort(-pnl, descending=True).values
-    share = len(losses) * (1 - level)  # exact: n (1 - a) as a fraction
+    share = len(pnl) * (1 - level)  # exact: n (1 - a) as a fraction
     whole = math.floor(share)
+    losses = torch.topk(-pnl, whole + 1).values  # the worst whole + 1, worst first
     var = losses[whole]
     cvar = (losses[:whole].sum() + float(share - whole) * var) / float(share)
     return float(var), float(cvar)
@@ -68,6 +70,6 @@ def simulated_pnl(value: Tensor, covariance: Tensor, scenarios: int,
                   generator: torch.Generator) -> Tensor:
     """P&L of `scenarios` return vectors r = F z, z ~ N(0, I), [scenarios]: (F z) . v."""
     factor = covariance_factor(covariance)
-    z = torch.randn((scenarios, len(value)), generator=generator, dtype=value.dtype,
+    z = torch.randn((scenarios, len(value)), generator=generator, dtype=torch.float32,
                     device=value.device)
-    return z @ (factor.T @ value)
+    return z.to(value.dtype) @ (factor.T @ value)

@@ -87,3 +87,6 @@ def test_without_a_pending_period_latest_is_what_was_folded() -> None:
     assert torch.equal(view.covariance, returns.covariance(SYMBOLS))
     np.testing.assert_array_equal(view.history, returns.history(SYMBOLS))
     assert pytest.approx(view.history[0]) == closes(4)[1] / closes(4)[0] - 1
+    # an account with no open position asks for no symbols
+    assert returns.covariance([]).shape == (0, 0)
+    assert returns.latest([]).history.shape == (3, 0)
