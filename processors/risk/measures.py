@@ -42,8 +42,10 @@ def tail(pnl: Tensor, level: Fraction) -> tuple[float, float]:
     whole = math.floor(share)
     losses = torch.topk(-pnl, whole + 1).values  # the worst whole + 1, worst first
     var = losses[whole]
+    if whole == 0:  # the tail is within the worst loss: both are it, exactly
+        return float(var), float(var)
     cvar = (losses[:whole].sum() + float(share - whole) * var) / float(share)
-    return float(var), float(cvar)
+    return float(var), max(float(cvar), float(var))  # >= VaR exactly, not just to an ulp
 
 
 def historical_pnl(value: Tensor, history: Tensor) -> Tensor:

@@ -25,7 +25,7 @@ DEFAULT_KEY = "default"
 Measure = Literal["var_hist_95", "var_hist_99", "cvar_hist_95", "cvar_hist_99",
                   "var_param_95", "var_param_99", "var_mc_95", "var_mc_99"]
 Usd = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-Fraction = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Share = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # of the equity peak
 LIMITS = ("var_limit", "stress_limit", "drawdown_limit")
 
 
@@ -60,7 +60,7 @@ class RiskParams(BaseModel):
     stress_limit: dict[str, Usd] = Field(
         default_factory=dict, description="most worst stress loss in USD; key `default` or "
         "an account")
-    drawdown_limit: dict[str, Fraction] = Field(
+    drawdown_limit: dict[str, Share] = Field(
         default_factory=dict, description="most drawdown from the equity peak, a fraction "
         "(0.1 = 10%); key `default` or an account")
     clear_ratio: float = Field(default=0.9, gt=0, le=1, description="a raised limit alert "
