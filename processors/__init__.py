@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from processors.margin.engine import MarginEngine
     from processors.microstructure import MicrostructureEngine
     from processors.portfolio import PortfolioEngine
+    from processors.risk import RiskEngine
     from processors.strategies.sma_cross import SmaCrossEngine
     from processors.strategies.vpin_guard import VpinGuardEngine
     from processors.vpin import VpinEngine
@@ -150,6 +151,7 @@ ENGINES = EngineRegistry(
                  "processors.portfolio:PortfolioParams"),
     Registration("pretrade", "processors.pretrade.engine:PretradeEngine",
                  "processors.pretrade.params:PretradeParams"),
+    Registration("risk", "processors.risk.engine:RiskEngine", "processors.risk.params:RiskParams"),
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
     Registration("sma_cross", "processors.strategies.sma_cross:SmaCrossEngine",
                  "processors.strategies.sma_cross:SmaCrossParams", default=False),
@@ -167,5 +169,5 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
-           "MarginEngine", "MicrostructureEngine", "PortfolioEngine", "SmaCrossEngine",
-           "VpinEngine", "VpinGuardEngine", "Registration"]
+            "MarginEngine", "MicrostructureEngine", "PortfolioEngine", "RiskEngine",
+           "SmaCrossEngine", "VpinEngine", "VpinGuardEngine", "Registration"]

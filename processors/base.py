@@ -164,7 +164,10 @@ class Engine(ABC):
         return np.zeros(len(columns["ts_event"]), dtype=bool)
 
     def on_time(self, now_ns: int) -> list[Emit]:
-        """Let time pass: close whatever is due by `now_ns`. Default: nothing is time-driven."""
+        """Let time pass: every event dated at or before `now_ns` has been delivered (in a
+        replay exactly; a worker's clock is the wall clock, and events of its last moments
+        may still arrive), so close whatever is due by then. Default: nothing is
+        time-driven."""
         return []
 
     def flush(self) -> list[Emit]:

@@ -2,8 +2,9 @@
 
 Engines never read the wall clock; they take time from events or from an injected Clock.
 Time-driven work is not scheduled on the clock: the runtime lets time pass on every engine
-(`Engine.on_time`), the worker once per tick, the replay after each batch at its last event
-time, so the same code closes the same things live and in a replay.
+(`Engine.on_time`), the worker once per tick, the replay after each batch (to just before its
+last event time, since events of that time may follow) and after each instant of a cycle,
+so the same code closes the same things live and in a replay.
 """
 
 from __future__ import annotations

@@ -361,7 +361,10 @@ class _Cycle:
 class _EngineFeed:
     """One engine's pending batch: runs of one of its topics, joined until the topic changes
     or `batch_rows` is reached. After each batch the engine's clock moves to the batch's last
-    event time and its time-driven closes fire."""
+    event time and time passes to just before it (`on_time(last - 1)`): more events of that
+    time may follow in the next batch (another topic's, or past `batch_rows`), so only what
+    is due before it may close, as in a cycle, where `on_time(now)` comes once the whole
+    instant is in."""
 
     def __init__(self, engine: Engine, batch_rows: int) -> None:
         self.engine, self._batch_rows = engine, batch_rows
@@ -388,7 +391,7 @@ class _EngineFeed:
         _advance(self.engine.clock, last_ts)
         assert self._topic is not None
         out = self.engine.process(self._topic, columns)
-        return out + self.engine.on_time(last_ts)
+        return out + self.engine.on_time(last_ts - 1)
 
 
 def _advance(clock: object, ts_ns: int) -> None:

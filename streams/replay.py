@@ -80,9 +80,10 @@ def replay_runs(
     engines as a graph, and collect every output.
 
     Each engine sees only its own inputs, in batches of up to `batch_rows`; after each batch
-    its time-driven closes fire at the batch's last event time; at the end it flushes, and
-    its outputs (flushed ones too) reach the engines that read them. An engine without
-    settings (a test's) runs with its parameter model's defaults.
+    time passes to just before the batch's last event time (more events of that time may
+    follow); at the end it flushes, and its outputs (flushed ones too) reach the engines
+    that read them. An engine without settings (a test's) runs with its parameter model's
+    defaults.
     """
     catalog = catalog or Catalog.load(get_settings().topics_file)
     engines = new_engines(engine_classes, {cls.name: getattr(params, cls.name, None)

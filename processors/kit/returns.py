@@ -13,12 +13,18 @@ Each folded vector updates the covariance, Sigma = lambda * Sigma + (1 - lambda)
 count as 0 for them. The state is derived from the bars alone, the same in every instance
 of an engine that reads bars as a broadcast input, so it is rebuilt by re-reading the
 topic, never snapshotted.
+
+`latest` reads the covariance and history as if the pending period were folded, without
+folding it: an engine that knows from event time that a period is over (every bar dated at
+or before its end has arrived) gets the returns through that period, while the state itself
+still folds only on bars, so it stays the same in every instance.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import deque
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,6 +34,16 @@ from processors.kit.tensors import float_dtype
 
 log = logging.getLogger(__name__)
 RISKMETRICS_LAMBDA = 0.94
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnsView:
+    """Some symbols' EWMA covariance [k, k] (on the device), their last return vectors
+    [rows, k] (oldest first) and how many periods the covariance folded."""
+
+    covariance: Tensor
+    history: np.ndarray
+    periods: int
 
 
 class BarReturns:
@@ -82,17 +98,26 @@ class BarReturns:
             if symbol not in self.column:
                 self._add_column(symbol)
         r = np.zeros(len(self.column))
-        for symbol, close in self._pending.items():
-            previous = self.close.get(symbol)
-            if previous is not None and previous > 0:
-                r[self.column[symbol]] = close / previous - 1.0
-            self.close[symbol] = close
+        for symbol in self._pending:
+            r[self.column[symbol]] = self._pending_return(symbol)
+        self.close.update(self._pending)
         self._pending = {}
-        vector = torch.as_tensor(r, dtype=self.dtype, device=self.device)
-        self._cov = self.lambda_ * self._cov + (1 - self.lambda_) * torch.outer(vector, vector)
+        self._cov = self._ewma_step(self._cov, r)
         self.periods += 1
         if self._window:
             self._history.append(r)
+
+    def _pending_return(self, symbol: str) -> float:
+        """The pending period's return of `symbol` (0 without a bar in it or an earlier
+        close)."""
+        close, previous = self._pending.get(symbol), self.close.get(symbol)
+        if close is None or previous is None or previous <= 0:
+            return 0.0
+        return close / previous - 1.0
+
+    def _ewma_step(self, cov: Tensor, r: np.ndarray) -> Tensor:
+        vector = torch.as_tensor(r, dtype=self.dtype, device=self.device)
+        return self.lambda_ * cov + (1 - self.lambda_) * torch.outer(vector, vector)
 
     def _add_column(self, symbol: str) -> None:
         n = len(self.column)
@@ -116,12 +141,19 @@ class BarReturns:
 
     def history(self, symbols: list[str]) -> np.ndarray:
         """The last `window` return vectors (rows, oldest first) of `symbols` (columns)."""
-        if not self._history:
-            return np.zeros((0, len(symbols)))
-        width = len(self.column)
-        rows = np.stack([np.pad(h, (0, width - len(h))) for h in self._history])
-        out = np.zeros((len(rows), len(symbols)))
-        for j, symbol in enumerate(symbols):
-            if symbol in self.column:
-                out[:, j] = rows[:, self.column[symbol]]
-        return out
+        rows = np.zeros((len(self._history), len(self.column) + 1))  # the last column: 0s
+        for i, r in enumerate(self._history):  # a row is as wide as the columns of its time
+            rows[i, :len(r)] = r
+        return rows[:, [self.column.get(s, -1) for s in symbols]]
+
+    def latest(self, symbols: list[str]) -> ReturnsView:
+        """`covariance` and `history` of `symbols` as if the pending period were folded now
+        (see the module docstring); the state is left as it is."""
+        covariance, history, periods = self.covariance(symbols), self.history(symbols), self.periods
+        if self._pending:
+            r = np.array([self._pending_return(s) for s in symbols], dtype=np.float64)
+            covariance = self._ewma_step(covariance, r)
+            if self._window:
+                history = np.vstack([history, r[None, :]])[-self._window:]
+            periods += 1
+        return ReturnsView(covariance, history, periods)

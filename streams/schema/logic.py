@@ -111,9 +111,11 @@ class RiskReport(Event):
     """An account's portfolio risk (logic.risk): its positions revalued on the bar returns of
     their symbols. Losses are positive USD over `horizon_bars` bars of `bar_seconds`; one-bar
     figures are scaled by sqrt(horizon_bars) (`scaling`). `window_bars`: the bar returns the
-    historical figures used; `stress`: each scenario's loss (scenarios file), not scaled."""
+    historical figures used; `stress`: each scenario's loss (scenarios file), not scaled.
+    A live worker may publish an instant's report again when a record of that instant comes
+    late: the newer one replaces it (`update`)."""
 
-    STORED = Stored("risk_reports", ("account", "time"), served=True)
+    STORED = Stored("risk_reports", ("account", "time"), on_conflict="update", served=True)
 
     account: str
     currency: str

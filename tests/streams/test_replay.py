@@ -186,8 +186,8 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.trades read by bars, execution, vpin",
         "market.quotes read by microstructure, vpin",
         "market.depth read by execution, microstructure",
-        "market.bars.1m read by execution, features, margin, portfolio, pretrade, sma_cross, "
-        "vpin_guard",
+        "market.bars.1m read by execution, features, margin, portfolio, pretrade, risk, "
+        "sma_cross, vpin_guard",
         "market.executions read by portfolio, pretrade, sma_cross, vpin_guard",
         "logic.vpin read by features, sma_cross, vpin_guard",
         "logic.microstructure read by features",
@@ -199,6 +199,6 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "logic.orders.approved read by execution",
         "logic.order.cancels read by execution",
         "logic.order.events read by pretrade, sma_cross, vpin_guard",
-        "logic.positions read by margin",
-        "logic.portfolio read by margin"}
+        "logic.positions read by margin, risk",
+        "logic.portfolio read by margin, risk"}
     assert len({line.index(" read by ") for line in listed}) == 1  # one column
