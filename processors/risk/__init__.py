@@ -15,9 +15,10 @@ each one-bar figure scaled to `horizon_bars` by sqrt(horizon_bars) (the report s
   of the losses, CVaR the mean of the worst 1 - a of them, Acerbi and Tasche);
   `window_bars` is the number of vectors used;
 - parametric VaR, RiskMetrics: z_a x sqrt(v' S v), zero mean, S the EWMA covariance (lambda
-  0.94) with its weights over the periods seen normalised to sum to 1 (pandas'
-  `ewm(alpha=0.06, adjust=True)` of the products r_i r_j; the recursion from zero alone would
-  give them 1 - 0.94^n, understating a short history: by 46% of the variance after 10 bars);
+  0.94) with its weights over the periods seen normalised to sum to 1 (processors/kit/
+  returns.py: pandas' `ewm(alpha=0.06, adjust=True)` of the products r_i r_j; the recursion
+  from zero alone would give them 1 - 0.94^n, understating a short history: by 46% of the
+  variance after 10 bars; the margin engine's sigma_usd reads the same estimate);
 - Monte Carlo VaR: `mc_scenarios` return vectors from N(0, S), drawn on the engine's device
   with a generator seeded by (`seed`, account, ts_event) (the same report draws the same
   scenarios however the input was batched; another device's generator draws others), S

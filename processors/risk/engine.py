@@ -211,11 +211,8 @@ class RiskEngine(Engine):
                 var, cvar = tail(pnl, level)
                 figures[f"var_hist_{pct}"], figures[f"cvar_hist_{pct}"] = var * scale, cvar * scale
         if view.periods >= p.min_bars:
-            # RiskMetrics' weights over the periods seen, normalised to sum to 1 (the
-            # recursion from zero gives them 1 - lambda^n), as pandas' ewm(adjust=True)
-            weight = 1 - self._returns.lambda_ ** view.periods
             take = torch.as_tensor(index, dtype=torch.long, device=self.device)
-            covariance = view.covariance[take][:, take] / weight
+            covariance = view.covariance[take][:, take]  # normalised (kit/returns.py)
             pnl = simulated_pnl(v, covariance, p.mc_scenarios, self._generator(account, ts))
             for pct, level in LEVELS.items():
                 figures[f"var_param_{pct}"] = parametric_var(v, covariance, pct) * scale

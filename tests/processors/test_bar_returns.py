@@ -28,7 +28,8 @@ def test_the_ewma_covariance_of_two_periods_by_hand() -> None:
     got = returns.covariance(["B", "A", "C"]).numpy()
 
     r1, r2 = np.array([0.01, -0.02]), np.array([99.99 / 101 - 1, 49.49 / 49 - 1])
-    expected = 0.94 * (0.06 * np.outer(r1, r1)) + 0.06 * np.outer(r2, r2)  # (A, B)
+    recursion = 0.94 * (0.06 * np.outer(r1, r1)) + 0.06 * np.outer(r2, r2)  # (A, B)
+    expected = recursion / (1 - 0.94**3)  # three periods folded, the first one's r = 0
     assert got[:2, :2] == pytest.approx(expected[::-1, ::-1], rel=1e-12)
     assert (got[2] == 0).all() and (got[:, 2] == 0).all()  # C never seen
 

@@ -83,7 +83,7 @@ def expected_probabilities(prices: list[str]) -> dict[int, float]:
         if ts > FILL_TS:
             value = QUANTITY * closes_[i]
             excess = CASH - QUANTITY * PRICE + value - 0.25 * value
-            sigma = value * math.sqrt(variance)
+            sigma = value * math.sqrt(variance / (1 - LAMBDA**i))  # i periods folded
             out[ts] = 1.0 if excess <= 0 else min(
                 1.0, math.erfc(excess / (sigma * math.sqrt(H)) / math.sqrt(2)))
     return out

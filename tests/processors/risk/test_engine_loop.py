@@ -42,7 +42,7 @@ PARAMS = EngineParams(
 
 
 def sma_cross_loop(batch_rows: int) -> ReplayResult:
-    engines = [ENGINES[name] for name in ("sma_cross", "execution", "portfolio", "risk")]
+    engines = [ENGINES[name] for name in ("sma_cross", "pretrade", "execution", "portfolio", "risk")]
     return run_replay([Source("market.bars.1m", columns("Bar", random_walk()))], engines,
                       PARAMS, batch_rows=batch_rows)
 
@@ -128,7 +128,8 @@ def test_inside_a_cycle_an_alert_reaches_the_strategy_at_its_instant(batch_rows:
     params = PARAMS.model_copy(update={"risk": RiskParams(
         window=30, min_bars=5, mc_scenarios=2_000, scenarios=(), var_measure="var_param_95",
         var_limit=150.0)})
-    engines = [BuyUntilVarLimit, *(ENGINES[n] for n in ("execution", "portfolio", "risk"))]
+    engines = [BuyUntilVarLimit,
+               *(ENGINES[n] for n in ("pretrade", "execution", "portfolio", "risk"))]
 
     result = run_replay([Source("market.bars.1m", columns("Bar", random_walk()))], engines,
                         params, batch_rows=batch_rows)

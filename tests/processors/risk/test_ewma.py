@@ -2,7 +2,7 @@
 
 The recursion S_n = lambda S_(n-1) + (1 - lambda) r_n r_n' from zero is checked against its
 direct sum, (1 - lambda) sum_k lambda^(n-k) r_k r_k', and, normalised by the weight the
-periods carry (1 - lambda^n), against pandas' `ewm(alpha=1 - lambda, adjust=True).mean()`
+periods carry (1 - lambda^n) as `covariance` reads it, against pandas' `ewm(alpha=1 - lambda, adjust=True).mean()`
 of the products r_i r_j (what the risk engine's parametric and Monte Carlo VaR use).
 `latest` must read exactly what folding the pending period gives, and change nothing.
 """
@@ -47,11 +47,11 @@ def test_the_recursion_is_the_direct_sum_and_normalised_it_is_pandas_ewm() -> No
     direct = (1 - lam) * sum(lam ** (n - 1 - k) * np.outer(r[k], r[k]) for k in range(n))
     covariance = returns.covariance(SYMBOLS).numpy()
     assert returns.periods == n
-    np.testing.assert_allclose(covariance, direct, rtol=1e-12)
+    np.testing.assert_allclose(covariance * (1 - lam**n), direct, rtol=1e-12)
     products = pd.DataFrame({(i, j): r[:, i] * r[:, j] for i in range(3) for j in range(3)})
     ewm = products.ewm(alpha=1 - lam, adjust=True).mean().iloc[-1]
     pandas_cov = np.array([[ewm[(i, j)] for j in range(3)] for i in range(3)])
-    np.testing.assert_allclose(covariance / (1 - lam**n), pandas_cov, rtol=1e-12)
+    np.testing.assert_allclose(covariance, pandas_cov, rtol=1e-12)
     np.testing.assert_allclose(returns.history(SYMBOLS), r, rtol=1e-12)
 
 
