@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,8 @@ import psycopg
 import pytest
 
 from processors import ENGINES
+from streams.catalog import Catalog
+from streams.codec import encode
 from streams.endpoints import Endpoints
 from streams.feeds.sim import KNOWN_SYMBOLS, volume_per_s
 from streams.kafka import broker_reachable
@@ -28,6 +31,7 @@ from streams.storage import tokens
 from streams.up import feed_sized_params
 from tests.api.data import write
 from tests.factories import event
+from tests.streams.runtime.workers import produce, read_topic, start_group_at_end, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -384,3 +388,68 @@ def test_up_gives_vpin_guard_bands_it_can_cross_within_five_bars() -> None:
     period = json.loads(variables["NAUTILUS_VPIN_GUARD__BB_PERIOD"])
     dev = json.loads(variables["NAUTILUS_VPIN_GUARD__BB_DEV"])
     assert period <= 4 and dev < (period - 1) ** 0.5
+
+
+def _order(account: str, n: int) -> tuple[str, bytes]:
+    order = event("Order", order_id=f"desk:AAPL:{n}", strategy="desk", account=account,
+                  symbol="AAPL", side="buy", quantity=10, order_type="market",
+                  limit_price=None, ts_event=time.time_ns(), ts_init=time.time_ns())
+    return "AAPL", encode(order)
+
+
+def _events(brokers: str, account: str, order_id: str) -> dict[str, str | None]:
+    """The order's states on logic.order.events, with their reasons."""
+    return {e["state"]: e["reason"] for e in read_topic(
+        brokers, "logic.order.events",
+        lambda e: e["account"] == account and e["order_id"] == order_id)}
+
+
+def _approved(brokers: str, account: str) -> set[str]:
+    return {o["order_id"] for o in read_topic(brokers, "logic.orders.approved",
+                                              lambda o: o["account"] == account)}
+
+
+def test_a_halt_under_up_cancels_the_open_orders_and_rejects_every_new_order(
+    run_up: StartUp, services_env: dict[str, str], base_env: dict[str, str],
+    kafka_brokers: str, tmp_path: Path
+) -> None:
+    # Arrange: `up`'s worker (every default engine, pretrade among them) in a group of its
+    # own that starts at the end of every topic, and an order working at the venue (no
+    # market data: it waits for the next bar's open)
+    app_id = f"test-up-halt-{uuid.uuid4().hex[:8]}"
+    catalog = Catalog.load(Path(__file__).resolve().parents[2] / "topics.yaml")
+    start_group_at_end(kafka_brokers, app_id, tuple(t.name for t in catalog))
+    up = run_up("--no-feed", "--no-sink", "--api-port", "0",
+                env={**services_env, "NAUTILUS_APP_ID": app_id})
+    up.wait_endpoints()
+    account = f"UP{uuid.uuid4().hex[:8].upper()}"
+    produce(kafka_brokers, [_order(account, 1)], "logic.orders")
+    wait_for(lambda: _events(kafka_brokers, account, "desk:AAPL:1").keys() >= {"accepted"},
+             2 * STARTUP_TIMEOUT_S, "the first order at the venue")
+    user_env = {**base_env, "NAUTILUS_STATE_DIR": str(up.state_dir)}  # finds up's broker
+
+    # Act: the kill switch as a user throws it, then a new order
+    halted = _command(["risk", "halt", "--account", account, "--reason", "desk limit"],
+                      user_env, tmp_path)
+    wait_for(lambda: "canceled" in _events(kafka_brokers, account, "desk:AAPL:1"),
+             STARTUP_TIMEOUT_S, "the working order's cancel")
+    produce(kafka_brokers, [_order(account, 2)], "logic.orders")
+    wait_for(lambda: "rejected" in _events(kafka_brokers, account, "desk:AAPL:2"),
+             STARTUP_TIMEOUT_S, "the new order's rejection")
+    resumed = _command(["risk", "resume", "--account", account], user_env, tmp_path)
+    produce(kafka_brokers, [_order(account, 3)], "logic.orders")
+    wait_for(lambda: "accepted" in _events(kafka_brokers, account, "desk:AAPL:3"),
+             STARTUP_TIMEOUT_S, "the order after the resume at the venue")
+    code = up.stop(signal.SIGINT)
+
+    # Assert
+    assert halted.returncode == 0, halted.stderr
+    assert resumed.returncode == 0, resumed.stderr
+    assert code == 0, up.output()
+    canceled = _events(kafka_brokers, account, "desk:AAPL:1")["canceled"]
+    assert canceled is not None and f"account {account} halted by" in canceled
+    rejected = _events(kafka_brokers, account, "desk:AAPL:2")["rejected"]
+    assert rejected is not None and rejected.startswith(
+        f"risk: trading_state: account {account} is HALTED (")
+    assert rejected.endswith(": desk limit)")
+    assert _approved(kafka_brokers, account) == {"desk:AAPL:1", "desk:AAPL:3"}
