@@ -28,7 +28,8 @@ Definition, with the parameters of `MarginParams`:
 4. sigma_usd = sqrt(v' S v), v the dollar positions (market values), S the EWMA covariance
    (lambda `ewma_lambda`, RiskMetrics 0.94) of the bars' per-period returns, up to the bars
    read so far, its weights normalised to sum to 1 (processors/kit/returns.py; the risk
-   engine's parametric VaR reads the same estimate); call_probability = min(1, 2 Phi(-excess / (sigma_usd sqrt(H)))), H =
+   engine's parametric VaR reads the same estimate);
+   call_probability = min(1, 2 Phi(-excess / (sigma_usd sqrt(H)))), H =
    `horizon_bars` (1 when excess <= 0, 0 without volatility); time_to_call_s = bar seconds *
    (excess / (0.6745 sigma_usd))^2, the horizon at which that probability is 0.5 (0 when
    excess <= 0, None without volatility).

@@ -23,7 +23,11 @@ from streams.endpoints import database_url, reachable_kafka_brokers
 from streams.schema import Event, MarginState, RiskCommand, RiskReport
 from streams.settings import Settings, get_settings
 
-LIMIT_ENGINES = ("pretrade", "risk")
+LIMITS: dict[str, tuple[str, ...] | None] = {  # engine -> its limit parameters (None: all)
+    "pretrade": None,
+    "risk": ("var_measure", "var_limit", "stress_limit", "drawdown_limit", "clear_ratio"),
+    "margin": ("method", "predicted_raise", "predicted_clear"),
+}
 _EFFECT = {
     "halt": "the pretrade engine rejects every new order of {account} and cancels its open "
             "orders within one batch",
@@ -99,12 +103,14 @@ def _send(args: argparse.Namespace) -> int:
     return 0
 
 
-def configured_limits(settings: Settings, engines: tuple[str, ...] = LIMIT_ENGINES
-                      ) -> dict[str, dict[str, Any] | None]:
-    """The parameters of `engines` (by default `pretrade` and `risk`) in `settings`, None for
-    an engine that is not registered."""
+def configured_limits(settings: Settings) -> dict[str, dict[str, Any]]:
+    """The limits in `settings`, per engine (LIMITS): every parameter of pre-trade risk (its
+    limits and gates), the risk engine's limits and the margin engine's method and the call
+    probabilities that raise and clear `margin_call_predicted`."""
     params = settings.engine_params().model_dump(mode="json")
-    return {name: params.get(name) for name in engines}
+    return {engine: {name: value for name, value in params[engine].items()
+                     if names is None or name in names}
+            for engine, names in LIMITS.items()}
 
 
 def _columns(model: type[Event]) -> list[str]:
@@ -159,7 +165,7 @@ def _json_value(value: object) -> str:
     raise TypeError(f"not JSON: {type(value).__name__}")
 
 
-def render(rows: list[dict[str, Any]], limits: dict[str, dict[str, Any] | None],
+def render(rows: list[dict[str, Any]], limits: dict[str, dict[str, Any]],
            account: str | None) -> list[str]:
     """The status as lines of text: a block per account, then the limits."""
     lines: list[str] = []
@@ -172,9 +178,6 @@ def render(rows: list[dict[str, Any]], limits: dict[str, dict[str, Any] | None],
                   *_margin(row["margin"]), *_risk(row["risk"]), ""]
     lines.append("limits (this process's settings)")
     for engine, params in limits.items():
-        if params is None:
-            lines.append(_field(engine, "not registered in this version"))
-            continue
         lines.append(_field(engine, "" if params else "no parameters"))
         width = max(map(len, params), default=0)
         lines += [f"    {name:<{width}}  {_limit(value)}" for name, value in params.items()]

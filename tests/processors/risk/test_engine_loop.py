@@ -42,7 +42,8 @@ PARAMS = EngineParams(
 
 
 def sma_cross_loop(batch_rows: int) -> ReplayResult:
-    engines = [ENGINES[name] for name in ("sma_cross", "pretrade", "execution", "portfolio", "risk")]
+    engines = [ENGINES[name]
+               for name in ("sma_cross", "pretrade", "execution", "portfolio", "risk")]
     return run_replay([Source("market.bars.1m", columns("Bar", random_walk()))], engines,
                       PARAMS, batch_rows=batch_rows)
 

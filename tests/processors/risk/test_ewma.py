@@ -2,7 +2,8 @@
 
 The recursion S_n = lambda S_(n-1) + (1 - lambda) r_n r_n' from zero is checked against its
 direct sum, (1 - lambda) sum_k lambda^(n-k) r_k r_k', and, normalised by the weight the
-periods carry (1 - lambda^n) as `covariance` reads it, against pandas' `ewm(alpha=1 - lambda, adjust=True).mean()`
+periods carry (1 - lambda^n) as `covariance` reads it, against pandas'
+`ewm(alpha=1 - lambda, adjust=True).mean()`
 of the products r_i r_j (what the risk engine's parametric and Monte Carlo VaR use).
 `latest` must read exactly what folding the pending period gives, and change nothing.
 """

@@ -18,6 +18,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from processors.pretrade.params import PretradeParams
 from streams import codec, kafka
 from streams.endpoints import Endpoints
 from streams.schema import RiskCommand
@@ -163,7 +164,11 @@ def test_status_prints_state_margin_risk_and_limits(
         "",
         "limits (this process's settings)",
     ]
-    assert [line.split()[0] for line in lines[19:]] == ["pretrade", "risk"]
+    engines = [line.split()[0] for line in lines[19:] if not line.startswith("    ")]
+    assert engines == ["pretrade", "risk", "margin"]
+    risk_limits = lines[19 + len(PretradeParams.model_fields) + 1:][1:6]
+    assert [line.split()[0] for line in risk_limits] == [
+        "var_measure", "var_limit", "stress_limit", "drawdown_limit", "clear_ratio"]
 
 
 def test_status_json_has_every_field_and_the_configured_limits(
@@ -187,7 +192,11 @@ def test_status_json_has_every_field_and_the_configured_limits(
         "1234567.891", "1084567.891", "portfolio", 27_000.0)
     assert (mine["risk"]["var_hist_99"], mine["risk"]["stress"]) == (
         2100.0, {"crash": 12000.0, "rates_up": 3000.0})
-    assert doc["limits"] == {name: params.get(name) for name in ("pretrade", "risk")}
+    assert doc["limits"]["pretrade"] == params["pretrade"]
+    assert doc["limits"]["risk"] == {name: params["risk"][name] for name in (
+        "var_measure", "var_limit", "stress_limit", "drawdown_limit", "clear_ratio")}
+    assert doc["limits"]["margin"] == {name: params["margin"][name] for name in (
+        "method", "predicted_raise", "predicted_clear")}
 
 
 @pytest.fixture
@@ -233,18 +242,25 @@ def test_status_of_an_unknown_account_exits_1(services_env: dict[str, str]) -> N
         "(positions, portfolio, margin, risk reports, risk commands)")
 
 
-def test_limits_are_any_registered_engines_parameters_from_the_settings(
+def test_limits_are_the_engines_limit_parameters_from_the_settings(
     monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from streams.cli.risk import configured_limits
     from streams.settings import Settings
 
-    monkeypatch.setenv("NAUTILUS_PORTFOLIO__CASH", "250000")
+    monkeypatch.setenv("NAUTILUS_PRETRADE__MAX_NOTIONAL_PER_ORDER", "250000")
+    monkeypatch.setenv("NAUTILUS_RISK__DRAWDOWN_LIMIT", '{"ACC1": 0.05}')
+    monkeypatch.setenv("NAUTILUS_MARGIN__METHOD", "portfolio")
 
-    limits = configured_limits(Settings(), ("portfolio", "no_such_engine"))
+    limits = configured_limits(Settings())
 
-    assert limits == {"portfolio": {"cash": "250000", "currency": "USD"},
-                      "no_such_engine": None}
+    assert limits["pretrade"]["max_notional_per_order"] == {"default": "250000"}
+    assert limits["pretrade"]["toxicity_gate"] is True
+    assert limits["risk"]["drawdown_limit"] == {"ACC1": 0.05}
+    assert set(limits["risk"]) == {"var_measure", "var_limit", "stress_limit",
+                                   "drawdown_limit", "clear_ratio"}
+    assert limits["margin"]["method"]["default"] == "portfolio"
+    assert set(limits["margin"]) == {"method", "predicted_raise", "predicted_clear"}
 
 
 def test_limits_print_one_parameter_a_line_unset_ones_off() -> None:
@@ -253,7 +269,7 @@ def test_limits_print_one_parameter_a_line_unset_ones_off() -> None:
     lines = render([], {"pretrade": {"max_notional_per_order": 50000.0, "toxicity_gate": True,
                                      "max_position": {"default": None, "AAPL": 500},
                                      "max_quantity_per_order": None},
-                        "risk": None}, None)
+                        "margin": {}}, None)
 
     assert lines[1:] == [
         "limits (this process's settings)",
@@ -262,4 +278,4 @@ def test_limits_print_one_parameter_a_line_unset_ones_off() -> None:
         "    toxicity_gate           True",
         '    max_position            {"default": null, "AAPL": 500}',
         "    max_quantity_per_order  off",
-        "  risk               not registered in this version"]
+        "  margin             no parameters"]
