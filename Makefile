@@ -48,7 +48,7 @@ up: install ## run everything: embedded broker + PostgreSQL, feed, workers, API
 	$(BIN)/nautilus-streams up
 
 test: install compose-check pglite ## validate docker-compose.yml, then run the test suite
-	@$(BIN)/python -m pytest -q; rc=$$?; \
+	@$(BIN)/python -m pytest -q --durations=20; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 
