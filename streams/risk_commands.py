@@ -26,7 +26,7 @@ from streams import codec, kafka
 from streams.clock import Clock, LiveClock
 from streams.exceptions import BrokerError
 from streams.schema import RiskCommand
-from streams.schema.logic import TradingState
+from streams.schema.logic import STATE_AFTER, TradingState
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,6 @@ TOPIC = "logic.risk.commands"
 SEND_TIMEOUT_S = 5.0
 Action = Literal["halt", "reduce", "resume"]
 ACTIONS: tuple[Action, ...] = get_args(Action)
-STATE_AFTER: dict[str, TradingState] = {"halt": "HALTED", "reduce": "REDUCING",
-                                        "resume": "ACTIVE"}
 
 
 def trading_state(action: str | None) -> TradingState:

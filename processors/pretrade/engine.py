@@ -27,7 +27,7 @@ from processors.strategies.rows import RowModels
 from streams.clock import Clock
 from streams.schema import Alert, ApprovedOrder, CancelRequest, Order, OrderEvent, RiskCommand
 from streams.schema.columns import SIDE_CODES
-from streams.schema.logic import TradingState
+from streams.schema.logic import STATE_AFTER, TradingState
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ ORDER_EVENTS, EXECUTIONS = "logic.order.events", "market.executions"
 CANCELS, ALERTS = "logic.order.cancels", "logic.risk.alerts"
 MARGIN, COMMANDS, BARS = "logic.margin", "logic.risk.commands", "market.bars.1m"
 REJECTED_KIND, STATE_KIND = "order_rejected", "trading_state"
-STATE_OF: dict[str, TradingState] = {"halt": "HALTED", "reduce": "REDUCING", "resume": "ACTIVE"}
 SEVERITY: dict[TradingState, Literal["info", "warning", "critical"]] = {
     "HALTED": "critical", "REDUCING": "warning", "ACTIVE": "info"}
 _ORDER_ROWS, _COMMAND_ROWS = RowModels("Order"), RowModels("RiskCommand")
@@ -152,7 +151,7 @@ class PretradeEngine(Engine):
                 cancel_id=f"{order_id}:cancel:{command.command_id}", order_id=order_id,
                 account=name, symbol=symbol, reason=f"account {name} halted {_by(command)}"))
                 for symbol, order_id in account.open_orders()]
-        mode, state = account.mode, STATE_OF[command.action]
+        mode, state = account.mode, STATE_AFTER[command.action]
         if state == mode.state:
             return emits
         if mode.state == "ACTIVE":

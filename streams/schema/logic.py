@@ -139,6 +139,9 @@ class RiskReport(Event):
 
 
 TradingState = Literal["ACTIVE", "REDUCING", "HALTED"]
+STATE_AFTER: dict[str, TradingState] = {"halt": "HALTED", "reduce": "REDUCING",
+                                        "resume": "ACTIVE"}
+"""The trading state a RiskCommand's action puts its account in."""
 
 
 class RiskCommand(Event):
