@@ -251,9 +251,25 @@ class PortfolioSnapshot(Event):
 
 
 class AnalyticsResult(Event):
+    """Figures the analytics engine concludes about one account's returns (logic.analytics).
+
+    `name` says which figures: `performance` (over every period return since the account's
+    first snapshot) or `rolling` (over the newest `periods` returns, a window). Returns are
+    of periods of `period_seconds` on the UTC epoch grid; `final` is true for the result
+    published at the end of input, which counts the period still open. `values` maps each
+    figure's name to its value, null where the figure is undefined (NaN or an infinity in
+    empyrical: a Sharpe ratio of one return, a Sortino ratio with no losing period). A live
+    worker may publish an instant's result again: the newer one replaces it (`update`)."""
+
+    STORED = Stored("analytics_results", ("account", "name", "time"), on_conflict="update",
+                    served=True)
+
+    account: str
     name: str
-    symbol: Symbol | None = None
-    values: dict[str, float]
+    period_seconds: StrictInt = Field(gt=0)
+    periods: StrictInt = Field(ge=0)
+    final: bool = False
+    values: dict[str, float | None]
 
 
 class EngineHealth(Event):

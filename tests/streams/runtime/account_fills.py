@@ -51,7 +51,8 @@ class AccountFillsEngine(Engine):
             totals["notional_cents"] += int(notional[mine].sum())
             self.mark_dirty(account)
             ts = int(columns["ts_event"][mine].max())
-            result = AnalyticsResult(ts_event=ts, ts_init=ts, name=f"account_fills/{account}",
+            result = AnalyticsResult(ts_event=ts, ts_init=ts, account=account,
+                                     name="account_fills", period_seconds=1, periods=0,
                                      values={k: float(v) for k, v in totals.items()})
             emits.append(Emit("logic.analytics", account, result))
         return emits

@@ -105,9 +105,9 @@ def latest_outputs(brokers: str, accounts: set[str]) -> dict[str, dict[str, int]
     """The newest logic.analytics totals of each of `accounts` (one output per batch)."""
     latest: dict[str, dict[str, int]] = {}
     for row in read_topic(brokers, "logic.analytics",
-                          lambda r: r["name"].removeprefix("account_fills/") in accounts):
+                          lambda r: r["account"] in accounts):
         values = {k: int(v) for k, v in row["values"].items()}
-        account = row["name"].removeprefix("account_fills/")
+        account = row["account"]
         if values["fills"] >= latest.get(account, {"fills": -1})["fills"]:
             latest[account] = values
     return latest
