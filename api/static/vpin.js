@@ -1,0 +1,146 @@
+// VPIN and its CDF per symbol: one small uPlot chart each, history from /api/v1/vpin, new
+// readings from logic.vpin. A reading without VPIN (fewer than `window` buckets so far) counts
+// toward the first value; the card says how many buckets it still needs.
+
+import { el, getJson, getPages, number } from "./live.js";
+
+const HISTORY_MS = 60 * 60 * 1000; // a symbol's history: the hour before its newest reading
+const MAX_POINTS = 5_000;
+const CHART_HEIGHT = 120;
+
+/** The readings of one symbol: chart columns in (ts_event, bucket) order, deduplicated. */
+class SymbolSeries {
+  constructor(symbol, container) {
+    this.symbol = symbol;
+    this.readings = []; // {ts, bucket, vpin, cdf}
+    this.newestBucket = null;
+    this.card = el("figure", { class: "vpin-card", "data-symbol": symbol, "data-points": "0" });
+    this.title = el("figcaption", {}, el("strong", {}, symbol));
+    this.latest = el("span", { class: "latest" });
+    this.state = el("p", { class: "waiting" });
+    this.plotBox = el("div", { class: "plot" });
+    this.title.append(this.latest);
+    this.card.append(this.title, this.state, this.plotBox);
+    container.append(this.card);
+    this.plot = null;
+  }
+
+  add(readings) {
+    const fresh = readings.map((r) => ({
+      ts: Number(r.ts_event), bucket: r.bucket, vpin: r.vpin, cdf: r.vpin_cdf,
+    }));
+    const last = this.readings.at(-1);
+    const ordered = fresh.every((r, i) => {
+      const before = i === 0 ? last : fresh[i - 1];
+      return before === undefined || r.ts > before.ts || (r.ts === before.ts && r.bucket > before.bucket);
+    });
+    if (ordered) {
+      this.readings.push(...fresh);
+    } else {
+      const byKey = new Map(this.readings.concat(fresh).map((r) => [`${r.ts}:${r.bucket}`, r]));
+      this.readings = [...byKey.values()].sort((a, b) => a.ts - b.ts || a.bucket - b.bucket);
+    }
+    this.readings = this.readings.slice(-MAX_POINTS);
+    this.newestBucket = this.readings.at(-1)?.bucket ?? null;
+  }
+
+  render(window) {
+    const valued = this.readings.filter((r) => r.vpin !== null);
+    this.card.dataset.points = String(valued.length);
+    const newest = this.readings.at(-1);
+    if (valued.length === 0) {
+      const needs = window === null ? "`window`" : String(window);
+      const sofar = newest === undefined ? "" : `; bucket ${newest.bucket} so far`;
+      this.state.textContent = `waiting for the first VPIN value (needs ${needs} buckets${sofar})`;
+      this.state.hidden = false;
+      this.latest.textContent = "";
+      return;
+    }
+    this.state.hidden = true;
+    const current = valued.at(-1);
+    this.latest.textContent =
+      ` VPIN ${number(current.vpin, 3)} · CDF ${number(current.cdf, 2)} · bucket ${newest.bucket}`;
+    const data = [valued.map((r) => r.ts / 1e9), valued.map((r) => r.vpin),
+      valued.map((r) => r.cdf)];
+    if (this.plot === null) {
+      this.plot = new uPlot(chartOptions(this.plotBox.clientWidth), data, this.plotBox);
+    } else {
+      this.plot.setData(data);
+    }
+  }
+
+  resize() {
+    if (this.plot !== null) this.plot.setSize({ width: this.plotBox.clientWidth, height: CHART_HEIGHT });
+  }
+}
+
+function chartOptions(width) {
+  return {
+    width: Math.max(width, 200), height: CHART_HEIGHT,
+    legend: { show: false },
+    cursor: { show: true, drag: { x: false, y: false } },
+    scales: { x: { time: true }, y: { range: [0, 1] } },
+    axes: [
+      { stroke: "#9fb3c8", grid: { stroke: "#243447" }, ticks: { stroke: "#243447" } },
+      { stroke: "#9fb3c8", grid: { stroke: "#243447" }, ticks: { stroke: "#243447" }, size: 40,
+        splits: () => [0, 0.5, 1] },
+    ],
+    series: [
+      {},
+      { label: "VPIN", stroke: "#4fc3f7", width: 1.5 },
+      { label: "CDF", stroke: "#ffb74d", width: 1 },
+    ],
+  };
+}
+
+/** Every symbol's chart; `window` is the VPIN engine's, once its health report says it. */
+export class VpinPanel {
+  constructor(container, empty) {
+    this.container = container;
+    this.empty = empty;
+    this.symbols = new Map();
+    this.window = null;
+    this.dirty = new Set();
+    new ResizeObserver(() => this.symbols.forEach((s) => s.resize())).observe(container);
+  }
+
+  series(symbol) {
+    let found = this.symbols.get(symbol);
+    if (found === undefined) {
+      found = new SymbolSeries(symbol, this.container);
+      this.symbols.set(symbol, found);
+      const cards = [...this.symbols.values()].sort((a, b) => a.symbol.localeCompare(b.symbol));
+      this.container.append(...cards.map((s) => s.card));
+      this.empty.hidden = true;
+    }
+    return found;
+  }
+
+  /** The recent history of every symbol with readings. */
+  async load() {
+    const latest = await getJson("/api/v1/vpin/latest");
+    await Promise.all((latest?.data ?? []).map(async (reading) => {
+      const from = new Date(Date.parse(reading.time) - HISTORY_MS).toISOString();
+      const history = await getPages("/api/v1/vpin", { symbol: reading.symbol, from }, MAX_POINTS);
+      this.series(reading.symbol).add(history);
+      this.dirty.add(reading.symbol);
+    }));
+  }
+
+  onRecord(message) {
+    const reading = message.value;
+    this.series(reading.symbol).add([reading]);
+    this.dirty.add(reading.symbol);
+  }
+
+  setWindow(window) {
+    if (window === this.window) return;
+    this.window = window;
+    this.symbols.forEach((s) => this.dirty.add(s.symbol));
+  }
+
+  render() {
+    for (const symbol of this.dirty) this.symbols.get(symbol).render(this.window);
+    this.dirty.clear();
+  }
+}
