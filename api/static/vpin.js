@@ -4,8 +4,8 @@
 
 import { el, getJson, getPages, number } from "./live.js";
 
-const HISTORY_MS = 60 * 60 * 1000; // a symbol's history: the hour before its newest reading
-const MAX_POINTS = 5_000;
+const HISTORY_MS = 60 * 60 * 1000; // a chart shows the hour before its symbol's newest reading
+const MAX_POINTS = 10_000; // and at most this many readings of it
 const CHART_HEIGHT = 120;
 
 /** The readings of one symbol: chart columns in (ts_event, bucket) order, deduplicated. */
@@ -13,8 +13,11 @@ class SymbolSeries {
   constructor(symbol, container) {
     this.symbol = symbol;
     this.readings = []; // {ts, bucket, vpin, cdf}
-    this.newestBucket = null;
-    this.card = el("figure", { class: "vpin-card", "data-symbol": symbol, "data-points": "0" });
+    this.livePoints = 0; // VPIN values that came over the websocket
+    // data-points: VPIN points in the chart; data-live-points: those received live so far
+    this.card = el("figure", {
+      class: "vpin-card", "data-symbol": symbol, "data-points": "0", "data-live-points": "0",
+    });
     this.title = el("figcaption", {}, el("strong", {}, symbol));
     this.latest = el("span", { class: "latest" });
     this.state = el("p", { class: "waiting" });
@@ -40,13 +43,16 @@ class SymbolSeries {
       const byKey = new Map(this.readings.concat(fresh).map((r) => [`${r.ts}:${r.bucket}`, r]));
       this.readings = [...byKey.values()].sort((a, b) => a.ts - b.ts || a.bucket - b.bucket);
     }
-    this.readings = this.readings.slice(-MAX_POINTS);
-    this.newestBucket = this.readings.at(-1)?.bucket ?? null;
+    if (this.readings.length === 0) return;
+    const since = this.readings.at(-1).ts - HISTORY_MS * 1e6;
+    const kept = this.readings.findIndex((r) => r.ts >= since);
+    this.readings = this.readings.slice(Math.max(kept, this.readings.length - MAX_POINTS));
   }
 
   render(window) {
     const valued = this.readings.filter((r) => r.vpin !== null);
     this.card.dataset.points = String(valued.length);
+    this.card.dataset.livePoints = String(this.livePoints);
     const newest = this.readings.at(-1);
     if (valued.length === 0) {
       const needs = window === null ? "`window`" : String(window);
@@ -129,7 +135,9 @@ export class VpinPanel {
 
   onRecord(message) {
     const reading = message.value;
-    this.series(reading.symbol).add([reading]);
+    const series = this.series(reading.symbol);
+    series.add([reading]);
+    if (reading.vpin !== null) series.livePoints += 1;
     this.dirty.add(reading.symbol);
   }
 
