@@ -248,6 +248,28 @@ def test_the_page_reconnects_when_the_stream_closes_and_picks_up_new_readings(
         assert [e for e in errors.all() if "ERR_CONNECTION_REFUSED" not in e] == []
 
 
+def test_a_token_revoked_while_the_page_is_open_is_refused_at_the_next_connection(
+    served: ServedApp, database_url: str
+) -> None:
+    token, info = tokens.create_token(database_url, "read", "dashboard revoked")
+    with chromium_page() as (page, errors):
+        _open_dashboard(page, served.url, token)
+
+        tokens.revoke_token(database_url, info.token_id)
+        served.stop()  # the open sockets were let in with the token; new ones are checked
+        served.start()
+        problem = page.locator("#token-problem")
+        problem.wait_for(state="visible", timeout=90_000)
+
+        # the reopened stream closes with 1008, or the reload it starts gets a 401 first
+        assert re.search(r"refused this token \((401|live stream closed with 1008)",
+                         problem.inner_text()), problem.inner_text()
+        assert page.locator("#dashboard").is_hidden()
+        assert page.locator("#connection").get_attribute("data-state") == "refused"
+        assert [e for e in errors.all() if not re.search(
+            "ERR_CONNECTION_REFUSED|status of 401", e)] == []
+
+
 # ----------------------------------------------------------------------------------------
 # Against a running pipeline: `up` (broker, database, worker with the default engines, sink,
 # feed, API) with VPIN on 2-second bars and a 10-bucket window, so values come within
