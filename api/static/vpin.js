@@ -107,7 +107,12 @@ export class VpinPanel {
     this.symbols = new Map();
     this.window = null;
     this.dirty = new Set();
-    new ResizeObserver(() => this.symbols.forEach((s) => s.resize())).observe(container);
+    this.width = null;
+    new ResizeObserver(([entry]) => { // charts follow the panel's width (their height is fixed)
+      if (entry.contentRect.width === this.width) return;
+      this.width = entry.contentRect.width;
+      this.symbols.forEach((s) => s.resize());
+    }).observe(container);
   }
 
   series(symbol) {
