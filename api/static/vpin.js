@@ -80,6 +80,11 @@ class SymbolSeries {
   }
 }
 
+/** Seconds since the epoch as HH:MM:SS UTC (the API's times are UTC). */
+function utcTime(seconds) {
+  return new Date(seconds * 1000).toISOString().slice(11, 19);
+}
+
 function chartOptions(width) {
   return {
     width: Math.max(width, 200), height: CHART_HEIGHT,
@@ -87,7 +92,8 @@ function chartOptions(width) {
     cursor: { show: true, drag: { x: false, y: false } },
     scales: { x: { time: true }, y: { range: [0, 1] } },
     axes: [
-      { stroke: "#9fb3c8", grid: { stroke: "#243447" }, ticks: { stroke: "#243447" } },
+      { stroke: "#9fb3c8", grid: { stroke: "#243447" }, ticks: { stroke: "#243447" }, space: 70,
+        values: (u, splits) => splits.map(utcTime) },
       { stroke: "#9fb3c8", grid: { stroke: "#243447" }, ticks: { stroke: "#243447" }, size: 40,
         splits: () => [0, 0.5, 1] },
     ],
