@@ -17,6 +17,7 @@ from api.metrics import RequestMetrics
 from api.routes import (
     accounts,
     analytics,
+    dashboard,
     health,
     margin,
     market,
@@ -52,8 +53,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPIOffline(
     title="Nautilus Streams",
     description=(
-        "Trading analytics from the Nautilus Streams pipeline. Every route but /health and "
-        "/ready needs `Authorization: Bearer <token>` (`nautilus-streams token create`)."
+        "Trading analytics from the Nautilus Streams pipeline. Every route but /health, "
+        "/ready and the dashboard page (`/`, `/static/...`; it asks for a token) needs "
+        "`Authorization: Bearer <token>` (`nautilus-streams token create`)."
     ),
     version="0.1.0",
     lifespan=lifespan,
@@ -68,6 +70,8 @@ if _origins:
 app.add_middleware(RequestMetrics)
 errors.install(app)
 app.include_router(health.router)
+app.include_router(dashboard.router)
+app.mount("/static", dashboard.assets, name="static")
 for module in (market, analytics, records, portfolio, risk, margin, accounts, system, stream,
                metrics):
     app.include_router(module.router)
