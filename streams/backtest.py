@@ -140,6 +140,7 @@ def _period_figures(summary: AccountSummary) -> str:
     if summary.performance is None:
         return ""
     sharpe, drawdown = (summary.performance.get(k) for k in ("sharpe", "max_drawdown"))
-    return (f"; over {summary.performance_periods} period returns: sharpe "
+    n = summary.performance_periods
+    return (f"; {n} period{'' if n == 1 else 's'}: sharpe "
             f"{'n/a' if sharpe is None else f'{sharpe:.4f}'}, max drawdown "
             f"{'n/a' if drawdown is None else f'{drawdown:.4%}'}")

@@ -77,7 +77,7 @@ def test_the_final_performance_result_is_the_accounts_performance() -> None:
                                                 "sortino": None}
     assert summary.as_json()["performance_periods"] == 4
     assert summary_lines([summary])[0].endswith(
-        "; over 4 period returns: sharpe 1.2500, max drawdown -1.2300%")
+        "; 4 periods: sharpe 1.2500, max drawdown -1.2300%")
 
 
 def test_without_analytics_the_performance_is_null_and_not_printed() -> None:
