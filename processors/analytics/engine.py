@@ -146,9 +146,9 @@ class AnalyticsEngine(Engine):
 
     def _snapshot(self, account: str, book: _Account, period: _Period) -> list[Emit]:
         """Apply a snapshot: it closes the open period if it falls in a later one."""
-        newest = book.open.end if book.open is not None else book.closed_end
-        if period.end < newest or period.end <= book.closed_end:
-            log.info("snapshot of a closed period ignored account=%s ts_event=%d "
+        if period.end <= book.closed_end or (book.open is not None
+                                             and period.end < book.open.end):
+            log.info("snapshot of a period already over, ignored account=%s ts_event=%d "
                      "period_end=%d", account, period.ts, period.end)
             return []
         emits: list[Emit] = []

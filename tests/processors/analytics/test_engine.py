@@ -171,3 +171,15 @@ def test_accounts_are_apart() -> None:
     assert sorted((e.key, e.value.account, e.value.values["total_return"],
                    e.value.values["fills"]) for e in out) == [
         ("ACC1", "ACC1", pytest.approx(-0.1), 0), ("ACC2", "ACC2", pytest.approx(0.1), 1)]
+
+
+def test_a_snapshot_of_a_period_already_closed_changes_nothing() -> None:
+    analytics = engine()
+    feed(analytics, [], SNAPSHOTS[:2])
+    analytics.on_time(D0 + DAY_NS)
+    state = analytics.snapshot("ACC1")
+
+    late = feed(analytics, [], [snapshot(D0 + 21 * HOUR_NS, 2000)])
+
+    assert late == []
+    assert analytics.snapshot("ACC1") == state
