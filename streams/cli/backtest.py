@@ -26,16 +26,19 @@ from streams.settings import get_settings, with_engines
 DESCRIPTION = (
     "Run a strategy through the whole engine graph in-process, in event time, with a test\n"
     "clock: bars, vpin and microstructure (when the input has trades or depth), features,\n"
-    "the strategy, pre-trade risk, paper execution, the portfolio and margin (logic.margin,\n"
-    "margin-call alerts). Every output topic is written to OUT as in `replay`\n"
+    "the strategy, pre-trade risk, paper execution, the portfolio, margin (logic.margin,\n"
+    "margin-call alerts) and analytics (logic.analytics: empyrical's figures of the\n"
+    "period returns). Every output topic is written to OUT as in `replay`\n"
     "(<topic>.parquet and <topic>.csv), with OUT/summary.json: per account the starting\n"
-    "cash, final equity, total return, fills, fees, turnover and max drawdown. The same\n"
-    "input gives the same files, byte for byte.\n\n"
+    "cash, final equity, total return, fills, fees, turnover, max drawdown and\n"
+    "`performance` (Sharpe, Sortino, Calmar, max drawdown, VaR, ... over periods of\n"
+    "analytics.period_seconds, default one UTC day). The same input gives the same files,\n"
+    "byte for byte.\n\n"
     "--strategy takes a built-in name or module:Class of your own (a subclass of\n"
     "processors.strategies.Strategy importable from the current directory or the\n"
     "environment); --set NAME.PARAM=VALUE sets its parameters, and pretrade.*,\n"
-    "execution.*, portfolio.* and margin.* those of pre-trade risk (limits are off unless\n"
-    "set), the paper venue, the accounting and the margin.\n\n"
+    "execution.*, portfolio.*, margin.* and analytics.* those of pre-trade risk (limits are\n"
+    "off unless set), the paper venue, the accounting, the margin and the analytics.\n\n"
     + FORMATS_HELP
 )
 EXAMPLES = (
