@@ -138,6 +138,8 @@ class EngineRegistry(Mapping[str, type[Engine]]):
 
 
 ENGINES = EngineRegistry(
+    Registration("analytics", "processors.analytics.engine:AnalyticsEngine",
+                 "processors.analytics.params:AnalyticsParams"),
     Registration("bars", "processors.bars:BarEngine", "processors.bars:BarParams"),
     Registration("execution", "processors.execution.engine:ExecutionEngine",
                  "processors.execution.params:ExecutionParams"),

@@ -3,9 +3,9 @@
 `backtest_engines` is the graph: the market engines (bars, vpin and microstructure run when
 the input carries trades or depth; a bar file feeds features directly), features, the
 strategy, pre-trade risk (its orders pass `pretrade` on their way to the venue), paper
-execution, the portfolio and margin. `summarize` reads the outputs of the run
-(market.executions, logic.portfolio) into one summary per account, the same numbers in the
-same order for the same input:
+execution, the portfolio, margin and analytics. `summarize` reads the outputs of the run
+(market.executions, logic.portfolio, logic.analytics) into one summary per account, the same
+numbers in the same order for the same input:
 
 - `starting_cash` (the portfolio engine's `cash`), `final_equity` (the account's last
   snapshot, or its starting cash when it never traded), `total_return` = final equity /
@@ -13,8 +13,12 @@ same order for the same input:
 - `fills` (executions), `fees` (their commissions), `turnover` (sum of price * quantity);
 - `max_drawdown`: the largest fall of equity from its running peak, as a fraction of that peak
   (0 when equity never falls; the starting cash is the first peak), over the snapshots the
-  portfolio engine publishes (every fill and every bar close).
-Money stays exact (Decimal text); the two ratios are floats.
+  portfolio engine publishes (every fill and every bar close);
+- `performance`: the values of the analytics engine's final `performance` result (empyrical's
+  figures over the account's period returns, processors/analytics; its `max_drawdown` is over
+  period equities and negative, as empyrical states it), and `performance_periods`, how many
+  period returns they cover; null when the account has no portfolio snapshot.
+Money stays exact (Decimal text); the ratios are floats.
 """
 
 from __future__ import annotations
@@ -24,15 +28,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from streams.schema import Execution, PortfolioSnapshot
+from streams.schema import AnalyticsResult, Execution, PortfolioSnapshot
 
 if TYPE_CHECKING:
     from processors import Emit, Engine
 
 MARKET_ENGINES = ("bars", "vpin", "microstructure", "features")
-ACCOUNTING_ENGINES = ("pretrade", "execution", "portfolio", "margin")
+ACCOUNTING_ENGINES = ("pretrade", "execution", "portfolio", "margin", "analytics")
 EXECUTIONS_TOPIC = "market.executions"
 PORTFOLIO_TOPIC = "logic.portfolio"
+ANALYTICS_TOPIC = "logic.analytics"
 
 
 def backtest_engines(strategy: type[Engine]) -> list[type[Engine]]:
@@ -54,6 +59,8 @@ class AccountSummary:
     fees: Decimal = Decimal(0)
     turnover: Decimal = Decimal(0)
     max_drawdown: float = 0.0
+    performance: dict[str, float | None] | None = None
+    performance_periods: int = 0
 
     @property
     def total_return(self) -> float:
@@ -69,6 +76,8 @@ class AccountSummary:
             "fees": format(self.fees, "f"),
             "turnover": format(self.turnover, "f"),
             "max_drawdown": self.max_drawdown,
+            "performance": self.performance,
+            "performance_periods": self.performance_periods,
         }
 
 
@@ -100,6 +109,12 @@ def summarize(
         summary.final_equity = snapshot.equity
         if peak > 0:
             summary.max_drawdown = max(summary.max_drawdown, float(1 - snapshot.equity / peak))
+    for emit in outputs.get(ANALYTICS_TOPIC, []):
+        result = emit.value
+        assert isinstance(result, AnalyticsResult)
+        if result.final and result.name == "performance":
+            summary = of(result.account)
+            summary.performance, summary.performance_periods = result.values, result.periods
     return [summaries[a] for a in sorted(summaries)]
 
 
@@ -115,6 +130,16 @@ def summary_lines(summaries: list[AccountSummary]) -> list[str]:
     return [
         f"{s.account}: equity {s.starting_cash:,.2f} -> {s.final_equity:,.2f} "
         f"({s.total_return:+.4%}), {s.fills} fills, fees {s.fees:,.2f}, "
-        f"turnover {s.turnover:,.2f}, max drawdown {s.max_drawdown:.4%}"
+        f"turnover {s.turnover:,.2f}, max drawdown {s.max_drawdown:.4%}{_period_figures(s)}"
         for s in summaries
     ]
+
+
+def _period_figures(summary: AccountSummary) -> str:
+    """The Sharpe ratio and max drawdown of the period returns, as empyrical states them."""
+    if summary.performance is None:
+        return ""
+    sharpe, drawdown = (summary.performance.get(k) for k in ("sharpe", "max_drawdown"))
+    return (f"; over {summary.performance_periods} period returns: sharpe "
+            f"{'n/a' if sharpe is None else f'{sharpe:.4f}'}, max drawdown "
+            f"{'n/a' if drawdown is None else f'{drawdown:.4%}'}")

@@ -56,3 +56,32 @@ def test_accounts_are_summarised_apart_and_in_name_order() -> None:
 
     assert [(s.account, s.fills, s.final_equity, s.max_drawdown) for s in summaries] == [
         ("paper", 1, Decimal(1200), 0.0), ("zeta", 1, Decimal(900), 0.1)]
+
+
+def _analytics(ts: int, values: dict, final: bool, periods: int = 3) -> Emit:
+    value = event("AnalyticsResult", ts_event=ts, account="paper", name="performance",
+                  periods=periods, final=final, values=values)
+    return Emit("logic.analytics", "paper", value)
+
+
+def test_the_final_performance_result_is_the_accounts_performance() -> None:
+    outputs = {"logic.portfolio": [_equity(1, "1100")],
+               "logic.analytics": [
+                   _analytics(T0, {"sharpe": 0.5, "max_drawdown": -0.01}, final=False),
+                   _analytics(T0 + MINUTE_NS, {"sharpe": 1.25, "max_drawdown": -0.0123,
+                                               "sortino": None}, final=True, periods=4)]}
+
+    (summary,) = summarize(outputs, Decimal(1000))
+
+    assert summary.as_json()["performance"] == {"sharpe": 1.25, "max_drawdown": -0.0123,
+                                                "sortino": None}
+    assert summary.as_json()["performance_periods"] == 4
+    assert summary_lines([summary])[0].endswith(
+        "; over 4 period returns: sharpe 1.2500, max drawdown -1.2300%")
+
+
+def test_without_analytics_the_performance_is_null_and_not_printed() -> None:
+    (summary,) = summarize({}, Decimal(1000), accounts=("paper",))
+
+    assert summary.as_json()["performance"] is None
+    assert summary_lines([summary])[0].endswith("max drawdown 0.0000%")
