@@ -25,8 +25,8 @@ class StageBar:
     def __call__(self, stage: str, done: int, total: int) -> None:
         if stage != self._stage:
             self._stage = stage
-            self._bar.reset(total=total)
             self._bar.set_description(stage, refresh=False)
+            self._bar.reset(total=total)  # draws the new stage at once
         self._bar.update(done - self._bar.n)
 
     def __enter__(self) -> StageBar:

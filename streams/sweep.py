@@ -6,7 +6,15 @@ given: `--sweep a.x=1,2 --sweep a.y=3,4` runs (1,3) (1,4) (2,3) (2,4) as runs 0 
 is a whole backtest in its worker (spawned, so nothing of the parent's state leaks in), with
 the base `--set` values and its grid point; results go back by run number, so the table is
 the same with any number of jobs. Each run's outputs and summary.json are written to
-`OUT/runs/<n>/`, so the best run can be read, or reported, without running it again.
+`OUT/runs/<n>/`, so the best run can be read without running it again.
+
+A row: `run` (n), each swept parameter as the engine took it, then the strategy account's
+`account`, `final_equity`, `total_return`, `snapshot_max_drawdown` (summary.json's
+`max_drawdown`: over every portfolio snapshot, positive), `fills`, `fees`, `turnover`,
+`periods` (period returns the analytics cover), and the analytics engine's final
+`performance` figures (sharpe, sortino, calmar, max_drawdown over period equities and
+negative as empyrical states it, var_95, ...; null where undefined). Money is float64 here:
+the table compares runs; summary.json keeps it exact.
 """
 
 from __future__ import annotations
@@ -26,11 +34,7 @@ import pyarrow.parquet as pq
 from streams.backtest_run import BacktestSpec, run_backtest, spec_engines, spec_params, write_run
 from streams.exceptions import ConfigError
 from streams.params import parse_override
-from streams.schema import AnalyticsResult
 
-SUMMARY_COLUMNS = ("account", "final_equity", "total_return", "max_drawdown", "fills", "fees",
-                   "turnover")
-ANALYTICS_TOPIC = "logic.analytics"
 Row = dict[str, object]
 
 
@@ -75,17 +79,11 @@ def sweep_grid(
     engines = spec_engines(base)
     points = [tuple(f"{a.name}={v}" for a, v in zip(axes, values, strict=True))
               for values in itertools.product(*(a.values for a in axes))]
-    for axis in axes:
-        for value in axis.values:
-            try:
-                spec_params(base.with_overrides((f"{axis.name}={value}",)), engines)
-            except ConfigError as exc:
-                raise ConfigError(f"--sweep {axis.name}={value}: {_reason(exc)}") from None
-    for point in points:  # values valid alone may clash together (fast >= slow, say)
+    for point in points:  # whole points: values valid alone may clash (fast >= slow, say)
         try:
             spec_params(base.with_overrides(point), engines)
         except ConfigError as exc:
-            raise ConfigError(f"--sweep point {' '.join(point)}: {_reason(exc)}") from None
+            raise ConfigError(f"--sweep {' '.join(point)}: {_reason(exc)}") from None
     return points
 
 
@@ -148,25 +146,14 @@ def sweep_run(base: BacktestSpec, axes: Sequence[Axis], point: tuple[str, ...], 
             value = value[part]
         row[axis.name] = value
     summary = next(s for s in run.summaries if s.account == run.account)
-    doc = summary.as_json()
-    row.update({c: _plain(doc[c]) for c in SUMMARY_COLUMNS})
-    row.update(_performance(run.result.outputs.get(ANALYTICS_TOPIC, []), run.account))
+    row.update({"account": summary.account, "final_equity": float(summary.final_equity),
+                "total_return": summary.total_return,
+                "snapshot_max_drawdown": summary.max_drawdown, "fills": summary.fills,
+                "fees": float(summary.fees), "turnover": float(summary.turnover),
+                "periods": summary.performance_periods})
+    for name, value in (summary.performance or {}).items():
+        row.setdefault(name, value)  # fills, fees, turnover, total_return: the same figures
     return row
-
-
-def _plain(value: object) -> object:
-    """summary.json's exact money text as a float: the table compares runs."""
-    return float(value) if isinstance(value, str) and value[:1] in "-0123456789" else value
-
-
-def _performance(emits: list, account: str) -> Row:
-    """The final `performance` values of the analytics engine for `account`, if it ran."""
-    for emit in emits:
-        result = emit.value
-        if (isinstance(result, AnalyticsResult) and result.account == account
-                and result.name == "performance" and result.final):
-            return {k: v for k, v in result.values.items() if k not in SUMMARY_COLUMNS}
-    return {}
 
 
 def write_table(rows: Sequence[Row], out: Path) -> tuple[Path, Path]:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 SWEEP_METRICS = ("sharpe", "sortino", "calmar", "total_return", "annual_return",
                  "annual_volatility", "max_drawdown", "var_95", "cvar_95", "hit_rate",
                  "profit_factor", "avg_win", "avg_loss", "exposure", "final_equity", "fills",
-                 "fees", "turnover")
+                 "fees", "turnover", "snapshot_max_drawdown")
 
 DESCRIPTION = (
     "Run a strategy through the whole engine graph in-process, in event time, with a test\n"

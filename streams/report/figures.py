@@ -48,7 +48,7 @@ def equity_figure(accounts: Sequence[AccountData]) -> go.Figure:
     fig.update_xaxes(type="date")
     fig.update_yaxes(title_text="equity", row=1, col=1)
     fig.update_yaxes(title_text="drawdown %", row=2, col=1)
-    fig.update_layout(title="Equity and drawdown", height=460, **_LAYOUT)
+    fig.update_layout(title="Equity and drawdown", height=420, **_LAYOUT)
     return fig
 
 
@@ -74,7 +74,7 @@ def symbol_figure(symbol: str, data: SymbolData, vpin_note: str) -> go.Figure:
     fig.update_yaxes(range=[0, 1], row=2, col=1)
     fig.update_yaxes(title_text="price", row=1, col=1)
     fig.update_yaxes(title_text="VPIN", row=2, col=1)
-    fig.update_layout(title=f"{symbol}: close, fills and VPIN", height=440, **_LAYOUT)
+    fig.update_layout(title=f"{symbol}: close, fills and VPIN", height=380, **_LAYOUT)
     return fig
 
 
@@ -110,7 +110,7 @@ def rolling_sharpe_figure(accounts: Sequence[AccountData]) -> go.Figure:
         fig.update_xaxes(showticklabels=False)
         fig.update_yaxes(showticklabels=False)
     fig.update_yaxes(title_text="Sharpe (annualized)")
-    fig.update_layout(title="Rolling Sharpe", height=320, **_LAYOUT)
+    fig.update_layout(title="Rolling Sharpe", height=300, **_LAYOUT)
     return fig
 
 

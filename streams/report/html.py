@@ -109,7 +109,7 @@ def _metrics_table(data: ReportData) -> str:
     names = [n for n in PERFORMANCE_ORDER if any(n in (a.performance or {}) for a in accounts)]
     names += sorted({n for a in accounts for n in (a.performance or {})} - set(names))
     rows = [(label, values) for label, values in summary_rows]
-    rows += [(name, [_cell((a.performance or {}).get(name)) for a in accounts])
+    rows += [(name, [_figure_text(name, (a.performance or {}).get(name)) for a in accounts])
              for name in names]
     table = _table(["", *(a.summary.account for a in accounts)],
                    ([label, *values] for label, values in rows))
@@ -140,6 +140,25 @@ def _table(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
                                     f"<td>{_e(v)}</td>" for i, v in enumerate(row)) + "</tr>"
                    for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+PERCENT_FIGURES = {"total_return", "annual_return", "annual_volatility", "max_drawdown",
+                   "var_95", "cvar_95", "hit_rate", "avg_win", "avg_loss", "exposure"}
+MONEY_FIGURES = {"fees", "turnover"}
+
+
+def _figure_text(name: str, value: float | None) -> str:
+    """A performance figure as a reader takes it in: ratios of money in percent, money with
+    thousands separators, counts whole, other ratios (Sharpe, ...) to 4 decimals."""
+    if value is None:
+        return "n/a"
+    if name in PERCENT_FIGURES:
+        return f"{value:.4%}"
+    if name in MONEY_FIGURES:
+        return f"{value:,.2f}"
+    if name == "fills":
+        return f"{value:,.0f}"
+    return f"{value:.4f}"
 
 
 def _cell(value: object) -> str:

@@ -30,6 +30,7 @@ def daily_bar_file(path: Path, days: int = 150, seed: int = 5) -> Path:
     rows.sort(key=lambda r: (r[0], r[1]))
     with open(path, "w", newline="") as out:
         writer = csv.writer(out)
-        writer.writerow(["ts_event", "start_ns", "symbol", "open", "high", "low", "close", "volume"])
+        writer.writerow(["ts_event", "start_ns", "symbol", "open", "high", "low", "close",
+                         "volume"])
         writer.writerows(rows)
     return path

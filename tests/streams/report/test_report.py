@@ -17,7 +17,7 @@ CHARTS = 1 + len(SYMBOLS) + 1 + 1  # equity+drawdown, a chart per symbol, return
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
-    bars = daily_bar_file(tmp / "bars.csv")
+    bars = daily_bar_file(tmp / "bars.csv", days=120)
     assert main(["backtest", "-i", str(bars), "--strategy", "sma_cross",
                  "--set", "sma_cross.fast=5", "--set", "sma_cross.slow=20",
                  "--set", "sma_cross.quantity=1000", "--set", "execution.fee_bps=1",
@@ -57,7 +57,7 @@ def test_the_report_opens_offline_with_every_chart_drawn_and_no_errors(
     assert attempted == []
     assert errors.all() == []
     assert len(drawn) == CHARTS and all(drawn)
-    assert first_times == ["2023"] * (1 + len(SYMBOLS))
+    assert first_times == ["2023"] * (1 + len(SYMBOLS) + 1)  # and rolling Sharpe
     assert titles[0] == "Equity and drawdown"
     assert [t.split(":")[0] for t in titles[1:1 + len(SYMBOLS)]] == list(SYMBOLS)
     assert "returns by month" in titles[1 + len(SYMBOLS)]
@@ -89,3 +89,17 @@ def test_the_fills_table_has_every_fill(report: Path) -> None:
     assert fills_section.count("<tr>") == len(fills) + 1  # and the header
     for fill in fills:
         assert f"<td>{fill['order_id']}</td>" in fills_section
+
+
+def test_the_metrics_are_the_run_s_final_performance_figures(report: Path) -> None:
+    import json
+
+    summary = json.loads((report.parent / "summary.json").read_text())
+    (account,) = summary["accounts"]
+    performance = account["performance"]
+    metrics = report.read_text(encoding="utf-8").split("<h2>Metrics</h2>", 1)[1]
+
+    assert performance["sharpe"] is not None
+    assert f"<td class='l'>sharpe</td><td>{performance['sharpe']:.4f}</td>" in metrics
+    assert (f"<td class='l'>max_drawdown</td><td>{performance['max_drawdown']:.4%}</td>"
+            in metrics)
