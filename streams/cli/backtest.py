@@ -130,14 +130,15 @@ def _run(args: argparse.Namespace) -> int:
     if axes:
         return _sweep(args, spec, axes)
     started = time.perf_counter()
-    reading = Progress() if spec.inputs else None
+    # the reading line too only on a terminal: a log gets the bad rows' summary, no progress
+    reading = Progress() if spec.inputs and sys.stderr.isatty() else None
     try:
         with StageBar() as stages:
             run = run_backtest(spec, engines, params, reading=reading, stages=stages)
     finally:
         if reading is not None:
             reading.close()
-    for line in run.bad_rows if reading is not None else ():
+    for line in run.bad_rows:
         print(line, file=sys.stderr)
     run_s = time.perf_counter() - started
     write_run(run, engines, args.out, report=args.report)
@@ -174,9 +175,18 @@ def _sweep(args: argparse.Namespace, spec: BacktestSpec, axes: list[Axis]) -> in
     print(f"{len(points)} runs in {time.perf_counter() - started:.2f} s; table in {parquet}, "
           f"{csv.name}{', report.html' if args.report else ''}", file=sys.stderr)
     for row in rows:
-        print(" ".join(f"{k}={_short(v)}" for k, v in row.items()))
+        print(_sweep_line(row, [a.name for a in axes]))
     return 0
 
 
-def _short(value: object) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+def _sweep_line(row: dict[str, object], parameters: list[str]) -> str:
+    """`run 3: sma_cross.fast=10 sma_cross.slow=30: equity 998,470.00 (-0.1530%), 12 fills,
+    sharpe -0.2591, max drawdown -0.8346%` (the table has every figure)."""
+    def figure(name: str, spec: str) -> str:
+        value = row.get(name)
+        return format(value, spec) if isinstance(value, int | float) else "n/a"
+
+    point = " ".join(f"{name}={row[name]}" for name in parameters)
+    return (f"run {row['run']}: {point}: equity {figure('final_equity', ',.2f')} "
+            f"({figure('total_return', '+.4%')}), {row['fills']} fills, sharpe "
+            f"{figure('sharpe', '.4f')}, max drawdown {figure('max_drawdown', '.4%')}")

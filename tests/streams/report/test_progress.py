@@ -41,6 +41,7 @@ def test_no_bar_when_stderr_is_not_a_terminal(tmp_path: Path,
     for err in (single, sweep):
         assert "\r" not in err and "\x1b[" not in err
         assert CYCLE not in err and "runs/s" not in err and " runs]" not in err
+        assert "read 60 rows" not in err
 
 
 def test_on_a_terminal_the_bar_shows_each_stage_and_the_sweep_s_runs(
@@ -58,6 +59,7 @@ def test_on_a_terminal_the_bar_shows_each_stage_and_the_sweep_s_runs(
                  "--sweep", "sma_cross.fast=2,3", "--out", str(tmp_path / "sweep")]) == 0
     sweep = terminal.getvalue()
 
+    assert "read 60 rows" in single  # the files, as `replay` shows them
     assert "features:" in single
     assert f"{CYCLE}+margin:" in single
     assert "analytics:" in single
