@@ -40,7 +40,7 @@ from __future__ import annotations
 import heapq
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -53,6 +53,9 @@ from streams.codec import Columns, event_columns
 from streams.exceptions import NautilusError
 
 log = logging.getLogger(__name__)
+# Progress of the stages that run after the source is read: (the stage's engine names joined
+# by "+", rows of its input handed over so far, rows of its input from outside it).
+StageProgress = Callable[[str, int, int], None]
 MAX_ROUNDS_PER_INSTANT = 10_000
 _NEVER = int(np.iinfo(np.int64).max)
 
@@ -135,6 +138,7 @@ class GraphRun:
     engines: list[Engine]
     catalog: Catalog
     batch_rows: int
+    progress: StageProgress | None = None
     events_in: int = 0
     _stages: list[_Stage] = field(default_factory=list)
     _depth: dict[str, int] = field(default_factory=dict)
@@ -215,8 +219,10 @@ class GraphRun:
         merged = Merged(self._sources(stage))
         feed = _EngineFeed(engine, self.batch_rows)
         for lo in range(0, len(merged), self.batch_rows):
-            for run in merged.runs(lo, min(len(merged), lo + self.batch_rows)):
+            hi = min(len(merged), lo + self.batch_rows)
+            for run in merged.runs(lo, hi):
                 self._record(engine, feed.add(run))
+            self._report(stage, hi, len(merged))
         self._record(engine, feed.finish())
 
     def _run_cycle(self, stage: _Stage) -> None:
@@ -230,13 +236,19 @@ class GraphRun:
             if quiet_end > pos:
                 cycle.hand_over(outside, pos, quiet_end)
                 pos = quiet_end
+                self._report(stage, pos, len(outside))
                 continue
             now = min(int(times[pos]) if pos < len(outside) else due, due)
             end = int(np.searchsorted(times, now, side="right"))
             cycle.instant(now, list(outside.runs(pos, end)))
             pos = end
+            self._report(stage, pos, len(outside))
         for engine in stage.engines:
             cycle.flush(engine)
+
+    def _report(self, stage: _Stage, done: int, total: int) -> None:
+        if self.progress is not None:
+            self.progress("+".join(e.name for e in stage.engines), done, total)
 
 
 class _Cycle:

@@ -22,11 +22,11 @@ import numpy as np
 from processors import Emit, Engine
 from streams import kafka
 from streams.catalog import Catalog
-from streams.codec import decode_columns
+from streams.codec import Columns, decode_columns
 from streams.feeds.badrows import BadRows
 from streams.feeds.files import FileOptions, market_runs
 from streams.feeds.progress import Progress
-from streams.graph import GraphRun, Merged, Source, new_engines
+from streams.graph import GraphRun, Merged, Source, StageProgress, new_engines
 from streams.settings import EngineParams, get_settings
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,12 @@ __all__ = ["DEFAULT_BATCH_ROWS", "ReplayResult", "Source", "file_runs", "replay_
 
 @dataclass(slots=True)
 class ReplayResult:
-    """Every output of a replay by topic, in canonical order, and how many input events."""
+    """Every output of a replay by topic, in canonical order, how many input events, and the
+    input rows of the topics the caller asked to keep (`kept`, each topic's runs joined)."""
 
     outputs: dict[str, list[Emit]] = field(default_factory=dict)
     events_in: int = 0
+    kept: dict[str, Columns] = field(default_factory=dict)
 
     def rows(self, topic: str) -> list[dict]:
         return [e.value.model_dump(mode="json") for e in self.outputs.get(topic, [])]
@@ -54,8 +56,12 @@ def run_replay(
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[int, int], None] | None = None,
     catalog: Catalog | None = None,
+    stage_progress: StageProgress | None = None,
+    keep: Collection[str] = (),
 ) -> ReplayResult:
-    """Feed whole `sources` through fresh engines in event-time order; collect every output."""
+    """Feed whole `sources` through fresh engines in event-time order; collect every output.
+    `progress` hears (rows read, rows in all); `stage_progress` and `keep` as in
+    `replay_runs`."""
     merged = Merged(list(sources))
 
     def runs() -> Iterator[Source]:
@@ -65,7 +71,8 @@ def run_replay(
             if progress:
                 progress(hi, len(merged))
 
-    return replay_runs(runs(), engine_classes, params, batch_rows=batch_rows, catalog=catalog)
+    return replay_runs(runs(), engine_classes, params, batch_rows=batch_rows, catalog=catalog,
+                       stage_progress=stage_progress, keep=keep)
 
 
 def replay_runs(
@@ -75,6 +82,8 @@ def replay_runs(
     *,
     batch_rows: int = DEFAULT_BATCH_ROWS,
     catalog: Catalog | None = None,
+    stage_progress: StageProgress | None = None,
+    keep: Collection[str] = (),
 ) -> ReplayResult:
     """Feed runs that are already in one event-time order (each of one topic) through fresh
     engines as a graph, and collect every output.
@@ -83,14 +92,26 @@ def replay_runs(
     time passes to just before the batch's last event time (more events of that time may
     follow); at the end it flushes, and its outputs (flushed ones too) reach the engines
     that read them. An engine without settings (a test's) runs with its parameter model's
-    defaults.
+    defaults. `stage_progress` hears how far each stage that runs after the input is read
+    has got; the input rows of the topics in `keep` come back in `kept` (a bar file's bars,
+    which no engine outputs, for the report).
     """
     catalog = catalog or Catalog.load(get_settings().topics_file)
     engines = new_engines(engine_classes, {cls.name: getattr(params, cls.name, None)
                                            for cls in engine_classes})
-    graph = GraphRun(engines, catalog, batch_rows)
-    outputs = graph.run(runs)
-    return ReplayResult(outputs=outputs, events_in=graph.events_in)
+    graph = GraphRun(engines, catalog, batch_rows, stage_progress)
+    kept: dict[str, list[Columns]] = defaultdict(list)
+
+    def tapped() -> Iterator[Source]:
+        for run in runs:
+            if run.topic in keep:
+                kept[run.topic].append(run.columns)
+            yield run
+
+    outputs = graph.run(tapped())
+    joined = {topic: {name: np.concatenate([part[name] for part in parts])
+                      for name in parts[0]} for topic, parts in kept.items()}
+    return ReplayResult(outputs=outputs, events_in=graph.events_in, kept=joined)
 
 
 def file_runs(
