@@ -188,7 +188,7 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.depth read by execution, microstructure",
         "market.bars.1m read by execution, features, margin, portfolio, pretrade, risk, "
         "sma_cross, vpin_guard",
-        "market.executions read by portfolio, pretrade, sma_cross, vpin_guard",
+        "market.executions read by analytics, portfolio, pretrade, sma_cross, vpin_guard",
         "logic.vpin read by features, sma_cross, vpin_guard",
         "logic.microstructure read by features",
         "logic.features read by sma_cross, vpin_guard",
@@ -200,5 +200,5 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "logic.order.cancels read by execution",
         "logic.order.events read by pretrade, sma_cross, vpin_guard",
         "logic.positions read by margin, risk",
-        "logic.portfolio read by margin, risk"}
+        "logic.portfolio read by analytics, margin, risk"}
     assert len({line.index(" read by ") for line in listed}) == 1  # one column
