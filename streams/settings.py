@@ -182,6 +182,11 @@ class Settings(_EngineSettings, BaseSettings):
     def _horizon(cls, value: object) -> timedelta | None:
         return parse_horizon(value) if isinstance(value, str) else value  # type: ignore[return-value]
 
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # NAUTILUS_METRICS_PORT= : no endpoint
+
     @field_validator("storage_index_memory", mode="before")
     @classmethod
     def _size(cls, value: object) -> int | None:

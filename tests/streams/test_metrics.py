@@ -13,6 +13,7 @@ from streams.embedded import free_port
 from streams.exceptions import ConfigError
 from streams.metrics import CountersCollector, serve
 from streams.runtime.counters import Counters
+from streams.settings import Settings
 
 
 def scrape(port: int) -> dict[tuple[str, tuple], float]:
@@ -74,3 +75,12 @@ def test_no_port_no_endpoint_and_a_taken_port_is_one_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"NAUTILUS_METRICS_PORT={port}"):
             serve(collector, "127.0.0.1", port)
+
+
+def test_the_metrics_port_is_off_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NAUTILUS_METRICS_PORT", raising=False)
+    assert Settings().metrics_port is None
+    monkeypatch.setenv("NAUTILUS_METRICS_PORT", "")  # as `NAUTILUS_METRICS_PORT=` in .env
+    assert Settings().metrics_port is None
+    monkeypatch.setenv("NAUTILUS_METRICS_PORT", "9100")
+    assert (Settings().metrics_host, Settings().metrics_port) == ("127.0.0.1", 9100)
