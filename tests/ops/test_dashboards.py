@@ -119,15 +119,16 @@ def test_every_metric_a_dashboard_queries_is_exported(
 
         def all_exported() -> bool:
             expositions = _scrape(ports, token)
-            if expositions is None:
-                return False
             names = set().union(*(exported_names(text) for text in expositions.values()))
-            found["missing"] = unexported(names, PROMQL)
+            found["missing"] = {
+                **unexported(names, PROMQL),
+                **{f"(no answer at {name}'s /metrics)": [] for name in set(ports) - set(
+                    expositions)}}
             return not found["missing"]
 
         def caught_up() -> bool:
-            values = {name: _values(text) for name, text in (_scrape(ports, token) or {}).items()}
-            return bool(values) and (
+            values = {name: _values(text) for name, text in _scrape(ports, token).items()}
+            return len(values) == len(ports) and (
                 values["worker"].get(("nautilus_worker_events_in_total", "bars")) == len(trades)
                 and values["worker"].get(("nautilus_worker_lag", "bars")) == 0
                 and values["sink"].get(("nautilus_sink_lag", "")) == 0
@@ -143,15 +144,15 @@ def test_every_metric_a_dashboard_queries_is_exported(
                  "trades with no lag left")
 
 
-def _scrape(ports: dict[str, int], token: str) -> dict[str, str] | None:
-    """Each process's exposition; None while one does not answer yet."""
+def _scrape(ports: dict[str, int], token: str) -> dict[str, str]:
+    """The exposition of each process that answers."""
     expositions = {}
     for name, port in ports.items():
         headers = {"Authorization": f"Bearer {token}"} if name == "api" else {}
         try:
             reply = httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=10)
         except httpx.TransportError:
-            return None
+            continue
         assert reply.status_code == 200, (name, reply.status_code)
         expositions[name] = reply.text
     return expositions
