@@ -65,10 +65,12 @@ pglite: ## install the TimescaleDB the tests use (needs Node.js and npm)
 		echo "note: npm not found, the TimescaleDB tests will be skipped (apt-get install npm)"; \
 	fi
 
-# POSTGRES_PASSWORD is required by the compose file; a throwaway value lets it validate.
+# POSTGRES_PASSWORD and GRAFANA_ADMIN_PASSWORD are required by the compose file; throwaway
+# values let it validate.
 compose-check: ## validate docker-compose.yml with `docker-compose config -q`
 	@if command -v docker-compose >/dev/null 2>&1; then \
 		POSTGRES_PASSWORD="$${POSTGRES_PASSWORD:-validate-only}" \
+		GRAFANA_ADMIN_PASSWORD="$${GRAFANA_ADMIN_PASSWORD:-validate-only}" \
 			docker-compose -f docker-compose.yml config -q && echo "docker-compose.yml: valid"; \
 	elif [ -n "$${CI:-}" ]; then \
 		echo "make: docker-compose not found; CI must validate docker-compose.yml" >&2; exit 1; \

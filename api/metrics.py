@@ -14,7 +14,7 @@
   there (the reported one, or `stale`).
 - `nautilus_consumer_group_lag{group,topic}`: records the worker group (NAUTILUS_APP_ID) and
   the sink group (NAUTILUS_SINK_GROUP) have not committed yet, from the broker at scrape time
-  (the sink's own health report carries no lag).
+  (the sink's health reports carry its own lag as well, see streams/sink/runner.py).
 - `nautilus_api_scrape_source_up{source}`: 0 when the database or broker part of the last
   scrape failed (its gauges are then absent), 1 otherwise.
 

@@ -111,6 +111,9 @@ class Settings(_EngineSettings, BaseSettings):
     clock_tick_ms: int = Field(default=1_000, ge=10)
     live_slack_ms: int = Field(default=5_000, ge=0)
     session_timeout_ms: int = Field(default=6_000, ge=1_000)
+    # Prometheus endpoint of a `worker` or `sink` (streams/metrics.py): unset port, none.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = Field(default=None, ge=1, le=65_535)
 
     # `sink`: catalog topics with a table -> PostgreSQL.
     sink_group: str = "nautilus-sink"
@@ -178,6 +181,11 @@ class Settings(_EngineSettings, BaseSettings):
     @classmethod
     def _horizon(cls, value: object) -> timedelta | None:
         return parse_horizon(value) if isinstance(value, str) else value  # type: ignore[return-value]
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _unset_when_empty(cls, value: object) -> object:
+        return None if value == "" else value  # NAUTILUS_METRICS_PORT= : no endpoint
 
     @field_validator("storage_index_memory", mode="before")
     @classmethod

@@ -8,6 +8,7 @@ import threading
 
 from streams.catalog import Catalog
 from streams.endpoints import database_url, reachable_kafka_brokers
+from streams.metrics import CountersCollector, serve
 from streams.settings import get_settings
 from streams.sink.runner import Sink, SinkConfig
 from streams.sink.tables import catalog_routes
@@ -24,7 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "its offsets and reports `degraded` on logic.engine.health. Invalid records go "
             "to logic.deadletter. SIGTERM/SIGINT stop it cleanly: it first writes what the "
             "log holds (to its end, for at most NAUTILUS_SINK_DRAIN_MS), then "
-            "commits and exits."
+            "commits and exits. With NAUTILUS_METRICS_PORT set, Prometheus metrics "
+            "(nautilus_sink_*) are served at http://NAUTILUS_METRICS_HOST:PORT/metrics."
         ),
     )
     p.set_defaults(handler=_run)
@@ -47,5 +49,8 @@ def _run(args: argparse.Namespace) -> int:
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopping.set())
-    Sink(config, catalog_routes(Catalog.load(settings.topics_file))).run(stopping)
+    sink = Sink(config, catalog_routes(Catalog.load(settings.topics_file)))
+    serve(CountersCollector("nautilus_sink", lambda: {"": sink.health.counters}),
+          settings.metrics_host, settings.metrics_port)
+    sink.run(stopping)
     return 0

@@ -24,7 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Consume the engines' input topics in micro-batches, publish their outputs, keep\n"
             "their state in changelog-backed tables, and publish health to\n"
             "logic.engine.health every few seconds. SIGTERM/SIGINT stop it cleanly; killed\n"
-            "outright, a restarted worker resumes from its changelog."
+            "outright, a restarted worker resumes from its changelog. With\n"
+            "NAUTILUS_METRICS_PORT set, Prometheus metrics (nautilus_worker_*) are served at\n"
+            "http://NAUTILUS_METRICS_HOST:PORT/metrics."
         ),
         epilog=engines_help(),
     )
@@ -43,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     import faust
 
+    from streams.metrics import CountersCollector, serve
     from streams.runtime.app import build_app
 
     settings = get_settings()
@@ -50,7 +53,10 @@ def _run(args: argparse.Namespace) -> int:
     params = apply_overrides(with_engines(settings.engine_params(), engines), args.overrides)
     brokers = reachable_kafka_brokers(settings)
     catalog = Catalog.load(settings.topics_file)
-    app, _ = build_app(settings, brokers, catalog, engines, params)
+    app, bindings = build_app(settings, brokers, catalog, engines, params)
+    counters = {binding.name: binding.counters for binding in bindings}
+    serve(CountersCollector("nautilus_worker", lambda: counters, label="engine"),
+          settings.metrics_host, settings.metrics_port)
     log.info("worker starting engines=%s brokers=%s", ",".join(e.name for e in engines), brokers)
     worker = faust.Worker(app, loglevel=settings.log_level, override_logging=False, quiet=True)
     worker.execute_from_commandline()

@@ -275,7 +275,7 @@ def _add_timers(
     async def publish_health() -> None:
         now = clock.timestamp_ns()
         for binding in bindings:
-            lag = await meters[binding.name].lag()
+            lag = binding.counters.lag = await meters[binding.name].lag()
             await _publish_health(app, binding, lag, params[binding.name], now)
 
     @app.on_before_shutdown.connect

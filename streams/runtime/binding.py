@@ -243,10 +243,7 @@ class EngineBinding:
             await self.restore({r.partition for r in records})
             started = time.perf_counter()
             await self._handle(self._routes[topic], records)
-            elapsed_ms = (time.perf_counter() - started) * 1e3
-            self.counters.batches += 1
-            self.counters.last_batch_ms = elapsed_ms
-            self.counters.process_ms_total += elapsed_ms
+            self.counters.observe_batch((time.perf_counter() - started) * 1e3)
 
     async def _handle(self, route: InputRoute, records: Sequence[SourceRecord]) -> None:
         n = len(records)

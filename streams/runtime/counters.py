@@ -1,9 +1,14 @@
-"""Per-engine counters, and the health and metrics records built from them."""
+"""Per-engine counters, and the health and metrics records built from them.
+
+The same counters feed logic.engine.health, logic.metrics and the process's Prometheus
+endpoint (streams/metrics.py): nothing is counted twice.
+"""
 
 from __future__ import annotations
 
 import os
 import socket
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from pydantic import JsonValue
@@ -11,6 +16,9 @@ from pydantic import JsonValue
 from streams.schema import EngineHealth, EngineMetrics
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+BATCH_MS_BOUNDS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0,
+                   5_000.0, 10_000.0)
+"""Upper bounds (inclusive, ms) of the batch-time histogram's buckets."""
 
 
 @dataclass(slots=True)
@@ -28,7 +36,17 @@ class Counters:
     process_ms_total: float = 0.0
     last_batch_ms: float = 0.0
     status: str = "starting"
+    lag: int | None = None  # records behind, as of the newest health report; None: unknown
+    # batches per BATCH_MS_BOUNDS bucket (the last: slower than every bound)
+    batch_ms_counts: list[int] = field(default_factory=lambda: [0] * (len(BATCH_MS_BOUNDS) + 1))
     extra: dict[str, int] = field(default_factory=dict)
+
+    def observe_batch(self, elapsed_ms: float) -> None:
+        """One batch done in `elapsed_ms`: counted, timed, and put in its histogram bucket."""
+        self.batches += 1
+        self.last_batch_ms = elapsed_ms
+        self.process_ms_total += elapsed_ms
+        self.batch_ms_counts[bisect_left(BATCH_MS_BOUNDS, elapsed_ms)] += 1
 
     def health(
         self, engine: str, lag: int | None, now_ns: int,

@@ -1,11 +1,12 @@
 """The sink's own line on logic.engine.health: engine `sink`, published every interval and at
 once whenever its status changes (running <-> degraded while the database is away, stopped at
-the end)."""
+the end). Each report carries the sink's lag, measured by the callable it is given."""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from confluent_kafka import Producer
 
@@ -21,8 +22,10 @@ ENGINE = "sink"
 class HealthReporter:
     """Counters of the sink and the producer that publishes them."""
 
-    def __init__(self, producer: Producer, topic: str, interval_ms: int) -> None:
+    def __init__(self, producer: Producer, topic: str, interval_ms: int,
+                 lag: Callable[[], int | None]) -> None:
         self.counters = Counters()
+        self._lag = lag
         self._producer = producer
         self._topic = topic
         self._interval_ns = interval_ms * 1_000_000
@@ -44,6 +47,7 @@ class HealthReporter:
     def publish(self) -> None:
         now = time.time_ns()
         self._last_ns = now
-        record = self.last = self.counters.health(ENGINE, lag=None, now_ns=now)
+        lag = self.counters.lag = self._lag()
+        record = self.last = self.counters.health(ENGINE, lag=lag, now_ns=now)
         self._producer.produce(self._topic, key=ENGINE.encode(), value=codec.encode(record))
         self._producer.poll(0)

@@ -37,6 +37,7 @@ DEAD_LETTER_TOPIC = "logic.deadletter"
 HEALTH_TOPIC = "logic.engine.health"
 FLUSH_TIMEOUT_S = 30.0
 DRAIN_IDLE_S = 1.0  # librdkafka's fetch.wait.max.ms is 0.5 s
+LAG_TIMEOUT_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +66,7 @@ class Sink:
         self.routes = {r.topic: r for r in routes}
         self._producer = kafka.producer(config.brokers)
         self.health = HealthReporter(self._producer, config.health_topic,
-                                     config.health_interval_ms)
+                                     config.health_interval_ms, self._lag)
         self._writer = Writer(config.database_url)
         self._consumer = Consumer({
             "bootstrap.servers": config.brokers,
@@ -76,6 +77,8 @@ class Sink:
             "enable.partition.eof": True,  # tells a stop's drain where the log ends
         })
         self._at_end: set[tuple[str, int]] = set()  # partitions read to their end
+        # committed offsets of the current assignment, asked once per assignment
+        self._starts: dict[tuple[str, int], int] = {}
 
     def run(self, stopping: threading.Event) -> None:
         self._consumer.subscribe(sorted(self.routes))
@@ -142,7 +145,7 @@ class Sink:
         counters.events_in += len(messages)
         counters.events_out += batch.row_count
         counters.dead_letters += len(batch.dead_letters)
-        counters.batches += 1
+        counters.observe_batch((time.monotonic() - started) * 1000)
         counters.last_event_ts = time.time_ns()
         log.debug("batch written records=%d rows=%d dead_letters=%d ms=%.1f", len(messages),
                   batch.row_count, len(batch.dead_letters), (time.monotonic() - started) * 1000)
@@ -165,6 +168,31 @@ class Sink:
         self.health.set_status("running")
         _dead_letter_refused(batch, refused)
         return True
+
+    def _lag(self) -> int | None:
+        """Records in the assigned partitions not written yet (the sink writes each batch
+        before it consumes the next); None before an assignment, or while a partition's end
+        (from fetch responses) or start is unknown."""
+        assignment = self._consumer.assignment()
+        if not assignment:
+            return None
+        assigned = {(tp.topic, tp.partition) for tp in assignment}
+        if set(self._starts) != assigned:
+            try:
+                committed = self._consumer.committed(assignment, timeout=LAG_TIMEOUT_S)
+            except KafkaException as exc:
+                log.warning("committed offsets unavailable, lag unknown error=%s", exc)
+                return None
+            self._starts = {(tp.topic, tp.partition): tp.offset for tp in committed}
+        total = 0
+        for tp in self._consumer.position(assignment):
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            start = self._starts[(tp.topic, tp.partition)]
+            position = next((o for o in (tp.offset, start, low) if o >= 0), None)
+            if high < 0 or position is None:
+                return None
+            total += max(0, high - position)
+        return total
 
     def _commit(self, messages: list[Message]) -> None:
         ends: dict[tuple[str, int], int] = {}
