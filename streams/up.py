@@ -7,7 +7,8 @@ stream data that earlier runs left in the embedded database is removed (API toke
 unless `keep_data`; a database from DATABASE_URL is never emptied. Topics and migrations are
 applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
-database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log` (the
+database), the simulated feed (first `backfill_minutes` of simulated history, unpaced, then
+live; see `feed sim --backfill-minutes`) and the API, each logging to `<state dir>/logs/<name>.log` (the
 logs of the previous LOG_GENERATIONS runs are kept as `<name>.log.1`, `.2`, ...). Once the API
 answers, `<state dir>/endpoints.json` tells other commands where everything is, and an entry
 in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
@@ -67,16 +68,19 @@ CHILD_STOP_GRACE_S = 15.0
 POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
 LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
+DEFAULT_BACKFILL_MINUTES = 60.0  # simulated history before the live feed: VPIN warms up on it
 
 
 @dataclass(frozen=True, slots=True)
 class UpOptions:
-    """What to run. `api_port` 0 picks a free port; `feed_rate` is passed to `feed sim`."""
+    """What to run. `api_port` 0 picks a free port; `feed_rate` and `backfill_minutes` are
+    passed to `feed sim`."""
 
     state_dir: Path
     api_port: int
     feed: bool = True
     feed_rate: float | None = None
+    backfill_minutes: float = DEFAULT_BACKFILL_MINUTES
     worker: bool = True
     keep_data: bool = False
     sink: bool = True
@@ -182,6 +186,7 @@ class Stack:
         if self.options.feed:
             rate = self.options.feed_rate
             extra = [] if rate is None else ["--rate", f"{rate:g}"]
+            extra += ["--backfill-minutes", f"{self.options.backfill_minutes:g}"]
             commands.append(("feed", [*python, "feed", "sim", *extra]))
         api = ["api", "--host", self.settings.api_host, "--port", str(api_port)]
         commands.append(("api", [*python, *api]))
