@@ -228,7 +228,7 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     run_up: StartUp, base_env: dict[str, str]
 ) -> None:
     # Arrange: `up` as a new user runs it (default options, the embedded broker and database)
-    started = time.monotonic()
+    started, started_ns = time.monotonic(), time.time_ns()
     up = run_up("--api-port", "0", env=base_env)
     endpoints = up.wait_endpoints()
     token, _ = tokens.create_token(endpoints.database_url, "read", "me")
@@ -244,6 +244,8 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     took_s = time.monotonic() - started
     latest = _get(endpoints, token, "vpin/latest")
     executions = _get(endpoints, token, "executions")
+    wait_for(lambda: _history_bars_complete(endpoints.database_url, started_ns),
+             STARTUP_TIMEOUT_S, "a bar with all of its trades in every minute of the history")
     code = up.stop(signal.SIGINT)
 
     # Assert: the history made it through every engine, the sink and the API
@@ -255,6 +257,24 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     assert executions, f"no paper fill of vpin_guard after {took_s:.0f} s"
     feed_log = (up.state_dir / "logs" / "feed.log").read_text()
     assert "feed backfill done" in feed_log, feed_log[-2000:]
+
+
+def _history_bars_complete(database_url: str, up_started_ns: int) -> bool:
+    """Whether every symbol has a 1-minute bar for each whole minute from 58 to 2 minutes
+    before `up` started (history: the live feed starts after `up`), each counting every trade
+    of its minute in the database (none dropped as late when the history went through)."""
+    minute = 60_000_000_000
+    first = (up_started_ns - 58 * minute) // minute * minute
+    last = (up_started_ns - 2 * minute) // minute * minute
+    with psycopg.connect(database_url) as conn:
+        bars = conn.execute(
+            "SELECT b.symbol, b.start_ns, b.trade_count, (SELECT count(*) FROM trades t"
+            " WHERE t.symbol = b.symbol AND t.ts_event >= b.start_ns"
+            " AND t.ts_event < b.start_ns + %s) FROM bars_1m b"
+            " WHERE b.start_ns BETWEEN %s AND %s", (minute, first, last)).fetchall()
+    complete = {(symbol, start) for symbol, start, count, trades in bars if count == trades}
+    return complete == {(symbol, start) for symbol in KNOWN_SYMBOLS
+                        for start in range(first, last + 1, minute)}
 
 
 def test_up_starts_from_an_empty_embedded_database_unless_told_to_keep_data(
