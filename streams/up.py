@@ -8,8 +8,9 @@ unless `keep_data`; a database from DATABASE_URL is never emptied. Topics and mi
 applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
 database), the simulated feed (first `backfill_minutes` of simulated history, unpaced, then
-live; see `feed sim --backfill-minutes`) and the API, each logging to `<state dir>/logs/<name>.log` (the
-logs of the previous LOG_GENERATIONS runs are kept as `<name>.log.1`, `.2`, ...). Once the API
+live; see `feed sim --backfill-minutes`) and the API, each logging to
+`<state dir>/logs/<name>.log` (the logs of the previous LOG_GENERATIONS runs are kept as
+`<name>.log.1`, `.2`, ...). Once the API
 answers, `<state dir>/endpoints.json` tells other commands where everything is, and an entry
 in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
 folder.

@@ -84,8 +84,10 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
         "need a warm-up (VPIN: 50 buckets) have values within a minute. History trades at "
         "--backfill-rate (each trade merges RATE/BACKFILL_RATE live-rate trades, its size "
         "the sum of theirs, on one side), so every symbol trades the same volume per second "
-        "and prices move as live, with a quote per trade and a depth snapshot per "
-        "--depth-every trades of the history: at the defaults 100x fewer events than live.",
+        "and prices move as live; quotes and depth snapshots follow every --quote-every / "
+        "--depth-every history trades: at the defaults 100x fewer events than live. "
+        "Progress is logged; the live tape then starts where the history ends and catches "
+        "up with the wall clock.",
     )
     sim.add_argument("--symbols", type=_symbol_list, default=DEFAULT_SYMBOLS,
                      help=f"comma-separated symbols (default: {DEFAULT_SYMBOLS}); "
@@ -99,9 +101,9 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
                      "`up` passes 60)")
     sim.add_argument("--backfill-rate", type=_positive(float),
                      default=DEFAULT_BACKFILL_TRADES_PER_S, metavar="N",
-                     help="trades per second of the history over all symbols (above --rate: --rate) "
-                     f"(default: {DEFAULT_BACKFILL_TRADES_PER_S:g}; rounded so that each "
-                     "history trade merges a whole number of live-rate trades)")
+                     help="trades per second of the history over all symbols (above "
+                     f"--rate: --rate; default: {DEFAULT_BACKFILL_TRADES_PER_S:g}; rounded so "
+                     "that each history trade merges a whole number of live-rate trades)")
     stop = sim.add_mutually_exclusive_group()
     stop.add_argument("--duration", type=_positive(float), metavar="SECONDS",
                       help="stop after this many seconds of live event time")
@@ -229,9 +231,10 @@ def _sim(args: argparse.Namespace) -> int:
     log.info("feed sim start brokers=%s symbols=%s rate=%s seed=%d",
              brokers, ",".join(market.symbols), args.rate, args.seed)
     if market.history_ns:
-        log.info("feed backfill start minutes=%g trades_per_s=%g merge=%d (each history trade "
-                 "merges %d live-rate trades: the same volume per second)",
-                 args.backfill_minutes, args.rate / merge, merge, merge)
+        log.info("feed backfill start minutes=%g from_ns=%d live_from_ns=%d trades_per_s=%g "
+                 "merge=%d (each history trade merges %d live-rate trades: the same volume "
+                 "per second)", args.backfill_minutes, start_ns, live_ns, args.rate / merge,
+                 merge, merge)
     with _stop_on_signals() as stop:
         stats = publish(_at_event_time(events, start_ns, live_ns, stop), brokers,
                         progress=_ProgressLog(start_ns, live_ns),
@@ -247,8 +250,7 @@ def _at_event_time(events: Iterator[MarketEvent], start_ns: int, live_ns: int,
     ends the waiting."""
     started = time.monotonic()
     backfilled = start_ns == live_ns  # no history: nothing to report
-    count = 0
-    for event in events:
+    for count, event in enumerate(events):
         if not backfilled and event.ts_event >= live_ns:
             backfilled = True
             log.info("feed backfill done events=%d elapsed_s=%.1f; live from here",
@@ -256,7 +258,6 @@ def _at_event_time(events: Iterator[MarketEvent], start_ns: int, live_ns: int,
         wait_s = (event.ts_event - time.time_ns()) / NS_PER_S
         if wait_s > MIN_WAIT_S:
             stop.wait(wait_s)
-        count += 1
         yield event
 
 def _file(args: argparse.Namespace) -> int:
