@@ -44,16 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not start the simulated feed")
     p.add_argument("--feed-rate", type=float, default=None, metavar="N",
                    help="trades per second of the simulated feed (default: the feed's own)")
-    p.add_argument("--backfill-minutes", type=backfill_minutes, default=DEFAULT_BACKFILL_MINUTES,
-                   metavar="N",
+    p.add_argument("--backfill-minutes", type=backfill_minutes, default=None, metavar="N",
                    help="the simulated feed first publishes N minutes of history (event "
                         "times in the past, ending where the live feed starts), unpaced, so "
                         "VPIN, features, vpin_guard's paper trades and the API have data "
                         "within about a minute; the history trades 20 times a second, each "
                         "trade merging RATE/20 live-rate trades (100 at the default rate), "
                         "so volume per second, which VPIN's buckets are sized to, is the live "
-                        "one (see `feed sim --help`); 0: none "
-                        f"(default: {DEFAULT_BACKFILL_MINUTES:g})")
+                        "one (see `feed sim --help`); 0: none (default: "
+                        f"{DEFAULT_BACKFILL_MINUTES:g} when the embedded database starts "
+                        "empty, else 0: history would overlap the data earlier runs left)")
     p.add_argument("--no-worker", dest="worker", action="store_false",
                    help="do not start the worker (run `nautilus-streams worker` yourself, "
                         "e.g. under a debugger)")

@@ -259,6 +259,25 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     assert "feed backfill done" in feed_log, feed_log[-2000:]
 
 
+@pytest.mark.parametrize(("flags", "minutes"), [
+    ((), "0"),  # kept data: history would overlap the earlier runs' in event time
+    (("--backfill-minutes", "5"), "5"),  # asked for: published anyway
+])
+def test_up_publishes_no_history_into_kept_data_unless_asked(
+    run_up: StartUp, base_env: dict[str, str], flags: tuple[str, ...], minutes: str
+) -> None:
+    up = run_up("--keep-data", "--no-worker", "--no-sink", "--feed-rate", "10", *flags,
+                "--api-port", "0", env=base_env)
+    up.wait_endpoints()
+    (feed,) = [p.cmdline() for p in _tree(up.proc.pid, up.state_dir)
+               if p.cmdline()[1:5] == ["-m", "streams", "feed", "sim"]]
+
+    code = up.stop(signal.SIGINT)
+
+    assert code == 0, up.output()
+    assert feed[feed.index("--backfill-minutes") + 1] == minutes
+
+
 def _history_bars_complete(database_url: str, up_started_ns: int) -> bool:
     """Whether every symbol has a 1-minute bar for each whole minute from 58 to 2 minutes
     before `up` started (history: the live feed starts after `up`), each counting every trade
