@@ -7,8 +7,11 @@ stream data that earlier runs left in the embedded database is removed (API toke
 unless `keep_data`; a database from DATABASE_URL is never emptied. Topics and migrations are
 applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
-database), the simulated feed and the API, each logging to `<state dir>/logs/<name>.log` (the
-logs of the previous LOG_GENERATIONS runs are kept as `<name>.log.1`, `.2`, ...). Once the API
+database), the simulated feed (first `backfill_minutes` of simulated history, unpaced, then
+live; see `feed sim --backfill-minutes`; by default only into an emptied database, where it
+overlaps nothing) and the API, each logging to
+`<state dir>/logs/<name>.log` (the logs of the previous LOG_GENERATIONS runs are kept as
+`<name>.log.1`, `.2`, ...). Once the API
 answers, `<state dir>/endpoints.json` tells other commands where everything is, and an entry
 in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
 folder.
@@ -67,16 +70,20 @@ CHILD_STOP_GRACE_S = 15.0
 POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
 LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
+DEFAULT_BACKFILL_MINUTES = 60.0  # simulated history before the live feed: VPIN warms up on it
 
 
 @dataclass(frozen=True, slots=True)
 class UpOptions:
-    """What to run. `api_port` 0 picks a free port; `feed_rate` is passed to `feed sim`."""
+    """What to run. `api_port` 0 picks a free port; `feed_rate` and `backfill_minutes` are
+    passed to `feed sim`; `backfill_minutes` None: DEFAULT_BACKFILL_MINUTES when this start
+    empties the database, else none."""
 
     state_dir: Path
     api_port: int
     feed: bool = True
     feed_rate: float | None = None
+    backfill_minutes: float | None = None
     worker: bool = True
     keep_data: bool = False
     sink: bool = True
@@ -182,10 +189,24 @@ class Stack:
         if self.options.feed:
             rate = self.options.feed_rate
             extra = [] if rate is None else ["--rate", f"{rate:g}"]
+            extra += ["--backfill-minutes", f"{self._backfill_minutes():g}"]
             commands.append(("feed", [*python, "feed", "sim", *extra]))
         api = ["api", "--host", self.settings.api_host, "--port", str(api_port)]
         commands.append(("api", [*python, *api]))
         return commands
+
+    def _backfill_minutes(self) -> float:
+        """The simulated history to publish first. Into a database that keeps earlier runs'
+        data (DATABASE_URL, --keep-data), history would overlap theirs in event time, and a
+        worker group that already read past it (KAFKA_BROKERS) would drop it as late: none
+        there unless asked for."""
+        if self.options.backfill_minutes is not None:
+            return self.options.backfill_minutes
+        if self.empties_database:
+            return DEFAULT_BACKFILL_MINUTES
+        log.info("no simulated history: the database keeps earlier runs' data, which it would "
+                 "overlap in event time (--backfill-minutes N publishes it anyway)")
+        return 0.0
 
     def _start_child(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         child = Child(name, start_process(argv, self.logs_dir / f"{name}.log", env),

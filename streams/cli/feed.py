@@ -2,7 +2,10 @@
 
 `sim` runs the seeded synthetic market live: event times are the wall clock at start plus the
 simulated offsets, and records go out when their event time comes, so the trade rate is
-`--rate` on average and ts_event tracks the wall clock. `file` replays market files (our
+`--rate` on average and ts_event tracks the wall clock. With `--backfill-minutes N` it first
+publishes N minutes of simulated history ending at its start, as fast as the broker takes it
+(fewer, larger trades: see `streams.feeds.sim`), then the live tape from there, catching up
+with the wall clock. `file` replays market files (our
 CSV / Parquet, other CSVs through a column map, LOBSTER pairs), read in chunks and merged in
 event-time order, at a chosen speed. Both stop cleanly on Ctrl-C or SIGTERM after
 flushing what was produced, and report progress on stderr.
@@ -41,7 +44,7 @@ from streams.feeds.badrows import BadRows, DeadLetters
 from streams.feeds.files import market_events
 from streams.feeds.progress import Progress
 from streams.feeds.publish import PublishStats, publish
-from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, SimMarket
+from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, NS_PER_S, SimMarket
 from streams.settings import get_settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +53,8 @@ DEFAULT_SYMBOLS = ",".join(KNOWN_SYMBOLS)
 PROGRESS_INTERVAL_S = 5.0
 FLUSH_TIMEOUT_S = 30.0
 LAG_WARNING_MS = 1_000.0
+MIN_WAIT_S = 0.001  # shorter waits are skipped: the absolute schedule catches up
+DEFAULT_BACKFILL_TRADES_PER_S = 20.0
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -73,7 +78,16 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
         description="Publish a seeded synthetic market live: Poisson trades with heavy-tailed "
         "sizes, quotes, 10-level depth snapshots, and now and then an "
         "informed-flow episode (30-120 s of one-sided, larger trades moving the price). "
-        "Event times start at the wall clock; runs until Ctrl-C unless --duration or --count.",
+        "Event times start at the wall clock; runs until Ctrl-C unless --duration or --count. "
+        "--backfill-minutes N first publishes N minutes of history (event times in the past, "
+        "ending where the live tape starts) as fast as the broker takes it, so engines that "
+        "need a warm-up (VPIN: 50 buckets) have values within a minute. History trades at "
+        "--backfill-rate (each trade merges RATE/BACKFILL_RATE live-rate trades, its size "
+        "the sum of theirs, on one side), so every symbol trades the same volume per second "
+        "and prices move as live; quotes and depth snapshots follow every --quote-every / "
+        "--depth-every history trades: at the defaults 100x fewer events than live. "
+        "Progress is logged; the live tape then starts where the history ends and catches "
+        "up with the wall clock.",
     )
     sim.add_argument("--symbols", type=_symbol_list, default=DEFAULT_SYMBOLS,
                      help=f"comma-separated symbols (default: {DEFAULT_SYMBOLS}); "
@@ -82,11 +96,20 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
                      help="trades per second over all symbols, default 2000 "
                      "(quotes and depth snapshots come on top)")
     sim.add_argument("--seed", type=int, default=7, help="same seed, same tape (default: 7)")
+    sim.add_argument("--backfill-minutes", type=backfill_minutes, default=0.0, metavar="N",
+                     help="first publish N minutes of history, unpaced (default: 0, none; "
+                     "`up` passes 60)")
+    sim.add_argument("--backfill-rate", type=_positive(float),
+                     default=DEFAULT_BACKFILL_TRADES_PER_S, metavar="N",
+                     help="trades per second of the history over all symbols (above "
+                     f"--rate: --rate; default: {DEFAULT_BACKFILL_TRADES_PER_S:g}; rounded so "
+                     "that each history trade merges a whole number of live-rate trades)")
     stop = sim.add_mutually_exclusive_group()
     stop.add_argument("--duration", type=_positive(float), metavar="SECONDS",
-                      help="stop after this many seconds of event time")
+                      help="stop after this many seconds of live event time")
     stop.add_argument("--count", type=_positive(int), metavar="N",
-                      help="stop after N events (trades, quotes and snapshots together)")
+                      help="stop after N events (trades, quotes and snapshots together, "
+                      "history included)")
     sim.add_argument("--informed-probability", type=float, default=0.1, metavar="P",
                      help="chance that an informed-flow episode starts in any simulated "
                      "minute (default: 0.1)")
@@ -149,6 +172,17 @@ def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
     return parse
 
 
+def backfill_minutes(text: str) -> float:
+    """An argparse type: minutes of history, 0 or more (`feed sim` and `up`)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
 def _symbol_list(text: str) -> list[str]:
     symbols = [s.strip() for s in text.split(",") if s.strip()]
     if not symbols:
@@ -174,6 +208,7 @@ def _speed(text: str) -> float | None:
 
 
 def _sim(args: argparse.Namespace) -> int:
+    merge = max(1, round(args.rate / args.backfill_rate))
     market = SimMarket(
         args.symbols,
         seed=args.seed,
@@ -181,22 +216,49 @@ def _sim(args: argparse.Namespace) -> int:
         quote_every=args.quote_every,
         depth_every=args.depth_every,
         informed_probability=args.informed_probability,
+        history_s=args.backfill_minutes * 60,
+        history_merge=merge,
     )
     brokers = reachable_kafka_brokers(get_settings())
-    start_ns = time.time_ns()
+    live_ns = time.time_ns()
+    start_ns = live_ns - market.history_ns
     events: Iterator[MarketEvent] = market.events(start_ns)
     if args.duration is not None:
-        end_ns = start_ns + round(args.duration * 1e9)
+        end_ns = live_ns + round(args.duration * NS_PER_S)
         events = itertools.takewhile(lambda e: e.ts_event < end_ns, events)
     if args.count is not None:
         events = itertools.islice(events, args.count)
     log.info("feed sim start brokers=%s symbols=%s rate=%s seed=%d",
              brokers, ",".join(market.symbols), args.rate, args.seed)
+    if market.history_ns:
+        log.info("feed backfill start minutes=%g from_ns=%d live_from_ns=%d trades_per_s=%g "
+                 "merge=%d (each history trade merges %d live-rate trades: the same volume "
+                 "per second)", args.backfill_minutes, start_ns, live_ns, args.rate / merge,
+                 merge, merge)
     with _stop_on_signals() as stop:
-        stats = publish(events, brokers, speed=1.0, progress=_ProgressLog(),
+        stats = publish(_at_event_time(events, start_ns, live_ns, stop), brokers,
+                        progress=_ProgressLog(start_ns, live_ns),
                         progress_interval_s=PROGRESS_INTERVAL_S, stop=stop)
     return _summary(stats)
 
+
+def _at_event_time(events: Iterator[MarketEvent], start_ns: int, live_ns: int,
+                   stop: threading.Event) -> Iterator[MarketEvent]:
+    """The events, those before `live_ns` at once (the history from `start_ns`), the others
+    when the wall clock reaches their event time: an absolute schedule, so the live tape
+    catches up with the wall clock after the history and does not drift. A stop request
+    ends the waiting."""
+    started = time.monotonic()
+    backfilled = start_ns == live_ns  # no history: nothing to report
+    for count, event in enumerate(events):
+        if not backfilled and event.ts_event >= live_ns:
+            backfilled = True
+            log.info("feed backfill done events=%d elapsed_s=%.1f; live from here",
+                     count, time.monotonic() - started)
+        wait_s = (event.ts_event - time.time_ns()) / NS_PER_S
+        if wait_s > MIN_WAIT_S:
+            stop.wait(wait_s)
+        yield event
 
 def _file(args: argparse.Namespace) -> int:
     options = file_options(args)
@@ -241,9 +303,11 @@ def _summary(stats: PublishStats) -> int:
 
 
 class _ProgressLog:
-    """Logs rate since the last report, totals, and how far behind event time the feed runs."""
+    """Logs rate since the last report and totals; during a backfill, how much of the history
+    is out; live, how far behind event time the feed runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, start_ns: int, live_ns: int) -> None:
+        self._start_ns, self._live_ns = start_ns, live_ns
         self._last_total = 0
         self._last_s = 0.0
 
@@ -251,10 +315,15 @@ class _ProgressLog:
         window_s = stats.elapsed_s - self._last_s
         rate = (stats.total - self._last_total) / window_s if window_s > 0 else 0.0
         self._last_total, self._last_s = stats.total, stats.elapsed_s
-        lag_ms = None
-        if stats.last_ts_event is not None:
-            lag_ms = (time.time_ns() - stats.last_ts_event) / 1e6
         topics = " ".join(f"{t.split('.')[-1]}={n}" for t, n in sorted(stats.produced.items()))
+        last = stats.last_ts_event
+        if last is not None and last < self._live_ns:
+            done = (last - self._start_ns) / (self._live_ns - self._start_ns)
+            log.info("feed backfill progress done=%.0f%% minutes_left=%.1f rate=%.0f/s "
+                     "total=%d %s errors=%d", 100 * done, (self._live_ns - last) / 60e9, rate,
+                     stats.total, topics, stats.delivery_errors)
+            return
+        lag_ms = None if last is None else (time.time_ns() - last) / 1e6
         log.info("feed progress rate=%.0f/s total=%d %s errors=%d%s",
                  rate, stats.total, topics, stats.delivery_errors,
                  "" if lag_ms is None else f" lag_ms={lag_ms:.0f}")

@@ -12,8 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from streams.cli.feed import backfill_minutes
 from streams.settings import get_settings
-from streams.up import LOG_GENERATIONS, Stack, UpOptions, summary
+from streams.up import DEFAULT_BACKFILL_MINUTES, LOG_GENERATIONS, Stack, UpOptions, summary
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not start the simulated feed")
     p.add_argument("--feed-rate", type=float, default=None, metavar="N",
                    help="trades per second of the simulated feed (default: the feed's own)")
+    p.add_argument("--backfill-minutes", type=backfill_minutes, default=None, metavar="N",
+                   help="the simulated feed first publishes N minutes of history (event "
+                        "times in the past, ending where the live feed starts), unpaced, so "
+                        "VPIN, features, vpin_guard's paper trades and the API have data "
+                        "within about a minute; the history trades 20 times a second, each "
+                        "trade merging RATE/20 live-rate trades (100 at the default rate), "
+                        "so volume per second, which VPIN's buckets are sized to, is the live "
+                        "one (see `feed sim --help`); 0: none (default: "
+                        f"{DEFAULT_BACKFILL_MINUTES:g} when the embedded database starts "
+                        "empty, else 0: history would overlap the data earlier runs left)")
     p.add_argument("--no-worker", dest="worker", action="store_false",
                    help="do not start the worker (run `nautilus-streams worker` yourself, "
                         "e.g. under a debugger)")
@@ -64,6 +75,7 @@ def _up(args: argparse.Namespace) -> int:
         api_port=settings.api_port if args.api_port is None else args.api_port,
         feed=args.feed,
         feed_rate=args.feed_rate,
+        backfill_minutes=args.backfill_minutes,
         worker=args.worker,
         keep_data=args.keep_data,
         sink=args.sink,

@@ -11,8 +11,15 @@ Informed-flow episodes make the tape interesting for toxicity engines: for 30-12
 trades mostly one way (85-95 %), in larger sizes, and its price drifts that way. They start at
 random (`informed_probability` per simulated minute) or where a test forces one.
 
+History (`history_s`, for a backfill before going live): the tape's first `history_s` seconds
+trade at `trades_per_s / history_merge`, each trade standing for `history_merge` trades of the
+live rate (its size is the sum of that many sizes, on one side), so each symbol trades the same
+volume per second with 1/history_merge of the trades, quotes and snapshots; the walk, the
+episodes and the book are the same processes. The rest of the tape starts exactly
+`history_s` after the first: trade numbers, prices and episodes carry on across the change.
+
 Determinism: everything is drawn from generators seeded by `seed` alone, in fixed-size chunks
-of trades, so the same seed gives the same tape; `start_ns` only shifts it in time.
+of trades, so the same seed (and history) gives the same tape; `start_ns` only shifts it in time.
 """
 
 from __future__ import annotations
@@ -151,6 +158,8 @@ class SimMarket:
     `informed_probability` is the chance that an informed episode starts in any one simulated
     minute; `quote_every` / `depth_every` emit a Quote / DepthSnapshot after every n-th trade of
     a symbol (0 turns them off). `specs` overrides how chosen symbols trade (else `symbol_spec`).
+    The first `history_s` seconds are history, each trade merging `history_merge` live-rate
+    trades (see the module docstring); `live_start_ns(start_ns)` is where it ends.
     """
 
     def __init__(
@@ -163,6 +172,8 @@ class SimMarket:
         informed_probability: float = 0.1,
         chunk_trades: int = 4_096,
         specs: Mapping[str, SymbolSpec] | None = None,
+        history_s: float = 0.0,
+        history_merge: int = 1,
     ) -> None:
         _check_symbols(symbols)
         _check(isinstance(seed, int) and seed >= 0, f"seed must be a non-negative int: {seed!r}")
@@ -177,6 +188,10 @@ class SimMarket:
             f"informed_probability must be in [0, 1], got {informed_probability!r}",
         )
         _check(chunk_trades >= 1, f"chunk_trades must be >= 1, got {chunk_trades!r}")
+        _check(math.isfinite(history_s) and history_s >= 0,
+               f"history_s must be >= 0, got {history_s!r}")
+        _check(isinstance(history_merge, int) and history_merge >= 1,
+               f"history_merge must be an int >= 1, got {history_merge!r}")
         self.symbols = list(symbols)
         self.seed = seed
         self.trades_per_s = float(trades_per_s)
@@ -184,6 +199,8 @@ class SimMarket:
         self.depth_every = depth_every
         self.informed_probability = float(informed_probability)
         self.chunk_trades = chunk_trades
+        self.history_ns = round(history_s * NS_PER_S)
+        self.history_merge = history_merge
         self.specs = [(specs or {}).get(s) or symbol_spec(s) for s in self.symbols]
         self._forced: list[Episode] = []  # times relative to the tape's start
 
@@ -229,6 +246,10 @@ class SimMarket:
             key=lambda e: (e.start_ns, e.symbol),
         )
 
+    def live_start_ns(self, start_ns: int) -> int:
+        """Where the history of the tape `events(start_ns)` ends and the live rate begins."""
+        return start_ns + self.history_ns
+
     def events(self, start_ns: int) -> Iterator[MarketEvent]:
         """The infinite tape from `start_ns`: time-ordered, identical for the same seed."""
         _check(isinstance(start_ns, int) and start_ns >= 0, "start_ns must be an int >= 0")
@@ -239,9 +260,13 @@ class SimMarket:
         state = _WalkState.initial(self.specs, start_ns)
         schedule = _EpisodeSchedule(self, start_ns)
         emitter = _Emitter(self)
-        while True:
-            chunk = _next_chunk(self, rng, state, schedule)
-            yield from emitter.emit(chunk)
+        history = _Phase(self.trades_per_s / self.history_merge, self.history_merge,
+                         self.live_start_ns(start_ns))
+        for phase in (history, _Phase(self.trades_per_s, 1, None)):
+            while phase.end_ns is None or state.now_ns < phase.end_ns:
+                chunk = _next_chunk(self, rng, state, schedule, phase)
+                if chunk is not None:
+                    yield from emitter.emit(chunk)
 
 
 def _check_symbols(symbols: Sequence[str]) -> None:
@@ -348,19 +373,37 @@ class _Chunk:
     depth: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class _Phase:
+    """A stretch of the tape: its trade rate, how many live-rate trades each trade merges,
+    and where it ends (None: never)."""
+
+    trades_per_s: float
+    merge: int
+    end_ns: int | None
+
+
 def _next_chunk(
-    market: SimMarket, rng: np.random.Generator, state: _WalkState, schedule: _EpisodeSchedule
-) -> _Chunk:
-    """Draw the next `chunk_trades` trades: arrivals, symbols, walk, book, sides, sizes."""
+    market: SimMarket, rng: np.random.Generator, state: _WalkState, schedule: _EpisodeSchedule,
+    phase: _Phase,
+) -> _Chunk | None:
+    """Draw the next `chunk_trades` trades of `phase` (fewer where it ends; None when none
+    is left before its end, which `state.now_ns` then reaches): arrivals, symbols, walk,
+    book, sides, sizes."""
     k, specs = market.chunk_trades, market.specs
     weights = np.array([s.weight for s in specs])
-    gaps = np.floor(rng.exponential(NS_PER_S / market.trades_per_s, k)).astype(np.int64)
+    gaps = np.floor(rng.exponential(NS_PER_S / phase.trades_per_s, k)).astype(np.int64)
     ts = state.now_ns + np.cumsum(gaps)
+    if phase.end_ns is not None and ts[-1] >= phase.end_ns:
+        k = int(np.searchsorted(ts, phase.end_ns))
+        ts, state.now_ns = ts[:k], phase.end_ns
+        if k == 0:
+            return None
     sym = rng.choice(len(specs), size=k, p=weights / weights.sum())
     z = rng.standard_normal(k)
     buy_share, size_mult, drift = _episode_fields(market, schedule, ts, sym)
     center, count = _walk(market, state, ts, sym, z, drift)
-    state.now_ns = int(ts[-1])
+    state.now_ns = max(state.now_ns, int(ts[-1]))
 
     floor = np.array([s.floor_ticks for s in specs], dtype=np.float64)[sym]
     center = floor + np.abs(center - floor)  # reflect: prices stay well above zero
@@ -369,12 +412,14 @@ def _next_chunk(
     bid = np.floor(center - spread / 2 + 0.5).astype(np.int64)
     side = np.where(rng.random(k) < buy_share, 1, -1).astype(np.int8)
     min_size = np.array([s.min_size for s in specs], dtype=np.float64)[sym]
-    size = np.floor(min_size * (1.0 + rng.pareto(SIZE_PARETO_SHAPE, k)) * size_mult)
+    draws = 1.0 + rng.pareto(SIZE_PARETO_SHAPE, (k, phase.merge))
+    sizes = np.floor(min_size[:, None] * draws * size_mult[:, None])
+    size = np.clip(sizes, 1, MAX_TRADE_SIZE).sum(axis=1)  # each of the merged trades' sizes
     depth_size = np.log(np.array([s.depth_size for s in specs], dtype=np.float64))[sym]
     tops = np.maximum(1, np.rint(rng.lognormal(depth_size[:, None], 0.5, (k, 2))))
     depth_rows = _every(count, market.depth_every).nonzero()[0]
     chunk = _Chunk(
-        ts=ts, sym=sym, side=side, size=np.clip(size, 1, MAX_TRADE_SIZE).astype(np.int64),
+        ts=ts, sym=sym, side=side, size=size.astype(np.int64),
         bid=bid, ask=bid + spread, bid_size=tops[:, 0].astype(np.int64),
         ask_size=tops[:, 1].astype(np.int64), count=count,
         quote=_every(count, market.quote_every), depth_rows=depth_rows,

@@ -246,9 +246,10 @@ def _add_timers(
 
     async def let_time_pass_on(binding: EngineBinding, now: int) -> None:
         # A worker catching up on a backlog must not close bars by wall-clock time:
-        # later records of the backlog still belong to them.
-        newest = binding.counters.last_event_ts
-        live = newest is not None and now - newest <= live_slack_ns
+        # later records of the backlog still belong to them. Live means every partition
+        # is: one that already reached the live edge says nothing of the others.
+        reached = binding.event_time_reached()
+        live = reached is not None and now - reached <= live_slack_ns
         # None (unknown) is not caught up
         if live or await meters[binding.name].lag() == 0:
             await binding.tick(now)

@@ -105,6 +105,8 @@ class EngineBinding:
         # per key: how many times its state was written; the newest record has the highest
         self._writes: dict[str, int] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
+        # per (consumed topic, partition): the newest ts_event taken from it
+        self._newest_ts: dict[tuple[str, int], int] = {}
         self._lock = asyncio.Lock()
         self._broadcast_behind = {route.topic for route in plan.broadcast}
         self._broadcast_read = asyncio.Event()
@@ -123,6 +125,12 @@ class EngineBinding:
     def next_offsets(self) -> dict[tuple[str, int], int]:
         """Next offset to process per (consumed topic, partition) seen by this binding."""
         return dict(self._next_offset)
+
+    def event_time_reached(self) -> int | None:
+        """The newest ts_event of the partition furthest behind, of those that gave records
+        (None before any): catching up on a backlog (a backfill, a restart), partitions
+        progress unevenly, and one already at the live edge says nothing of the others."""
+        return min(self._newest_ts.values(), default=None)
 
     # ---- lifecycle ---------------------------------------------------------------------
 
@@ -198,6 +206,8 @@ class EngineBinding:
             self._ceiling.pop(partition, None)
         for tp in [tp for tp in self._next_offset if tp[1] in partitions]:
             del self._next_offset[tp]
+        for tp in [tp for tp in self._newest_ts if tp[1] in partitions]:
+            del self._newest_ts[tp]
         self._restored_partitions -= partitions
 
     # ---- batches -------------------------------------------------------------------------
@@ -259,6 +269,8 @@ class EngineBinding:
         )
         rejected = {rej.index: rej.reason for rej in invalid}
         rows = np.delete(np.arange(n), sorted(rejected))  # the rows `columns` holds
+        if len(rows):
+            self._note_event_times(route.consumed, partitions[rows], columns["ts_event"])
         if no_origin:  # decoded, but not to be applied
             keep = ~np.isin(rows, list(no_origin))
             columns = {name: col[keep] for name, col in columns.items()}
@@ -302,6 +314,12 @@ class EngineBinding:
             except ValueError as exc:
                 no_origin[i] = str(exc)
         return origin_partitions, origin_offsets, no_origin
+
+    def _note_event_times(self, topic: str, partitions: np.ndarray, ts: np.ndarray) -> None:
+        for partition in np.unique(partitions).tolist():
+            newest = int(ts[partitions == partition].max())
+            key = (topic, partition)
+            self._newest_ts[key] = max(newest, self._newest_ts.get(key, newest))
 
     def _track_offsets(self, topic: str, partitions: np.ndarray, offsets: np.ndarray) -> None:
         """Remember each partition's next offset; report offsets that jumped forward."""

@@ -37,6 +37,7 @@ pytestmark = pytest.mark.slow
 
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 60.0
+FIRST_VPIN_DEADLINE_S = 90.0  # issue 15: every simulated symbol has a VPIN within 90 s of `up`
 
 
 @dataclass
@@ -214,6 +215,85 @@ def test_up_refuses_a_second_up_on_the_same_state_dir(
 def _vpin_latest(endpoints: Endpoints, token: str) -> httpx.Response:
     return httpx.get(f"{endpoints.api}/api/v1/vpin/latest", timeout=10,
                      headers={"Authorization": f"Bearer {token}"})
+
+
+def _get(endpoints: Endpoints, token: str, path: str) -> list[dict]:
+    response = httpx.get(f"{endpoints.api}/api/v1/{path}", timeout=10,
+                         headers={"Authorization": f"Bearer {token}"})
+    response.raise_for_status()
+    return list(response.json()["data"])
+
+
+def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_seconds(
+    run_up: StartUp, base_env: dict[str, str]
+) -> None:
+    # Arrange: `up` as a new user runs it (default options, the embedded broker and database)
+    started, started_ns = time.monotonic(), time.time_ns()
+    up = run_up("--api-port", "0", env=base_env)
+    endpoints = up.wait_endpoints()
+    token, _ = tokens.create_token(endpoints.database_url, "read", "me")
+
+    # Act: poll the API as a user would, until the deadline
+    def ready() -> bool:
+        with_vpin = {r["symbol"] for r in _get(endpoints, token, "vpin/latest")
+                     if r["vpin"] is not None}
+        return with_vpin >= set(KNOWN_SYMBOLS) and bool(_get(endpoints, token, "executions"))
+
+    while not ready() and time.monotonic() - started < FIRST_VPIN_DEADLINE_S:
+        time.sleep(1.0)
+    took_s = time.monotonic() - started
+    latest = _get(endpoints, token, "vpin/latest")
+    executions = _get(endpoints, token, "executions")
+    wait_for(lambda: _history_bars_complete(endpoints.database_url, started_ns),
+             STARTUP_TIMEOUT_S, "a bar with all of its trades in every minute of the history")
+    code = up.stop(signal.SIGINT)
+
+    # Assert: the history made it through every engine, the sink and the API
+    print(f"every symbol's VPIN and a paper fill after {took_s:.1f} s")  # pytest -rP shows it
+    assert code == 0, up.output()
+    vpin = {r["symbol"]: r["vpin"] for r in latest}
+    assert set(vpin) >= set(KNOWN_SYMBOLS), (took_s, vpin)
+    assert all(vpin[s] is not None for s in KNOWN_SYMBOLS), (took_s, vpin)
+    assert executions, f"no paper fill of vpin_guard after {took_s:.0f} s"
+    feed_log = (up.state_dir / "logs" / "feed.log").read_text()
+    assert "feed backfill done" in feed_log, feed_log[-2000:]
+
+
+@pytest.mark.parametrize(("flags", "minutes"), [
+    ((), "0"),  # kept data: history would overlap the earlier runs' in event time
+    (("--backfill-minutes", "5"), "5"),  # asked for: published anyway
+])
+def test_up_publishes_no_history_into_kept_data_unless_asked(
+    run_up: StartUp, base_env: dict[str, str], flags: tuple[str, ...], minutes: str
+) -> None:
+    up = run_up("--keep-data", "--no-worker", "--no-sink", "--feed-rate", "10", *flags,
+                "--api-port", "0", env=base_env)
+    up.wait_endpoints()
+    (feed,) = [p.cmdline() for p in _tree(up.proc.pid, up.state_dir)
+               if p.cmdline()[1:5] == ["-m", "streams", "feed", "sim"]]
+
+    code = up.stop(signal.SIGINT)
+
+    assert code == 0, up.output()
+    assert feed[feed.index("--backfill-minutes") + 1] == minutes
+
+
+def _history_bars_complete(database_url: str, up_started_ns: int) -> bool:
+    """Whether every symbol has a 1-minute bar for each whole minute from 58 to 2 minutes
+    before `up` started (history: the live feed starts after `up`), each counting every trade
+    of its minute in the database (none dropped as late when the history went through)."""
+    minute = 60_000_000_000
+    first = (up_started_ns - 58 * minute) // minute * minute
+    last = (up_started_ns - 2 * minute) // minute * minute
+    with psycopg.connect(database_url) as conn:
+        bars = conn.execute(
+            "SELECT b.symbol, b.start_ns, b.trade_count, (SELECT count(*) FROM trades t"
+            " WHERE t.symbol = b.symbol AND t.ts_event >= b.start_ns"
+            " AND t.ts_event < b.start_ns + %s) FROM bars_1m b"
+            " WHERE b.start_ns BETWEEN %s AND %s", (minute, first, last)).fetchall()
+    complete = {(symbol, start) for symbol, start, count, trades in bars if count == trades}
+    return complete == {(symbol, start) for symbol in KNOWN_SYMBOLS
+                        for start in range(first, last + 1, minute)}
 
 
 def test_up_starts_from_an_empty_embedded_database_unless_told_to_keep_data(
