@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams import kafka
 from streams.feeds.sim import SimMarket
@@ -31,14 +31,29 @@ def sim_trades(market: SimMarket, start_ns: int, seconds: int) -> list[Trade]:
     raise AssertionError("unreachable: the simulated market is endless")
 
 
+# `produce`'s producer per broker, kept for the session: a new idempotent producer waits
+# about 0.5 s for its producer id (librdkafka retries the id request on a 500 ms timer), which
+# a test that produces minute by minute would pay at every minute
+_producers: dict[str, Producer] = {}
+
+
 def produce(
     brokers: str, records: list[tuple[str, bytes]], topic: str = "market.trades"
 ) -> None:
-    producer = kafka.producer(brokers)
+    if brokers not in _producers:
+        _producers[brokers] = kafka.producer(brokers)
+    producer = _producers[brokers]
     for key, value in records:
         producer.produce(topic, key=key.encode(), value=value)
         producer.poll(0)
     assert producer.flush(15) == 0
+
+
+def close_producers() -> None:
+    """Close `produce`'s producers (before their broker stops: a producer left open logs every
+    failed reconnect)."""
+    while _producers:
+        _producers.popitem()[1].close()
 
 
 def start_group_at_end(
