@@ -91,12 +91,15 @@ def read_topic(brokers: str, topic: str, keep: Callable[[dict], bool]) -> list[d
     return [r for r in rows if keep(r)]
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(
+    check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.3
+) -> None:
+    """Poll `check` every `interval_s` until it holds; fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
-        time.sleep(0.3)
+        time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
