@@ -20,7 +20,7 @@ from streams import codec, kafka
 from streams.cli.main import main
 from streams.schema import Bar, Event, Execution, Order, OrderEvent, PortfolioSnapshot, Position
 from tests.factories import MINUTE_NS, T0
-from tests.streams.runtime.workers import produce, wait_for
+from tests.streams.runtime.workers import log_ends, produce, wait_for
 
 BARS, SYMBOLS = 80, 3
 FAST, SLOW, QUANTITY = 3, 8, 10
@@ -101,8 +101,8 @@ class Tail:
 
     def __init__(self, brokers: str, loop: Loop, topics: tuple[str, ...] = tuple(MODELS)) -> None:
         self._consumer = kafka.reader(brokers)
-        self._consumer.assign([TopicPartition(topic, p, end) for topic in topics
-                               for p, end in kafka.end_offsets(brokers, topic).items()])
+        self._consumer.assign([TopicPartition(topic, p, end)
+                               for (topic, p), end in log_ends(brokers, topics).items()])
         self._symbols, self._account = set(loop.symbols), loop.account
         self.rows: dict[str, list[dict]] = {topic: [] for topic in topics}
 
