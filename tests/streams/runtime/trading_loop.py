@@ -53,18 +53,18 @@ class Loop:
                 "execution__fee_bps": str(FEE_BPS), "portfolio__cash": str(CASH)}
 
 
-def make_loop(seed: int) -> Loop:
+def make_loop(seed: int, bars: int = BARS) -> Loop:
     """Random-walk 1-minute bars in cents (exact decimals) of SYMBOLS new symbols."""
     tag = uuid.uuid4().hex[:6].upper()
     symbols = tuple(f"L{tag}{i}" for i in range(SYMBOLS))
     rng = np.random.default_rng(seed)
-    ends = T0 + MINUTE_NS * np.arange(1, BARS + 1)
+    ends = T0 + MINUTE_NS * np.arange(1, bars + 1)
     per_symbol = []
     for symbol in symbols:
-        close = 10_000 + np.cumsum(rng.integers(-40, 41, BARS))
-        open_ = np.r_[10_000, close[:-1]] + rng.integers(-5, 6, BARS)
-        high = np.maximum(open_, close) + rng.integers(0, 10, BARS)
-        low = np.minimum(open_, close) - rng.integers(0, 10, BARS)
+        close = 10_000 + np.cumsum(rng.integers(-40, 41, bars))
+        open_ = np.r_[10_000, close[:-1]] + rng.integers(-5, 6, bars)
+        high = np.maximum(open_, close) + rng.integers(0, 10, bars)
+        low = np.minimum(open_, close) - rng.integers(0, 10, bars)
         per_symbol.append([
             Bar(ts_event=int(ts), ts_init=int(ts), bar_id=f"{symbol}@1m@{ts - MINUTE_NS}",
                 symbol=symbol, start_ns=int(ts - MINUTE_NS), open=price(o), high=price(h),
