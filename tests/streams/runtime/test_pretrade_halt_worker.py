@@ -93,7 +93,7 @@ def test_a_halt_cancels_the_open_orders_and_every_later_order_is_rejected(
     log = tmp_path / "worker.log"
 
     # Act: the loop up to the halt's bar, the halt, then the rest of the bars
-    with worker(services_env, app_id, log, engines=ENGINES, **loop.settings()):
+    with worker(services_env, app_id, log, engines=ENGINES, **loop.worker_settings()):
         run_paced(kafka_brokers, loop, expected, tail, range(halt_at + 1))
         produce(kafka_brokers, [(halt.account, codec.encode(halt))], "logic.risk.commands")
         wait_for(published(tail, ids(expected[EVENTS], "event_id", halt.ts_event), set()),

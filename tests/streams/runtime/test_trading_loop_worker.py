@@ -138,7 +138,7 @@ def test_the_loop_in_the_worker_equals_the_backtest(
     log = tmp_path / "worker.log"
 
     # Act
-    with worker(services_env, app_id, log, engines=ENGINES, **loop.settings()):
+    with worker(services_env, app_id, log, engines=ENGINES, **loop.worker_settings()):
         run_paced(kafka_brokers, loop, expected, tail, range(BARS))
         assert_loop_equals_backtest(tail, expected)
 
@@ -176,10 +176,10 @@ def test_sigkill_mid_stream_doubles_no_fill_and_loses_no_position(
 
     # Act: the first worker dies by SIGKILL after bar kill_at; a new one in the same group
     # takes the rest of the feed
-    with worker(services_env, app_id, logs[0], engines=ENGINES, **loop.settings()) as first:
+    with worker(services_env, app_id, logs[0], engines=ENGINES, **loop.worker_settings()) as first:
         run_paced(kafka_brokers, loop, expected, tail, range(kill_at + 1), kill_after)
     fills_at_kill = len(tail.read()[FILLS])
-    with worker(services_env, app_id, logs[1], engines=ENGINES, **loop.settings()):
+    with worker(services_env, app_id, logs[1], engines=ENGINES, **loop.worker_settings()):
         run_paced(kafka_brokers, loop, expected, tail, range(kill_at + 1, bars))
         assert_loop_equals_backtest(tail, expected)
 

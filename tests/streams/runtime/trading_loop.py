@@ -52,6 +52,12 @@ class Loop:
                 "execution__fill_model": "bar", "execution__slippage_bps": str(SLIPPAGE_BPS),
                 "execution__fee_bps": str(FEE_BPS), "portfolio__cash": str(CASH)}
 
+    def worker_settings(self) -> dict[str, str]:
+        """The engine parameters and a 20 ms fetch wait: a bar's orders cross four topics
+        before their fills, and a fetch at the end of a quiet partition waits up to the
+        fetch wait (100 ms by default) before it sees the next hop's record."""
+        return {**self.settings(), "fetch_max_wait_ms": "20"}
+
 
 def make_loop(seed: int, bars: int = BARS) -> Loop:
     """Random-walk 1-minute bars in cents (exact decimals) of SYMBOLS new symbols."""
