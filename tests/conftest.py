@@ -38,6 +38,7 @@ from streams.embedded import EmbeddedBroker, EmbeddedPostgres
 from streams.storage import migrate as migrations
 from streams.storage import timescale
 from tests.pglite import PGliteTimescale, Unavailable
+from tests.streams.runtime.workers import close_producers
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TOPICS_YAML = REPO_ROOT / "topics.yaml"
@@ -66,6 +67,7 @@ def kafka_brokers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with broker:
         kafka.apply_catalog(Catalog.load(TOPICS_YAML), broker.bootstrap)
         yield broker.bootstrap
+        close_producers()
 
 
 @contextmanager

@@ -26,6 +26,9 @@ def main(brokers: str, topic: str, app_id: str, datadir: str) -> None:
         app_id, broker=f"kafka://{brokers}", store="memory://", datadir=datadir,
         key_serializer="raw", value_serializer="raw", topic_replication_factor=1,
         consumer_auto_offset_reset="earliest", web_enabled=False, fetch_max_wait_ms=100,
+        # the worker's group timeouts (NAUTILUS_SESSION_TIMEOUT_MS's default): with Faust's
+        # (60 s) the broker holds the first join for 30 s
+        broker_session_timeout=6, broker_rebalance_timeout=6, broker_heartbeat_interval=2,
     )
 
     async def never_returns(name: str, records: list[object]) -> None:

@@ -26,7 +26,6 @@ from streams.schema import ApprovedOrder, CancelRequest, Event, RiskCommand
 from streams.settings import Settings
 from tests.streams.runtime.trading_loop import (
     APPROVED,
-    BARS,
     CANCELS,
     CONSUMED,
     ENGINES,
@@ -54,6 +53,9 @@ from tests.streams.runtime.workers import (
 )
 
 pytestmark = pytest.mark.slow
+# bars of the loop: the halt meets a working order at bar 24 of 40, and the 15 bars after
+# it bring 24 orders to reject
+HALT_BARS = 40
 COMPARED: dict[str, type[Event]] = {**{t: MODELS[t] for t in (ORDERS, EVENTS, FILLS)},
                                     APPROVED: ApprovedOrder, CANCELS: CancelRequest}
 
@@ -74,10 +76,10 @@ def test_a_halt_cancels_the_open_orders_and_every_later_order_is_rejected(
     kafka_brokers: str, services_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Arrange: halt after a bar whose orders work at the venue (to fill at the next open)
-    loop = make_loop(seed=11)
+    loop = make_loop(seed=11, bars=HALT_BARS)
     unhalted = replay(loop, None)
     order_times = {o.ts_event for o in unhalted[ORDERS]}
-    halt_at = next(k for k in range(BARS // 2, BARS - 10)
+    halt_at = next(k for k in range(HALT_BARS // 2, HALT_BARS - 10)
                    if loop.steps[k][0].ts_event in order_times)
     halt = RiskCommand(ts_event=loop.steps[halt_at][0].ts_event + 1, ts_init=0,
                        command_id=f"halt-{uuid.uuid4().hex[:8]}", account=loop.account,
@@ -91,12 +93,12 @@ def test_a_halt_cancels_the_open_orders_and_every_later_order_is_rejected(
     log = tmp_path / "worker.log"
 
     # Act: the loop up to the halt's bar, the halt, then the rest of the bars
-    with worker(services_env, app_id, log, engines=ENGINES, **loop.settings()):
+    with worker(services_env, app_id, log, engines=ENGINES, **loop.worker_settings()):
         run_paced(kafka_brokers, loop, expected, tail, range(halt_at + 1))
         produce(kafka_brokers, [(halt.account, codec.encode(halt))], "logic.risk.commands")
         wait_for(published(tail, ids(expected[EVENTS], "event_id", halt.ts_event), set()),
                  STEP_TIMEOUT_S, "the halt's cancels")
-        run_paced(kafka_brokers, loop, expected, tail, range(halt_at + 1, BARS))
+        run_paced(kafka_brokers, loop, expected, tail, range(halt_at + 1, HALT_BARS))
         wait_for(lambda: ids(expected[EVENTS], "event_id") <= tail.ids(EVENTS, "event_id"),
                  STEP_TIMEOUT_S, "every order event")
     rows = tail.read()

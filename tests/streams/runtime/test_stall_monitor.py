@@ -28,8 +28,8 @@ pytestmark = pytest.mark.slow
 STALL_LINES = ("has not started processing", "Stream stopped processing",
                "Has not committed", "let_time_pass is overlapping")
 FAUST_MONITOR = {
-    "STREAM_PROCESSING_TIMEOUT": "10", "BROKER_COMMIT_LIVELOCK_SOFT_TIMEOUT": "10",
-    "BROKER_COMMIT_INTERVAL": "1",  # the monitor runs every 2.5 s
+    "STREAM_PROCESSING_TIMEOUT": "6", "BROKER_COMMIT_LIVELOCK_SOFT_TIMEOUT": "6",
+    "BROKER_COMMIT_INTERVAL": "0.6",  # the monitor runs every 1.5 s
 }
 MONITOR_RUNS = 6  # judged after this many monitor runs past the timeout
 T0 = 1_700_000_040 * 1_000_000_000

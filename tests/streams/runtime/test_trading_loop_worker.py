@@ -111,12 +111,16 @@ def execution_state_through(brokers: str, app_id: str, loop: Loop, k: int,
 
 
 @pytest.fixture
-def loop_run(kafka_brokers: str, tmp_path: Path):  # type: ignore[no-untyped-def]
-    """A new loop, its backtest, a tail on the output topics, and a fresh app id whose group
-    starts at the end of every topic the worker consumes."""
-    loop = make_loop(seed=7)
+def loop_run(  # type: ignore[no-untyped-def]
+    request: pytest.FixtureRequest, kafka_brokers: str, tmp_path: Path
+):
+    """A new loop (of BARS bars, or the test's indirect parameter), its backtest, a tail on
+    the output topics, and a fresh app id whose group starts at the end of every topic the
+    worker consumes."""
+    bars = getattr(request, "param", BARS)
+    loop = make_loop(seed=7, bars=bars)
     expected = backtest(loop, tmp_path)
-    assert len(expected[FILLS]) > 20, "too few fills to compare"
+    assert len(expected[FILLS]) > bars // 4, "too few fills to compare"
     app_id = f"test-loop-{uuid.uuid4().hex[:8]}"
     start_group_at_end(kafka_brokers, app_id, CONSUMED)
     tail = Tail(kafka_brokers, loop)
@@ -134,7 +138,7 @@ def test_the_loop_in_the_worker_equals_the_backtest(
     log = tmp_path / "worker.log"
 
     # Act
-    with worker(services_env, app_id, log, engines=ENGINES, **loop.settings()):
+    with worker(services_env, app_id, log, engines=ENGINES, **loop.worker_settings()):
         run_paced(kafka_brokers, loop, expected, tail, range(BARS))
         assert_loop_equals_backtest(tail, expected)
 
@@ -143,6 +147,8 @@ def test_the_loop_in_the_worker_equals_the_backtest(
     assert "dead-lettered" not in log.read_text()
 
 
+# 40 bars: 16 fills, the kill after bar 27 with 13 of them published and an order pending
+@pytest.mark.parametrize("loop_run", [40], indirect=True)
 def test_sigkill_mid_stream_doubles_no_fill_and_loses_no_position(
     kafka_brokers: str, services_env: dict[str, str], tmp_path: Path, loop_run
 ) -> None:
@@ -154,7 +160,8 @@ def test_sigkill_mid_stream_doubles_no_fill_and_loses_no_position(
     loop, expected, tail, app_id = loop_run
     fill_times = {f.ts_event for f in expected[FILLS]}
     order_times = {o.ts_event for o in expected[ORDERS]}
-    kill_at = next(k for k in range(BARS // 2, BARS - 1)
+    bars = len(loop.steps)
+    kill_at = next(k for k in range(bars // 2, bars - 1)
                    if loop.steps[k][0].ts_event in fill_times & order_times)
     pending = ids(expected[ORDERS], "order_id", loop.steps[kill_at][0].ts_event) \
         - ids(expected[ORDERS], "order_id", loop.steps[kill_at - 1][0].ts_event)
@@ -169,11 +176,11 @@ def test_sigkill_mid_stream_doubles_no_fill_and_loses_no_position(
 
     # Act: the first worker dies by SIGKILL after bar kill_at; a new one in the same group
     # takes the rest of the feed
-    with worker(services_env, app_id, logs[0], engines=ENGINES, **loop.settings()) as first:
+    with worker(services_env, app_id, logs[0], engines=ENGINES, **loop.worker_settings()) as first:
         run_paced(kafka_brokers, loop, expected, tail, range(kill_at + 1), kill_after)
     fills_at_kill = len(tail.read()[FILLS])
-    with worker(services_env, app_id, logs[1], engines=ENGINES, **loop.settings()):
-        run_paced(kafka_brokers, loop, expected, tail, range(kill_at + 1, BARS))
+    with worker(services_env, app_id, logs[1], engines=ENGINES, **loop.worker_settings()):
+        run_paced(kafka_brokers, loop, expected, tail, range(kill_at + 1, bars))
         assert_loop_equals_backtest(tail, expected)
 
     # Assert

@@ -20,7 +20,7 @@ from streams import codec, kafka
 from streams.cli.main import main
 from streams.schema import Bar, Event, Execution, Order, OrderEvent, PortfolioSnapshot, Position
 from tests.factories import MINUTE_NS, T0
-from tests.streams.runtime.workers import produce, wait_for
+from tests.streams.runtime.workers import log_ends, produce, wait_for
 
 BARS, SYMBOLS = 80, 3
 FAST, SLOW, QUANTITY = 3, 8, 10
@@ -52,19 +52,25 @@ class Loop:
                 "execution__fill_model": "bar", "execution__slippage_bps": str(SLIPPAGE_BPS),
                 "execution__fee_bps": str(FEE_BPS), "portfolio__cash": str(CASH)}
 
+    def worker_settings(self) -> dict[str, str]:
+        """The engine parameters and a 20 ms fetch wait: a bar's orders cross four topics
+        before their fills, and a fetch at the end of a quiet partition waits up to the
+        fetch wait (100 ms by default) before it sees the next hop's record."""
+        return {**self.settings(), "fetch_max_wait_ms": "20"}
 
-def make_loop(seed: int) -> Loop:
+
+def make_loop(seed: int, bars: int = BARS) -> Loop:
     """Random-walk 1-minute bars in cents (exact decimals) of SYMBOLS new symbols."""
     tag = uuid.uuid4().hex[:6].upper()
     symbols = tuple(f"L{tag}{i}" for i in range(SYMBOLS))
     rng = np.random.default_rng(seed)
-    ends = T0 + MINUTE_NS * np.arange(1, BARS + 1)
+    ends = T0 + MINUTE_NS * np.arange(1, bars + 1)
     per_symbol = []
     for symbol in symbols:
-        close = 10_000 + np.cumsum(rng.integers(-40, 41, BARS))
-        open_ = np.r_[10_000, close[:-1]] + rng.integers(-5, 6, BARS)
-        high = np.maximum(open_, close) + rng.integers(0, 10, BARS)
-        low = np.minimum(open_, close) - rng.integers(0, 10, BARS)
+        close = 10_000 + np.cumsum(rng.integers(-40, 41, bars))
+        open_ = np.r_[10_000, close[:-1]] + rng.integers(-5, 6, bars)
+        high = np.maximum(open_, close) + rng.integers(0, 10, bars)
+        low = np.minimum(open_, close) - rng.integers(0, 10, bars)
         per_symbol.append([
             Bar(ts_event=int(ts), ts_init=int(ts), bar_id=f"{symbol}@1m@{ts - MINUTE_NS}",
                 symbol=symbol, start_ns=int(ts - MINUTE_NS), open=price(o), high=price(h),
@@ -101,8 +107,8 @@ class Tail:
 
     def __init__(self, brokers: str, loop: Loop, topics: tuple[str, ...] = tuple(MODELS)) -> None:
         self._consumer = kafka.reader(brokers)
-        self._consumer.assign([TopicPartition(topic, p, end) for topic in topics
-                               for p, end in kafka.end_offsets(brokers, topic).items()])
+        self._consumer.assign([TopicPartition(topic, p, end)
+                               for (topic, p), end in log_ends(brokers, topics).items()])
         self._symbols, self._account = set(loop.symbols), loop.account
         self.rows: dict[str, list[dict]] = {topic: [] for topic in topics}
 
@@ -140,7 +146,8 @@ def run_paced(
         events = ids(expected[EVENTS], "event_id", until_ns=ts)
         fills = ids(expected[FILLS], "exec_id", until_ns=ts)
         wait_for(published(tail, events, fills), STEP_TIMEOUT_S,
-                 f"bar {k}'s {len(events)} order events and {len(fills)} executions")
+                 f"bar {k}'s {len(events)} order events and {len(fills)} executions",
+                 interval_s=0.05)  # a tail's read is cheap; a step waits well under 1 s
         after_step(k)
 
 

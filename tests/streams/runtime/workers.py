@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from streams import kafka
 from streams.feeds.sim import SimMarket
@@ -31,14 +31,29 @@ def sim_trades(market: SimMarket, start_ns: int, seconds: int) -> list[Trade]:
     raise AssertionError("unreachable: the simulated market is endless")
 
 
+# `produce`'s producer per broker, kept for the session: a new idempotent producer waits
+# about 0.5 s for its producer id (librdkafka retries the id request on a 500 ms timer), which
+# a test that produces minute by minute would pay at every minute
+_producers: dict[str, Producer] = {}
+
+
 def produce(
     brokers: str, records: list[tuple[str, bytes]], topic: str = "market.trades"
 ) -> None:
-    producer = kafka.producer(brokers)
+    if brokers not in _producers:
+        _producers[brokers] = kafka.producer(brokers)
+    producer = _producers[brokers]
     for key, value in records:
         producer.produce(topic, key=key.encode(), value=value)
         producer.poll(0)
     assert producer.flush(15) == 0
+
+
+def close_producers() -> None:
+    """Close `produce`'s producers (before their broker stops: a producer left open logs every
+    failed reconnect)."""
+    while _producers:
+        _producers.popitem()[1].close()
 
 
 def start_group_at_end(
@@ -47,16 +62,22 @@ def start_group_at_end(
     """Commit `group`'s offsets at the end of `topics`, as a user starting a new worker
     "from now" would: the worker then skips what other tests left on the shared topics.
     Returns the committed offsets."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group,
-                         "enable.partition.eof": True, "enable.auto.commit": False})
+    starts = log_ends(brokers, topics)
+    commit_group(brokers, group, starts)
+    return starts
+
+
+def log_ends(brokers: str, topics: tuple[str, ...]) -> dict[tuple[str, int], int]:
+    """The true end of every partition of `topics` now (see `kafka.watermarks`), read by one
+    consumer (a consumer per topic, as `kafka.end_offsets` makes, costs about 0.5 s each)."""
+    consumer = kafka.reader(brokers)
     try:
-        partitions = [(t, p) for t in topics for p in kafka.end_offsets(brokers, t)]
+        metadata = consumer.list_topics(timeout=kafka.TIMEOUT_S).topics
+        partitions = [(t, p) for t in topics for p in sorted(metadata[t].partitions)]
         ends = kafka.watermarks(consumer, partitions)
     finally:
         consumer.close()
-    starts = {tp: high for tp, (_, high) in ends.items()}
-    commit_group(brokers, group, starts)
-    return starts
+    return {tp: high for tp, (_, high) in ends.items()}
 
 
 def commit_group(brokers: str, group: str, offsets: dict[tuple[str, int], int]) -> None:
@@ -76,12 +97,15 @@ def read_topic(brokers: str, topic: str, keep: Callable[[dict], bool]) -> list[d
     return [r for r in rows if keep(r)]
 
 
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
+def wait_for(
+    check: Callable[[], bool], timeout_s: float, what: str, interval_s: float = 0.3
+) -> None:
+    """Poll `check` every `interval_s` until it holds; fail after `timeout_s`."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if check():
             return
-        time.sleep(0.3)
+        time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
