@@ -11,7 +11,8 @@ database), the simulated feed (first `backfill_minutes` of simulated history, un
 live; see `feed sim --backfill-minutes`; by default only into an emptied database, where it
 overlaps nothing) and the API, each logging to
 `<state dir>/logs/<name>.log` (the logs of the previous LOG_GENERATIONS runs are kept as
-`<name>.log.1`, `.2`, ...). Once the API
+`<name>.log.1`, `.2`, ...). With NAUTILUS_METRICS_PORT set, the worker serves Prometheus
+metrics on it and the sink on the next port (`metrics_env`). Once the API
 answers, `<state dir>/endpoints.json` tells other commands where everything is, and an entry
 in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
 folder.
@@ -70,6 +71,8 @@ CHILD_STOP_GRACE_S = 15.0
 POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
 LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
+# the children that serve Prometheus metrics, and their port after NAUTILUS_METRICS_PORT
+METRICS_PORT_OFFSETS = {"worker": 0, "sink": 1}
 DEFAULT_BACKFILL_MINUTES = 60.0  # simulated history before the live feed: VPIN warms up on it
 
 
@@ -140,7 +143,7 @@ class Stack:
             env.update(feed_sized_params(self.settings, volume_per_s(list(KNOWN_SYMBOLS), rate),
                                          env))
         for name, argv in self._commands(api_port):
-            self._start_child(name, argv, env)
+            self._start_child(name, argv, metrics_env(name, env))
         host = self.settings.api_host
         api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{api_port}"
         if not self._wait_api(api):
@@ -371,6 +374,17 @@ def _child_env(brokers: str, database_url: str, state_dir: Path) -> dict[str, st
         NAUTILUS_STATE_DIR=str(state_dir),
         PYTHONUNBUFFERED="1",
     )
+    return env
+
+
+def metrics_env(child: str, env: dict[str, str]) -> dict[str, str]:
+    """`env` for one child, with its own NAUTILUS_METRICS_PORT: the worker takes the port
+    set, the sink the next one (two processes cannot share it), the feed and the API none
+    (the API serves /metrics on its own port)."""
+    env = dict(env)
+    port = env.pop("NAUTILUS_METRICS_PORT", "").strip()
+    if port and child in METRICS_PORT_OFFSETS:
+        env["NAUTILUS_METRICS_PORT"] = str(int(port) + METRICS_PORT_OFFSETS[child])
     return env
 
 

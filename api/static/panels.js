@@ -5,6 +5,8 @@ import { ago, el, getJson, getPages, number } from "./live.js";
 
 const ALERT_HISTORY_MS = 24 * 60 * 60 * 1000;
 const RECENT_TRANSITIONS = 12;
+// Alerts that are raised once and never cleared (an event, not a state): transitions only.
+const ONE_SHOT_KINDS = new Set(["order_rejected"]);
 const STALE_REPORT_S = 15; // three default health intervals (NAUTILUS_HEALTH_INTERVAL_MS 5 s)
 
 function table(headers, rows, attributes = {}) {
@@ -13,7 +15,8 @@ function table(headers, rows, attributes = {}) {
     el("tbody", {}, rows));
 }
 
-/** Alert transitions; an alert is active from its `raised` until its `cleared`. */
+/** Alert transitions; an alert is active from its `raised` until its `cleared`, except the
+ * one-shot kinds (a rejected order), which are only listed as transitions. */
 export class AlertsPanel {
   constructor(container) {
     this.container = container;
@@ -35,14 +38,14 @@ export class AlertsPanel {
 
   render() {
     const all = [...this.transitions.values()].sort((a, b) => Number(b.ts_event) - Number(a.ts_event));
-    const active = all.filter((a) => a.state === "raised"
+    const active = all.filter((a) => a.state === "raised" && !ONE_SHOT_KINDS.has(a.kind)
       && !this.transitions.has(`${a.alert_id}:cleared`));
     const activeRows = active.map((a) => el("tr", { class: `severity-${a.severity}` },
-      el("td", {}, a.severity), el("td", {}, a.symbol ?? "–"), el("td", {}, a.message),
+      el("td", {}, a.severity), el("td", {}, a.symbol ?? "–"), el("td", { class: "message" }, a.message),
       el("td", {}, ago(a.ts_event))));
     const recentRows = all.slice(0, RECENT_TRANSITIONS).map((a) => el("tr", {},
       el("td", {}, a.state), el("td", {}, a.symbol ?? "–"), el("td", {}, a.kind),
-      el("td", {}, a.message), el("td", {}, ago(a.ts_event))));
+      el("td", { class: "message" }, a.message), el("td", {}, ago(a.ts_event))));
     this.container.replaceChildren(
       el("h3", {}, `Active (${active.length})`),
       active.length ? table(["severity", "symbol", "message", "raised"], activeRows,

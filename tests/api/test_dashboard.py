@@ -197,6 +197,10 @@ def test_alerts_rise_and_clear_and_positions_and_pnl_follow_the_live_topics(
     raised = event("Alert", alert_id=alert_id, symbol=symbol, state="raised",
                    message="VPIN 0.61 at CDF 0.93 reached 0.9: toxic flow")
     cleared = raised.model_copy(update={"state": "cleared", "ts_event": T0 + 5_000})
+    rejected_symbol = unique_symbol("R")
+    rejected = event("Alert", alert_id=f"order_rejected:{account}:o1", kind="order_rejected",
+                     symbol=rejected_symbol, state="raised",
+                     message="order o1 rejected: risk: toxicity_gate")
     position = event("Position", account=account, symbol="AAPL", quantity=-10)
     snapshot = event("PortfolioSnapshot", account=account, equity="100012.10",
                      realized_pnl="12.50", unrealized_pnl="-0.40")
@@ -213,6 +217,11 @@ def test_alerts_rise_and_clear_and_positions_and_pnl_follow_the_live_topics(
         _publish(kafka_brokers, "logic.positions", account, position)
         card = page.locator(f'[data-account="{account}"]')
         card.locator('[data-position="AAPL"]').wait_for(timeout=30_000)
+
+        # a rejected order is raised once and never cleared: a transition, never active
+        _publish(kafka_brokers, "logic.risk.alerts", rejected_symbol, rejected)
+        alerts.locator(f"text={rejected_symbol}").wait_for(timeout=30_000)
+        assert alerts.locator(f"[data-active-alerts] >> text={rejected_symbol}").count() == 0
 
         transitions = alerts.inner_text()
         assert transitions.index(f"cleared\t{symbol}") < transitions.index(f"raised\t{symbol}")
@@ -271,13 +280,8 @@ def test_a_token_revoked_while_the_page_is_open_is_refused_at_the_next_connectio
 
 
 # ----------------------------------------------------------------------------------------
-# Against a running pipeline: `up` (broker, database, worker with the default engines, sink,
-# feed, API) with VPIN on 2-second bars and a 10-bucket window, so values come within
-# seconds of the worker starting.
-
-FAST_VPIN = {"NAUTILUS_VPIN__BAR_SECONDS": "2", "NAUTILUS_VPIN__WINDOW": "10",
-             "NAUTILUS_VPIN__SIGMA_BARS": "10", "NAUTILUS_VPIN__GRACE_MS": "500",
-             "NAUTILUS_VPIN__ALERT_MIN_HISTORY": "20"}
+# Against a running pipeline: `up` as a new user runs it (broker, database, worker with the
+# default engines, sink, feed with its hour of simulated history, API).
 
 
 @pytest.fixture
@@ -290,7 +294,7 @@ def running_up(base_env: dict[str, str], traversable_tmp_path: Path,
         proc = subprocess.Popen(
             [sys.executable, "-m", "streams", "up", "--state-dir", str(state_dir),
              "--api-port", "0"],
-            cwd=tmp_path, env={**base_env, **FAST_VPIN}, stdout=sink, stderr=subprocess.STDOUT)
+            cwd=tmp_path, env=base_env, stdout=sink, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + UP_READY_S
         while (endpoints := Endpoints.read(state_dir)) is None:
@@ -316,9 +320,10 @@ def test_live_vpin_points_arrive_from_a_running_pipeline(
     with chromium_page(height=1000) as (page, errors):
         _open_dashboard(page, running_up.api, token)
 
-        # a symbol with a VPIN value over the websocket, then 20 more into its chart while
+        # a symbol with a VPIN value over the websocket, then 5 more into its chart while
         # we watch (counted as they arrive: a chart keeps its symbol's newest hour, so with
-        # an hour of history its number of points stops growing)
+        # an hour of history its number of points stops growing; live, a symbol fills about
+        # five buckets a minute)
         first = page.wait_for_function(
             """() => [...document.querySelectorAll('[data-symbol]')]
                  .find((card) => Number(card.dataset.livePoints) > 0)?.dataset.symbol""",
@@ -327,9 +332,12 @@ def test_live_vpin_points_arrive_from_a_running_pipeline(
         seen = int(card.get_attribute("data-live-points"))
         page.wait_for_function(
             f"""() => Number(document.querySelector('[data-symbol="{first}"]')
-                 .dataset.livePoints) >= {seen + 20}""",
+                 .dataset.livePoints) >= {seen + 5}""",
             timeout=LIVE_POINTS_S * 1000, polling=500)
         page.locator('[data-engine="vpin"]').first.wait_for(timeout=60_000)
+        # vpin_guard's paper fills, valued by the portfolio engine (the first come at the
+        # live edge, after the history)
+        page.locator('[data-account="paper"]').wait_for(timeout=LIVE_POINTS_S * 1000)
 
         assert int(card.get_attribute("data-points")) > 0
         assert card.locator("canvas").count() >= 1

@@ -227,9 +227,11 @@ def _get(endpoints: Endpoints, token: str, path: str) -> list[dict]:
 def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_seconds(
     run_up: StartUp, base_env: dict[str, str]
 ) -> None:
-    # Arrange: `up` as a new user runs it (default options, the embedded broker and database)
+    # Arrange: `up` as a new user runs it (default options, the embedded broker and database),
+    # with a metrics port: the worker serves on it, the sink on the next one
+    metrics_port = _free_port_pair()
     started, started_ns = time.monotonic(), time.time_ns()
-    up = run_up("--api-port", "0", env=base_env)
+    up = run_up("--api-port", "0", env={**base_env, "NAUTILUS_METRICS_PORT": str(metrics_port)})
     endpoints = up.wait_endpoints()
     token, _ = tokens.create_token(endpoints.database_url, "read", "me")
 
@@ -244,6 +246,8 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     took_s = time.monotonic() - started
     latest = _get(endpoints, token, "vpin/latest")
     executions = _get(endpoints, token, "executions")
+    scraped = {port: httpx.get(f"http://127.0.0.1:{port}/metrics").text
+               for port in (metrics_port, metrics_port + 1)}
     wait_for(lambda: _history_bars_complete(endpoints.database_url, started_ns),
              STARTUP_TIMEOUT_S, "a bar with all of its trades in every minute of the history")
     code = up.stop(signal.SIGINT)
@@ -257,6 +261,23 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     assert executions, f"no paper fill of vpin_guard after {took_s:.0f} s"
     feed_log = (up.state_dir / "logs" / "feed.log").read_text()
     assert "feed backfill done" in feed_log, feed_log[-2000:]
+    assert 'nautilus_worker_events_in_total{engine="vpin"}' in scraped[metrics_port]
+    assert "nautilus_sink_records_in_total" in scraped[metrics_port + 1]
+
+
+def _free_port_pair() -> int:
+    """A port free on 127.0.0.1 whose next port is free too."""
+    for _ in range(100):
+        with socket.socket() as first:
+            first.bind(("127.0.0.1", 0))
+            port = int(first.getsockname()[1])
+            with socket.socket() as second:
+                try:
+                    second.bind(("127.0.0.1", port + 1))
+                except OSError:
+                    continue
+        return port
+    pytest.fail("no two consecutive free ports")
 
 
 @pytest.mark.parametrize(("flags", "minutes"), [
