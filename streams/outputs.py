@@ -8,14 +8,18 @@ with no rows). Columns are the model's fields in order:
 |---|---|---|
 | int | int64 | decimal digits |
 | float | float64 | shortest round-trip text |
-| price (Decimal) | decimal128(38, 9) | the exact decimal text (`5012.50`) |
+| price, money (Decimal) | decimal128(38, 18) | the exact decimal text (`5012.50`) |
 | str, Literal | string | the text |
 | bool | bool | `true` / `false` |
 | list of the above | list of that type | JSON text |
 | dict | string (JSON text) | JSON text |
 
-None is a null in Parquet and an empty cell in CSV. Rows are in canonical order (ts_event,
-then key, then emission order), so the same input gives byte-identical files.
+Decimals: prices have at most 9 decimals, but money can have more (a commission is exact:
+price x quantity x bps / 1e4), so Parquet keeps 18, with 20 digits before the point; a value
+with more than 18 decimals (fee rates with many digits) is rounded half-even to 18 there,
+and stays exact in CSV. None is a null in Parquet and an empty cell in CSV. Rows are in
+canonical order (ts_event, then key, then emission order), so the same input gives
+byte-identical files.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from __future__ import annotations
 import csv
 import types
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union, get_args, get_origin
 
@@ -37,7 +41,8 @@ from streams.schema import MODELS, Event
 if TYPE_CHECKING:  # the engines import torch: loaded only by the replay that made the outputs
     from processors import Emit, Engine
 
-PRICE_TYPE = pa.decimal128(38, 9)  # prices are exact to 9 decimals; 29 digits before the point
+DECIMAL_PLACES = 18
+PRICE_TYPE = pa.decimal128(38, DECIMAL_PLACES)  # 20 digits before the point
 _SCALARS: dict[type, pa.DataType] = {
     bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string(), Decimal: PRICE_TYPE,
 }
@@ -104,6 +109,9 @@ def write_parquet(rows: list[dict[str, object]], model: type[Event], path: Path)
 def _parquet_value(value: object, kind: pa.DataType) -> object:
     if isinstance(value, float) and value != value:
         return None  # NaN is null, as on the wire
+    if isinstance(value, Decimal) and value.as_tuple().exponent < -DECIMAL_PLACES:  # type: ignore[operator]
+        with localcontext(prec=80):
+            return value.quantize(Decimal(1).scaleb(-DECIMAL_PLACES), ROUND_HALF_EVEN)
     return _json(value) if pa.types.is_string(kind) and isinstance(value, dict) else value
 
 

@@ -6,13 +6,17 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from streams.outputs import arrow_schema
-from streams.schema import MODELS, Bar, MicrostructureFeatures
+from streams.cli.main import main
+from streams.outputs import arrow_schema, write_parquet
+from streams.schema import MODELS, Bar, MicrostructureFeatures, PortfolioSnapshot
+from tests.factories import event
+from tests.streams.report.bars import daily_bar_file
 
 # The README's example (Replay and input files).
 README_TRADES = (
@@ -20,7 +24,7 @@ README_TRADES = (
     "1700000000000000000,ESZ6,5012.25,3\n"
     "1700000030000000000,ESZ6,5012.50,1\n"
 )
-PRICE = pa.decimal128(38, 9)
+PRICE = pa.decimal128(38, 18)
 
 
 def replay(tmp_path: Path, name: str, text: str, *args: str) -> Path:
@@ -104,3 +108,31 @@ def test_a_one_cent_spread_is_exactly_one_cent(tmp_path: Path) -> None:
 def test_every_wire_model_has_a_parquet_schema() -> None:
     for model in MODELS.values():
         assert arrow_schema(model).names == list(model.model_fields)
+
+
+def test_exact_commissions_beyond_nine_decimals_stay_exact_in_parquet(tmp_path: Path) -> None:
+    # Arrange: cent prices slipped by 2 bps (6 decimals), a 1 bp fee on 3 shares: commissions,
+    # cash and equity with 10 decimals
+    bars = daily_bar_file(tmp_path / "bars.csv", days=30)
+
+    # Act
+    code = main(["backtest", "-i", str(bars), "--strategy", "sma_cross",
+                 "--set", "sma_cross.fast=2", "--set", "sma_cross.slow=5",
+                 "--set", "sma_cross.quantity=3", "--set", "execution.fee_bps=1",
+                 "--set", "execution.slippage_bps=2", "--out", str(tmp_path / "bt")])
+
+    # Assert: Parquet holds the CSV's exact values
+    assert code == 0
+    written = [Decimal(row["equity"]) for row in csv_rows(tmp_path / "bt" / "logic.portfolio.csv")]
+    parquet = pq.read_table(tmp_path / "bt" / "logic.portfolio.parquet")
+    assert max(-e.as_tuple().exponent for e in written) > 9
+    assert parquet.column("equity").to_pylist() == written
+
+
+def test_money_beyond_eighteen_decimals_is_rounded_half_even_in_parquet(tmp_path: Path) -> None:
+    snapshot = event("PortfolioSnapshot", equity=Decimal("1.00000000000000000025"))
+
+    write_parquet([snapshot.model_dump(mode="python")], PortfolioSnapshot, tmp_path / "p.parquet")
+
+    (row,) = pq.read_table(tmp_path / "p.parquet").to_pylist()
+    assert row["equity"] == Decimal("1.000000000000000000")  # ...00025 -> ...000, half-even
