@@ -77,8 +77,9 @@ def sweep_page(
     else:
         chart = figures.sweep_line(metric, first, xs, [_number(r.get(metric)) for r in rows])
         note = ""
-    columns = list(rows[0]) if rows else []
-    table = _table(columns, ([_cell(row[c]) for c in columns] for row in rows))
+    # a run without fills has no performance figures: every run's columns, n/a where absent
+    columns = list(dict.fromkeys(c for row in rows for c in row))
+    table = _table(columns, ([_cell(row.get(c)) for c in columns] for row in rows))
     parts = [f"<h1>Sweep: {_e(run.get('strategy'))}, {len(rows)} runs</h1>",
              f"<p class='meta'>inputs: {_e(', '.join(map(str, run.get('inputs') or [])))}</p>",
              _figure(chart), note, "<h2>Runs</h2>", table]

@@ -88,6 +88,24 @@ def test_the_sweep_report_draws_sharpe_over_the_grid_offline(sweeps: Path) -> No
     assert np.allclose(np.array(z, dtype=float), expected.to_numpy(), equal_nan=True)
 
 
+def test_a_run_without_fills_is_a_row_of_n_a_in_the_sweep_report(tmp_path: Path) -> None:
+    # Arrange: 30 days of bars; a slow average of 40 bars never crosses, one of 13 does
+    bars = daily_bar_file(tmp_path / "bars.csv", days=30)
+
+    # Act
+    code = main(["backtest", "-i", str(bars), "--strategy", "sma_cross",
+                 "--sweep", "sma_cross.fast=2", "--sweep", "sma_cross.slow=13,40",
+                 "--report", "--out", str(tmp_path / "out")])
+
+    # Assert: both runs in the table and the page, the one without fills without figures
+    assert code == 0
+    table = pd.read_csv(tmp_path / "out" / "sweep.csv")
+    assert list(table["fills"] > 0) == [True, False]
+    assert np.isnan(table["annual_return"][1])
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "<th>annual_return</th>" in page and page.count("n/a") >= 1
+
+
 @pytest.mark.parametrize(("sweep", "message"), [
     ("sma_cross.fast", "--sweep sma_cross.fast: expected ENGINE.PARAM=V1,V2,..."),
     ("fast=1,2", "--sweep fast=1,2: expected ENGINE.PARAM=V1,V2,..."),
