@@ -50,6 +50,9 @@ class BacktestSpec:
     topics: tuple[str, ...] = ()
     span: tuple[int | None, int | None] = (None, None)
     brokers: str | None = None  # with topics
+    # the engines' parameters to start from (JSON of EngineParams; None: this process's
+    # settings), before `overrides`
+    params_json: str | None = None
 
     def with_overrides(self, more: tuple[str, ...]) -> BacktestSpec:
         return replace(self, overrides=self.overrides + more)
@@ -82,9 +85,12 @@ def spec_engines(spec: BacktestSpec) -> list[type[Engine]]:
 
 
 def spec_params(spec: BacktestSpec, engines: list[type[Engine]]) -> EngineParams:
-    """This process's settings for `engines`, then the spec's overrides."""
-    return apply_overrides(with_engines(get_settings().engine_params(), engines),
-                           list(spec.overrides))
+    """The spec's parameters (else this process's settings) for `engines`, then the spec's
+    overrides."""
+    params = with_engines(get_settings().engine_params(), engines)
+    if spec.params_json is not None:
+        params = type(params).model_validate_json(spec.params_json)
+    return apply_overrides(params, list(spec.overrides))
 
 
 def run_backtest(

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 
 from streams.catalog import Catalog
 from streams.cli.market_files import FORMATS_HELP, add_file_options, file_options
-from streams.cli.replay import add_sources, checked_topics, engine_parameters, ns_range
+from streams.cli.replay import (
+    add_params_option,
+    add_sources,
+    checked_topics,
+    engine_parameters,
+    ns_range,
+    params_live,
+)
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.settings import get_settings, with_engines
@@ -101,8 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metric", default="sharpe", choices=SWEEP_METRICS, metavar="NAME",
                    help="with --sweep --report: the figure the heatmap shows (default sharpe; "
                    f"one of {', '.join(SWEEP_METRICS)})")
+    add_params_option(p)
     add_file_options(p)
-    p.set_defaults(handler=_run, params="defaults")
+    p.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -122,11 +130,14 @@ def _run(args: argparse.Namespace) -> int:
         inputs=tuple(args.input or ()), file_options=file_options(args), strict=args.strict,
         topics=tuple(args.topics or ()), span=ns_range(args.from_ts, args.to_ts))
     engines = spec_engines(spec)
+    live = params_live(args)
     if spec.topics:
         checked_topics(list(spec.topics), engines, catalog)
+    if spec.topics or live:
         spec = replace(spec, brokers=reachable_kafka_brokers(settings))
     params = engine_parameters(args, engines, with_engines(settings.engine_params(), engines),
-                               None)
+                               spec.brokers if live else None)
+    spec = replace(spec, params_json=params.model_dump_json())  # a sweep's runs start from them
     if axes:
         return _sweep(args, spec, axes)
     started = time.perf_counter()

@@ -84,13 +84,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    f"strategy as module:Class (default: {','.join(ENGINES.defaults())}); "
                    "they chain, an engine reading what another writes. "
                    "Example: --engines bars,features")
-    p.add_argument(
-        "--params", choices=("live", "defaults"),
-        help=f"live: each engine's parameters from its newest record on {HEALTH_TOPIC} "
-        "(this process's settings for an engine without one); defaults: this process's "
-        "settings (built-in defaults, NAUTILUS_<ENGINE>__* variables). Default: live with "
-        "--topic, defaults with --input. Example: --params defaults",
-    )
+    add_params_option(p)
     p.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="ENGINE.PARAM=VALUE",
         help="override an engine parameter (repeatable; applied last). "
@@ -98,6 +92,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_file_options(p)
     p.set_defaults(handler=_run)
+
+
+def add_params_option(parser: argparse.ArgumentParser) -> None:
+    """`--params live|defaults`: where the engines' parameters come from (`params_live`)."""
+    parser.add_argument(
+        "--params", choices=("live", "defaults"),
+        help=f"live: each engine's parameters from its newest record on {HEALTH_TOPIC} "
+        "(this process's settings for an engine without one), so a replay of what a running "
+        "worker read computes what it computed; defaults: this process's settings "
+        "(built-in defaults, NAUTILUS_<ENGINE>__* variables). Default: live with --topic, "
+        "defaults with --input. Example: --params defaults",
+    )
+
+
+def params_live(args: argparse.Namespace) -> bool:
+    """Whether `--params` (or its default for the source) asks for the workers' parameters."""
+    return (args.params or ("live" if args.topics else "defaults")) == "live"
 
 
 def add_sources(parser: argparse.ArgumentParser) -> None:
@@ -169,7 +180,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--from/--to go with --topic")
     span = ns_range(args.from_ts, args.to_ts)
     topics = checked_topics(args.topics, engines, catalog) if args.topics else []
-    live = (args.params or ("live" if topics else "defaults")) == "live"
+    live = params_live(args)
     brokers = reachable_kafka_brokers(settings) if topics or live else None
     params = engine_parameters(args, engines, with_engines(settings.engine_params(), engines),
                                brokers if live else None)

@@ -1,7 +1,7 @@
-"""`replay --topic` runs the engines with the parameters the live worker ran with: a worker
-with per-symbol VPIN bucket volumes (set through its environment, as `up` does) publishes them
-with its health, and a replay of the topic in a process without that environment gives the
-worker's readings exactly."""
+"""`replay --topic` and `backtest --topic` run the engines with the parameters the live worker
+ran with: a worker with per-symbol VPIN bucket volumes (set through its environment, as `up`
+does) publishes them with its health, and a replay of the topic, or a backtest sweep over it,
+in a process without that environment gives the worker's readings exactly."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def bar_volume(tape: list[Trade], symbol: str) -> int:
     return sum(t.size for t in tape if t.symbol == symbol) * BAR_S // TAPE_S
 
 
-def test_replay_of_the_topic_gives_the_live_workers_readings(
+def test_replay_and_backtest_of_the_topic_give_the_live_workers_readings(
     kafka_brokers: str, services_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Arrange: a tape of two symbols; the worker's bucket volumes, one per symbol, are far
@@ -80,6 +80,14 @@ def test_replay_of_the_topic_gives_the_live_workers_readings(
          "--engines", "vpin", "--out", str(tmp_path / "out")],
         capture_output=True, text=True, timeout=300, env=services_env,
     )
+    # a backtest sweep's runs rebuild their parameters from the spec: the workers' too
+    span = ["--from", str(START_NS), "--to", str(START_NS + (TAPE_S + 1) * NS)]
+    backtest = subprocess.run(
+        [sys.executable, "-m", "streams", "backtest", "--topic", "market.trades", *span,
+         "--strategy", "vpin_guard", "--sweep", "vpin_guard.quantity=1",
+         "--out", str(tmp_path / "bt")],
+        capture_output=True, text=True, timeout=300, env=services_env,
+    )
 
     # Assert: the worker's readings exactly, and the replay said where its parameters came from
     assert result.returncode == 0, result.stderr
@@ -89,6 +97,12 @@ def test_replay_of_the_topic_gives_the_live_workers_readings(
     assert len(live) == len(expected) and {r["bucket_volume"] for r in live} == {
         volumes[symbols[0]], volumes["default"]}
     assert {_key(r): _comparable(r) for r in mine} == {_key(r): _comparable(r) for r in live}
+    assert backtest.returncode == 0, backtest.stderr
+    assert "vpin parameters from worker" in backtest.stderr
+    swept = pd.read_parquet(tmp_path / "bt" / "runs" / "0" / "logic.vpin.parquet")
+    in_run = swept[swept["symbol"].isin(symbols)].to_dict("records")
+    assert {_key(r): _comparable(r) for r in in_run} == {
+        _key(r): _comparable(r) for r in live}
 
 
 def _published_volumes(brokers: str, pid: int) -> dict[str, int] | None:
