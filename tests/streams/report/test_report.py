@@ -3,6 +3,7 @@ chromium with every chart drawn (the issue's Done-when), and what it draws."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -17,11 +18,16 @@ CHARTS = 1 + len(SYMBOLS) + 1 + 1  # equity+drawdown, a chart per symbol, return
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("report")
-    bars = daily_bar_file(tmp / "bars.csv", days=120)
-    assert main(["backtest", "-i", str(bars), "--strategy", "sma_cross",
-                 "--set", "sma_cross.fast=5", "--set", "sma_cross.slow=20",
-                 "--set", "sma_cross.quantity=1000", "--set", "execution.fee_bps=1",
-                 "--report", "--out", str(tmp / "out")]) == 0
+    daily_bar_file(tmp / "bars.csv", days=120)
+    cwd = Path.cwd()
+    os.chdir(tmp)  # the report names its input as given: `bars.csv`, as a user would type it
+    try:
+        assert main(["backtest", "-i", "bars.csv", "--strategy", "sma_cross",
+                     "--set", "sma_cross.fast=5", "--set", "sma_cross.slow=20",
+                     "--set", "sma_cross.quantity=1000", "--set", "execution.fee_bps=1",
+                     "--report", "--out", "out"]) == 0
+    finally:
+        os.chdir(cwd)
     return tmp / "out" / "report.html"
 
 
