@@ -13,6 +13,13 @@ it; the cost is reading the topic's retention once per start. Until the reader h
 the end the topic had when it started, the binding holds its keyed inputs back
 (`EngineBinding.broadcast_caught_up`), so a restarted worker marks its fills with what the
 topic holds, as the uninterrupted one did.
+
+That backlog is handed over in event-time order (ts_event, then partition and offset), not
+fetch by fetch: a fetch returns each partition's records in runs, so an hour of one
+partition's bars could come before the first minute of another's, and engines that fold bars
+period by period (processors/kit/returns.py: a bar of a period already folded is late and
+ignored) would then depend on how fetches happened to interleave. The backlog is held in
+memory until the end is reached. After that, records are handed over as fetched.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.runtime.records import SourceRecord
@@ -56,17 +64,24 @@ class BroadcastReader:
             await consumer.seek_to_beginning(*self._partitions)
             log.info("reading broadcast input whole topic=%s partitions=%d", self.topic,
                      len(self._partitions))
-            read, behind = 0, True
+            backlog: list[SourceRecord] = []
+            behind = True
             while True:
                 fetched = await consumer.getmany(*self._partitions, timeout_ms=1_000,
                                                  max_records=self._max_records)
                 records = [r for tp in self._partitions for r in fetched.get(tp, [])]
-                if records:
+                if behind:
+                    backlog += records
+                elif records:
                     await self._handle(self.topic, records)
-                    read += len(records)
                 if behind and await self._at_end(consumer):
                     behind = False
-                    log.info("broadcast input caught up topic=%s records=%d", self.topic, read)
+                    ordered = in_event_time_order(backlog)
+                    backlog = []
+                    for start in range(0, len(ordered), self._max_records):
+                        await self._handle(self.topic, ordered[start:start + self._max_records])
+                    log.info("broadcast input caught up topic=%s records=%d", self.topic,
+                             len(ordered))
                     self._caught_up(self.topic)
         finally:
             await consumer.stop()
@@ -79,3 +94,16 @@ class BroadcastReader:
             if high is None or await consumer.position(tp) < high:
                 return False
         return True
+
+
+def in_event_time_order(records: Sequence[SourceRecord]) -> list[SourceRecord]:
+    """`records` by (ts_event, partition, offset); a value without a readable ts_event sorts
+    first, to be dead-lettered by the handler as before."""
+    def order(record: SourceRecord) -> tuple[int, int, int]:
+        try:
+            ts = orjson.loads(record.value)["ts_event"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            ts = None
+        return (ts if isinstance(ts, int) else -1, record.partition, record.offset)
+
+    return sorted(records, key=order)
