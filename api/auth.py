@@ -11,13 +11,14 @@ and a busy route does not pay a database round trip per request.
 from __future__ import annotations
 
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from api.deps import SettingsDep, get_pool
+from api.models import ErrorBody
 from streams.settings import Settings
 from streams.storage.tokens import (
     TOKEN_PREFIX,
@@ -67,6 +68,15 @@ def require_scope(required: Scope):  # noqa: ANN201 - a FastAPI dependency calla
 
 
 RequireRead = Depends(require_scope("read"))
+# What every route behind RequireRead / RequireAdmin may answer besides its own responses.
+AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_401_UNAUTHORIZED: {
+        "model": ErrorBody,
+        "description": "no bearer token, or one that is unknown or revoked "
+                       "(`WWW-Authenticate: Bearer`)"},
+    status.HTTP_403_FORBIDDEN: {
+        "model": ErrorBody, "description": "the token's scope does not reach this route"},
+}
 RequireAdmin = Depends(require_scope("admin"))
 
 

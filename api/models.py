@@ -407,3 +407,11 @@ class AccountsPublic(BaseModel):
 
     data: list[AccountPublic]
     count: int
+
+
+class ErrorBody(BaseModel):
+    """The body of a 401, 403 or 503 answer."""
+
+    model_config = _examples({"detail": "the token is unknown or revoked"})
+
+    detail: str = Field(description="what went wrong, for a person")

@@ -1,11 +1,13 @@
 """What the routes share: time bounds, page size, cursors, the symbol check.
 
 Times in: `from` / `to` accept ISO-8601 with a UTC offset (`2026-11-20T14:30:00Z`) or an
-integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional.
+integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional,
+and an empty one (`?from=`, as a form sends an empty field) is no bound.
 Times out: every record has `ts_event` (int ns, exact) and `time` (ISO-8601 UTC, microseconds).
 
 Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaque token that
-returns the following page when passed back as `cursor` (null on the last page). Pages follow
+returns the following page when passed back as `cursor` (null on the last page; an empty
+`cursor=` is the first page). Pages follow
 the sort key, so paging never skips or repeats a record even while new ones arrive.
 A route that names a symbol answers 404 for one the database holds nothing of
 (`require_symbol`, `NOT_FOUND` for its OpenAPI answers), one that names an account likewise
@@ -71,9 +73,9 @@ OptionalSymbolParam = Annotated[str | None, Query(
 
 def parse_time(value: str | None, name: str) -> datetime | None:
     """A `from`/`to` value as a UTC datetime (ns truncated to µs, as the `time` columns)."""
-    if value is None:
-        return None
-    text = value.strip()
+    text = (value or "").strip()
+    if not text:
+        return None  # absent or empty: no bound
     if text.lstrip("-").isdigit():
         ns = int(text)
         if not 0 <= ns < 2**63:
@@ -103,8 +105,8 @@ def encode_cursor(key: list[Any]) -> str:
 
 def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | None:
     """The sort key in a cursor, checked against the expected element types; 422 if bad."""
-    if cursor is None:
-        return None
+    if not cursor:
+        return None  # absent or empty: the first page
     try:
         key = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError, orjson.JSONDecodeError):

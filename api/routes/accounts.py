@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
 from api.models import AccountPublic, AccountsPublic, ok
 from api.queries import accounts
 from streams.risk_commands import trading_state
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["accounts"])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
+                   tags=["accounts"])
 VALUED = ["equity", "time", "ts_event"]
 
 

@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep, SettingsDep, get_pool
 from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic, ok
 from api.params import (
@@ -33,7 +33,7 @@ from api.queries import logic
 from streams import endpoints
 from streams.settings import Settings
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES)
 
 
 @router.get("/vpin/latest", response_model=VpinLatest, responses={**ok(VpinLatest), **NOT_FOUND},

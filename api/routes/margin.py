@@ -6,14 +6,15 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
 from api.models import MarginPublic, ok, record_model
 from api.params import UNKNOWN_ACCOUNT, AccountParam, require_account
 from api.queries import accounts
 from streams.schema import MarginState
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["margin"])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
+                   tags=["margin"])
 MARGIN_COLUMNS = list(record_model(MarginState).model_fields)
 
 

@@ -9,7 +9,7 @@ from typing import Literal
 
 from fastapi import APIRouter, Query
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
 from api.models import BarPublic, Page, SymbolPublic, SymbolsPublic, TradePublic, ok
 from api.params import (
@@ -30,7 +30,7 @@ from api.params import (
 )
 from api.queries import market
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES)
 
 
 @router.get("/symbols", response_model=SymbolsPublic, responses=ok(SymbolsPublic),

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg_pool import PoolTimeout
 
 from api import metrics
-from api.auth import RequireAdmin
+from api.auth import AUTH_RESPONSES, RequireAdmin
 from api.broker import LogSnapshots
 from api.deps import LogSnapshotsDep, PoolDep, SettingsDep
 from api.routes.system import workers_now
@@ -30,7 +30,7 @@ from streams.exceptions import NautilusError
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-router = APIRouter(tags=["metrics"], dependencies=[RequireAdmin])
+router = APIRouter(tags=["metrics"], dependencies=[RequireAdmin], responses=AUTH_RESPONSES)
 DATABASE_TIMEOUT_S = 2.0  # a scrape should answer well within Prometheus' 10 s default
 
 

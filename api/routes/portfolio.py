@@ -6,14 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
 from api.models import PortfolioPublic, ok, record_model
 from api.params import AccountParam, examples
 from api.queries import portfolio
 from streams.schema import PortfolioSnapshot, Position
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["portfolio"])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
+                   tags=["portfolio"])
 UNKNOWN_ACCOUNT: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"description": "no snapshot or position of this account is stored"},
 }

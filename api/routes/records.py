@@ -16,7 +16,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
 from api.models import Page, ok, record_model
 from api.params import (
@@ -36,7 +36,8 @@ from api.queries import records
 from streams.schema import MODELS, STORED, Event
 from streams.schema.storage import TIME_COLUMN, Stored
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["records"])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
+                   tags=["records"])
 
 Endpoint = Callable[..., Coroutine[Any, Any, Page[Any]]]
 

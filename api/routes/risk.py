@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import psycopg
 from fastapi import APIRouter, Body, HTTPException, status
 
-from api.auth import IssuerDep, RequireAdmin, RequireRead
+from api.auth import AUTH_RESPONSES, IssuerDep, RequireAdmin, RequireRead
 from api.deps import ConnectionDep, SettingsDep
 from api.models import (
     RiskCommandRequest,
@@ -51,7 +51,7 @@ _WHAT = {
 
 
 @router.get("/risk/{account}", response_model=RiskPublic, dependencies=[RequireRead],
-            responses={**ok(RiskPublic), **UNKNOWN_ACCOUNT})
+            responses={**ok(RiskPublic), **UNKNOWN_ACCOUNT, **AUTH_RESPONSES})
 async def account_risk(conn: ConnectionDep, account: AccountParam) -> Any:
     """The account's trading state (the action of its newest risk command; ACTIVE before
     any) and its newest RiskReport by event time (null before the first). 404 for an
@@ -90,7 +90,8 @@ def _command_route(action: Action) -> None:
         f"/risk/{{account}}/{action}", command, methods=["POST"], name=f"risk_{action}",
         summary=f"{action.capitalize()} an account's trading", dependencies=[RequireAdmin],
         status_code=status.HTTP_202_ACCEPTED, response_model=RiskCommandSent,
-        responses={**ok(RiskCommandSent, status.HTTP_202_ACCEPTED), **BROKER_DOWN})
+        responses={**ok(RiskCommandSent, status.HTTP_202_ACCEPTED), **BROKER_DOWN,
+                   **AUTH_RESPONSES})
 
 
 async def send(settings: Settings, command: RiskCommand) -> Any:

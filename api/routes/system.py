@@ -8,14 +8,15 @@ from typing import Any
 import psycopg
 from fastapi import APIRouter
 
-from api.auth import RequireRead
+from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep, LogSnapshotsDep, SettingsDep
 from api.models import EnginePublic, EnginesPublic, GroupLag, TopicPublic, TopicsPublic, ok
 from api.queries import logic
 from streams.catalog import Catalog
 from streams.settings import STALE_INTERVALS, Settings
 
-router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], tags=["system"])
+router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
+                   tags=["system"])
 
 
 @router.get("/engines", response_model=EnginesPublic, responses=ok(EnginesPublic))

@@ -60,6 +60,33 @@ def test_every_route_needs_a_valid_token(
         assert response.headers["www-authenticate"] == "Bearer"
 
 
+def test_every_protected_route_documents_401_and_403(api_client: TestClient) -> None:
+    # the routes that answer without a token (see ARCHITECTURE) are the only ones without
+    open_paths = {"/health", "/ready", "/", "/favicon.ico"}
+    spec = api_client.get("/openapi.json").json()
+
+    undocumented = [
+        f"{method.upper()} {path}: {sorted({'401', '403'} - set(op['responses']))}"
+        for path, operations in spec["paths"].items() if path not in open_paths
+        for method, op in operations.items() if not {"401", "403"} <= set(op["responses"])]
+
+    assert undocumented == []
+    assert spec["components"]["schemas"]["ErrorBody"]["required"] == ["detail"]
+
+
+def test_an_empty_from_to_or_cursor_is_no_bound_and_the_first_page(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    write(database_url, *trades(symbol, 3))
+
+    plain = api_client.get("/api/v1/trades", params={"symbol": symbol}, headers=read_headers)
+    empty = api_client.get(f"/api/v1/trades?symbol={symbol}&from=&to=&cursor=",
+                           headers=read_headers)
+
+    assert empty.status_code == 200, empty.text
+    assert empty.json() == plain.json() and len(plain.json()["data"]) == 3
+
+
 def test_trades_page_through_without_gaps_or_repeats(
     api_client: TestClient, read_headers: dict, database_url: str, symbol: str
 ) -> None:
