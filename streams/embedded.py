@@ -93,16 +93,18 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the forked child
 
 
 def start_process(
-    argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None
+    argv: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, *,
+    append: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start `argv` in its own session with stdout and stderr written to `log_path` (a new
-    file: see `rotate_logs` to keep the previous one).
+    file: see `rotate_logs` to keep the previous one; appended to with `append`, as for a
+    restarted child, whose log then holds why it stopped).
 
     Its own session: a terminal's Ctrl-C reaches only us, so we decide the stop order. On
     Linux the child also gets SIGTERM if we are killed outright, so nothing is orphaned.
     """
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(log_path, "wb") as out:
+    with open(log_path, "ab" if append else "wb") as out:
         return subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,

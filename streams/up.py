@@ -17,12 +17,16 @@ answers, `<state dir>/endpoints.json` tells other commands where everything is, 
 in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
 folder.
 
-Supervision is fail-fast, like foreman: the children are long-running services, so one that
-exits (whatever its code) is logged with the tail of its log, everything is stopped and `up`
-exits 1. A signal stops everything and exits 0. Stopping is ordered: children first (SIGTERM,
-SIGKILL after a grace; the sink after the others, so it writes what they published as they
-stopped), then the broker, then the database; endpoints.json and the registry entry are
-removed.
+Supervision, like a process manager's: a child that exits (whatever its code) is logged with
+the tail of its log and started again after a backoff (1 s, doubling per consecutive short
+run, at most 30 s), appending to the same log; a restarted feed publishes no history again
+(it would overlap what it already published). A child that exits CRASH_LOOP_RUNS times in a
+row, each time within STABLE_RUN_S of starting, is crash-looping: everything is stopped and
+`up` exits 1, saying so. A child that dies while `up` is starting, or the embedded broker or
+database dying, stops everything at once. A signal stops everything and exits 0. Stopping
+is ordered: children first (SIGTERM, SIGKILL after a grace; the sink after the others, so
+it writes what they published as they stopped), then the broker, then the database;
+endpoints.json and the registry entry are removed.
 """
 
 from __future__ import annotations
@@ -74,6 +78,9 @@ LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
 # the children that serve Prometheus metrics, and their port after NAUTILUS_METRICS_PORT
 METRICS_PORT_OFFSETS = {"worker": 0, "sink": 1}
 DEFAULT_BACKFILL_MINUTES = 60.0  # simulated history before the live feed: VPIN warms up on it
+CRASH_LOOP_RUNS = 5  # consecutive short runs of one child that stop everything
+STABLE_RUN_S = 60.0  # a child that ran this long before it exited was not crash-looping
+RESTART_FIRST_S, RESTART_MAX_S = 1.0, 30.0  # backoff: doubling per consecutive short run
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,13 +99,20 @@ class UpOptions:
     sink: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Child:
-    """A supervised child process and the file its output goes to."""
+    """A supervised child process, the file its output goes to, how to start it again and
+    its restarts so far."""
 
     name: str
     process: Popen[bytes]
     log_path: Path
+    argv: list[str]
+    env: dict[str, str]
+    started_s: float  # time.monotonic() of the current process's start
+    short_runs: int = 0  # consecutive exits within STABLE_RUN_S of starting
+    restarts: int = 0
+    restart_at_s: float | None = None  # set while a restart waits out its backoff
 
 
 class Stack:
@@ -213,7 +227,7 @@ class Stack:
 
     def _start_child(self, name: str, argv: list[str], env: dict[str, str]) -> None:
         child = Child(name, start_process(argv, self.logs_dir / f"{name}.log", env),
-                      self.logs_dir / f"{name}.log")
+                      self.logs_dir / f"{name}.log", argv, env, time.monotonic())
         if not self.children:
             self._cleanup.callback(self._stop_children)
         self.children.append(child)
@@ -252,12 +266,16 @@ class Stack:
         return next((c for c in self.children if c.process.poll() is not None), None)
 
     def supervise(self) -> int:
-        """Block until a stop is requested (0) or a child or embedded service dies (1)."""
+        """Block until a stop is requested (0), a child crash-loops or an embedded service
+        dies (1); a child that exits is restarted after its backoff."""
         while not self.stopping.wait(POLL_S):
-            dead = self.dead_child()
-            if dead is not None:
-                log.error("%s; stopping everything\n%s", _died(dead), log_tail(dead.log_path))
-                return 1
+            now = time.monotonic()
+            for child in self.children:
+                if child.restart_at_s is not None:
+                    if now >= child.restart_at_s:
+                        self._restart(child)
+                elif child.process.poll() is not None and not self._plan_restart(child, now):
+                    return 1
             if self.broker is not None and not self.broker.alive():
                 log.error("embedded broker died; stopping everything log=%s\n%s",
                           self.broker.log_path, log_tail(self.broker.log_path))
@@ -268,6 +286,29 @@ class Stack:
                 return 1
         log.info("stop requested")
         return 0
+
+    def _plan_restart(self, child: Child, now: float) -> bool:
+        """Schedule the restart of `child`, which exited; False when it is crash-looping."""
+        ran_s = now - child.started_s
+        child.short_runs = child.short_runs + 1 if ran_s < STABLE_RUN_S else 1
+        if child.short_runs >= CRASH_LOOP_RUNS:
+            log.error("%s after %.1f s: it exited %d times in a row within %.0f s of starting "
+                      "(a crash loop); stopping everything\n%s", _died(child), ran_s,
+                      child.short_runs, STABLE_RUN_S, log_tail(child.log_path))
+            return False
+        delay_s = min(RESTART_MAX_S, RESTART_FIRST_S * 2 ** (child.short_runs - 1))
+        log.warning("%s after %.1f s; restarting it in %.0f s (restart %d)\n%s", _died(child),
+                    ran_s, delay_s, child.restarts + 1, log_tail(child.log_path))
+        child.restart_at_s = now + delay_s
+        return True
+
+    def _restart(self, child: Child) -> None:
+        argv = restart_argv(child.name, child.argv)
+        child.process = start_process(argv, child.log_path, child.env, append=True)
+        child.started_s, child.restart_at_s = time.monotonic(), None
+        child.restarts += 1
+        log.info("child restarted name=%s pid=%d restarts=%d log=%s", child.name,
+                 child.process.pid, child.restarts, child.log_path)
 
     def _stop_children(self) -> None:
         """Stop the children, the sink last: it drains what the others published as they
@@ -375,6 +416,15 @@ def _child_env(brokers: str, database_url: str, state_dir: Path) -> dict[str, st
         PYTHONUNBUFFERED="1",
     )
     return env
+
+
+def restart_argv(child: str, argv: list[str]) -> list[str]:
+    """How to start `child` again: as before, but a feed publishes no simulated history
+    (its first run did; again it would overlap what the feed already published)."""
+    if child != "feed" or "--backfill-minutes" not in argv:
+        return argv
+    at = argv.index("--backfill-minutes") + 1
+    return [*argv[:at], "0", *argv[at + 1:]]
 
 
 def metrics_env(child: str, env: dict[str, str]) -> dict[str, str]:

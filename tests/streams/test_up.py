@@ -28,7 +28,7 @@ from streams.feeds.sim import KNOWN_SYMBOLS, volume_per_s
 from streams.kafka import broker_reachable
 from streams.settings import Settings
 from streams.storage import tokens
-from streams.up import feed_sized_params
+from streams.up import CRASH_LOOP_RUNS, feed_sized_params
 from tests.api.data import write
 from tests.factories import event
 from tests.streams.runtime.workers import produce, read_topic, start_group_at_end, wait_for
@@ -155,18 +155,63 @@ def test_up_serves_and_stops_cleanly_on_sigint(run_up: StartUp, base_env: dict[s
     _assert_nothing_left(up, endpoints, procs)
 
 
-def test_up_stops_everything_when_a_child_dies(run_up: StartUp, base_env: dict[str, str]) -> None:
-    up = run_up("--no-feed", "--no-worker", "--api-port", "0", env=base_env)
+def test_up_restarts_a_child_that_dies_and_stops_everything_on_a_crash_loop(
+    run_up: StartUp, base_env: dict[str, str]
+) -> None:
+    # Arrange: `up` with a slow feed (its history at 10 trades/s)
+    up = run_up("--no-worker", "--no-sink", "--feed-rate", "10", "--api-port", "0",
+                env=base_env)
     endpoints = up.wait_endpoints()
     procs = _tree(up.proc.pid, up.state_dir)
-    api = next(p for p in procs if p.cmdline()[1:4] == ["-m", "streams", "api"])
+    feed = _feed(up)
+    assert feed is not None and _arg(feed, "--backfill-minutes") == "60"
 
-    api.kill()
+    # Act: the feed killed once; then killed each time it comes back, CRASH_LOOP_RUNS in all
+    killed = [feed.pid]
+    feed.kill()
+    restarted = _next_feed(up, killed)
+    restarted_args = restarted.cmdline()
+    up_ran_on = up.proc.poll() is None
+    for _ in range(CRASH_LOOP_RUNS - 1):
+        killed.append(restarted.pid)
+        restarted.kill()
+        if len(killed) < CRASH_LOOP_RUNS:
+            restarted = _next_feed(up, killed)
     code = up.proc.wait(timeout=STOP_TIMEOUT_S)
 
-    assert code == 1
-    assert "child exited name=api" in up.output()
+    # Assert: restarted without history, logged, the crash loop named and everything stopped
+    out = up.output()
+    assert up_ran_on and code == 1, out
+    assert restarted_args[restarted_args.index("--backfill-minutes") + 1] == "0"
+    assert "child exited name=feed" in out and "restarting it in 1 s (restart 1)" in out
+    assert "child restarted name=feed" in out
+    assert f"it exited {CRASH_LOOP_RUNS} times in a row" in out and "(a crash loop)" in out
     _assert_nothing_left(up, endpoints, procs)
+
+
+def _feed(up: Up, killed: tuple[int, ...] | list[int] = ()) -> psutil.Process | None:
+    """`up`'s feed process, if one not in `killed` runs now."""
+    for proc in psutil.Process(up.proc.pid).children():
+        try:
+            if (proc.pid not in killed and proc.status() != psutil.STATUS_ZOMBIE
+                    and proc.cmdline()[1:5] == ["-m", "streams", "feed", "sim"]):
+                return proc
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def _next_feed(up: Up, killed: list[int]) -> psutil.Process:
+    """The feed `up` started after the ones in `killed`."""
+    wait_for(lambda: _feed(up, killed) is not None, STOP_TIMEOUT_S, "the feed restarted")
+    feed = _feed(up, killed)
+    assert feed is not None
+    return feed
+
+
+def _arg(proc: psutil.Process, flag: str) -> str:
+    args = proc.cmdline()
+    return args[args.index(flag) + 1]
 
 
 def test_up_uses_configured_services_and_embeds_nothing(
