@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -58,6 +59,38 @@ def test_every_route_needs_a_valid_token(
     for response in (missing, revoked, garbage):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+OPEN_ROUTES = {"/health", "/ready", "/", "/favicon.ico", "/docs", "/docs/oauth2-redirect",
+               "/redoc", "/openapi.json"}  # the dashboard page and the API's own docs
+
+
+def test_every_route_of_the_app_needs_a_token_and_admin_routes_the_admin_scope(
+    api_client: TestClient, read_headers: dict
+) -> None:
+    # Arrange: every HTTP route the app has (FastAPI wraps an included router's routes),
+    # its path parameters filled in
+    from api.auth import RequireAdmin
+
+    routes = [candidate for route in app.routes for candidate in (
+        route.effective_candidates() if hasattr(route, "effective_candidates") else [route])]
+    calls = [(method, re.sub(r"{[^}]+}", "x", route.path),
+              RequireAdmin in (getattr(route, "dependencies", None) or []))
+             for route in routes if getattr(route, "methods", None)
+             for method in sorted(set(route.methods) - {"HEAD"})]
+
+    # Act
+    anonymous = {(m, p): api_client.request(m, p, json={}).status_code for m, p, _ in calls}
+    read_on_admin = {(m, p): api_client.request(m, p, json={}, headers=read_headers).status_code
+                     for m, p, admin in calls if admin}
+
+    # Assert: open ones answer, every other one is 401 without a token, 403 for read on admin
+    assert len(calls) > 30 and len(read_on_admin) >= 4
+    assert {c: code for c, code in anonymous.items() if c[1] in OPEN_ROUTES and code >= 400} \
+        == {}
+    assert {c: code for c, code in anonymous.items()
+            if c[1] not in OPEN_ROUTES and code != 401} == {}
+    assert {c: code for c, code in read_on_admin.items() if code != 403} == {}
 
 
 def test_every_protected_route_documents_401_and_403(api_client: TestClient) -> None:
