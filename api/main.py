@@ -28,6 +28,7 @@ from api.routes import (
     stream,
     system,
 )
+from api.security import SecurityHeaders
 from streams.settings import get_settings
 
 
@@ -60,6 +61,7 @@ app = FastAPIOffline(
     version="0.1.0",
     lifespan=lifespan,
     swagger_ui_parameters={"validatorUrl": None},
+    max_body_size=get_settings().api_max_body_bytes,  # FastAPI answers 413 above it
 )
 _origins = [o.strip() for o in get_settings().api_cors_origins.split(",") if o.strip()]
 if _origins:
@@ -67,6 +69,7 @@ if _origins:
         CORSMiddleware, allow_origins=_origins, allow_methods=["GET"],
         allow_headers=["Authorization"],
     )
+app.add_middleware(SecurityHeaders)
 app.add_middleware(RequestMetrics)
 errors.install(app)
 app.include_router(health.router)

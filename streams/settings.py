@@ -97,6 +97,8 @@ class Settings(_EngineSettings, BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: none
+    # largest request body the API reads (413 above it); its bodies are small JSON commands
+    api_max_body_bytes: int = Field(default=65_536, ge=1)
     api_token_cache_ms: int = Field(default=5_000, ge=0)
     api_stream_queue: int = Field(default=1_000, ge=1)  # messages a websocket client may lag
     api_latest_cache_ms: int = Field(default=250, ge=0)  # how long a vpin/latest answer is reused
