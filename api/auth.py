@@ -10,6 +10,7 @@ and a busy route does not pay a database round trip per request.
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Annotated, Any
 
@@ -60,11 +61,36 @@ def require_scope(required: Scope):  # noqa: ANN201 - a FastAPI dependency calla
         scope = await token_scope(request, credentials.credentials, settings)
         if scope is None:
             raise _unauthorized("the token is unknown or revoked")
+        _take_rate(request, token_sha256(credentials.credentials), settings)
         if not scope_allows(scope, required):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {required!r} scope")
         return scope
 
     return check
+
+
+def _take_rate(request: Request, key: str, settings: Settings) -> None:
+    """One request of the token's budget: a token bucket per token and process of
+    NAUTILUS_API_RATE_PER_S, holding up to NAUTILUS_API_RATE_BURST (0 per second: no limit);
+    429 with Retry-After (whole seconds until a request is allowed) when it is empty."""
+    rate = settings.api_rate_per_s
+    if rate <= 0:
+        return
+    buckets: dict[str, tuple[float, float]] = request.app.state.rate_buckets
+    now = time.monotonic()
+    level, last = buckets.get(key, (float(settings.api_rate_burst), now))
+    level = min(float(settings.api_rate_burst), level + (now - last) * rate)
+    if level < 1:
+        buckets[key] = (level, now)
+        retry_after = math.ceil((1 - level) / rate)
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"rate limit: {rate:g} requests/s per token, bursts of {settings.api_rate_burst} "
+            f"(NAUTILUS_API_RATE_PER_S, NAUTILUS_API_RATE_BURST); retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)})
+    if len(buckets) >= _CACHE_MAX_ENTRIES and key not in buckets:
+        buckets.clear()
+    buckets[key] = (level - 1, now)
 
 
 RequireRead = Depends(require_scope("read"))
@@ -76,6 +102,9 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
                        "(`WWW-Authenticate: Bearer`)"},
     status.HTTP_403_FORBIDDEN: {
         "model": ErrorBody, "description": "the token's scope does not reach this route"},
+    status.HTTP_429_TOO_MANY_REQUESTS: {
+        "model": ErrorBody, "description": "the token's request rate is over its limit; "
+                                           "`Retry-After` says in how many seconds to retry"},
 }
 RequireAdmin = Depends(require_scope("admin"))
 

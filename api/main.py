@@ -36,6 +36,7 @@ from streams.settings import get_settings
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.pools = {}
     app.state.token_cache = {}
+    app.state.rate_buckets = {}  # token sha256 -> (requests left, when), see api.auth
     app.state.live = LiveHub()
     app.state.latest_cache = {}  # /api/v1/vpin/latest answers, see api/routes/analytics.py
     app.state.latest_pending = {}  # and the queries in flight for them

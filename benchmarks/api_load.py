@@ -5,7 +5,8 @@ Loads a million 1-minute bars (with their 5m/1h/1d rollups) and a million VPIN r
 concurrent keep-alive clients from this process, for a few seconds each:
 
 - `/health` (no token, no database): the framework's floor on this machine, the baseline;
-- `/api/v1/vpin/latest` (all 50 symbols): token check, one skip-scan query;
+- `/api/v1/vpin/latest` (all 50 symbols): token check, one skip-scan query (one token drives
+  all the load, so its rate limit is off here: NAUTILUS_API_RATE_PER_S=0);
 - `/api/v1/bars?interval=5m` over one day of one symbol (288 bars).
 
 Then the sink: 200,000 trades on a topic written by `Sink` into the trades table, against a
@@ -120,7 +121,8 @@ async def drive(url: str, headers: dict[str, str], clients: int, seconds: float)
 def serve(database_url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
     port = free_port("127.0.0.1")
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BROKERS": "127.0.0.1:1",
-           "NAUTILUS_STATE_DIR": str(tmp), "NAUTILUS_LOG_LEVEL": "WARNING"}
+           "NAUTILUS_STATE_DIR": str(tmp), "NAUTILUS_LOG_LEVEL": "WARNING",
+           "NAUTILUS_API_RATE_PER_S": "0"}  # one token makes every request
     log = (tmp / "api.log").open("wb")
     proc = subprocess.Popen([sys.executable, "-m", "streams", "api", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)

@@ -97,6 +97,9 @@ class Settings(_EngineSettings, BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     api_cors_origins: str = ""  # comma-separated origins allowed by CORS; empty: none
+    # requests per second and burst per token and API process (0: no limit); 429 above
+    api_rate_per_s: float = Field(default=100.0, ge=0)
+    api_rate_burst: int = Field(default=200, ge=1)
     # largest request body the API reads (413 above it); its bodies are small JSON commands
     api_max_body_bytes: int = Field(default=65_536, ge=1)
     api_token_cache_ms: int = Field(default=5_000, ge=0)

@@ -8,9 +8,11 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from api.deps import app_settings
+from api.main import app
 from api.routes.dashboard import CONTENT_SECURITY_POLICY
 from api.security import HEADERS
-from streams.settings import get_settings
+from streams.settings import Settings, get_settings
 
 
 @pytest.mark.parametrize("path", ["/health", "/api/v1/symbols", "/docs", "/", "/nowhere"])
@@ -48,3 +50,28 @@ def test_a_body_over_the_limit_is_refused_with_413_declared_or_streamed(
 
     assert declared.status_code == 413, declared.text
     assert streamed.status_code == 413, streamed.text
+
+
+def test_a_token_over_its_rate_is_refused_with_429_and_retry_after(
+    api_settings: Settings, read_headers: dict[str, str], admin_headers: dict[str, str]
+) -> None:
+    # Arrange: bursts of 3, refilled at one request per 1000 s: the 4th request is over,
+    # however slowly this machine sends them
+    settings = api_settings.model_copy(update={"api_rate_per_s": 0.001, "api_rate_burst": 3})
+    app.dependency_overrides[app_settings] = lambda: settings
+    try:
+        with TestClient(app) as client:
+            # Act
+            codes = [client.get("/api/v1/symbols", headers=read_headers).status_code
+                     for _ in range(3)]
+            refused = client.get("/api/v1/symbols", headers=read_headers)
+            another_token = client.get("/api/v1/symbols", headers=admin_headers)
+    finally:
+        app.dependency_overrides.clear()
+
+    # Assert: the fourth is 429 with the wait in seconds; another token has its own budget
+    assert codes == [200, 200, 200]
+    assert refused.status_code == 429
+    assert 990 <= int(refused.headers["retry-after"]) <= 1000
+    assert "rate limit: 0.001 requests/s per token, bursts of 3" in refused.json()["detail"]
+    assert another_token.status_code == 200
