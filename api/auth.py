@@ -35,7 +35,7 @@ _CACHE_MAX_ENTRIES = 10_000
 
 
 async def token_scope(connection: HTTPConnection, token: str, settings: Settings) -> Scope | None:
-    """The scope of an active token (None if unknown or revoked), cached per process for
+    """The scope of an active token (None if unknown, revoked or expired), cached per process for
     NAUTILUS_API_TOKEN_CACHE_MS; only a miss takes a database connection."""
     cache: dict[str, tuple[Scope | None, float]] = connection.app.state.token_cache
     key = token_sha256(token)
@@ -60,7 +60,7 @@ def require_scope(required: Scope):  # noqa: ANN201 - a FastAPI dependency calla
             raise _unauthorized("a bearer token is required")
         scope = await token_scope(request, credentials.credentials, settings)
         if scope is None:
-            raise _unauthorized("the token is unknown or revoked")
+            raise _unauthorized("the token is unknown, revoked or expired")
         _take_rate(request, token_sha256(credentials.credentials), settings)
         if not scope_allows(scope, required):
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"this needs the {required!r} scope")
@@ -98,7 +98,7 @@ RequireRead = Depends(require_scope("read"))
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_401_UNAUTHORIZED: {
         "model": ErrorBody,
-        "description": "no bearer token, or one that is unknown or revoked "
+        "description": "no bearer token, or one that is unknown, revoked or expired "
                        "(`WWW-Authenticate: Bearer`)"},
     status.HTTP_403_FORBIDDEN: {
         "model": ErrorBody, "description": "the token's scope does not reach this route"},

@@ -412,6 +412,6 @@ class AccountsPublic(BaseModel):
 class ErrorBody(BaseModel):
     """The body of a 401, 403 or 503 answer."""
 
-    model_config = _examples({"detail": "the token is unknown or revoked"})
+    model_config = _examples({"detail": "the token is unknown, revoked or expired"})
 
     detail: str = Field(description="what went wrong, for a person")

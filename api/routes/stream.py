@@ -8,9 +8,9 @@ being the record as on the wire. Clients need not send anything.
 
 Close codes (a refused connection is accepted, then closed at once, so that every client,
 browsers included, sees the code and the reason):
-- 1008 policy violation: no token, an unknown or revoked one, or one without the read scope;
-  a topic that is not in the catalog or not streamable; an empty `symbol`, or one on a topic
-  not keyed by symbol.
+- 1008 policy violation: no token, an unknown, revoked or expired one, or one without the
+  read scope; a topic that is not in the catalog or not streamable; an empty `symbol`, or one
+  on a topic not keyed by symbol.
 - 1013 try again later: the client fell more than NAUTILUS_API_STREAM_QUEUE messages behind.
   Its backlog is dropped and the close frame follows the message in flight; a client that
   takes nothing for CLOSE_GRACE_S more is cut off without one.

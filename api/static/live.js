@@ -12,7 +12,7 @@ export const token = {
   forget: () => localStorage.removeItem(TOKEN_KEY),
 };
 
-/** The API refused the token: 401 (unknown or revoked) or 403 (scope too small). */
+/** The API refused the token: 401 (unknown, revoked or expired) or 403 (scope too small). */
 export class TokenRefused extends Error {}
 
 async function detail(response) {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from datetime import datetime, timedelta
 
 from streams.endpoints import database_url
 from streams.settings import get_settings
@@ -29,9 +30,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="what the token may do (default: read)")
     create.add_argument("--name", default="default",
                         help="a label for listings, e.g. who or what uses it (default: default)")
+    create.add_argument("--expires-in", type=duration, metavar="DURATION",
+                        help="the token stops working this long after now: a number and s, "
+                        "m, h or d, e.g. 12h or 90d (default: never; revoke it instead)")
     create.set_defaults(handler=_create)
 
-    listing = cmds.add_parser("list", help="every token: id, name, scope, created, revoked")
+    listing = cmds.add_parser(
+        "list", help="every token: id, name, scope, created, revoked, expires")
     listing.set_defaults(handler=_list)
 
     revoke = cmds.add_parser(
@@ -44,21 +49,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _create(args: argparse.Namespace) -> int:
-    token, info = tokens.create_token(database_url(get_settings()), args.scope, args.name)
+    token, info = tokens.create_token(database_url(get_settings()), args.scope, args.name,
+                                      args.expires_in)
     print(token)
-    print(f"token id={info.token_id} scope={info.scope} name={info.name!r}: store it now, "
-          "it is not shown again", file=sys.stderr)
+    expires = f" expires={_when(info.expires_at)}" if info.expires_at else ""
+    print(f"token id={info.token_id} scope={info.scope} name={info.name!r}{expires}: store it "
+          "now, it is not shown again", file=sys.stderr)
     return 0
 
 
 def _list(args: argparse.Namespace) -> int:
     rows = tokens.list_tokens(database_url(get_settings()))
-    print(f"{'id':<14} {'scope':<6} {'created':<26} {'revoked':<26} name")
+    print(f"{'id':<14} {'scope':<6} {'created':<26} {'revoked':<26} {'expires':<26} name")
     for row in rows:
-        revoked = row.revoked_at.isoformat(timespec="seconds") if row.revoked_at else "-"
-        print(f"{row.token_id:<14} {row.scope:<6} "
-              f"{row.created_at.isoformat(timespec='seconds'):<26} {revoked:<26} {row.name}")
+        print(f"{row.token_id:<14} {row.scope:<6} {_when(row.created_at):<26} "
+              f"{_when(row.revoked_at):<26} {_when(row.expires_at):<26} {row.name}")
     return 0
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.isoformat(timespec="seconds") if moment else "-"
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def duration(text: str) -> timedelta:
+    """An argparse type: a positive number and a unit, s, m, h or d (`90d`, `1.5h`)."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        seconds = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"expected a number and s, m, h or d (e.g. 12h, 90d), got {text!r}") from None
+    if not 0 < seconds < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text!r}")
+    return timedelta(seconds=seconds)
 
 
 def _revoke(args: argparse.Namespace) -> int:

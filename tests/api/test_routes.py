@@ -6,7 +6,7 @@ import asyncio
 import re
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -51,12 +51,17 @@ def test_every_route_needs_a_valid_token(
 ) -> None:
     token, info = tokens.create_token(database_url, "read", "revoked-one")
     tokens.revoke_token(database_url, info.token_id)
+    old, old_info = tokens.create_token(database_url, "read", "expired-one", timedelta(hours=1))
+    with psycopg.connect(database_url) as conn:  # its hour has passed, as the database sees it
+        conn.execute("UPDATE api_tokens SET expires_at = now() - interval '1 second'"
+                     " WHERE token_id = %s", (old_info.token_id,))
 
     missing = api_client.get(route)
     revoked = api_client.get(route, headers={"Authorization": f"Bearer {token}"})
+    expired = api_client.get(route, headers={"Authorization": f"Bearer {old}"})
     garbage = api_client.get(route, headers={"Authorization": "Bearer nst_nope"})
 
-    for response in (missing, revoked, garbage):
+    for response in (missing, revoked, expired, garbage):
         assert response.status_code == 401
         assert response.headers["www-authenticate"] == "Bearer"
 
