@@ -314,7 +314,7 @@ def running_up(base_env: dict[str, str], traversable_tmp_path: Path,
 @pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_live_vpin_points_arrive_from_a_running_pipeline(
-    running_up: Endpoints, tmp_path: Path
+    running_up: Endpoints, tmp_path: Path, traversable_tmp_path: Path
 ) -> None:
     token, info = tokens.create_token(running_up.database_url, "read", "dashboard test")
     with chromium_page(height=1000) as (page, errors):
@@ -345,3 +345,10 @@ def test_live_vpin_points_arrive_from_a_running_pipeline(
         assert errors.all() == []
         save_screenshot(page, "dashboard.png", tmp_path)
     tokens.revoke_token(running_up.database_url, info.token_id)
+    # the page sent the token in headers and as the websocket's ?token=: no process of `up`
+    # logged it (running_up's state dir)
+    logs = sorted((traversable_tmp_path / "state" / "logs").glob("*.log"))
+    secret = token.split("_", 2)[2]
+    assert {log.name for log in logs} >= {"api.log", "worker.log", "sink.log", "feed.log"}
+    assert [log.name for log in logs if secret in log.read_text(errors="replace")] == []
+    assert "[redacted]" in (traversable_tmp_path / "state" / "logs" / "api.log").read_text()
