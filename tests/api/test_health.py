@@ -86,3 +86,16 @@ def test_not_ready_when_nothing_is_configured(client_for: Callable[..., TestClie
     assert response.json()["checks"] == {
         "broker": "not configured", "database": "not configured",
     }
+
+
+def test_a_data_route_with_the_database_down_is_503_with_a_clear_body(
+    client_for: Callable[..., TestClient], kafka_brokers: str, tmp_path: Path
+) -> None:
+    wrong_database = f"postgresql://postgres:{PASSWORD}@/postgres?host={tmp_path}"
+
+    with client_for(kafka_brokers, wrong_database) as client:  # with its lifespan
+        response = client.get("/api/v1/symbols", headers={"Authorization": "Bearer nst_0_x"})
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "the database is unavailable"}
+    assert PASSWORD not in response.text and str(tmp_path) not in response.text
