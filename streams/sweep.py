@@ -156,10 +156,16 @@ def sweep_run(base: BacktestSpec, axes: Sequence[Axis], point: tuple[str, ...], 
     return row
 
 
+def table_columns(rows: Sequence[Row]) -> list[str]:
+    """The sweep table's columns: every run's, in first-seen order (a run without fills has
+    no performance figures, so no row alone need have them all)."""
+    return list(dict.fromkeys(c for row in rows for c in row))
+
+
 def write_table(rows: Sequence[Row], out: Path) -> tuple[Path, Path]:
-    """out/sweep.parquet and out/sweep.csv, one row per run, columns as the first row's."""
+    """out/sweep.parquet and out/sweep.csv, one row per run, with `table_columns`."""
     out.mkdir(parents=True, exist_ok=True)
-    columns = list(dict.fromkeys(c for row in rows for c in row))
+    columns = table_columns(rows)
     table = pa.table({c: [row.get(c) for row in rows] for c in columns})
     pq.write_table(table, out / "sweep.parquet")
     with open(out / "sweep.csv", "w", newline="", encoding="utf-8") as f:

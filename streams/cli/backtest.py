@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace, spec: BacktestSpec, axes: list[Axis]) -> int:
     from streams.progress_bars import runs_bar
     from streams.report import sweep_page, write_page
-    from streams.sweep import job_count, run_sweep, sweep_grid, write_table
+    from streams.sweep import job_count, run_sweep, sweep_grid, table_columns, write_table
 
     points = sweep_grid(axes, spec)
     jobs = job_count(args.jobs, len(points))
@@ -177,10 +177,11 @@ def _sweep(args: argparse.Namespace, spec: BacktestSpec, axes: list[Axis]) -> in
         rows = run_sweep(spec, axes, points, jobs, args.out, on_done=bar.update)
     parquet, csv = write_table(rows, args.out)
     if args.report:
-        if args.metric not in rows[0]:
+        columns = table_columns(rows)
+        if args.metric not in columns:
             raise ConfigError(f"--metric {args.metric}: the runs have no such column; they "
-                              f"have {', '.join(c for c in rows[0] if c != 'run')}")
-        write_page(sweep_page(rows, [a.name for a in axes], args.metric,
+                              f"have {', '.join(c for c in columns if c != 'run')}")
+        write_page(sweep_page(rows, columns, [a.name for a in axes], args.metric,
                               {"strategy": spec.strategy, "inputs": spec.source_names}),
                    args.out)
     print(f"{len(points)} runs in {time.perf_counter() - started:.2f} s; table in {parquet}, "

@@ -57,11 +57,11 @@ def backtest_page(data: ReportData, run: Mapping[str, object]) -> str:
 
 
 def sweep_page(
-    rows: Sequence[Mapping[str, object]], parameters: Sequence[str], metric: str,
-    run: Mapping[str, object],
+    rows: Sequence[Mapping[str, object]], columns: Sequence[str], parameters: Sequence[str],
+    metric: str, run: Mapping[str, object],
 ) -> str:
     """A sweep's report: `metric` over the first two `parameters` (over the one, when one),
-    and the table of every run."""
+    and the table of every run in `columns` (n/a where a run has none)."""
     first = parameters[0]
     xs = _unique(row[first] for row in rows)
     if len(parameters) > 1:
@@ -77,8 +77,6 @@ def sweep_page(
     else:
         chart = figures.sweep_line(metric, first, xs, [_number(r.get(metric)) for r in rows])
         note = ""
-    # a run without fills has no performance figures: every run's columns, n/a where absent
-    columns = list(dict.fromkeys(c for row in rows for c in row))
     table = _table(columns, ([_cell(row.get(c)) for c in columns] for row in rows))
     parts = [f"<h1>Sweep: {_e(run.get('strategy'))}, {len(rows)} runs</h1>",
              f"<p class='meta'>inputs: {_e(', '.join(map(str, run.get('inputs') or [])))}</p>",
