@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from api import errors
+from api import errors, log_redaction
 from api.broker import LogSnapshots
 from api.deps import close_pools
 from api.live import LiveHub
@@ -29,7 +29,14 @@ from api.routes import (
     system,
 )
 from api.security import SecurityHeaders
+from streams import process_logging
 from streams.settings import get_settings
+
+# This module is where every server process starts, uvicorn's spawned ones (`api --workers N`)
+# included: they get the CLI's log format here, and in every one request lines carry
+# `?token=`, which must never reach the log.
+process_logging.configure(get_settings().log_level)
+log_redaction.install()
 
 
 @asynccontextmanager

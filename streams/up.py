@@ -12,7 +12,10 @@ live; see `feed sim --backfill-minutes`; by default only into an emptied databas
 overlaps nothing) and the API, each logging to
 `<state dir>/logs/<name>.log` (the logs of the previous LOG_GENERATIONS runs are kept as
 `<name>.log.1`, `.2`, ...). With NAUTILUS_METRICS_PORT set, the worker serves Prometheus
-metrics on it and the sink on the next port (`metrics_env`). Once the API
+metrics on it and the sink on the next port (`metrics_env`); with several workers and sinks
+(`workers`, `sinks`: processes of one consumer group, which split the partitions), each takes
+the next port in that order. `api_workers` runs the API as that many server processes on one
+port. Once the API
 answers, `<state dir>/endpoints.json` tells other commands where everything is, and an entry
 in the per-user registry of running stacks (streams/stacks.py) lets them find it from any
 folder.
@@ -75,8 +78,7 @@ CHILD_STOP_GRACE_S = 15.0
 POLL_S = 0.2
 _ENV_OVERRIDDEN = ("NAUTILUS_KAFKA_BROKERS", "NAUTILUS_DATABASE_URL")
 LOG_GENERATIONS = 3  # runs whose logs are kept besides the current one's
-# the children that serve Prometheus metrics, and their port after NAUTILUS_METRICS_PORT
-METRICS_PORT_OFFSETS = {"worker": 0, "sink": 1}
+METRICS_ROLES = ("worker", "sink")  # the children that serve Prometheus metrics, in port order
 DEFAULT_BACKFILL_MINUTES = 60.0  # simulated history before the live feed: VPIN warms up on it
 CRASH_LOOP_RUNS = 5  # consecutive short runs of one child that stop everything
 STABLE_RUN_S = 60.0  # a child that ran this long before it exited was not crash-looping
@@ -97,6 +99,15 @@ class UpOptions:
     worker: bool = True
     keep_data: bool = False
     sink: bool = True
+    workers: int = 1  # worker processes (one consumer group: they split the partitions)
+    sinks: int = 1  # sink processes, likewise
+    api_workers: int = 1  # API server processes sharing the port
+
+
+def process_names(role: str, count: int) -> list[str]:
+    """The names of `count` children of one role: the role itself for one, else numbered
+    from 1 (worker-1, worker-2, ...); each logs to `<name>.log`."""
+    return [role] if count == 1 else [f"{role}-{i}" for i in range(1, count + 1)]
 
 
 @dataclass(slots=True)
@@ -105,6 +116,7 @@ class Child:
     its restarts so far."""
 
     name: str
+    role: str  # worker, sink, feed or api
     process: Popen[bytes]
     log_path: Path
     argv: list[str]
@@ -156,8 +168,11 @@ class Stack:
             rate = self.options.feed_rate or DEFAULT_TRADES_PER_S
             env.update(feed_sized_params(self.settings, volume_per_s(list(KNOWN_SYMBOLS), rate),
                                          env))
-        for name, argv in self._commands(api_port):
-            self._start_child(name, argv, metrics_env(name, env))
+        metrics_at = 0
+        for role, name, argv in self._commands(api_port):
+            self._start_child(role, name, argv, metrics_env(env, metrics_at
+                                                            if role in METRICS_ROLES else None))
+            metrics_at += role in METRICS_ROLES
         host = self.settings.api_host
         api = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::', '') else host}:{api_port}"
         if not self._wait_api(api):
@@ -196,20 +211,25 @@ class Stack:
                      "embedded broker's log starts empty (API tokens kept; `up --keep-data` "
                      "keeps it) tables=%s", ",".join(held))
 
-    def _commands(self, api_port: int) -> list[tuple[str, list[str]]]:
+    def _commands(self, api_port: int) -> list[tuple[str, str, list[str]]]:
+        """(role, name, argv) of every child, in start order."""
         python = [sys.executable, "-m", "streams"]
+        options = self.options
         commands = []
-        if self.options.worker:
-            commands.append(("worker", [*python, "worker"]))
-        if self.options.sink:
-            commands.append(("sink", [*python, "sink"]))
-        if self.options.feed:
-            rate = self.options.feed_rate
+        if options.worker:
+            commands += [("worker", name, [*python, "worker"])
+                         for name in process_names("worker", options.workers)]
+        if options.sink:
+            commands += [("sink", name, [*python, "sink"])
+                         for name in process_names("sink", options.sinks)]
+        if options.feed:
+            rate = options.feed_rate
             extra = [] if rate is None else ["--rate", f"{rate:g}"]
             extra += ["--backfill-minutes", f"{self._backfill_minutes():g}"]
-            commands.append(("feed", [*python, "feed", "sim", *extra]))
-        api = ["api", "--host", self.settings.api_host, "--port", str(api_port)]
-        commands.append(("api", [*python, *api]))
+            commands.append(("feed", "feed", [*python, "feed", "sim", *extra]))
+        api = ["api", "--host", self.settings.api_host, "--port", str(api_port),
+               "--workers", str(options.api_workers)]
+        commands.append(("api", "api", [*python, *api]))
         return commands
 
     def _backfill_minutes(self) -> float:
@@ -225,9 +245,10 @@ class Stack:
                  "overlap in event time (--backfill-minutes N publishes it anyway)")
         return 0.0
 
-    def _start_child(self, name: str, argv: list[str], env: dict[str, str]) -> None:
-        child = Child(name, start_process(argv, self.logs_dir / f"{name}.log", env),
-                      self.logs_dir / f"{name}.log", argv, env, time.monotonic())
+    def _start_child(self, role: str, name: str, argv: list[str], env: dict[str, str]) -> None:
+        log_path = self.logs_dir / f"{name}.log"
+        child = Child(name, role, start_process(argv, log_path, env), log_path, argv, env,
+                      time.monotonic())
         if not self.children:
             self._cleanup.callback(self._stop_children)
         self.children.append(child)
@@ -303,7 +324,7 @@ class Stack:
         return True
 
     def _restart(self, child: Child) -> None:
-        argv = restart_argv(child.name, child.argv)
+        argv = restart_argv(child.role, child.argv)
         child.process = start_process(argv, child.log_path, child.env, append=True)
         child.started_s, child.restart_at_s = time.monotonic(), None
         child.restarts += 1
@@ -315,8 +336,8 @@ class Stack:
         stopped (their final `stopped` health, the last bars) into the database."""
         running = [c for c in self.children if c.process.poll() is None]
         log.info("stopping children names=%s", ",".join(c.name for c in running) or "-")
-        producers = [c for c in reversed(self.children) if c.name != "sink"]
-        sinks = [c for c in self.children if c.name == "sink"]
+        producers = [c for c in reversed(self.children) if c.role != "sink"]
+        sinks = [c for c in self.children if c.role == "sink"]
         for stage in (producers, sinks):
             stop_processes([c.process for c in stage], CHILD_STOP_GRACE_S)
         for child in self.children:
@@ -418,23 +439,23 @@ def _child_env(brokers: str, database_url: str, state_dir: Path) -> dict[str, st
     return env
 
 
-def restart_argv(child: str, argv: list[str]) -> list[str]:
-    """How to start `child` again: as before, but a feed publishes no simulated history
-    (its first run did; again it would overlap what the feed already published)."""
-    if child != "feed" or "--backfill-minutes" not in argv:
+def restart_argv(role: str, argv: list[str]) -> list[str]:
+    """How to start a child of `role` again: as before, but a feed publishes no simulated
+    history (its first run did; again it would overlap what the feed already published)."""
+    if role != "feed" or "--backfill-minutes" not in argv:
         return argv
     at = argv.index("--backfill-minutes") + 1
     return [*argv[:at], "0", *argv[at + 1:]]
 
 
-def metrics_env(child: str, env: dict[str, str]) -> dict[str, str]:
-    """`env` for one child, with its own NAUTILUS_METRICS_PORT: the worker takes the port
-    set, the sink the next one (two processes cannot share it), the feed and the API none
-    (the API serves /metrics on its own port)."""
+def metrics_env(env: dict[str, str], offset: int | None) -> dict[str, str]:
+    """`env` for one child, with its own NAUTILUS_METRICS_PORT: the port set plus `offset`
+    (workers first, then sinks: two processes cannot share a port), none where `offset` is
+    None (the feed; the API serves /metrics on its own port)."""
     env = dict(env)
     port = env.pop("NAUTILUS_METRICS_PORT", "").strip()
-    if port and child in METRICS_PORT_OFFSETS:
-        env["NAUTILUS_METRICS_PORT"] = str(int(port) + METRICS_PORT_OFFSETS[child])
+    if port and offset is not None:
+        env["NAUTILUS_METRICS_PORT"] = str(int(port) + offset)
     return env
 
 

@@ -8,11 +8,11 @@ clear line on stderr and exit 2; nothing else is swallowed.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from collections.abc import Sequence
 
+from streams import process_logging
 from streams.cli import api, backtest, db, feed, replay, risk, sink, token, topics, up, worker
 from streams.exceptions import NautilusError
 from streams.settings import get_settings
@@ -46,13 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NautilusError as exc:
         print(f"nautilus-streams {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
-    for noisy in ("aiokafka", "faust", "mode", "kafka", "pgserver", "librdkafka"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLogger().level))
+    process_logging.configure(level)
     try:
         return int(args.handler(args) or 0)
     except NautilusError as exc:

@@ -12,9 +12,19 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
+from streams.cli.api import process_count
 from streams.cli.feed import backfill_minutes
 from streams.settings import get_settings
-from streams.up import DEFAULT_BACKFILL_MINUTES, LOG_GENERATIONS, Stack, UpOptions, summary
+from streams.up import (
+    CRASH_LOOP_RUNS,
+    DEFAULT_BACKFILL_MINUTES,
+    LOG_GENERATIONS,
+    RESTART_MAX_S,
+    STABLE_RUN_S,
+    Stack,
+    UpOptions,
+    summary,
+)
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
             "Start the embedded broker (Tansu, memory only) and PostgreSQL (data in the state "
             "dir) unless KAFKA_BROKERS / DATABASE_URL are set, apply topics and migrations, "
             "then run the worker, the sink, the simulated feed and the API until Ctrl-C or "
-            "SIGTERM. If a child exits, everything is stopped and `up` exits 1. Logs go to "
+            "SIGTERM. A child that exits is restarted after a backoff (1 s, doubling to "
+            f"{RESTART_MAX_S:.0f} s); one that exits {CRASH_LOOP_RUNS} times in a row within "
+            f"{STABLE_RUN_S:.0f} s of starting stops everything and `up` exits 1. Logs go to "
             f"STATE_DIR/logs/<name>.log; those of the previous {LOG_GENERATIONS} runs are kept "
             f"as <name>.log.1 (newest) to .{LOG_GENERATIONS}. "
             "The database is a view of the log: the embedded broker's log starts empty on "
@@ -60,6 +72,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-sink", dest="sink", action="store_false",
                    help="do not start the sink (topics into the database; run "
                         "`nautilus-streams sink` yourself)")
+    p.add_argument("--workers", type=process_count, default=1, metavar="N",
+                   help="worker processes, one consumer group: they split the partitions "
+                        "of every engine's inputs, and an engine's state moves with its "
+                        "partitions through its changelog (default: 1; more than a topic's "
+                        "partitions leaves some idle, see topics.yaml)")
+    p.add_argument("--sinks", type=process_count, default=1, metavar="N",
+                   help="sink processes, one consumer group (default: 1)")
+    p.add_argument("--api-workers", type=process_count, default=1, metavar="N",
+                   help="API server processes on the one API port (default: 1; see "
+                        "`api --help`)")
     p.add_argument("--keep-data", action="store_true",
                    help="keep the stream data of earlier runs in the embedded database "
                         "(trades, bars, VPIN, alerts, health, ...; the API orders them by "
@@ -79,6 +101,9 @@ def _up(args: argparse.Namespace) -> int:
         worker=args.worker,
         keep_data=args.keep_data,
         sink=args.sink,
+        workers=args.workers,
+        sinks=args.sinks,
+        api_workers=args.api_workers,
     )
     stopping = threading.Event()
     with _stop_on_signals(stopping.set), Stack(settings, options, stopping) as stack:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -274,7 +276,7 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
 ) -> None:
     # Arrange: `up` as a new user runs it (default options, the embedded broker and database),
     # with a metrics port: the worker serves on it, the sink on the next one
-    metrics_port = _free_port_pair()
+    metrics_port = _free_ports()
     started, started_ns = time.monotonic(), time.time_ns()
     up = run_up("--api-port", "0", env={**base_env, "NAUTILUS_METRICS_PORT": str(metrics_port)})
     endpoints = up.wait_endpoints()
@@ -310,19 +312,76 @@ def test_up_has_vpin_for_every_simulated_symbol_and_paper_trades_within_90_secon
     assert "nautilus_sink_records_in_total" in scraped[metrics_port + 1]
 
 
-def _free_port_pair() -> int:
-    """A port free on 127.0.0.1 whose next port is free too."""
+def _free_ports(count: int = 2) -> int:
+    """A port free on 127.0.0.1 whose next `count - 1` ports are free too."""
     for _ in range(100):
-        with socket.socket() as first:
+        with contextlib.ExitStack() as held:
+            first = held.enter_context(socket.socket())
             first.bind(("127.0.0.1", 0))
             port = int(first.getsockname()[1])
-            with socket.socket() as second:
-                try:
-                    second.bind(("127.0.0.1", port + 1))
-                except OSError:
-                    continue
+            try:
+                for offset in range(1, count):
+                    held.enter_context(socket.socket()).bind(("127.0.0.1", port + offset))
+            except OSError:
+                continue
         return port
-    pytest.fail("no two consecutive free ports")
+    pytest.fail(f"no {count} consecutive free ports")
+
+
+def _assigned(log: Path, engine: str) -> set[int] | None:
+    """The partitions `engine` holds in a worker, from the last assignment its log shows."""
+    found = re.findall(rf"engine partitions assigned engine={engine} .* partitions=\[([^]]*)\]",
+                       log.read_text())
+    return {int(p) for p in found[-1].split(",") if p.strip()} if found else None
+
+
+def _counter(metrics: str, name: str) -> float:
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith(name))
+
+
+def test_up_runs_several_workers_sinks_and_api_processes_that_share_the_work(
+    run_up: StartUp, base_env: dict[str, str]
+) -> None:
+    # Arrange: two processes of each role that scales, a metrics port for each worker and sink
+    metrics_port = _free_ports(4)
+    up = run_up("--api-port", "0", "--workers", "2", "--sinks", "2", "--api-workers", "2",
+                env={**base_env, "NAUTILUS_METRICS_PORT": str(metrics_port)})
+    endpoints = up.wait_endpoints()
+    token, _ = tokens.create_token(endpoints.database_url, "read", "me")
+    logs = up.state_dir / "logs"
+    trades = Catalog.load(Settings().topics_file)["market.trades"].partitions
+
+    # Act: wait, as a user would, for every symbol's VPIN through the API and for the workers
+    # to have split market.trades
+    def split() -> bool:
+        held = [_assigned(logs / f"worker-{i}.log", "bars") for i in (1, 2)]
+        return all(held) and not held[0] & held[1] and held[0] | held[1] == set(range(trades))
+
+    def every_vpin() -> bool:
+        return all(r["vpin"] is not None for r in _get(endpoints, token, "vpin/latest")
+                   ) and len(_get(endpoints, token, "vpin/latest")) >= len(KNOWN_SYMBOLS)
+
+    wait_for(split, STARTUP_TIMEOUT_S, "the two workers to split market.trades")
+    wait_for(every_vpin, STARTUP_TIMEOUT_S, "every simulated symbol's VPIN")
+    scraped = {}
+
+    def every_process_counted() -> bool:
+        scraped.update({port: httpx.get(f"http://127.0.0.1:{port}/metrics").text
+                        for port in range(metrics_port, metrics_port + 4)})
+        return all(_counter(scraped[metrics_port + i], 'nautilus_worker_events_in_total'
+                            '{engine="bars"}') > 0 for i in (0, 1)) and all(
+            _counter(scraped[metrics_port + i], "nautilus_sink_records_in_total") > 0
+            for i in (2, 3))
+
+    wait_for(every_process_counted, STARTUP_TIMEOUT_S, "trades in both workers and both sinks")
+    api_servers = re.findall(r"Started server process \[(\d+)\]", (logs / "api.log").read_text())
+    code = up.stop(signal.SIGINT)
+
+    # Assert: the processes `up` listed, each doing its share, and a clean stop
+    assert code == 0, up.output()
+    assert "worker-1 (pid" in up.output() and "sink-2 (pid" in up.output(), up.output()
+    assert len(set(api_servers)) == 2, api_servers
 
 
 @pytest.mark.parametrize(("flags", "minutes"), [
