@@ -116,6 +116,9 @@ class Settings(_EngineSettings, BaseSettings):
     clock_tick_ms: int = Field(default=1_000, ge=10)
     live_slack_ms: int = Field(default=5_000, ge=0)
     session_timeout_ms: int = Field(default=6_000, ge=1_000)
+    # static group membership (Kafka's group.instance.id) of a worker or sink process: a
+    # process restarted under the same id takes its place in the group again
+    group_instance_id: str | None = Field(default=None, min_length=1)
     # Prometheus endpoint of a `worker` or `sink` (streams/metrics.py): unset port, none.
     metrics_host: str = "127.0.0.1"
     metrics_port: int | None = Field(default=None, ge=1, le=65_535)

@@ -45,6 +45,7 @@ def _run(args: argparse.Namespace) -> int:
         drain_ms=settings.sink_drain_ms,
         health_interval_ms=settings.health_interval_ms,
         session_timeout_ms=settings.session_timeout_ms,
+        group_instance_id=settings.group_instance_id,
     )
     stopping = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

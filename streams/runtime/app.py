@@ -92,6 +92,7 @@ def build_app(
         broker_session_timeout=settings.session_timeout_ms / 1000,
         broker_rebalance_timeout=settings.session_timeout_ms / 1000,
         broker_heartbeat_interval=settings.session_timeout_ms / 3000,
+        consumer_group_instance_id=settings.group_instance_id,
     )
     clock = LiveClock()
     device = select_device(settings.device)

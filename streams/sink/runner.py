@@ -53,6 +53,7 @@ class SinkConfig:
     retry_max_ms: int = 30_000
     health_interval_ms: int = 5_000
     session_timeout_ms: int = 6_000
+    group_instance_id: str | None = None  # static membership, see Settings.group_instance_id
     drain_ms: int = 5_000
     dead_letter_topic: str = DEAD_LETTER_TOPIC
     health_topic: str = HEALTH_TOPIC
@@ -75,6 +76,8 @@ class Sink:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": config.session_timeout_ms,
             "enable.partition.eof": True,  # tells a stop's drain where the log ends
+            **({"group.instance.id": config.group_instance_id}
+               if config.group_instance_id else {}),
         })
         self._at_end: set[tuple[str, int]] = set()  # partitions read to their end
         # committed offsets of the current assignment, asked once per assignment

@@ -25,3 +25,19 @@ async def test_worker_fetches_wait_at_the_broker_only_as_long_as_configured(
         assert Settings(state_dir=tmp_path).fetch_max_wait_ms == 100
     finally:
         await consumer.stop()
+
+
+async def test_a_worker_given_a_group_instance_id_joins_its_group_as_that_static_member(
+    kafka_brokers: str, tmp_path: Path
+) -> None:
+    settings = Settings(state_dir=tmp_path, app_id="static-member-check",
+                        group_instance_id="worker-7")
+    catalog = Catalog.load(REPO_ROOT / "topics.yaml")
+    app, _ = build_app(settings, kafka_brokers, catalog, [BarEngine], EngineParams())
+    consumer = app.consumer._thread._create_worker_consumer(  # type: ignore[attr-defined]
+        app.transport)
+    try:
+        assert consumer._group_instance_id == "worker-7"
+        assert Settings(state_dir=tmp_path).group_instance_id is None  # dynamic by default
+    finally:
+        await consumer.stop()
