@@ -225,6 +225,7 @@ _ENGINE_EXAMPLE = {
     "engine": "bars", "worker": "host-1-4242", "status": "running", "time": EXAMPLE_TIME,
     "ts_event": EXAMPLE_NS, "stale": False, "current": True, "lag": 0, "events_in": 1_204_113,
     "events_out": 20_071, "errors": 0, "dead_letters": 2, "last_event_ts": EXAMPLE_NS - 41_000,
+    "restarts": 0,
 }
 
 
@@ -248,6 +249,8 @@ class EnginePublic(BaseModel):
     errors: int
     dead_letters: int
     last_event_ts: int | None
+    restarts: int = Field(description="how often `up` restarted this process after it exited "
+                                      "(0: never; processes run otherwise report 0)")
 
 
 class EnginesPublic(BaseModel):

@@ -325,9 +325,10 @@ class Stack:
 
     def _restart(self, child: Child) -> None:
         argv = restart_argv(child.role, child.argv)
-        child.process = start_process(argv, child.log_path, child.env, append=True)
-        child.started_s, child.restart_at_s = time.monotonic(), None
         child.restarts += 1
+        env = {**child.env, "NAUTILUS_RESTARTS": str(child.restarts)}  # into its health
+        child.process = start_process(argv, child.log_path, env, append=True)
+        child.started_s, child.restart_at_s = time.monotonic(), None
         log.info("child restarted name=%s pid=%d restarts=%d log=%s", child.name,
                  child.process.pid, child.restarts, child.log_path)
 

@@ -96,6 +96,6 @@ async def engines(conn: psycopg.AsyncConnection, since: datetime) -> list[dict[s
     """The newest health report of every (engine, worker) that reported at or after `since`."""
     return await fetch_rows(conn, (
         "SELECT DISTINCT ON (engine, worker) engine, worker, status, time, ts_event, lag,"
-        " events_in, events_out, errors, dead_letters, last_event_ts FROM engine_health"
+        " events_in, events_out, errors, dead_letters, last_event_ts, restarts FROM engine_health"
         " WHERE time >= %(since)s ORDER BY engine, worker, time DESC"
     ), {"since": since})

@@ -95,11 +95,13 @@ export class EnginesPanel {
         el("td", {}, r.engine), el("td", { class: "status" }, status),
         el("td", { class: "num" }, r.lag ?? "–"), el("td", { class: "num" }, number(r.events_in, 0)),
         el("td", { class: "num" }, number(r.events_out, 0)),
-        el("td", { class: "num" }, r.errors + r.dead_letters), el("td", {}, ago(r.ts_event)),
+        el("td", { class: "num" }, r.errors + r.dead_letters),
+        el("td", { class: "num" }, r.restarts ?? 0), el("td", {}, ago(r.ts_event)),
         el("td", { class: "worker" }, r.worker));
     });
     this.container.replaceChildren(rows.length
-      ? table(["engine", "status", "lag", "in", "out", "errors", "report", "worker"], rows)
+      ? table(["engine", "status", "lag", "in", "out", "errors", "restarts", "report", "worker"],
+        rows)
       : el("p", { class: "quiet" }, "no engine has reported yet"));
   }
 }

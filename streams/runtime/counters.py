@@ -16,6 +16,9 @@ from pydantic import JsonValue
 from streams.schema import EngineHealth, EngineMetrics
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+# `up` starts a child it restarts with NAUTILUS_RESTARTS=<restarts so far> (streams/up.py);
+# health reports carry it, so a restart shows in /api/v1/engines and on the dashboard
+RESTARTS = int(os.environ.get("NAUTILUS_RESTARTS", "0") or 0)
 BATCH_MS_BOUNDS = (1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 500.0, 1_000.0, 2_500.0,
                    5_000.0, 10_000.0)
 """Upper bounds (inclusive, ms) of the batch-time histogram's buckets."""
@@ -66,6 +69,7 @@ class Counters:
             dead_letters=self.dead_letters,
             last_event_ts=self.last_event_ts,
             params=params,
+            restarts=RESTARTS,
         )
 
     def metrics(self, engine: str, now_ns: int) -> EngineMetrics:

@@ -290,6 +290,8 @@ class EngineHealth(Event):
     # entries included), so a replay can run with what the worker ran with; None for the
     # sink and the feeds, and from workers older than this field.
     params: dict[str, JsonValue] | None = None
+    # how often a supervisor (`up`) restarted this process after it exited: 0 at first
+    restarts: StrictInt = Field(default=0, ge=0)
 
 
 class EngineMetrics(Event):

@@ -86,7 +86,7 @@ def _json(values: object) -> str:
 
 def _health(e: EngineHealth, src: Source) -> Row:
     return (ns_to_time(e.ts_event), e.engine, e.worker, e.ts_event, e.ts_init, e.status, e.lag,
-            e.events_in, e.events_out, e.errors, e.dead_letters, e.last_event_ts)
+            e.events_in, e.events_out, e.errors, e.dead_letters, e.last_event_ts, e.restarts)
 
 
 def _dead_letter(e: DeadLetter, src: Source) -> Row:
@@ -104,7 +104,8 @@ ROW_SHAPES: dict[type[Event], RowShape] = {
     Bar: (("time", "symbol", "bar_id", "start_ns", "ts_event", "ts_init", "open", "high", "low",
            "close", "volume", "trade_count", "vwap"), _bar),  # type: ignore[dict-item]
     EngineHealth: (("time", "engine", "worker", "ts_event", "ts_init", "status", "lag",
-                    "events_in", "events_out", "errors", "dead_letters", "last_event_ts"),
+                    "events_in", "events_out", "errors", "dead_letters", "last_event_ts",
+                    "restarts"),
                    _health),  # type: ignore[dict-item]
     DeadLetter: (("source_topic", "source_partition", "source_offset", "time", "ts_event",
                   "ts_init", "reason", "key", "value"), _dead_letter),  # type: ignore[dict-item]

@@ -376,12 +376,29 @@ def test_up_runs_several_workers_sinks_and_api_processes_that_share_the_work(
 
     wait_for(every_process_counted, STARTUP_TIMEOUT_S, "trades in both workers and both sinks")
     api_servers = re.findall(r"Started server process \[(\d+)\]", (logs / "api.log").read_text())
+    # ... then one worker killed: `up` restarts it alone, and its health says so
+    second = re.search(r"worker-2 \(pid (\d+)\)", up.output())
+    assert second is not None, up.output()
+    os.kill(int(second[1]), signal.SIGKILL)
+
+    def restarted_reports() -> list[dict]:
+        return [r for r in _get(endpoints, token, "engines")
+                if r["restarts"] == 1 and r["current"]]
+
+    wait_for(lambda: bool(restarted_reports()), STARTUP_TIMEOUT_S,
+             "the restarted worker's health in /api/v1/engines")
+    reports = _get(endpoints, token, "engines")
     code = up.stop(signal.SIGINT)
 
     # Assert: the processes `up` listed, each doing its share, and a clean stop
     assert code == 0, up.output()
     assert "worker-1 (pid" in up.output() and "sink-2 (pid" in up.output(), up.output()
     assert len(set(api_servers)) == 2, api_servers
+    # the restart: logged, and in the health of the new worker-2 only
+    assert "child restarted name=worker-2" in up.output(), up.output()
+    restarted = {r["worker"] for r in reports if r["restarts"] == 1}
+    assert len(restarted) == 1 and f":{second[1]}" not in restarted.pop(), reports
+    assert {r["restarts"] for r in reports if r["current"]} == {0, 1}, reports
 
 
 @pytest.mark.parametrize(("flags", "minutes"), [
