@@ -51,3 +51,18 @@ def test_one_set_of_broker_clients_serves_every_look(
 
     assert len(clients[0]) == 1
     assert all(views[0] is clients[0][0] for views in clients)
+
+
+def test_topics_show_the_true_end_of_a_log_written_in_large_batches(
+    api_client: TestClient, read_headers: dict, kafka_brokers: str, topic: str
+) -> None:
+    # 20,000 records in the producer's batches of many records each: Tansu answers
+    # ListOffsets(latest) with its last batch's base offset + 1 (10,001 for these, seen in
+    # issue 16), so a high watermark from ListOffsets would show half the log and a lag short
+    # by as much
+    _produce(kafka_brokers, topic, 20_000)
+
+    rows = api_client.get("/api/v1/topics", headers=read_headers).json()["data"]
+
+    mine = next(r for r in rows if r["name"] == topic)
+    assert (mine["low"], mine["high"], mine["records"]) == (0, 20_000, 20_000)
