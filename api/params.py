@@ -2,16 +2,18 @@
 
 Times in: `from` / `to` accept ISO-8601 with a UTC offset (`2026-11-20T14:30:00Z`) or an
 integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional,
-and an empty one (`?from=`, as a form sends an empty field) is no bound.
+and an empty one (`?from=`, as a form sends an empty field) is no bound. Their OpenAPI schema
+says exactly that (a date-time, an integer, or empty), so clients and schemathesis know.
 Times out: every record has `ts_event` (int ns, exact) and `time` (ISO-8601 UTC, microseconds).
 
 Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaque token that
 returns the following page when passed back as `cursor` (null on the last page; an empty
 `cursor=` is the first page). Pages follow
 the sort key, so paging never skips or repeats a record even while new ones arrive.
-A route that names a symbol answers 404 for one the database holds nothing of
-(`require_symbol`, `NOT_FOUND` for its OpenAPI answers), one that names an account likewise
-(`require_account`, `UNKNOWN_ACCOUNT`). The SQL side of these (the `from`/`to`
+Text that reaches a query (a symbol, an account, a filter, a cursor's key) holds no NUL
+(`NO_NUL`; 422 otherwise). A route that names a symbol answers 404 for one the database holds
+nothing of (`require_symbol`, `NOT_FOUND` for its OpenAPI answers), one that names an account
+likewise (`require_account`, `UNKNOWN_ACCOUNT`). The SQL side of these (the `from`/`to`
 filter, rows as dicts) is in `api.queries`.
 """
 
@@ -28,7 +30,7 @@ from fastapi.openapi.models import Example
 from pydantic import BaseModel
 
 from api.deps import ConnectionDep
-from api.models import EXAMPLE_CURSOR, Page
+from api.models import EXAMPLE_NS, Page
 from api.queries import accounts, market
 
 T = TypeVar("T", bound=BaseModel)
@@ -42,7 +44,15 @@ UNKNOWN_ACCOUNT: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {
     "description": "unknown account: no position, portfolio snapshot, margin state, risk "
                    "report or risk command of it is stored"}}
 
+# PostgreSQL text cannot hold NUL: no stored value has one, and the driver refuses to send one
+NO_NUL = r"^[^\x00]*$"
 _TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the epoch"
+MAX_NS = 2**63 - 1
+# What `parse_time` accepts, for the OpenAPI schema: a date-time with its offset, an int of ns,
+# or nothing (an empty field)
+_TIME_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
+                          {"type": "integer", "minimum": 0, "maximum": MAX_NS},
+                          {"type": "string", "maxLength": 0}]}
 
 
 def examples(**named: object) -> dict[str, Example]:
@@ -51,34 +61,33 @@ def examples(**named: object) -> dict[str, Example]:
 
 
 FromParam = Annotated[str | None, Query(
-    alias="from", description=f"inclusive; {_TIME_HELP}",
+    alias="from", description=f"inclusive; {_TIME_HELP}", json_schema_extra=_TIME_SCHEMA,
     openapi_examples=examples(iso_8601="2026-11-20T14:30:00Z", ns="1795185000000000000"))]
 ToParam = Annotated[str | None, Query(
-    alias="to", description=f"exclusive; {_TIME_HELP}",
+    alias="to", description=f"exclusive; {_TIME_HELP}", json_schema_extra=_TIME_SCHEMA,
     openapi_examples=examples(iso_8601="2026-11-20T15:30:00+00:00", ns="1795188600000000000"))]
 LimitParam = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="items per page",
                                   openapi_examples=examples(default=DEFAULT_LIMIT,
                                                             largest=MAX_LIMIT))]
-CursorParam = Annotated[str | None, Query(
-    description="`next_cursor` of the previous page",
-    openapi_examples=examples(next_page=EXAMPLE_CURSOR))]
-SymbolParam = Annotated[str, Query(min_length=1, max_length=64, description="instrument",
+SymbolParam = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL,
+                                   description="instrument",
                                    openapi_examples=examples(stock="AAPL", future="ESH7"))]
-AccountParam = Annotated[str, Path(min_length=1, max_length=200, description="the account",
+AccountParam = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL,
+                                   description="the account",
                                    openapi_examples=examples(paper="paper"))]
 OptionalSymbolParam = Annotated[str | None, Query(
-    min_length=1, max_length=64, description="one instrument; all when absent",
+    min_length=1, max_length=64, pattern=NO_NUL, description="one instrument; all when absent",
     openapi_examples=examples(stock="AAPL"))]
 
 
 def parse_time(value: str | None, name: str) -> datetime | None:
-    """A `from`/`to` value as a UTC datetime (ns truncated to µs, as the `time` columns)."""
+    """A `from`/`to` value as an aware datetime (ns truncated to µs, as the `time` columns)."""
     text = (value or "").strip()
     if not text:
         return None  # absent or empty: no bound
     if text.lstrip("-").isdigit():
         ns = int(text)
-        if not 0 <= ns < 2**63:
+        if not 0 <= ns <= MAX_NS:
             raise _invalid(name, "nanoseconds must be between 0 and 2**63 - 1")
         return EPOCH + timedelta(microseconds=ns // 1000)
     try:
@@ -87,20 +96,41 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         raise _invalid(name, f"expected {_TIME_HELP}") from None
     if parsed.tzinfo is None:
         raise _invalid(name, "an ISO-8601 time needs a UTC offset, e.g. Z or +00:00")
-    return parsed.astimezone(UTC)
+    return parsed
 
 
 def time_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
-    """Parsed `from` and `to`; 422 when `from` is not before `to`."""
+    """Parsed `from` and `to` in UTC; 422 when `from` is not before `to`."""
     lo, hi = parse_time(start, "from"), parse_time(end, "to")
     if lo is not None and hi is not None and lo >= hi:
         raise _invalid("from", "`from` must be before `to`")
-    return lo, hi
+    return _in_utc(lo), _in_utc(hi)
+
+
+def _in_utc(moment: datetime | None) -> datetime | None:
+    """`moment` in UTC; one that is before year 1 or after 9999 there (0001-01-01T00:00+01:00)
+    becomes the first or last datetime, the same bound for records of 1970 to 2262."""
+    if moment is None:
+        return None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        edge = datetime.min if moment.year == 1 else datetime.max
+        return edge.replace(tzinfo=UTC)
 
 
 def encode_cursor(key: list[Any]) -> str:
     """An opaque, URL-safe token for the sort key of a page's last item."""
     return base64.urlsafe_b64encode(orjson.dumps(key)).decode().rstrip("=")
+
+
+def cursor_query(*example_key: int | str) -> Any:
+    """The `cursor` parameter of a route whose sort key is the time and then `example_key`'s
+    kind of values: the example /docs offers is a cursor of that route (µs of EXAMPLE_TIME,
+    then `example_key`), one it accepts."""
+    return Query(description="`next_cursor` of the previous page",
+                 openapi_examples=examples(
+                     next_page=encode_cursor([EXAMPLE_NS // 1000, *example_key])))
 
 
 def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | None:
@@ -112,7 +142,8 @@ def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | No
     except (binascii.Error, ValueError, orjson.JSONDecodeError):
         raise _invalid("cursor", "not a cursor returned by this route") from None
     if not isinstance(key, list) or len(key) != len(types) or not all(
-        isinstance(v, t) and not isinstance(v, bool) for v, t in zip(key, types, strict=True)
+        isinstance(v, t) and not isinstance(v, bool) and not (isinstance(v, str) and "\x00" in v)
+        for v, t in zip(key, types, strict=True)
     ):
         raise _invalid("cursor", "not a cursor returned by this route")
     return key

@@ -11,16 +11,24 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep, SettingsDep, get_pool
-from api.models import AlertPublic, MicrostructurePublic, Page, VpinLatest, VpinReadingPublic, ok
+from api.models import (
+    AlertPublic,
+    MicrostructurePublic,
+    Page,
+    VpinLatest,
+    VpinReadingPublic,
+    example_of,
+    ok,
+)
 from api.params import (
     DEFAULT_LIMIT,
     NOT_FOUND,
-    CursorParam,
     FromParam,
     LimitParam,
     OptionalSymbolParam,
     SymbolParam,
     ToParam,
+    cursor_query,
     decode_cursor,
     examples,
     from_micros,
@@ -34,6 +42,10 @@ from streams import endpoints
 from streams.settings import Settings
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES)
+VpinCursor = Annotated[str | None, cursor_query(example_of(VpinReadingPublic)["bucket"])]
+MicrostructureCursor = Annotated[str | None, cursor_query()]
+_ALERT = example_of(AlertPublic)
+AlertCursor = Annotated[str | None, cursor_query(_ALERT["alert_id"], _ALERT["state"])]
 
 
 @router.get("/vpin/latest", response_model=VpinLatest, responses={**ok(VpinLatest), **NOT_FOUND},
@@ -77,7 +89,7 @@ async def _latest_answer(request: Request, settings: Settings, symbol: str | Non
             responses={**ok(Page[VpinReadingPublic]), **NOT_FOUND}, tags=["vpin"])
 async def vpin_series(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: VpinCursor = None,
 ) -> Page[VpinReadingPublic]:
     """VPIN readings of one symbol in event-time order, the bucket breaking ties (one bar
     can complete several buckets). Several runs of the log in one database follow each
@@ -94,7 +106,7 @@ async def vpin_series(
             responses={**ok(Page[MicrostructurePublic]), **NOT_FOUND}, tags=["microstructure"])
 async def microstructure(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: MicrostructureCursor = None,
 ) -> Page[MicrostructurePublic]:
     """Order-book features of one symbol in time order."""
     lo, hi = time_range(start, end)
@@ -113,7 +125,7 @@ async def list_alerts(
         description="one severity; all when absent",
         openapi_examples=examples(warning="warning", critical="critical"))] = None,
     start: FromParam = None, end: ToParam = None,
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: AlertCursor = None,
 ) -> Page[AlertPublic]:
     """Alert transitions (raised, cleared) in time order, optionally for one symbol or
     severity."""

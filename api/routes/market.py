@@ -5,21 +5,29 @@ See api/params.py for time formats, `from`/`to` semantics and cursor pagination.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
 from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
-from api.models import BarPublic, Page, SymbolPublic, SymbolsPublic, TradePublic, ok
+from api.models import (
+    BarPublic,
+    Page,
+    SymbolPublic,
+    SymbolsPublic,
+    TradePublic,
+    example_of,
+    ok,
+)
 from api.params import (
     DEFAULT_LIMIT,
     NOT_FOUND,
-    CursorParam,
     FromParam,
     LimitParam,
     SymbolParam,
     ToParam,
+    cursor_query,
     decode_cursor,
     examples,
     from_micros,
@@ -31,6 +39,9 @@ from api.params import (
 from api.queries import market
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES)
+# a trade's trade_uid is its venue trade id where it has one
+TradeCursor = Annotated[str | None, cursor_query(example_of(TradePublic)["trade_id"])]
+BarCursor = Annotated[str | None, cursor_query()]
 
 
 @router.get("/symbols", response_model=SymbolsPublic, responses=ok(SymbolsPublic),
@@ -46,7 +57,7 @@ async def list_symbols(conn: ConnectionDep) -> SymbolsPublic:
             responses={**ok(Page[TradePublic]), **NOT_FOUND}, tags=["market"])
 async def list_trades(
     conn: ConnectionDep, symbol: SymbolParam, start: FromParam = None, end: ToParam = None,
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: TradeCursor = None,
 ) -> Page[TradePublic]:
     """Trades of one symbol in time order."""
     lo, hi = time_range(start, end)
@@ -64,7 +75,7 @@ async def list_bars(
     interval: Literal["1m", "5m", "1h", "1d"] = Query(
         "1m", description="bar length",
         openapi_examples=examples(one_minute="1m", five_minutes="5m", one_day="1d")),
-    limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None,
+    limit: LimitParam = DEFAULT_LIMIT, cursor: BarCursor = None,
 ) -> Page[BarPublic]:
     """OHLCV bars of one symbol by start time; 5m, 1h and 1d are rolled up from 1m bars
     (UTC buckets aligned to the epoch; a day starts at UTC midnight)."""

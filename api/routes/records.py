@@ -21,10 +21,11 @@ from api.deps import ConnectionDep
 from api.models import Page, ok, record_model
 from api.params import (
     DEFAULT_LIMIT,
-    CursorParam,
+    NO_NUL,
     FromParam,
     LimitParam,
     ToParam,
+    cursor_query,
     decode_cursor,
     examples,
     from_micros,
@@ -60,7 +61,7 @@ def list_endpoint(model: type[Event], stored: Stored, item: type[BaseModel]) -> 
 
     async def list_records(
         conn: ConnectionDep, start: FromParam = None, end: ToParam = None,
-        limit: LimitParam = DEFAULT_LIMIT, cursor: CursorParam = None, **equal: str | None,
+        limit: LimitParam = DEFAULT_LIMIT, cursor: str | None = None, **equal: str | None,
     ) -> Page[Any]:
         lo, hi = time_range(start, end)
         key = decode_cursor(cursor, cursor_types)
@@ -71,12 +72,15 @@ def list_endpoint(model: type[Event], stored: Stored, item: type[BaseModel]) -> 
                                                      *(r[c] for c in order[1:])])
 
     signature = inspect.signature(list_records)
-    fixed = [p for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
+    cursor_param = Annotated[str | None, cursor_query(*(_example(item, c) for c in order[1:]))]
+    fixed = [p.replace(annotation=cursor_param) if p.name == "cursor" else p
+             for p in signature.parameters.values() if p.kind != p.VAR_KEYWORD]
     list_records.__signature__ = signature.replace(parameters=[  # type: ignore[attr-defined]
         *fixed, *(inspect.Parameter(
             name, inspect.Parameter.KEYWORD_ONLY, default=None,
             annotation=Annotated[str | None, Query(
-                min_length=1, max_length=200, description=f"only records of this {name}",
+                min_length=1, max_length=200, pattern=NO_NUL,
+                description=f"only records of this {name}",
                 openapi_examples=examples(one=_example(item, name)))])
             for name in filters)])
     return list_records

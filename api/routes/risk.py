@@ -19,6 +19,7 @@ from fastapi import APIRouter, Body, HTTPException, status
 from api.auth import AUTH_RESPONSES, IssuerDep, RequireAdmin, RequireRead
 from api.deps import ConnectionDep, SettingsDep
 from api.models import (
+    ErrorBody,
     RiskCommandRequest,
     RiskCommandSent,
     RiskPublic,
@@ -42,6 +43,9 @@ COMMAND_COLUMNS = list(record_model(RiskCommand).model_fields)
 BROKER_DOWN: dict[int | str, dict[str, Any]] = {status.HTTP_503_SERVICE_UNAVAILABLE: {
     "description": "the broker is unreachable or did not acknowledge: the command is not "
                    "confirmed, send it again"}}
+# FastAPI's answer to a body it cannot decode, given before any dependency (the token's check)
+UNREADABLE_BODY: dict[int | str, dict[str, Any]] = {status.HTTP_400_BAD_REQUEST: {
+    "model": ErrorBody, "description": "the body is not UTF-8 text"}}
 _WHAT = {
     "halt": "Halt the account: the pretrade engine rejects every new order of it and "
             "cancels its open orders, within one batch.",
@@ -91,7 +95,7 @@ def _command_route(action: Action) -> None:
         summary=f"{action.capitalize()} an account's trading", dependencies=[RequireAdmin],
         status_code=status.HTTP_202_ACCEPTED, response_model=RiskCommandSent,
         responses={**ok(RiskCommandSent, status.HTTP_202_ACCEPTED), **BROKER_DOWN,
-                   **AUTH_RESPONSES})
+                   **UNREADABLE_BODY, **AUTH_RESPONSES})
 
 
 async def send(settings: Settings, command: RiskCommand) -> Any:

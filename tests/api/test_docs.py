@@ -84,3 +84,21 @@ def test_every_response_model_has_an_example(api_client: TestClient) -> None:
 ] + [Page[models.TradePublic], health.Health, health.Readiness], ids=lambda m: m.__name__)
 def test_each_example_is_a_valid_answer(model: type[BaseModel]) -> None:
     model.model_validate(models.example_of(model))
+
+
+def test_each_routes_example_cursor_is_one_of_its_own(
+    api_client: TestClient, read_headers: dict[str, str]
+) -> None:
+    # routes page by different keys (time, then a trade id, a bucket, an account, ...): a
+    # cursor /docs offers must be one the route takes, not 422
+    spec = api_client.get("/openapi.json").json()
+    paged = {path: {p["name"]: next(iter(p["examples"].values()))["value"]
+                    for p in op["parameters"] if p["required"] or p["name"] == "cursor"}
+             for path, method, op in _operations(spec)
+             if any(p["name"] == "cursor" for p in op.get("parameters", []))}
+
+    answers = {path: api_client.get(path, params=params, headers=read_headers).status_code
+               for path, params in paged.items()}
+
+    assert len(answers) > 15
+    assert {path: code for path, code in answers.items() if code not in (200, 404)} == {}

@@ -280,6 +280,23 @@ def test_a_reason_longer_than_500_characters_is_422(
     assert response.status_code == 422
 
 
+def test_a_body_that_is_not_utf8_is_400_as_documented(
+    api_client: TestClient, admin_headers: dict
+) -> None:
+    # FastAPI reads the body before any dependency runs: the token's scope is not yet known
+    documented = api_client.get("/openapi.json").json()[
+        "paths"]["/api/v1/risk/{account}/halt"]["post"]["responses"]
+
+    response = api_client.post(f"/api/v1/risk/{unique_account()}/halt",
+                               content=b'{"reason": "\xff"}',
+                               headers={**admin_headers, "Content-Type": "application/json"})
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"detail"}  # ErrorBody
+    assert documented["400"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorBody"}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -11,6 +11,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import jsonschema_rs
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -177,6 +178,63 @@ def test_time_bounds_take_iso_8601_or_nanoseconds(
     by_iso = ids("2023-11-14T22:13:01Z", "2023-11-14T23:13:02+01:00")
 
     assert by_ns == by_iso == [f"t-{i}" for i in range(10, 20)]  # from inclusive, to exclusive
+
+
+
+def test_times_past_the_calendar_in_utc_are_its_edges_not_an_error(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    # year 1 at +01:00 is still year 0 in UTC, 9999-12-31 at -01:00 already year 10000: no
+    # datetime holds them, every record is after the one and before the other
+    write(database_url, *trades(symbol, 3))
+
+    def answer(lo: str, hi: str) -> httpx.Response:
+        return api_client.get("/api/v1/trades", params={"symbol": symbol, "from": lo, "to": hi},
+                              headers=read_headers)
+
+    everything = answer("0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00")
+    before_the_first = answer("0001-01-01T00:00:00+01:00", "0001-01-01T00:00:00+00:30")
+    reversed_ = answer("0001-01-01T00:00:00+00:30", "0001-01-01T00:00:00+01:00")
+
+    assert everything.status_code == 200, everything.text
+    assert [t["trade_id"] for t in everything.json()["data"]] == ["t-0", "t-1", "t-2"]
+    assert (before_the_first.status_code, before_the_first.json()["data"]) == (200, [])
+    assert reversed_.status_code == 422  # 23:30 of year 0 is not before 23:00 of it
+
+
+@pytest.mark.parametrize("value", [
+    "2026-11-20T14:30:00Z", "2026-11-20T20:00:00.5+05:30", 1795185000000000000, 0, 2**63 - 1,
+    "", "yesterday", "2023-11-14T22:13:00", "2026-11-20", -1, 2**63,
+])
+def test_a_time_bound_is_refused_exactly_when_its_documented_schema_refuses_it(
+    api_client: TestClient, read_headers: dict, value: str | int
+) -> None:
+    spec = api_client.get("/openapi.json").json()
+    documented = next(p["schema"] for p in spec["paths"]["/api/v1/trades"]["get"]["parameters"]
+                      if p["name"] == "from")
+
+    response = api_client.get("/api/v1/trades", params={"symbol": "NO_SUCH", "from": str(value)},
+                              headers=read_headers)
+
+    valid = jsonschema_rs.validator_for(documented, validate_formats=True).is_valid(value)
+    assert response.status_code == (404 if valid else 422), response.text
+
+
+@pytest.mark.parametrize(("route", "parameter"), [
+    ("/api/v1/trades?symbol=A%00", "symbol"), ("/api/v1/vpin/latest?symbol=A%00", "symbol"),
+    ("/api/v1/executions?exec_id=e%00", "exec_id"), ("/api/v1/positions?account=a%00", "account"),
+    ("/api/v1/portfolio/a%00", "account"), ("/api/v1/risk/a%00", "account"),
+    ("/api/v1/margin/a%00", "account"),
+    ("/api/v1/trades?symbol=X&cursor=WzAsIlx1MDAwMCJd", "cursor"),  # [0, "\u0000"]
+])
+def test_a_nul_character_in_a_text_parameter_is_422_naming_it(
+    api_client: TestClient, read_headers: dict, route: str, parameter: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: the driver refuses to send one, so it is bad input
+    response = api_client.get(route, headers=read_headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"][-1] == parameter
 
 
 def test_bars_roll_up_to_5_minutes(
