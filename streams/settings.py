@@ -90,6 +90,9 @@ class Settings(_EngineSettings, BaseSettings):
     state_dir: Path = Path(".nautilus")
     # registry of running `up` stacks (see streams/stacks.py); None: the per-user default
     stacks_dir: Path | None = None
+    # `up` stops everything once the embedded broker's memory reaches this (it keeps every
+    # record: Tansu's memory storage applies no retention); 0: no limit
+    embedded_broker_max_mb: int = Field(default=8_192, ge=0)
     topics_file: Path = REPO_ROOT / "topics.yaml"
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
     log_level: str = "INFO"

@@ -83,6 +83,8 @@ DEFAULT_BACKFILL_MINUTES = 60.0  # simulated history before the live feed: VPIN 
 CRASH_LOOP_RUNS = 5  # consecutive short runs of one child that stop everything
 STABLE_RUN_S = 60.0  # a child that ran this long before it exited was not crash-looping
 RESTART_FIRST_S, RESTART_MAX_S = 1.0, 30.0  # backoff: doubling per consecutive short run
+BROKER_MEMORY_CHECK_S = 2.0  # how often the embedded broker's memory is looked at
+BROKER_MEMORY_WARNINGS = (0.25, 0.5, 0.75)  # shares of embedded_broker_max_mb warned about
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class Stack:
         self.database: EmbeddedPostgres | None = None
         self.children: list[Child] = []
         self.endpoints: Endpoints | None = None
+        self.broker_memory: BrokerMemory | None = None
         self._cleanup = contextlib.ExitStack()
 
     def start(self) -> Endpoints | None:
@@ -188,7 +191,10 @@ class Stack:
             return reachable_kafka_brokers(self.settings)
         self.broker = EmbeddedBroker(log_path=self.logs_dir / "broker.log")
         self._cleanup.callback(self.broker.stop)
-        return self.broker.start()
+        brokers = self.broker.start()
+        if self.settings.embedded_broker_max_mb:
+            self.broker_memory = BrokerMemory(self.broker, self.settings.embedded_broker_max_mb)
+        return brokers
 
     def _database(self) -> str:
         if self.settings.database_url is not None:
@@ -301,6 +307,8 @@ class Stack:
                 log.error("embedded broker died; stopping everything log=%s\n%s",
                           self.broker.log_path, log_tail(self.broker.log_path))
                 return 1
+            if self.broker_memory is not None and not self.broker_memory.within_limit(now):
+                return 1
             if self.database is not None and not self.database.alive():
                 log.error("embedded database died; stopping everything log=%s\n%s",
                           self.database.log_path, log_tail(self.database.log_path))
@@ -356,6 +364,57 @@ class Stack:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+class BrokerMemory:
+    """Watches the embedded broker's resident memory against a limit: Tansu's memory storage
+    keeps every record (no retention, and DeleteRecords is not implemented in it), so under a
+    steady feed it grows without bound. Warns once at each of BROKER_MEMORY_WARNINGS of the
+    limit, with the growth rate and the time left at it."""
+
+    def __init__(self, broker: EmbeddedBroker, max_mb: int) -> None:
+        self.broker, self.max_mb = broker, max_mb
+        self._next_check_s = 0.0
+        self._warned = 0  # BROKER_MEMORY_WARNINGS passed so far
+        self._first: tuple[float, float] | None = None  # (monotonic s, MB) of the first look
+
+    def within_limit(self, now: float) -> bool:
+        """False (logged) once the broker holds `max_mb` or more; looks every
+        BROKER_MEMORY_CHECK_S."""
+        if now < self._next_check_s:
+            return True
+        self._next_check_s = now + BROKER_MEMORY_CHECK_S
+        mb = self._resident_mb()
+        if mb is None:
+            return True
+        self._first = self._first or (now, mb)
+        rate = (mb - self._first[1]) / (now - self._first[0]) if now > self._first[0] else 0.0
+        if mb >= self.max_mb:
+            log.error("the embedded broker holds %.0f MB, NAUTILUS_EMBEDDED_BROKER_MAX_MB is %d: "
+                      "it keeps every record in memory (Tansu's memory storage applies no "
+                      "retention); stopping everything. For longer runs use Redpanda "
+                      "(KAFKA_BROKERS, or docker compose), or raise the limit", mb, self.max_mb)
+            return False
+        while (self._warned < len(BROKER_MEMORY_WARNINGS)
+               and mb >= BROKER_MEMORY_WARNINGS[self._warned] * self.max_mb):
+            self._warned += 1
+            left = (f"; growing {rate:.1f} MB/s, it reaches the limit in about "
+                    f"{(self.max_mb - mb) / rate / 60:.0f} min" if rate > 0 else "")
+            log.warning("the embedded broker holds %.0f MB of NAUTILUS_EMBEDDED_BROKER_MAX_MB=%d "
+                        "(it keeps every record; `up` stops everything at the limit)%s", mb,
+                        self.max_mb, left)
+        return True
+
+    def _resident_mb(self) -> float | None:
+        import psutil
+
+        pid = self.broker.pid
+        if pid is None:
+            return None
+        try:
+            return float(psutil.Process(pid).memory_info().rss) / 2**20
+        except psutil.NoSuchProcess:
+            return None
 
 
 def summary(stack: Stack) -> str:

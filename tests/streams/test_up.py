@@ -675,3 +675,23 @@ def test_a_halt_under_up_cancels_the_open_orders_and_rejects_every_new_order(
         f"risk: trading_state: account {account} is HALTED (")
     assert rejected.endswith(": desk limit)")
     assert _approved(kafka_brokers, account) == {"desk:AAPL:1", "desk:AAPL:3"}
+
+
+def test_up_stops_everything_when_the_embedded_broker_reaches_its_memory_limit(
+    run_up: StartUp, base_env: dict[str, str]
+) -> None:
+    # Arrange: a limit the simulated history alone passes (the broker keeps every record)
+    up = run_up("--api-port", "0", "--no-worker", "--no-sink",
+                env={**base_env, "NAUTILUS_EMBEDDED_BROKER_MAX_MB": "120"})
+    endpoints = up.wait_endpoints()
+    procs = _tree(up.proc.pid, up.state_dir)
+
+    # Act
+    code = up.proc.wait(timeout=STARTUP_TIMEOUT_S)
+
+    # Assert: warned on the way, then stopped with the reason and the way out
+    out = up.output()
+    assert code == 1, out
+    assert "of NAUTILUS_EMBEDDED_BROKER_MAX_MB=120 (it keeps every record" in out
+    assert "NAUTILUS_EMBEDDED_BROKER_MAX_MB is 120" in out and "use Redpanda" in out
+    _assert_nothing_left(up, endpoints, procs)
