@@ -1,7 +1,8 @@
 """Load on the API and the sink, on embedded PostgreSQL and broker.
 
 Loads a million 1-minute bars (with their 5m/1h/1d rollups) and a million VPIN readings for
-50 symbols, serves the API with `nautilus-streams api` (one uvicorn process), and drives, with
+50 symbols, serves the API with `nautilus-streams api --workers N` (`--api-workers`, default
+1 server process), and drives, with
 concurrent keep-alive clients from this process, for a few seconds each:
 
 - `/health` (no token, no database): the framework's floor on this machine, the baseline;
@@ -14,7 +15,8 @@ plain binary COPY of the same rows into an empty copy of that table (the databas
 
 Prints requests/s and p50/p99 latency per route and rows/s; the last line is
 `vpin_latest_rps=… vpin_latest_p99_ms=… bars_day_rps=… bars_day_p99_ms=… health_rps=…
-sink_rows_per_s=… copy_rows_per_s=… ratio=…` (ratio = vpin_latest_rps / health_rps). The
+sink_rows_per_s=… copy_rows_per_s=… ratio=… api_workers=… cores=…` (ratio = vpin_latest_rps /
+health_rps). The
 load generator shares the machine's cores with the server: on 2 cores both are bounded by it.
 """
 
@@ -118,13 +120,14 @@ async def drive(url: str, headers: dict[str, str], clients: int, seconds: float)
     return len(latencies) / elapsed, cuts[49] * 1e3, cuts[98] * 1e3
 
 
-def serve(database_url: str, tmp: Path) -> tuple[subprocess.Popen, str]:
+def serve(database_url: str, tmp: Path, workers: int) -> tuple[subprocess.Popen, str]:
     port = free_port("127.0.0.1")
     env = {**os.environ, "DATABASE_URL": database_url, "KAFKA_BROKERS": "127.0.0.1:1",
            "NAUTILUS_STATE_DIR": str(tmp), "NAUTILUS_LOG_LEVEL": "WARNING",
            "NAUTILUS_API_RATE_PER_S": "0"}  # one token makes every request
     log = (tmp / "api.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streams", "api", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "streams", "api", "--port", str(port),
+                             "--workers", str(workers)],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -185,6 +188,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32, help="concurrent clients")
     parser.add_argument("--seconds", type=float, default=10.0, help="per route")
     parser.add_argument("--sink-trades", type=int, default=200_000)
+    parser.add_argument("--api-workers", type=int, default=1, help="API server processes")
     args = parser.parse_args()
     per_symbol = args.rows // len(SYMBOLS)
 
@@ -200,7 +204,7 @@ def main() -> None:
             print(f"loaded {per_symbol * len(SYMBOLS):,} bars (+ rollups) and as many VPIN "
                   f"readings in {time.perf_counter() - started:.0f} s", flush=True)
             token, _ = tokens.create_token(db.url, "read", "api-load")
-            proc, base = serve(db.url, tmp)
+            proc, base = serve(db.url, tmp, args.api_workers)
             auth = {"Authorization": f"Bearer {token}"}
             day = START_NS + DAY_NS
             routes = {
@@ -229,7 +233,7 @@ def main() -> None:
         f"vpin_latest_p99_ms={latest[2]:.1f} bars_day_rps={bars[0]:.0f} "
         f"bars_day_p99_ms={bars[2]:.1f} health_rps={health[0]:.0f} "
         f"sink_rows_per_s={sink_rps:.0f} copy_rows_per_s={copy_rps:.0f} "
-        f"ratio={latest[0] / health[0]:.2f}"
+        f"ratio={latest[0] / health[0]:.2f} api_workers={args.api_workers} cores={os.cpu_count()}"
     )
 
 
