@@ -3,15 +3,22 @@ itself degraded, and catches up with nothing lost or doubled."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
+from httpx import Response
 
+from api.deps import app_settings
+from api.main import app
 from streams import kafka
 from streams.embedded import EmbeddedPostgres
 from streams.schema import EngineHealth
+from streams.settings import Settings
 from streams.sink.runner import Sink
 from streams.storage import migrate as migrations
+from streams.storage import tokens
 from tests.factories import T0, trade
 from tests.streams.sink.conftest import SinkTopics, count, running, wait_for
 
@@ -44,4 +51,67 @@ def test_sink_survives_a_database_outage(
         assert _statuses(sink_topics)[-2:] == ["running", "stopped"]
         assert count(url, "trades") == count(url, "trades", "trade_id LIKE 't-%%'") == 2_000
     finally:
+        database.stop()
+
+
+OUTAGE_S = 60.0  # issue 16: PostgreSQL down 60 s under load
+
+
+@pytest.mark.slow
+def test_a_minute_long_database_outage_under_load_loses_nothing_and_the_api_says_503(
+    sink_topics: SinkTopics, traversable_tmp_path: Path
+) -> None:
+    # Arrange: the sink and the API on a database of their own, with trades in it
+    database = EmbeddedPostgres(traversable_tmp_path / "data")
+    url = database.start()
+    produced = 0
+
+    def produce(count: int) -> None:
+        nonlocal produced
+        sink_topics.produce(*(trade(symbol="OUTAGE60", ts_event=T0 + i, ts_init=T0 + i,
+                                    trade_id=f"o-{i}") for i in range(produced, produced + count)))
+        produced += count
+
+    try:
+        migrations.migrate(url)
+        token, _ = tokens.create_token(url, "read", "outage")
+        settings = Settings.model_validate({"KAFKA_BROKERS": sink_topics.brokers,
+                                            "DATABASE_URL": url, "api_rate_per_s": 0})
+        app.dependency_overrides[app_settings] = lambda: settings
+        sink = Sink(sink_topics.config(url, batch_rows=500), sink_topics.routes)
+        with running(sink), TestClient(app) as api:
+            def trades_page() -> Response:
+                return api.get("/api/v1/trades", params={"symbol": "OUTAGE60", "limit": 1},
+                               headers={"Authorization": f"Bearer {token}"})
+
+            produce(2_000)
+            wait_for(lambda: count(url, "trades") == 2_000, "the first 2000 trades")
+            before = trades_page()
+
+            # Act: the database away for OUTAGE_S while trades keep coming, 500 a second
+            database.stop()
+            during = []
+            down_since = time.monotonic()
+            while time.monotonic() - down_since < OUTAGE_S:
+                produce(500)
+                during.append(trades_page())
+                time.sleep(1.0)
+            degraded = "degraded" in _statuses(sink_topics)
+            consumed_while_down = sink.health.counters.events_in
+            assert database.start() == url
+            wait_for(lambda: count(url, "trades") == produced, "the catch-up")
+            after = trades_page()
+
+        # Assert: the API said 503 with a clear body throughout, the sink held its offsets
+        # (it consumed no more than the batch it was writing) and wrote every trade once
+        assert before.status_code == 200 and after.status_code == 200, (before.text, after.text)
+        assert {r.status_code for r in during} == {503}, {r.status_code for r in during}
+        assert {r.text for r in during} == {'{"detail":"the database is unavailable"}'}
+        assert degraded and consumed_while_down <= 2_000 + 500
+        assert _statuses(sink_topics)[-2:] == ["running", "stopped"]
+        assert produced == 2_000 + 500 * len(during)
+        assert count(url, "trades") == count(url, "trades", "trade_id LIKE 'o-%%'") == produced
+        assert count(url, "(SELECT DISTINCT trade_id FROM trades) AS t") == produced
+    finally:
+        app.dependency_overrides.clear()
         database.stop()
