@@ -31,6 +31,7 @@ from streams.columnar import (
 )
 from streams.exceptions import DecodeError
 from streams.schema import DeadLetter, Event
+from streams.schema.base import INT64_MAX, INT64_MIN
 from streams.schema.columns import LAYOUTS, SIDE_CODES, Kind, Layout
 
 __all__ = [
@@ -41,6 +42,14 @@ __all__ = [
 # A batch with a bad record is retried a chunk at a time: only the chunks with bad records
 # pay for the per-row path.
 CHUNK_ROWS = 4096
+SHOWN_CHARS = 80  # of a bad value, in its record's reason
+# What a dead letter keeps of its record's key and value: a letter must fit in one record of
+# the log (about 1 MB on Kafka, Redpanda and Faust's producer; base64 takes 4/3 of the
+# bytes), and a longer value is garbage whose start is what tells what it was. The whole
+# record stays at the letter's source offset while the source topic retains it.
+DEAD_LETTER_KEY_BYTES = 1024
+DEAD_LETTER_VALUE_BYTES = 256 * 1024
+REASON_CHARS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,16 +85,27 @@ def dead_letter(
     ts_event: int,
     ts_init: int,
 ) -> DeadLetter:
-    """The logic.deadletter record for one bad input record."""
+    """The logic.deadletter record for one bad input record: its key and value, cut to
+    their first DEAD_LETTER_KEY_BYTES / DEAD_LETTER_VALUE_BYTES (the reason says so), and the
+    reason cut to REASON_CHARS."""
+    value = value or b""
+    cuts = [f"{name} cut to its first {limit:,} of {len(data):,} bytes"
+            for name, data, limit in (("key", key or b"", DEAD_LETTER_KEY_BYTES),
+                                      ("value", value, DEAD_LETTER_VALUE_BYTES))
+            if len(data) > limit]
+    if cuts:
+        note = "; " + "; ".join(cuts)
+        reason = reason[:REASON_CHARS - len(note)] + note
     return DeadLetter(
         ts_event=ts_event,
         ts_init=ts_init,
         source_topic=topic,
         source_partition=partition,
         source_offset=offset,
-        reason=reason[:1000],
-        key_b64=base64.b64encode(key).decode() if key is not None else None,
-        value_b64=base64.b64encode(value or b"").decode(),
+        reason=reason[:REASON_CHARS],
+        key_b64=base64.b64encode(key[:DEAD_LETTER_KEY_BYTES]).decode() if key is not None
+        else None,
+        value_b64=base64.b64encode(value[:DEAD_LETTER_VALUE_BYTES]).decode(),
     )
 
 
@@ -142,16 +162,33 @@ def _reason(layout: Layout, exc: ValidationError) -> str:
 
 def _error_reason(layout: Layout, error: ErrorDetails) -> str:
     kind, loc = error["type"], error["loc"]
+    message = str(error["msg"]).removeprefix("Value error, ")
     if kind == "json_invalid":
         return f"invalid JSON: {error['ctx']['error']}"
     if kind == "model_type":
         return "not a JSON object"
     if not loc:  # a model validator's own message
-        return str(error["msg"]).removeprefix("Value error, ")
+        return message
     where = str(loc[0]) + "".join(f"[{part}]" for part in loc[1:])
     if kind == "missing":
         return f"missing field {where!r}"
+    if kind == "extra_forbidden":
+        return f"unknown field {where!r}"
     column = layout.by_field.get(str(loc[0]))
     if column is None or column.kind is Kind.OBJECT:
-        return f"{where}: {error['msg']}"
-    return f"{where} must be {column.expects(item=len(loc) > 1)}, got {error['input']!r}"
+        return f"{where}: {message}"
+    expects = column.expects(item=len(loc) > 1)
+    bound = error.get("ctx", {})
+    if bound.get("le") == INT64_MAX or bound.get("ge") == INT64_MIN:
+        expects += " within int64"
+    why = f" ({message})" if kind == "value_error" else ""  # a field validator's own words
+    return f"{where} must be {expects}, got {_shown(error['input'])}{why}"
+
+
+def _shown(value: object) -> str:
+    """A bad value as a reason shows it: its repr, cut short (a reason is logged, and a
+    record may carry a megabyte of it)."""
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[:SHOWN_CHARS]}... ({len(text):,} characters)"

@@ -3,10 +3,13 @@
 `arrow_columns` is the fast path: the batch is parsed by Arrow's C++ JSON reader as
 newline-delimited JSON and every column is checked as a whole against its declared kind. Any
 doubt (a parse error, a changed type, a null where the model allows none, a value out of
-range, a model validator's vectorised twin saying no, a record count that does not match)
-returns None, and the caller takes the per-row path: each record validated by its pydantic
-model, which finds and names exactly the bad rows, and laid out by `model_columns`. So the
-fast path only accepts what the models accept, and both paths give the same columns.
+range, a field the model does not have, a model validator's vectorised twin saying no, a
+record count that does not match) returns None, and the caller takes the per-row path: each
+record validated by its pydantic model, which finds and names exactly the bad rows, and laid
+out by `model_columns`. So the fast path only accepts what the models accept, and both paths
+give the same columns. Arrow never sees what it cannot take safely: bytes that are not UTF-8
+(its strings would not decode), or records nested deeper than MAX_OPENINGS_PER_RECORD (its
+parser recurses, and a record some 30,000 levels deep overflows the stack: the process dies).
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ Columns = dict[str, np.ndarray]
 # Prices are exact to 9 decimals (nano units, as the engines count notional); a price written
 # with more decimals has its scale capped here.
 MAX_PRICE_SCALE = 9
+# A record with more `[` and `{` than this (in strings too: a bound on its nesting) takes the
+# per-row path, whose parser has a recursion limit. Far above any model's records, far below
+# the depth that overflows Arrow's stack, and below orjson's limit (1,024) for OBJECT columns.
+MAX_OPENINGS_PER_RECORD = 512
+_NOT_OPENING_OR_NEWLINE = bytes(b for b in range(256) if b not in b"[{\n")
 
 
 def price_scale(value: str | int | float | Decimal) -> int:
@@ -108,7 +116,13 @@ def arrow_columns(layout: Layout, values: Sequence[bytes]) -> Columns | None:
     if not layout.columnar or not values:
         return None
     table = _read(values)
-    if table is None or not _versions_ok(table, layout.model.SCHEMA_VERSION):
+    if (
+        table is None
+        or not layout.fields.issuperset(table.column_names)  # unknown fields: name them
+        or not _versions_ok(table, layout.model.SCHEMA_VERSION)
+        or not all(_text_ok(c, table[c.field]) for c in layout.left_out
+                   if c.field in table.column_names)
+    ):
         return None
     columns: Columns = {}
     lengths: dict[str, np.ndarray] = {}
@@ -140,6 +154,7 @@ def _read(values: Sequence[bytes]) -> pa.Table | None:
     if not (
         data[:1] == b"{" and data[-1:] == b"}"
         and data.count(b"\n") == separators and data.count(b"}\n{") == separators
+        and _utf8(data) and _shallow(data)
     ):
         return None
     try:
@@ -150,6 +165,28 @@ def _read(values: Sequence[bytes]) -> pa.Table | None:
     except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError):
         return None
     return table if table.num_rows == len(values) else None
+
+
+def _utf8(data: bytes) -> bool:
+    """Whether the batch is UTF-8: Arrow's reader does not check, and a string that is not
+    fails when it becomes a Python str."""
+    if data.isascii():
+        return True
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _shallow(data: bytes) -> bool:
+    """No record of the newline-joined batch has more than MAX_OPENINGS_PER_RECORD openings."""
+    kept = data.translate(None, _NOT_OPENING_OR_NEWLINE)
+    if len(kept) <= MAX_OPENINGS_PER_RECORD:
+        return True
+    newlines = np.flatnonzero(np.frombuffer(kept, np.uint8) == ord("\n"))
+    openings = np.diff(newlines, prepend=-1, append=len(kept)) - 1
+    return int(openings.max()) <= MAX_OPENINGS_PER_RECORD
 
 
 def _versions_ok(table: pa.Table, newest: int) -> bool:
@@ -189,7 +226,10 @@ def _float(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
 def _price(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
     if pa.types.is_null(column.type) and c.optional:
         return np.full(len(column), np.nan)
-    return _price_values(column) if _nulls_ok(c, column) else None
+    prices = _price_values(column) if _nulls_ok(c, column) else None
+    if prices is not None and c.positive and (prices <= 0).any():  # NaN (a null) compares False
+        return None
+    return prices
 
 
 def _price_values(column: pa.ChunkedArray | pa.Array) -> np.ndarray | None:
@@ -255,13 +295,24 @@ def _symbol(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
 def _text(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
     if pa.types.is_null(column.type) and c.optional:
         return np.full(len(column), None, object)
+    return column.to_numpy(zero_copy_only=False) if _text_ok(c, column) else None
+
+
+def _text_ok(c: Column, column: pa.ChunkedArray) -> bool:
+    """Whether every value is text the column allows, without making Python strings."""
+    if pa.types.is_null(column.type):
+        return c.optional
     if not pa.types.is_string(column.type) or not _nulls_ok(c, column):
-        return None
+        return False
     if c.choices is not None:
         valid = pc.is_in(column, value_set=pa.array(c.choices), skip_nulls=True)
         if pc.any(pc.invert(pc.fill_null(valid, True))).as_py():
-            return None
-    return column.to_numpy(zero_copy_only=False)
+            return False
+    if c.max_length is not None:
+        longest = pc.max(pc.utf8_length(column)).as_py()
+        if longest is not None and longest > c.max_length:
+            return False
+    return True
 
 
 def _levels(c: Column, column: pa.ChunkedArray, lengths: dict[str, np.ndarray]

@@ -1,17 +1,20 @@
 """Each value model's columns, declared once: the layout `streams.codec` decodes a batch into.
 
 A model's columns follow from its fields (`layout_of`):
-  - an int -> int64 (`minimum` from its ge/gt); a float -> float64; a price or money
-    (Decimal) -> float64; an optional float or price is NaN where None;
+  - an int -> int64 (`minimum` from its ge/gt; every int field bounds itself to int64, see
+    `Int64`); a float -> float64; a price or money (Decimal) -> float64 (`positive` from a
+    gt=0); an optional float or price is NaN where None;
   - a bool -> bool; a `Side` (buy/sell, optional or not) -> int8 via SIDE_CODES;
   - a pattern-checked text (`Symbol`) -> object array of str, checked once per distinct value;
-    any other text or text Literal -> object array of str (None where optional);
+    any other text or text Literal -> object array of str (None where optional; `max_length`
+    from its max_length);
   - a list with a max_length (depth levels) -> a (n, max_length) matrix named by its singular
     (`bid_prices` -> `bid_price`): prices float64 NaN-padded, sizes int64 0-padded;
   - anything else (an optional int, other lists, dicts, JSON) -> object array of the values.
 `schema_version` is checked, never a column. What the fields cannot say is the small spec
-below: the text the hot topics leave out (a Python object per row the engines never read) and
-the prices that also carry their scale (`price_scale`: the decimals the text was written with).
+below: the text the hot topics leave out (a Python object per row the engines never read:
+still checked, as `Layout.left_out`) and the prices that also carry their scale
+(`price_scale`: the decimals the text was written with).
 
 A model with a model validator gets the columnar fast path only with a vectorised twin of it
 in BATCH_CHECKS; without one every batch of it takes the per-row path.
@@ -34,7 +37,7 @@ from pydantic import TypeAdapter
 from pydantic.fields import FieldInfo
 
 from streams.schema import MODELS
-from streams.schema.base import INT64_MAX, Event
+from streams.schema.base import INT64_MAX, INT64_MIN, Event
 from streams.schema.market import Side
 
 LEFT_OUT: dict[str, frozenset[str]] = {
@@ -74,6 +77,8 @@ class Column:
     optional: bool = False
     default: object = REQUIRED
     minimum: int | None = None  # INT, and the items of INT LEVELS
+    positive: bool = False  # PRICE: only values > 0
+    max_length: int | None = None  # TEXT: at most this many characters
     choices: tuple[object, ...] | None = None  # INT, TEXT from a Literal
     pattern: re.Pattern[str] | None = None  # SYMBOL
     width: int = 0  # LEVELS
@@ -104,7 +109,12 @@ class Column:
             return "one of " + ", ".join(map(repr, self.choices))
         if kind is Kind.SIDE and self.optional:
             return "buy, sell or null"
-        return _EXPECTS[kind] + (" or null" if self.optional else "")
+        what = _EXPECTS[kind]
+        if self.positive:
+            what = f"a positive {what.removeprefix('a ')}"
+        if self.max_length is not None:
+            what += f" of at most {self.max_length} characters"
+        return what + (" or null" if self.optional else "")
 
 
 _EXPECTS = {Kind.FLOAT: "a number", Kind.PRICE: "a finite decimal string or number",
@@ -114,12 +124,15 @@ _EXPECTS = {Kind.FLOAT: "a number", Kind.PRICE: "a finite decimal string or numb
 
 @dataclass(frozen=True, slots=True)
 class Layout:
-    """A model's columns in order, and the vectorised check of its model validators."""
+    """A model's columns in order, the vectorised check of its model validators, the text
+    fields left out of the columns (checked all the same) and every field the model has."""
 
     model: type[Event]
     columns: tuple[Column, ...]
     batch_check: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], bool] | None
     by_field: dict[str, Column] = field(default_factory=dict)
+    left_out: tuple[Column, ...] = ()
+    fields: frozenset[str] = frozenset()
 
     @property
     def columnar(self) -> bool:
@@ -131,15 +144,23 @@ class Layout:
 def layout_of(model: type[Event]) -> Layout:
     name = model.__name__
     columns: list[Column] = []
+    left_out: list[Column] = []
     for field_name, info in model.model_fields.items():
-        if field_name == "schema_version" or field_name in LEFT_OUT.get(name, ()):
+        if field_name == "schema_version":
             continue
         column = _column(field_name, info)
+        if field_name in LEFT_OUT.get(name, ()):
+            if column.kind is not Kind.TEXT:
+                raise TypeError(f"{name}.{field_name} is left out of the columns, which only "
+                                "text may be (it is checked as text)")
+            left_out.append(column)
+            continue
         columns.append(column)
         if field_name in SCALED.get(name, ()):
             columns.append(Column(f"{field_name}_scale", field_name, Kind.SCALE))
-    by_field = {c.field: c for c in columns if c.kind is not Kind.SCALE}
-    return Layout(model, tuple(columns), BATCH_CHECKS.get(name), by_field)
+    by_field = {c.field: c for c in [*columns, *left_out] if c.kind is not Kind.SCALE}
+    return Layout(model, tuple(columns), BATCH_CHECKS.get(name), by_field, tuple(left_out),
+                  frozenset(model.model_fields))
 
 
 def _column(name: str, info: FieldInfo) -> Column:
@@ -155,25 +176,27 @@ def _column(name: str, info: FieldInfo) -> Column:
         if all(type(c) is int for c in choices) and not optional:
             return make(kind=Kind.INT, choices=choices)
     if annotation is int and not optional:
-        return make(kind=Kind.INT, minimum=_minimum(metadata))
+        return make(kind=Kind.INT, minimum=_minimum(name, metadata))
     if annotation is float:
         return make(kind=Kind.FLOAT)
     if annotation is Decimal:
-        return make(kind=Kind.PRICE)
+        return make(kind=Kind.PRICE, positive=_positive(name, metadata))
     if annotation is bool and not optional:
         return make(kind=Kind.BOOL)
+    max_length = next((m.max_length for m in metadata if isinstance(m, at.MaxLen)), None)
     if annotation is str:
         pattern = next((m.pattern for m in metadata if getattr(m, "pattern", None)), None)
         if pattern is None:
-            return make(kind=Kind.TEXT)
+            return make(kind=Kind.TEXT, max_length=max_length)
         return make(kind=Kind.SYMBOL, pattern=re.compile(pattern))
-    width = next((m.max_length for m in metadata if isinstance(m, at.MaxLen)), 0)
+    width = max_length or 0
     if get_origin(annotation) is list and width and not optional:
         item, item_metadata, _ = _unwrap(get_args(annotation)[0], [])
         if item in (Decimal, int):
             return Column(name=name.removesuffix("s"), field=name, kind=Kind.LEVELS, width=width,
                           item=Kind.PRICE if item is Decimal else Kind.INT,
-                          minimum=_minimum(item_metadata), default=default)
+                          minimum=_minimum(name, item_metadata) if item is int else None,
+                          default=default)
     return make(kind=Kind.OBJECT, adapter=TypeAdapter(info.rebuild_annotation()))
 
 
@@ -193,17 +216,32 @@ def _unwrap(annotation: object, metadata: list) -> tuple[object, list, bool]:
             return annotation, metadata, optional
 
 
-def _minimum(metadata: list) -> int | None:
-    """The least value an int field allows; TypeError for a bound no column check knows."""
-    minimum = None
+def _minimum(name: str, metadata: list) -> int | None:
+    """The least value an int field allows (None: any int64); TypeError for a field not
+    bounded to int64, or with a bound no column check knows."""
+    minimum, bounded = INT64_MIN, False
     for m in metadata:
         if isinstance(m, at.Ge):
-            minimum = int(cast(int, m.ge))
+            minimum = max(minimum, int(cast(int, m.ge)))
         elif isinstance(m, at.Gt):
-            minimum = int(cast(int, m.gt)) + 1
-        elif isinstance(m, at.Le | at.Lt) and getattr(m, "le", None) != INT64_MAX:
-            raise TypeError(f"no column check for {m!r}: teach streams/schema/columns.py")
-    return minimum
+            minimum = max(minimum, int(cast(int, m.gt)) + 1)
+        elif isinstance(m, at.Le) and m.le == INT64_MAX:
+            bounded = True
+        elif isinstance(m, at.Le | at.Lt):
+            raise TypeError(f"{name}: no column check for {m!r}: teach streams/schema/columns.py")
+    if not bounded:
+        raise TypeError(f"{name}: an int column is int64; bound the field to it "
+                        "(streams.schema.base.Int64)")
+    return None if minimum == INT64_MIN else minimum
+
+
+def _positive(name: str, metadata: list) -> bool:
+    """Whether a price field allows only values > 0; TypeError for a bound no column check
+    knows."""
+    bounds = [m for m in metadata if isinstance(m, at.Ge | at.Gt | at.Le | at.Lt)]
+    if any(not isinstance(m, at.Gt) or m.gt != 0 for m in bounds):
+        raise TypeError(f"{name}: no column check for {bounds!r}: teach streams/schema/columns.py")
+    return bool(bounds)
 
 
 # ---- the model validators, vectorised: False where any row may fail them ------------------

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, JsonValue, StrictInt
+from pydantic import Field, JsonValue
 
-from streams.schema.base import Event, Money, NonNegativeNs, Price, Symbol
+from streams.schema.base import Event, Int64, Money, NonNegativeNs, Price, Symbol
 from streams.schema.market import Side
 from streams.schema.storage import Stored
 
@@ -17,8 +17,8 @@ class VpinReading(Event):
     STORED = Stored("vpin_readings", ("symbol", "bucket", "time"))
 
     symbol: Symbol
-    bucket: StrictInt
-    bucket_volume: StrictInt
+    bucket: Int64
+    bucket_volume: Int64
     buy_volume: float
     sell_volume: float
     vpin: float | None = None
@@ -104,7 +104,7 @@ class MarginState(Event):
     sigma_usd: float = Field(default=0.0, ge=0)
     call_probability: float = Field(default=0.0, ge=0, le=1)
     time_to_call_s: float | None = Field(default=None, ge=0)
-    horizon_bars: StrictInt = Field(default=60, gt=0)
+    horizon_bars: Int64 = Field(default=60, gt=0)
 
 
 class RiskReport(Event):
@@ -121,10 +121,10 @@ class RiskReport(Event):
     currency: str
     gross_exposure: float
     net_exposure: float
-    horizon_bars: StrictInt = Field(gt=0)
-    bar_seconds: StrictInt = Field(gt=0)
+    horizon_bars: Int64 = Field(gt=0)
+    bar_seconds: Int64 = Field(gt=0)
     scaling: Literal["sqrt(h)"] = "sqrt(h)"
-    window_bars: StrictInt = Field(ge=0)
+    window_bars: Int64 = Field(ge=0)
     var_hist_95: float | None = None
     cvar_hist_95: float | None = None
     var_hist_99: float | None = None
@@ -168,7 +168,7 @@ class Order(Event):
     account: str
     symbol: Symbol
     side: Side
-    quantity: StrictInt = Field(gt=0)
+    quantity: Int64 = Field(gt=0)
     order_type: Literal["market", "limit"]
     limit_price: Price | None = None
     time_in_force: Literal["GTC", "IOC", "DAY"] = "GTC"
@@ -211,8 +211,8 @@ class OrderEvent(Event):
     account: str
     symbol: Symbol
     state: OrderState
-    filled_quantity: StrictInt = Field(ge=0)
-    leaves_quantity: StrictInt = Field(ge=0)
+    filled_quantity: Int64 = Field(ge=0)
+    leaves_quantity: Int64 = Field(ge=0)
     avg_fill_price: Price | None = None
     reason: str | None = None
 
@@ -226,7 +226,7 @@ class Position(Event):
 
     account: str
     symbol: Symbol
-    quantity: StrictInt
+    quantity: Int64
     avg_price: Price
     realized_pnl: Money
     mark: Price | None = None
@@ -266,8 +266,8 @@ class AnalyticsResult(Event):
 
     account: str
     name: str
-    period_seconds: StrictInt = Field(gt=0)
-    periods: StrictInt = Field(ge=0)
+    period_seconds: Int64 = Field(gt=0)
+    periods: Int64 = Field(ge=0)
     final: bool = False
     values: dict[str, float | None]
 
@@ -280,18 +280,18 @@ class EngineHealth(Event):
     engine: str
     worker: str
     status: Literal["starting", "running", "degraded", "stopped"]
-    lag: StrictInt | None  # None until the worker knows where its partitions end
-    events_in: StrictInt
-    events_out: StrictInt
-    errors: StrictInt
-    dead_letters: StrictInt
+    lag: Int64 | None  # None until the worker knows where its partitions end
+    events_in: Int64
+    events_out: Int64
+    errors: Int64
+    dead_letters: Int64
     last_event_ts: NonNegativeNs | None = None
     # The engine's effective parameters (defaults, environment and --set applied, per-symbol
     # entries included), so a replay can run with what the worker ran with; None for the
     # sink and the feeds, and from workers older than this field.
     params: dict[str, JsonValue] | None = None
     # how often a supervisor (`up`) restarted this process after it exited: 0 at first
-    restarts: StrictInt = Field(default=0, ge=0)
+    restarts: Int64 = Field(default=0, ge=0)
 
 
 class EngineMetrics(Event):
@@ -310,8 +310,8 @@ class DeadLetter(Event):
                     hypertable=False, retention=None)
 
     source_topic: str
-    source_partition: StrictInt
-    source_offset: StrictInt
+    source_partition: Int64
+    source_offset: Int64
     reason: str
     key_b64: str | None = None
     value_b64: str

@@ -11,8 +11,10 @@ from streams.schema.base import (
     Money,
     NonNegativeNs,
     NonNegativeSize,
+    PositivePrice,
     PositiveSize,
     Price,
+    ShortText,
     Symbol,
 )
 from streams.schema.storage import Stored
@@ -33,13 +35,13 @@ class Trade(Event):
     STORED = Stored("trades", ("symbol", "time", "trade_uid"), retention="tick")
 
     symbol: Symbol
-    price: Price
+    price: PositivePrice
     size: PositiveSize
     aggressor: Side | None = None
-    trade_id: str | None = None
-    venue: str | None = None
+    trade_id: ShortText | None = None
+    venue: ShortText | None = None
     unreported: StrictBool = False
-    conditions: str | None = None
+    conditions: ShortText | None = None
 
 
 class Quote(Event):
@@ -50,7 +52,7 @@ class Quote(Event):
     bid_size: NonNegativeSize
     ask_price: Price
     ask_size: NonNegativeSize
-    venue: str | None = None
+    venue: ShortText | None = None
 
     @model_validator(mode="after")
     def _not_crossed(self) -> Quote:
@@ -67,7 +69,7 @@ class DepthSnapshot(Event):
     bid_sizes: list[NonNegativeSize] = Field(max_length=DEPTH_LEVELS)
     ask_prices: list[Price] = Field(max_length=DEPTH_LEVELS)
     ask_sizes: list[NonNegativeSize] = Field(max_length=DEPTH_LEVELS)
-    venue: str | None = None
+    venue: ShortText | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> DepthSnapshot:
@@ -121,7 +123,7 @@ class Execution(Event):
     price: Price
     quantity: PositiveSize
     commission: Money = Money(0)
-    venue: str | None = None
+    venue: ShortText | None = None
 
 
 class MacroObservation(Event):

@@ -11,13 +11,23 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import StrictInt
 
-from streams.codec import CHUNK_ROWS, Rejected, dead_letter, decode, decode_columns, encode
-from streams.columnar import arrow_columns
+from streams.codec import (
+    CHUNK_ROWS,
+    DEAD_LETTER_KEY_BYTES,
+    DEAD_LETTER_VALUE_BYTES,
+    Rejected,
+    dead_letter,
+    decode,
+    decode_columns,
+    encode,
+)
+from streams.columnar import MAX_OPENINGS_PER_RECORD, arrow_columns
 from streams.exceptions import DecodeError
-from streams.schema import MODELS, DeadLetter, Trade
+from streams.schema import MODELS, DeadLetter, Event, Trade
 from streams.schema.base import SYMBOL_PATTERN
-from streams.schema.columns import LAYOUTS
+from streams.schema.columns import LAYOUTS, layout_of
 from tests.factories import T0, columns, event, event_fields, tape, trade, trade_columns
 
 INT64_MAX = 2**63 - 1
@@ -238,14 +248,26 @@ BAD_TRADES = [
     pytest.param(_raw("Trade", schema_version=2), "schema_version 2 is newer",
                  id="newer-version"),
     pytest.param(orjson.dumps([event_fields("Trade")]), "not a JSON object", id="json-array"),
-    pytest.param(_raw("Trade", price="NaN"), "price must be a finite decimal string or number",
-                 id="nan-price"),
+    pytest.param(_raw("Trade", price="NaN"),
+                 "price must be a positive finite decimal string or number", id="nan-price"),
     pytest.param(_raw("Trade", price="abc"), "abc", id="garbage-price"),
     pytest.param(_raw("Trade", aggressor="up"), "aggressor must be buy, sell or null",
                  id="bad-aggressor"),
     pytest.param(_raw("Trade", symbol=""), "symbol must be text matching", id="empty-symbol"),
     pytest.param(_raw("Trade", unreported=1), "unreported must be true or false",
                  id="int-unreported"),
+    pytest.param(_raw("Trade", price="-1.5"), "price must be a positive", id="negative-price"),
+    pytest.param(_raw("Trade", price=0), "price must be a positive", id="zero-price"),
+    pytest.param(_raw("Trade", price="1e400"), "beyond the range of a float64",
+                 id="price-beyond-float64"),
+    pytest.param(_raw("Trade", price="1e-400"), "0 as a float64", id="price-below-float64"),
+    pytest.param(_raw("Trade", size=1).replace(b'"size":1,', b'"size":18446744073709551616,'),
+                 "size must be a positive integer within int64", id="size-beyond-int64"),
+    pytest.param(_raw("Trade", trade_id=5), "trade_id must be text", id="int-trade-id"),
+    pytest.param(_raw("Trade", venue="V" * 65), "venue must be text of at most 64 characters",
+                 id="long-venue"),
+    pytest.param(_raw("Trade", colour="red"), "unknown field 'colour'", id="unknown-field"),
+    pytest.param(_raw("Trade").replace(b"AAPL", b"AA\xff"), "invalid JSON", id="not-utf8"),
 ]
 
 
@@ -380,6 +402,21 @@ def test_dead_letter_truncates_long_reason() -> None:
                      reason="r" * 5000, ts_event=0, ts_init=0)
 
     assert len(dl.reason) == 1000
+
+
+def test_dead_letter_of_a_record_too_big_for_one_keeps_its_start_and_says_so() -> None:
+    # A letter must fit in one record of the log (about 1 MB; base64 takes 4/3 of the bytes)
+    key, value = b"K" * 5_000, b'{"symbol": "' + b"A" * 900_000 + b'"}'
+
+    dl = dead_letter(topic="market.trades", partition=0, offset=7, key=key, value=value,
+                     reason="r" * 5000, ts_event=0, ts_init=0)
+
+    assert base64.b64decode(dl.value_b64) == value[:DEAD_LETTER_VALUE_BYTES]
+    assert base64.b64decode(dl.key_b64 or "") == key[:DEAD_LETTER_KEY_BYTES]
+    assert dl.reason.endswith(f"; key cut to its first 1,024 of 5,000 bytes; value cut to its "
+                              f"first 262,144 of {len(value):,} bytes")
+    assert dl.reason.startswith("rrr") and len(dl.reason) == 1000
+    assert len(encode(dl)) < 400_000
 
 
 def test_rejected_row_becomes_a_dead_letter_with_its_reason() -> None:
@@ -521,6 +558,53 @@ def test_order_limit_price_is_nan_for_a_market_order() -> None:
     columns, _ = decode_columns("Order", values)
 
     assert math.isnan(columns["limit_price"][0]) and columns["limit_price"][1] == 101.05
+
+
+def test_an_int_field_not_bounded_to_int64_cannot_be_laid_out_as_a_column() -> None:
+    # Its column is int64: a bigger value would pass the model and fail its whole batch.
+    class Unbounded(Event):
+        count: StrictInt
+
+    with pytest.raises(TypeError, match="count: an int column is int64"):
+        layout_of(Unbounded)
+
+
+def test_a_bad_value_is_shown_cut_short_in_its_reason() -> None:
+    _, rejected = decode_columns("Trade", [_raw("Trade", symbol="A" * 900_000)])
+
+    assert rejected[0].reason == (f"symbol must be text matching {SYMBOL_PATTERN}, got '"
+                                  + "A" * 79 + "... (900,002 characters)")
+
+
+def test_non_ascii_text_keeps_the_fast_path() -> None:
+    values = [_raw("Trade", venue="Zürich Börse"), _raw("Trade")]
+
+    assert arrow_columns(LAYOUTS["Trade"], values) is not None
+
+
+def test_a_record_nested_100k_deep_is_rejected_and_the_process_lives() -> None:
+    # Arrow's JSON reader recursed into it and overflowed the stack: a segfault, the worker
+    # gone. (First in its batch: after a record that typed the field, Arrow stops early.)
+    deep = b'{"extra": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    cols, rejected = decode_columns("Trade", [deep, _raw("Trade")])
+
+    assert [r.index for r in rejected] == [0]
+    assert rejected[0].reason.startswith("invalid JSON: recursion limit exceeded")
+    assert len(cols["ts_event"]) == 1
+
+
+def test_a_record_with_many_brackets_takes_the_per_row_path_and_decodes() -> None:
+    # Arrow's parser recurses: what could be nested deep (more `[`/`{` than the limit, in
+    # strings too) never reaches it. A record of many shallow lists is only slower.
+    lists = {"runs": [[] for _ in range(MAX_OPENINGS_PER_RECORD)]}
+    values = [_raw("EngineHealth", params=lists), _raw("EngineHealth")]
+
+    fast = arrow_columns(LAYOUTS["EngineHealth"], values)
+    cols, rejected = decode_columns("EngineHealth", values)
+
+    assert fast is None and rejected == []
+    assert cols["params"][0] == lists
 
 
 def test_every_catalog_model_may_take_the_fast_path() -> None:

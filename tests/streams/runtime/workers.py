@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from streams import kafka
 from streams.feeds.sim import SimMarket
@@ -39,14 +39,25 @@ _producers: dict[str, Producer] = {}
 
 def produce(
     brokers: str, records: list[tuple[str, bytes]], topic: str = "market.trades"
-) -> None:
+) -> list[tuple[int, int]]:
+    """Produce `records` (key, value) in order; returns where each landed (partition,
+    offset), as the broker acked it."""
     if brokers not in _producers:
         _producers[brokers] = kafka.producer(brokers)
     producer = _producers[brokers]
-    for key, value in records:
-        producer.produce(topic, key=key.encode(), value=value)
+    landed: list[tuple[int, int]] = [(-1, -1)] * len(records)
+
+    def acked(index: int) -> Callable[[KafkaError | None, Message], None]:
+        def on_delivery(error: KafkaError | None, message: Message) -> None:
+            assert error is None, error
+            landed[index] = (message.partition(), message.offset())
+        return on_delivery
+
+    for i, (key, value) in enumerate(records):
+        producer.produce(topic, key=key.encode(), value=value, on_delivery=acked(i))
         producer.poll(0)
     assert producer.flush(15) == 0
+    return landed
 
 
 def close_producers() -> None:
