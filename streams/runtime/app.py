@@ -311,9 +311,9 @@ def _add_rebalance_hooks(app: faust.App, bindings: list[EngineBinding]) -> None:
             await binding.revoke(mine)
 
     @app.on_partitions_assigned.connect
-    async def report_assignment(app: faust.App, assigned: set[TP], **_: object) -> None:
+    async def hold_assignment(app: faust.App, assigned: set[TP], **_: object) -> None:
         for binding in bindings:
-            mine = sorted({tp.partition for tp in assigned
-                           if tp.topic in binding.consumed_topics})
+            mine = {tp.partition for tp in assigned if tp.topic in binding.consumed_topics}
+            await binding.hold(mine)
             log.info("engine partitions assigned engine=%s topics=%s partitions=%s",
-                     binding.name, ",".join(sorted(binding.consumed_topics)), mine)
+                     binding.name, ",".join(sorted(binding.consumed_topics)), sorted(mine))

@@ -194,6 +194,21 @@ class EngineBinding:
         async with self._lock:
             self._forget(partitions)
 
+    async def hold(self, partitions: set[int]) -> None:
+        """A rebalance ended with `partitions` assigned: drop the state of every other one.
+
+        Between `revoke` and the new assignment the worker may restore partitions it is about
+        to lose: a tick restores what the consumer still reports as assigned (the old
+        assignment, until the new one arrives), and a batch restores its own partitions. Left
+        marked restored, such a partition would not be restored again when it comes back,
+        after another worker changed its keys' state: its records would be applied to stale
+        (or empty) state, losing what the other worker did (seen: a worker that handed half
+        its partitions to a newcomer, which was then killed, took them back without their
+        state, and the bars open at the kill and VPIN readings of their symbols were lost).
+        """
+        async with self._lock:
+            self._forget(set(range(self.plan.partitions)) - partitions)
+
     def _forget(self, partitions: set[int]) -> None:
         for key in list(self.engine.keys()):
             if self.partition_of(key) in partitions:
@@ -250,10 +265,13 @@ class EngineBinding:
             # A batch's partitions are restored even when a rebalance has just taken them
             # away: its records are still applied to their keys' true state (an output may
             # repeat, with the same id), never to an empty one.
-            await self.restore({r.partition for r in records})
+            partitions = {r.partition for r in records}
+            await self.restore(partitions)
             started = time.perf_counter()
             await self._handle(self._routes[topic], records)
             self.counters.observe_batch((time.perf_counter() - started) * 1e3)
+            # taken away meanwhile: not kept restored (see `hold`)
+            self._forget(partitions - self._assigned())
 
     async def _handle(self, route: InputRoute, records: Sequence[SourceRecord]) -> None:
         n = len(records)

@@ -23,7 +23,11 @@ from streams.exceptions import BrokerError
 from streams.schema import Execution
 from tests.streams.runtime.workers import (
     assert_no_offset_jumps,
+    assigned_partitions,
     commit_group,
+    events_in,
+    names_on_partitions,
+    partition_of,
     produce,
     read_topic,
     start_group_at_end,
@@ -34,35 +38,16 @@ from tests.streams.runtime.workers import (
 pytestmark = pytest.mark.slow
 T0 = 1_700_000_000 * 1_000_000_000
 ENGINE_MODULE = "tests.streams.runtime.account_fills"
+ENGINE = "account_fills"
 PARTITIONS = 6  # market.executions', so the repartition topic's and the state's
-_every = list(range(PARTITIONS))
-
-
-def _partition(key: str) -> int:
-    from aiokafka.partitioner import DefaultPartitioner
-
-    return int(DefaultPartitioner()(key.encode(), _every, _every))
-
-
-def _names(prefix: str, partitions: int) -> list[str]:
-    """Unique names covering `partitions` distinct partitions (murmur2, like producers)."""
-    tag = uuid.uuid4().hex[:6].upper()
-    names, seen = [], set()
-    i = 0
-    while len(seen) < partitions:
-        name = f"{prefix}{tag}{i}"
-        if _partition(name) not in seen:
-            seen.add(_partition(name))
-            names.append(name)
-        i += 1
-    return names
 
 
 def make_executions(n: int, seed: int) -> list[Execution]:
     """Executions of accounts on every state partition, for symbols on every partition of
     market.executions, so each account's fills arrive from several input partitions."""
     rng = np.random.default_rng(seed)
-    accounts, symbols = _names("ACC", PARTITIONS), _names("X", PARTITIONS)
+    accounts = names_on_partitions("ACC", PARTITIONS)
+    symbols = names_on_partitions("X", PARTITIONS)
     prices = rng.integers(1_000, 50_000, n)
     return [
         Execution(
@@ -128,7 +113,7 @@ def test_account_keyed_engine_survives_sigkill_with_exactly_the_uninterrupted_st
     # long enough for the kill to land mid-stream
     executions = make_executions(6_000, seed=1)
     expected = expected_state(executions)
-    by_account = {a: {_partition(e.symbol) for e in executions if e.account == a}
+    by_account = {a: {partition_of(e.symbol, PARTITIONS) for e in executions if e.account == a}
                   for a in expected}
     assert all(len(p) > 1 for p in by_account.values()), "fills of one account, many partitions"
     app_id = f"test-rekey-{uuid.uuid4().hex[:8]}"
@@ -157,14 +142,14 @@ def test_account_keyed_engine_survives_sigkill_with_exactly_the_uninterrupted_st
     rewind = {**starts, **{(repartition, p): 0 for p in range(PARTITIONS)}}
     wait_for(lambda: _committed(kafka_brokers, app_id, rewind), 60, "the rewind committed")
     with worker(services_env, app_id, logs[2], module=ENGINE_MODULE) as third:
-        wait_for(lambda: _events_in(kafka_brokers, third.pid) >= 2 * len(executions), 180,
+        wait_for(lambda: events_in(kafka_brokers, ENGINE, third.pid) >= 2 * len(executions), 180,
                  "every re-keyed record twice")
 
     # Assert: exactly the uninterrupted state, persisted and published, after the
     # re-deliveries too; every re-delivered record was a no-op
     assert state_of(kafka_brokers, app_id) == expected
     assert latest_outputs(kafka_brokers, set(expected)) == expected
-    assert _skipped(logs[2]) == _events_in(kafka_brokers, third.pid)
+    assert _skipped(logs[2]) == events_in(kafka_brokers, ENGINE, third.pid)
     for log in logs:
         assert_no_offset_jumps(log)
         assert "dead-lettered" not in log.read_text()
@@ -183,13 +168,6 @@ def _committed(brokers: str, group: str, offsets: dict[tuple[str, int], int]) ->
     return True
 
 
-def _assignment(log: Path) -> list[int] | None:
-    """The partitions of the engine's repartition topic the worker of `log` holds now."""
-    found = re.findall(r"engine partitions assigned engine=account_fills topics=\S+ "
-                       r"partitions=\[([\d, ]*)\]", log.read_text())
-    return [int(p) for p in found[-1].split(",") if p.strip()] if found else None
-
-
 def test_two_workers_split_the_repartitioned_partitions_and_their_states_add_up(
     kafka_brokers: str, services_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -201,7 +179,7 @@ def test_two_workers_split_the_repartitioned_partitions_and_their_states_add_up(
     logs = [tmp_path / "worker1.log", tmp_path / "worker2.log"]
 
     def split() -> bool:
-        held = [_assignment(log) for log in logs]
+        held = [assigned_partitions(log, ENGINE) for log in logs]
         if any(not h for h in held):
             return False
         first, second = set(held[0] or []), set(held[1] or [])
@@ -210,25 +188,20 @@ def test_two_workers_split_the_repartitioned_partitions_and_their_states_add_up(
     with (worker(services_env, app_id, logs[0], module=ENGINE_MODULE) as first,
           worker(services_env, app_id, logs[1], module=ENGINE_MODULE) as second):
         wait_for(split, 120, "the two workers to split the repartition topic's partitions")
-        held = [_assignment(log) for log in logs]
+        held = [assigned_partitions(log, ENGINE) for log in logs]
 
         # Act
         _produce(kafka_brokers, executions)
         wait_for(lambda: _fills(state_of(kafka_brokers, app_id)) >= len(executions), 120,
                  f"{len(executions)} fills in the state")
-        wait_for(lambda: all(_events_in(kafka_brokers, w.pid) for w in (first, second)), 30,
+        wait_for(lambda: all(events_in(kafka_brokers, ENGINE, w.pid) for w in (first, second)), 30,
                  "metrics of both workers")
 
     # Assert: each worker held and worked on its half; the union of states is exact
     assert all(held), held
     assert state_of(kafka_brokers, app_id) == expected
     assert latest_outputs(kafka_brokers, set(expected)) == expected
-    owners = {a: next(i for i, h in enumerate(held) if _partition(a) in (h or []))
+    owners = {a: next(i for i, h in enumerate(held) if partition_of(a, PARTITIONS) in (h or []))
               for a in expected}
     assert set(owners.values()) == {0, 1}, "accounts on both workers' partitions"
 
-
-def _events_in(brokers: str, pid: int) -> int:
-    rows = read_topic(brokers, "logic.metrics", lambda r: r["engine"] == "account_fills"
-                      and r["worker"].endswith(f":{pid}"))
-    return rows[-1]["counters"]["events_in"] if rows else 0

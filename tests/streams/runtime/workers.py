@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +17,7 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 
 from streams import kafka
 from streams.feeds.sim import SimMarket
+from streams.runtime.records import PARTITIONER
 from streams.schema import Trade
 
 NS = 1_000_000_000
@@ -29,6 +32,29 @@ def sim_trades(market: SimMarket, start_ns: int, seconds: int) -> list[Trade]:
         assert isinstance(event, Trade), "a trades-only market (quote_every=depth_every=0)"
         tape.append(event)
     raise AssertionError("unreachable: the simulated market is endless")
+
+
+def partition_of(key: str, partitions: int) -> int:
+    """The partition records keyed `key` go to (murmur2: our producers' and Faust's)."""
+    every = list(range(partitions))
+    return int(PARTITIONER(key.encode(), every, every))
+
+
+def names_on_partitions(prefix: str, partitions: int, per_partition: int = 1) -> list[str]:
+    """Unique names (`prefix`, a random tag, a number), `per_partition` on each of
+    `partitions` partitions."""
+    tag = uuid.uuid4().hex[:6].upper()
+    names: list[str] = []
+    counts = [0] * partitions
+    i = 0
+    while min(counts) < per_partition:
+        name = f"{prefix}{tag}{i}"
+        partition = partition_of(name, partitions)
+        if counts[partition] < per_partition:
+            counts[partition] += 1
+            names.append(name)
+        i += 1
+    return names
 
 
 # `produce`'s producer per broker, kept for the session: a new idempotent producer waits
@@ -153,3 +179,24 @@ def assert_no_offset_jumps(log: Path) -> None:
     """market.trades has no offset gaps: a jump the worker logged means records were skipped
     on their way to the engine."""
     assert not [line for line in log.read_text().splitlines() if "offsets jumped" in line]
+
+
+def assigned_partitions(log: Path, engine: str, since: int = 0) -> list[int] | None:
+    """The partitions `engine` of the worker logging to `log` was assigned last (None before
+    any assignment), reading the log from byte `since` on."""
+    text = log.read_bytes()[since:].decode(errors="replace")
+    found = re.findall(rf"engine partitions assigned engine={engine} topics=\S+ "
+                       r"partitions=\[([\d, ]*)\]", text)
+    return [int(p) for p in found[-1].split(",") if p.strip()] if found else None
+
+
+def metrics_of(brokers: str, engine: str, pid: int) -> list[dict]:
+    """`engine`'s logic.metrics records from the worker process `pid`, oldest first."""
+    return read_topic(brokers, "logic.metrics",
+                      lambda r: r["engine"] == engine and r["worker"].endswith(f":{pid}"))
+
+
+def events_in(brokers: str, engine: str, pid: int) -> int:
+    """Records `engine` of the worker process `pid` has taken in, as it last reported."""
+    rows = metrics_of(brokers, engine, pid)
+    return rows[-1]["counters"]["events_in"] if rows else 0
