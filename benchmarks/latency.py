@@ -1,26 +1,20 @@
-"""Latency through a worker at a steady rate: from a trade's ts_init to the VPIN reading it
-completes, against the broker's own produce-to-consume floor, measured in the same run.
+"""Latency through a worker at a steady rate: from a trade's ts_init to the publish of the VPIN
+reading it completes, at `--rate` against a slow rate (`--baseline-rate`) in the same run.
 
 An embedded Tansu broker; one `nautilus-streams worker --engines vpin` (VPIN buckets of
 `--bucket-volume`, so readings come many times a second; tick-rule classification, which
 classifies each trade as it arrives: with BVC, the default, a trade waits in its time bar until
 the bar closes, `bar_seconds` plus `grace_ms`, by design); this process produces trades into
-market.trades at `--rate` per second, paced against the wall clock, each stamped with
-ts_event = ts_init = the wall-clock time it is produced at. A reading's ts_event is that of the
-trade that completed its bucket and its ts_init the time the engine made it, just before it is
-published, so
+market.trades, paced against the wall clock, first at the baseline rate, then at `--rate`,
+each stamped with ts_event = ts_init = the wall-clock time it is produced at. A reading's
+ts_event is that of the trade that completed its bucket and its ts_init the time the engine
+made it, just before it is published: latency = reading.ts_init - trade ts_init, the feed's
+producer, the broker, the worker's fetch, decode, VPIN and encode (the issue's "trade's ts_init
+to its VPIN reading's publish"). The readings are read back from logic.vpin after the run.
 
-- emit latency = reading.ts_init - trade ts_init: the feed's producer, the broker, the
-  worker's fetch, decode, VPIN and encode (the issue's "trade's ts_init to its VPIN reading's
-  publish");
-- end-to-end latency = when a consumer (a process of its own) receives the reading - trade
-  ts_init;
-- floor = when the same consumer receives a trade (every tenth) - its ts_init: the broker's
-  round trip alone, which every engine pays; ratio = end-to-end p99 / floor p99.
-
-The first `--warmup` seconds are not counted (the worker's first fetches, the buckets
-filling). The producer, the consumer, the worker and the broker share the machine's cores:
-on 2 cores all compete. The last line is the key=value summary.
+The first `--warmup` seconds of each phase are not counted. The producer, the worker and the
+broker share the machine's cores: on 2 cores they compete. ratio = p99 at the rate / p99 at
+the baseline rate. The last line is the key=value summary.
 
 Usage: python -m benchmarks.latency [--rate 20000] [--seconds 30] [--bucket-volume 50000]
 """
@@ -35,12 +29,10 @@ import sys
 import tempfile
 import time
 import uuid
-from multiprocessing import Event, Process, Queue
 from pathlib import Path
 
 import numpy as np
 import orjson
-from confluent_kafka import OFFSET_END, Consumer, TopicPartition
 
 from benchmarks.harness import SYMBOLS
 from streams import kafka
@@ -49,34 +41,6 @@ from streams.embedded import EmbeddedBroker
 from streams.settings import REPO_ROOT
 
 NS = 1_000_000_000
-
-
-def receive(brokers: str, stopping: Event, results: Queue, floor_every: int) -> None:
-    """In a process of its own (the producer's loop would hold this one's GIL): read
-    market.trades and logic.vpin from their ends until `stopping`, then put (trades, readings)
-    on `results`: (received ns, trade ts_init) of every `floor_every`-th trade and (received
-    ns, ts_event, ts_init) of every reading."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": "unused",
-                         "enable.auto.commit": False, "fetch.wait.max.ms": 1,
-                         "fetch.min.bytes": 1})
-    catalog = Catalog.load(REPO_ROOT / "topics.yaml")
-    consumer.assign([TopicPartition(t, p, OFFSET_END) for t in ("market.trades", "logic.vpin")
-                     for p in range(catalog[t].partitions)])
-    trades, readings, seen = [], [], 0
-    while not stopping.is_set():
-        for msg in consumer.consume(10_000, timeout=0.01):
-            now = time.time_ns()
-            if msg.error() is not None:
-                continue
-            if msg.topic() == "market.trades":
-                seen += 1
-                if seen % floor_every == 0:
-                    trades.append((now, orjson.loads(msg.value())["ts_init"]))
-            else:
-                record = orjson.loads(msg.value())
-                readings.append((now, record["ts_event"], record["ts_init"]))
-    consumer.close()
-    results.put((trades, readings))
 
 
 def produce_paced(brokers: str, rate: float, seconds: float) -> int:
@@ -122,10 +86,12 @@ def percentiles(values_ns: list[int]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rate", type=float, default=20_000.0, help="trades per second")
-    parser.add_argument("--seconds", type=float, default=30.0, help="measured, after warm-up")
-    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--baseline-rate", type=float, default=1_000.0, help="trades per second")
+    parser.add_argument("--seconds", type=float, default=30.0, help="measured, per phase")
+    parser.add_argument("--warmup", type=float, default=5.0, help="not counted, per phase")
     parser.add_argument("--bucket-volume", type=int, default=50_000)
     args = parser.parse_args()
+    phases = {}  # rate -> (counted from ns, until ns, trades sent)
     with tempfile.TemporaryDirectory() as tmp_dir, \
             EmbeddedBroker(Path(tmp_dir) / "broker.log") as broker:
         brokers = broker.start()
@@ -143,38 +109,31 @@ def main() -> None:
                 if worker.poll() is not None:
                     raise SystemExit(f"the worker exited; see {log}")
                 time.sleep(0.2)
-            stopping, results = Event(), Queue()
-            receiver = Process(target=receive, args=(brokers, stopping, results, 10))
-            receiver.start()
-            time.sleep(1.0)  # its assignment, before the first trade
-            counted_from = time.time_ns() + int(args.warmup * NS)
-            sent = produce_paced(brokers, args.rate, args.warmup + args.seconds)
+            for rate in (args.baseline_rate, args.rate):
+                counted_from = time.time_ns() + int(args.warmup * NS)
+                sent = produce_paced(brokers, rate, args.warmup + args.seconds)
+                phases[rate] = (counted_from, time.time_ns(), sent)
+                print(f"{sent:,} trades at {rate:,.0f}/s asked, "
+                      f"{sent / (args.warmup + args.seconds):,.0f}/s produced", flush=True)
             time.sleep(2.0)  # the last readings' way through
-            stopping.set()
-            received_trades, received_readings = results.get(timeout=60)
-            receiver.join(10)
         finally:
             worker.terminate()
             worker.wait(30)
-        if not received_readings:
-            raise SystemExit("no VPIN reading arrived; the worker's log ends:\n"
-                             + log.read_text()[-3000:])
-    readings = [r for r in received_readings if r[1] >= counted_from]
-    emit = percentiles([ts_init - ts_event for _, ts_event, ts_init in readings])
-    end_to_end = percentiles([received - ts_event for received, ts_event, _ in readings])
-    floor = percentiles([received - ts for received, ts in received_trades
-                         if ts >= counted_from])
-    achieved = sent / (args.warmup + args.seconds)
-    print(f"{sent:,} trades at {achieved:,.0f}/s; {len(readings):,} VPIN readings counted")
-    print(f"trade -> reading published (emit): p50 {emit[0]:.1f} ms, p99 {emit[1]:.1f} ms")
-    print(f"trade -> reading received: p50 {end_to_end[0]:.1f} ms, p99 {end_to_end[1]:.1f} ms")
-    print(f"trade -> trade received (broker floor): p50 {floor[0]:.1f} ms, "
-          f"p99 {floor[1]:.1f} ms")
-    print(f"rate_per_s={achieved:.0f} readings={len(readings)} emit_p50_ms={emit[0]:.1f} "
-          f"emit_p99_ms={emit[1]:.1f} e2e_p50_ms={end_to_end[0]:.1f} "
-          f"e2e_p99_ms={end_to_end[1]:.1f} floor_p50_ms={floor[0]:.1f} "
-          f"floor_p99_ms={floor[1]:.1f} ratio={end_to_end[1] / floor[1]:.2f} "
-          f"cores={os.cpu_count()}")
+        readings = [orjson.loads(value) for _, _, _, value in kafka.read_all(brokers,
+                                                                               "logic.vpin")]
+    if not readings:
+        raise SystemExit("no VPIN reading arrived; the worker's log ends:\n"
+                         + log.read_text()[-3000:])
+    figures = {}
+    for rate, (since, until, _) in phases.items():
+        mine = [r["ts_init"] - r["ts_event"] for r in readings if since <= r["ts_event"] < until]
+        figures[rate] = (len(mine), *percentiles(mine))
+        print(f"at {rate:,.0f} trades/s: {len(mine):,} readings, trade -> reading published "
+              f"p50 {figures[rate][1]:.1f} ms, p99 {figures[rate][2]:.1f} ms")
+    at, base = figures[args.rate], figures[args.baseline_rate]
+    print(f"rate_per_s={args.rate:.0f} readings={at[0]} p50_ms={at[1]:.1f} p99_ms={at[2]:.1f} "
+          f"baseline_rate_per_s={args.baseline_rate:.0f} baseline_p50_ms={base[1]:.1f} "
+          f"baseline_p99_ms={base[2]:.1f} ratio={at[2] / base[2]:.2f} cores={os.cpu_count()}")
 
 
 if __name__ == "__main__":
