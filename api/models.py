@@ -376,7 +376,8 @@ class RiskCommandRequest(BaseModel):
 
     model_config = _examples({"reason": "desk limit breached"})
 
-    reason: str = Field(default="", max_length=500,
+    # no NUL: PostgreSQL text cannot hold one, so the stored command would be dead-lettered
+    reason: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$",
                         description="why; stored with the command on logic.risk.commands")
 
 

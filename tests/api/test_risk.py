@@ -280,6 +280,21 @@ def test_a_reason_longer_than_500_characters_is_422(
     assert response.status_code == 422
 
 
+def test_a_reason_with_a_nul_character_is_422_and_no_command_is_sent(
+    api_client: TestClient, admin_headers: dict, kafka_brokers: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: the command would take effect and its row be refused
+    account = unique_account()
+
+    response = api_client.post(f"/api/v1/risk/{account}/halt", headers=admin_headers,
+                               json={"reason": "desk\u0000limit"})
+
+    assert response.status_code == 422
+    assert "reason" in response.text
+    assert not [k for _, _, k, _ in kafka.read_all(kafka_brokers, "logic.risk.commands")
+                if k == account.encode()]
+
+
 def test_a_body_that_is_not_utf8_is_400_as_documented(
     api_client: TestClient, admin_headers: dict
 ) -> None:
