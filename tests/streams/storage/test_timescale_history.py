@@ -210,14 +210,18 @@ def contents(url: str) -> dict[str, list[tuple]]:
 
 def write_as_of_0006(url: str, *events: Event) -> None:
     """Write as the sink did when 0006 was the newest migration: trades without the flag
-    columns that 0009 added."""
-    trade = TABLES["Trade"]
-    old_trade = dataclasses.replace(trade, columns=trade.columns[:-2],
-                                    row=lambda e, src: trade.row(e, src)[:-2])
+    columns that 0009 added, health reports without the restarts that 0016 added."""
+    trade, health = TABLES["Trade"], TABLES["EngineHealth"]
+    old = {
+        trade: dataclasses.replace(trade, columns=trade.columns[:-2],
+                                   row=lambda e, src: trade.row(e, src)[:-2]),
+        health: dataclasses.replace(health, columns=health.columns[:-1],
+                                    row=lambda e, src: health.row(e, src)[:-1]),
+    }
     batch: dict = {}
     for i, e in enumerate(events):
         table = TABLES[type(e).__name__]
-        table = old_trade if table is trade else table
+        table = old.get(table, table)
         batch.setdefault(table, []).append(table.row(e, Source("test", 0, i)))
     writer = Writer(url)
     try:
