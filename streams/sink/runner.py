@@ -165,6 +165,7 @@ class Sink:
                 log.warning("database write failed retry_in_ms=%d error=%s", delay_ms,
                             type(exc).__name__)
                 self.health.set_status("degraded")
+                self.health.maybe_publish()  # degraded, and how far behind, every interval
                 if stopping.wait(delay_ms / 1000):
                     return False
                 delay_ms = min(delay_ms * 2, self.config.retry_max_ms)

@@ -346,7 +346,8 @@ def test_up_runs_several_workers_sinks_and_api_processes_that_share_the_work(
     # Arrange: two processes of each role that scales, a metrics port for each worker and sink
     metrics_port = _free_ports(4)
     up = run_up("--api-port", "0", "--workers", "2", "--sinks", "2", "--api-workers", "2",
-                env={**base_env, "NAUTILUS_METRICS_PORT": str(metrics_port)})
+                env={**base_env, "NAUTILUS_METRICS_PORT": str(metrics_port),
+                     "NAUTILUS_HEALTH_INTERVAL_MS": "1000"})
     endpoints = up.wait_endpoints()
     token, _ = tokens.create_token(endpoints.database_url, "read", "me")
     logs = up.state_dir / "logs"
@@ -682,7 +683,7 @@ def test_up_stops_everything_when_the_embedded_broker_reaches_its_memory_limit(
 ) -> None:
     # Arrange: a limit the simulated history alone passes (the broker keeps every record)
     up = run_up("--api-port", "0", "--no-worker", "--no-sink",
-                env={**base_env, "NAUTILUS_EMBEDDED_BROKER_MAX_MB": "120"})
+                env={**base_env, "NAUTILUS_EMBEDDED_BROKER_MAX_MB": "60"})
     endpoints = up.wait_endpoints()
     procs = _tree(up.proc.pid, up.state_dir)
 
@@ -692,6 +693,6 @@ def test_up_stops_everything_when_the_embedded_broker_reaches_its_memory_limit(
     # Assert: warned on the way, then stopped with the reason and the way out
     out = up.output()
     assert code == 1, out
-    assert "of NAUTILUS_EMBEDDED_BROKER_MAX_MB=120 (it keeps every record" in out
-    assert "NAUTILUS_EMBEDDED_BROKER_MAX_MB is 120" in out and "use Redpanda" in out
+    assert "of NAUTILUS_EMBEDDED_BROKER_MAX_MB=60 (it keeps every record" in out
+    assert "NAUTILUS_EMBEDDED_BROKER_MAX_MB is 60" in out and "use Redpanda" in out
     _assert_nothing_left(up, endpoints, procs)
