@@ -21,6 +21,9 @@ from streams.schema.logic import TradingState
 T = TypeVar("T")
 # 2026-11-20T14:30:00Z, the time of the examples
 EXAMPLE_NS = 1_795_185_000_000_000_000
+# Text the API takes in holds no NUL: PostgreSQL text cannot hold one, so no stored value has
+# one, the driver refuses to send one, and a command carrying one could not be stored
+NO_NUL = r"^[^\x00]*$"
 EXAMPLE_TIME = "2026-11-20T14:30:00Z"
 EXAMPLE_CURSOR = "WzE3OTUxODUwMDAwMDAwMDBd"  # a next_cursor: [µs of the last item's time]
 
@@ -376,8 +379,8 @@ class RiskCommandRequest(BaseModel):
 
     model_config = _examples({"reason": "desk limit breached"})
 
-    # no NUL: PostgreSQL text cannot hold one, so the stored command would be dead-lettered
-    reason: str = Field(default="", max_length=500, pattern=r"^[^\x00]*$",
+    # no NUL: the stored command would be dead-lettered (see NO_NUL)
+    reason: str = Field(default="", max_length=500, pattern=NO_NUL,
                         description="why; stored with the command on logic.risk.commands")
 
 

@@ -30,8 +30,9 @@ from fastapi.openapi.models import Example
 from pydantic import BaseModel
 
 from api.deps import ConnectionDep
-from api.models import EXAMPLE_NS, Page
+from api.models import EXAMPLE_NS, NO_NUL, Page
 from api.queries import accounts, market
+from streams.schema.base import INT64_MAX
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -44,14 +45,11 @@ UNKNOWN_ACCOUNT: dict[int | str, dict[str, Any]] = {status.HTTP_404_NOT_FOUND: {
     "description": "unknown account: no position, portfolio snapshot, margin state, risk "
                    "report or risk command of it is stored"}}
 
-# PostgreSQL text cannot hold NUL: no stored value has one, and the driver refuses to send one
-NO_NUL = r"^[^\x00]*$"
 _TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the epoch"
-MAX_NS = 2**63 - 1
 # What `parse_time` accepts, for the OpenAPI schema: a date-time with its offset, an int of ns,
 # or nothing (an empty field)
 _TIME_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
-                          {"type": "integer", "minimum": 0, "maximum": MAX_NS},
+                          {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
                           {"type": "string", "maxLength": 0}]}
 
 
@@ -87,7 +85,7 @@ def parse_time(value: str | None, name: str) -> datetime | None:
         return None  # absent or empty: no bound
     if text.lstrip("-").isdigit():
         ns = int(text)
-        if not 0 <= ns <= MAX_NS:
+        if not 0 <= ns <= INT64_MAX:
             raise _invalid(name, "nanoseconds must be between 0 and 2**63 - 1")
         return EPOCH + timedelta(microseconds=ns // 1000)
     try:

@@ -210,6 +210,8 @@ class EngineBinding:
             self._forget(set(range(self.plan.partitions)) - partitions)
 
     def _forget(self, partitions: set[int]) -> None:
+        if not partitions:  # every batch asks (see `handle`): no pass over every key for none
+            return
         for key in list(self.engine.keys()):
             if self.partition_of(key) in partitions:
                 self.engine.forget(key)

@@ -34,10 +34,7 @@ def _finite_as_float64(value: Decimal) -> Decimal:
 
 def _positive_finite_as_float64(value: Decimal) -> Decimal:
     """As `_finite_as_float64`; and a positive decimal too small for a float64 would be 0."""
-    as_float = float(value)
-    if not math.isfinite(as_float):
-        raise ValueError("beyond the range of a float64")
-    if as_float == 0:
+    if float(_finite_as_float64(value)) == 0:
         raise ValueError("0 as a float64")
     return value
 
