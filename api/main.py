@@ -10,6 +10,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import errors, log_redaction
+from api.body_limit import BodyLimit
 from api.broker import LogSnapshots
 from api.deps import close_pools
 from api.live import LiveHub
@@ -69,8 +70,9 @@ app = FastAPIOffline(
     version="0.1.0",
     lifespan=lifespan,
     swagger_ui_parameters={"validatorUrl": None},
-    max_body_size=get_settings().api_max_body_bytes,  # FastAPI answers 413 above it
 )
+# Innermost of the middleware, so that its 413 carries the secure headers and is counted
+app.add_middleware(BodyLimit, max_body_bytes=get_settings().api_max_body_bytes)
 _origins = [o.strip() for o in get_settings().api_cors_origins.split(",") if o.strip()]
 if _origins:
     app.add_middleware(
