@@ -12,7 +12,7 @@ from fastapi_offline import FastAPIOffline
 from api import errors, log_redaction
 from api.body_limit import BodyLimit
 from api.broker import LogSnapshots
-from api.deps import close_pools
+from api.deps import close_databases
 from api.live import LiveHub
 from api.metrics import RequestMetrics
 from api.routes import (
@@ -42,7 +42,7 @@ log_redaction.install()
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.pools = {}
+    app.state.databases = {}  # database URL -> api.database.Database
     app.state.token_cache = {}
     app.state.rate_buckets = {}  # token sha256 -> (requests left, when), see api.auth
     app.state.live = LiveHub()
@@ -54,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await app.state.live.close()
         app.state.log_snapshots.close()  # the broker clients
-        await close_pools(app.state.pools)
+        await close_databases(app.state.databases)
 
 
 # /docs (Swagger UI) and /redoc load their JavaScript, CSS and icon from the API itself
