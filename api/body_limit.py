@@ -37,14 +37,14 @@ class BodyLimit:
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.detail = too_large_detail(max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        detail = too_large_detail(self.max_body_bytes)
         if _declared_length(scope) > self.max_body_bytes:
-            response = JSONResponse({"detail": detail},
+            response = JSONResponse({"detail": self.detail},
                                     status_code=status.HTTP_413_CONTENT_TOO_LARGE)
             await response(scope, receive, send)
             return
@@ -56,7 +56,7 @@ class BodyLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_body_bytes:
-                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail)
+                    raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self.detail)
             return message
 
         await self.app(scope, receive_within_limit, send)
