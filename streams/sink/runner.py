@@ -29,7 +29,7 @@ from streams import codec, kafka
 from streams.sink.batch import Batch, decode_batch, to_dead_letter
 from streams.sink.health import HealthReporter
 from streams.sink.tables import Route, Source, Table
-from streams.sink.writer import Refused, Writer
+from streams.sink.writer import Refused, TableRows, Writer
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ class Sink:
             return
         try:
             row = route.table.row(record, Source(route.topic, 0, 0))  # health rows ignore it
-            self._writer.write({route.table: [row]})
+            self._writer.write({route.table: TableRows([[row]])})
         except psycopg.Error as exc:
             log.warning("last health report not written error=%s", type(exc).__name__)
 
@@ -238,7 +238,6 @@ def _dead_letter_refused(batch: Batch, refused: dict[Table, list[Refused]]) -> N
     """Move the rows the database refused from `batch.rows` to its dead letters."""
     now = time.time_ns()
     for table, rows in refused.items():
-        gone = {r.index for r in rows}
         for r in rows:
             batch.dead_letters.append(to_dead_letter(batch.messages[table][r.index], r.reason, now))
-        batch.rows[table] = [row for i, row in enumerate(batch.rows[table]) if i not in gone]
+        batch.rows[table] = batch.rows[table].without({r.index for r in rows})
