@@ -16,7 +16,8 @@ plain binary COPY of the same rows into an empty copy of that table (the databas
 Prints requests/s and p50/p99 latency per route and rows/s; the last line is
 `vpin_latest_rps=… vpin_latest_p99_ms=… bars_day_rps=… bars_day_p99_ms=… health_rps=…
 sink_rows_per_s=… copy_rows_per_s=… ratio=… api_workers=… cores=…` (ratio = vpin_latest_rps /
-health_rps). The
+health_rps); with `--sink-only` (no bars, no API) it is `sink_rows_per_s=… copy_rows_per_s=…
+cores=…`. The
 load generator shares the machine's cores with the server: on 2 cores both are bounded by it.
 """
 

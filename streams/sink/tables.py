@@ -10,7 +10,8 @@ are in ROW_SHAPES. On a conflict on the key, `nothing` keeps the stored row (a r
 record is the same record) and `update` replaces it with the later version (bars that a late
 correction re-emits); an `update` whose values equal the stored row's in every column but
 `ts_init` changes nothing: the row keeps the ts_init of the version that first had those
-values (see writer.upsert_sql).
+values (see writer.upsert_sql). The hot topics' tables (FRAMES: trades) also build a whole
+batch's rows at once from Arrow's reading of it (`Table.frame`): the values `row` gives.
 """
 
 from __future__ import annotations
