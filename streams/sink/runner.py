@@ -5,7 +5,9 @@ database transaction (and the batch's dead letters) went through, and every tabl
 its natural key, so a batch delivered again changes nothing. While the database is away the
 batch in hand is retried with exponential backoff, nothing is committed or skipped, and the
 sink reports itself `degraded` on logic.engine.health; when the database is back it writes
-the held batch and catches up from where it stood.
+the held batch and catches up from where it stood. A database that is there but slow (a lock
+held, a busy disk) holds the sink on the batch in hand too: it consumes nothing more, and its
+health reports, published every interval while the write waits, show its lag growing.
 
 A stop drains before it closes: what the log already holds for the sink's partitions is
 written first (until each partition reached its end and nothing came for a second, for at
@@ -20,6 +22,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 
 import psycopg
@@ -69,6 +73,8 @@ class Sink:
         self.health = HealthReporter(self._producer, config.health_topic,
                                      config.health_interval_ms, self._lag)
         self._writer = Writer(config.database_url)
+        # writes run here, so that a slow one leaves the loop free to report (see _write)
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="sink-write")
         self._consumer = Consumer({
             "bootstrap.servers": config.brokers,
             "group.id": config.group,
@@ -158,7 +164,7 @@ class Sink:
         delay_ms = self.config.retry_min_ms
         while True:
             try:
-                refused = self._writer.write(batch.rows)
+                refused = self._write(batch)
                 break
             except psycopg.Error as exc:
                 self.health.counters.errors += 1
@@ -172,6 +178,18 @@ class Sink:
         self.health.set_status("running")
         _dead_letter_refused(batch, refused)
         return True
+
+    def _write(self, batch: Batch) -> dict[Table, list[Refused]]:
+        """Write `batch` in the write thread; meanwhile publish health every interval, so a
+        database that takes long (a lock, a slow disk) shows as a lag that grows, not as a
+        sink gone silent. The loop consumes nothing meanwhile: what the sink holds is this
+        one batch."""
+        written = self._write_thread.submit(self._writer.write, batch.rows)
+        while True:
+            try:
+                return written.result(timeout=self.config.health_interval_ms / 1000)
+            except FutureTimeout:
+                self.health.maybe_publish()
 
     def _lag(self) -> int | None:
         """Records in the assigned partitions not written yet (the sink writes each batch
@@ -215,6 +233,7 @@ class Sink:
         self._write_last_health()
         self._producer.flush(FLUSH_TIMEOUT_S)
         self._consumer.close()
+        self._write_thread.shutdown()
         self._writer.close()
         log.info("sink stopped events_in=%d rows=%d dead_letters=%d",
                  self.health.counters.events_in, self.health.counters.events_out,
