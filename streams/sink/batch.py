@@ -67,8 +67,8 @@ def _add_frame(batch: Batch, route: Route, messages: list[Message]) -> bool:
     records = codec.decode_table(route.model, [msg.value() or b"" for msg in messages])
     if records is None:
         return False
-    sources = Sources(route.topic, np.fromiter((m.partition() for m in messages), np.int32),
-                      np.fromiter((m.offset() for m in messages), np.int64))
+    sources = Sources(route.topic, np.array([m.partition() for m in messages], np.int32),
+                      np.array([m.offset() for m in messages], np.int64))
     frame = route.table.frame(records, sources)
     if frame is None:
         return False

@@ -51,7 +51,7 @@ class SinkConfig:
     brokers: str
     database_url: str
     group: str
-    batch_rows: int = 5_000
+    batch_rows: int = 20_000
     batch_within_ms: int = 200
     retry_min_ms: int = 500
     retry_max_ms: int = 30_000
