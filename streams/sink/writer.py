@@ -1,5 +1,9 @@
 """Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ... ON
-CONFLICT into the real one, every table of a batch in one transaction. Rows built one record
+CONFLICT into the real one, every table of a batch in one transaction. A table whose conflict
+action is `nothing` takes its batch by COPY straight in (half the database's work), under a
+savepoint: where any row is there already (a re-delivery, a record twice in the batch) the
+COPY fails whole and the batch is upserted as above, and so is the next one, until a batch
+meets no stored row. The rows that are stored are the same either way. Rows built one record
 at a time go in binary COPY; rows built a batch at a time (Arrow tables, `Table.frame`) go in
 CSV that Arrow writes, with no Python work per row (its timestamps carry no zone: the
 connection's time zone is UTC). On plain PostgreSQL,
