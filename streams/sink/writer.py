@@ -1,14 +1,14 @@
 """Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ... ON
 CONFLICT into the real one, every table of a batch in one transaction. A table whose conflict
-action is `nothing` takes its batch by COPY straight in (half the database's work), under a
-savepoint: where any row is there already (a re-delivery, a record twice in the batch) the
-COPY fails whole and the batch is upserted as above, and so is the next one, until a batch
-meets no stored row. The rows that are stored are the same either way. Rows built one record
-at a time go in binary COPY; rows built a batch at a time (Arrow tables, `Table.frame`) go in
-CSV that Arrow writes, with no Python work per row (its timestamps carry no zone: the
-connection's time zone is UTC). On plain PostgreSQL,
-upserted 1-minute bars also refresh the rollups they touch (streams/sink/rollups.py), in the
-same transaction; on TimescaleDB the rollups are continuous aggregates and need nothing.
+action is `nothing` takes its batch by COPY straight in (0.6 of the database's time,
+measured), under a savepoint: where any row is there already (a re-delivery, a record twice
+in the batch) the COPY fails whole and the batch is upserted as above, and so is the next
+one, until a batch meets no stored row. The rows that are stored are the same either way.
+Rows built one record at a time go in binary COPY; rows built a batch at a time (Arrow
+tables, `Table.frame`) go in CSV that Arrow writes, with no Python work per row (its
+timestamps carry no zone: the connection's time zone is UTC). On plain PostgreSQL, upserted
+1-minute bars also refresh the rollups they touch (streams/sink/rollups.py), in the same
+transaction; on TimescaleDB the rollups are continuous aggregates and need nothing.
 
 A row the database refuses (a CHECK the wire model does not enforce, say) must not stop the
 sink: when a table's batch fails with a data or integrity error, its rows are retried one by
