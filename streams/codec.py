@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
@@ -25,6 +26,7 @@ from streams.columnar import (
     MAX_PRICE_SCALE,
     Columns,
     arrow_columns,
+    arrow_table,
     model_columns,
     price_scale,
     price_scales,
@@ -36,7 +38,8 @@ from streams.schema.columns import LAYOUTS, SIDE_CODES, Kind, Layout
 
 __all__ = [
     "MAX_PRICE_SCALE", "SIDE_CODES", "Columns", "Rejected", "dead_letter",
-    "decode", "decode_columns", "encode", "event_columns", "price_scale", "price_scales",
+    "decode", "decode_columns", "decode_table", "encode", "event_columns", "price_scale",
+    "price_scales",
 ]
 
 # A batch with a bad record is retried a chunk at a time: only the chunks with bad records
@@ -128,6 +131,14 @@ def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, l
             rejected += [Rejected(start + r.index, r.reason) for r in bad]
         parts.append(part)
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, rejected
+
+
+def decode_table(model_name: str, values: Sequence[bytes]) -> pa.Table | None:
+    """A batch of values as Arrow's table of the records as written (a price's text, not its
+    float), when every record is valid as `decode_columns` checks them; None where any may be
+    bad: `decode` each record to tell which."""
+    checked = arrow_table(_layout(model_name), values)
+    return None if checked is None else checked[0]
 
 
 def event_columns(model_name: str, events: Sequence[Event]) -> Columns:

@@ -113,12 +113,27 @@ def _cells_column(column: Column, cells: list) -> np.ndarray:
 
 def arrow_columns(layout: Layout, values: Sequence[bytes]) -> Columns | None:
     """The batch's columns, or None where any record may be bad (the per-row path decides)."""
+    checked = arrow_table(layout, values)
+    return None if checked is None else checked[1]
+
+
+def arrow_table(layout: Layout, values: Sequence[bytes]) -> tuple[pa.Table, Columns] | None:
+    """The batch as Arrow read it and its columns, or None where any record may be bad: the
+    table holds the records as they were written (a price's text, say), each one checked as
+    `arrow_columns` checks it."""
     if not layout.columnar or not values:
         return None
     table = _read(values)
+    if table is None:
+        return None
+    columns = _checked_columns(layout, table, values)
+    return None if columns is None else (table, columns)
+
+
+def _checked_columns(layout: Layout, table: pa.Table, values: Sequence[bytes]
+                     ) -> Columns | None:
     if (
-        table is None
-        or not layout.fields.issuperset(table.column_names)  # unknown fields: name them
+        not layout.fields.issuperset(table.column_names)  # unknown fields: name them
         or not _versions_ok(table, layout.model.SCHEMA_VERSION)
         or not all(_text_ok(c, table[c.field]) for c in layout.left_out
                    if c.field in table.column_names)
@@ -269,12 +284,17 @@ def _side(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
         return np.zeros(len(column), np.int8)
     if not pa.types.is_string(column.type) or not _nulls_ok(c, column):
         return None
-    valid = pc.is_in(column, value_set=_SIDE_VALUES, skip_nulls=True)
-    if pc.any(pc.invert(pc.fill_null(valid, True))).as_py():
+    if not _all_in(column, _SIDE_VALUES):
         return None
     buy = pc.fill_null(pc.equal(column, "buy"), False).to_numpy(zero_copy_only=False)
     sell = pc.fill_null(pc.equal(column, "sell"), False).to_numpy(zero_copy_only=False)
     return buy.astype(np.int8) - sell.astype(np.int8)
+
+
+def _all_in(column: pa.ChunkedArray, values: pa.Array) -> bool:
+    """Whether every value but the nulls is one of `values` (is_in says false, not null, for
+    a null: a column with one took the per-row path)."""
+    return bool(pc.all(pc.is_in(pc.drop_null(column), value_set=values)).as_py())
 
 
 def _symbol(c: Column, column: pa.ChunkedArray) -> np.ndarray | None:
@@ -304,10 +324,8 @@ def _text_ok(c: Column, column: pa.ChunkedArray) -> bool:
         return c.optional
     if not pa.types.is_string(column.type) or not _nulls_ok(c, column):
         return False
-    if c.choices is not None:
-        valid = pc.is_in(column, value_set=pa.array(c.choices), skip_nulls=True)
-        if pc.any(pc.invert(pc.fill_null(valid, True))).as_py():
-            return False
+    if c.choices is not None and not _all_in(column, pa.array(c.choices)):
+        return False
     if c.max_length is not None:
         longest = pc.max(pc.utf8_length(column)).as_py()
         if longest is not None and longest > c.max_length:

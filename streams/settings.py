@@ -128,7 +128,7 @@ class Settings(_EngineSettings, BaseSettings):
 
     # `sink`: catalog topics with a table -> PostgreSQL.
     sink_group: str = "nautilus-sink"
-    sink_batch_rows: int = Field(default=5_000, ge=1)
+    sink_batch_rows: int = Field(default=20_000, ge=1)
     sink_batch_within_ms: int = Field(default=200, ge=1)
     sink_retry_min_ms: int = Field(default=500, ge=10)
     sink_retry_max_ms: int = Field(default=30_000, ge=10)
