@@ -30,25 +30,31 @@ still being processed; once a batch takes longer than its prefetch backoff (100 
 fetch carries only the other partitions, and when those are at their end the broker holds it
 for the whole wait while the busy partitions, drained meanwhile, cannot be fetched. With
 Faust's 1,500 ms a VPIN worker on the embedded broker spent about a third of its time in such
-stalls (79 k trades/s; 152 k with 100 ms). A Kafka broker or Redpanda ends a wait as soon as
-a record arrives; the embedded broker (Tansu 0.6) does not: a fetch that finds nothing is
-held for the whole wait, so there a record arriving at a quiet topic can wait up to
-`fetch_max_wait_ms` (measured, issue 16: 200 trades/s through a worker, p50 35-44 ms with
-100 ms, 23 ms with 10 ms). A shorter wait costs more fetch requests while a topic is idle.
+stalls (79 k trades/s; 152 k with 100 ms). A Kafka broker or Redpanda answers a waiting fetch
+as soon as a record arrives; the embedded broker (Tansu 0.6) does not: a fetch that finds
+nothing is mostly held for the whole wait, so there a record reaching a quiet topic can wait
+up to `fetch_max_wait_ms` (issue 16, an aiokafka consumer alone on Tansu, a record every
+3 ms: p50 27 ms, p99 72 ms with 100 ms; 6 ms, 48 ms with 10 ms). A shorter wait costs
+more fetch requests while a topic is idle (10 ms: an idle VPIN worker 6 % of a core instead
+of 1 %, the broker 10 % instead of 3 %).
 
-It also tops each fetch up with the records that arrived while the previous batch was
-processed (`fetch_fresh_wait_ms`, NAUTILUS_FETCH_FRESH_WAIT_MS, default 10 ms; 0: off).
-aiokafka fetches ahead: the moment a batch is taken it asks for more, and that answer (what
-arrived within a round trip) waits in its buffer while the batch is processed. Taken alone,
-the next batch would be those records, already a batch old, and the ones that arrived during
-the processing would wait for the batch after: two batches of waiting. So after taking the
-buffer, the consumer waits up to `fetch_fresh_wait_ms` for the fetch that taking it started
-and delivers both as one batch; a record then waits about one batch. When nothing has
-arrived the wait runs out and the batch goes as it is (on Tansu a quiet topic costs this
-wait per batch). A fetch that already holds `batch_max_events` records is not topped up,
-so a backlog is read as before. Should the assignment change during the wait, neither part
-is delivered: the seek that follows every assignment reads them again from the committed
-offsets.
+Optionally (`fetch_fresh_wait_ms`, NAUTILUS_FETCH_FRESH_WAIT_MS, default 0: off) it tops
+each fetch up with the records that arrived while the previous batch was processed. aiokafka
+fetches ahead: the moment a batch is taken it asks for more, and that answer (what arrived
+within a round trip) waits in its buffer while the batch is processed. The next batch is
+those records, already a batch old, and the ones that arrived during the processing wait
+for the batch after: a record waits one to two batches before its engine sees it. Topped
+up, the consumer takes the buffer, then waits up to `fetch_fresh_wait_ms` for the fetch
+that taking it started and delivers both as one batch: a record waits at most about one
+batch, plus that wait whenever the fresh fetch is slow or finds nothing. Measured on the
+shared 2-core machine (issue 16, benchmarks/latency.py): at 1,000 trades/s the newest record
+of a batch was 8-15 ms old when taken instead of 20-40 ms, but at 20,000 trades/s a worker
+that is short of CPU gained nothing (its fetch came back after the wait) and a 40 ms wait
+made p50 worse (329-348 ms against 133-253 ms): every wait lengthens a saturated worker's
+batches. Hence off by default. A fetch that already holds `batch_max_events` records is not
+topped up (a backlog is read as before); should the assignment change during the wait,
+neither part is delivered: the seek that follows every assignment reads both again from
+the committed offsets.
 
 `BatchingApp` is a `faust.App` whose transport makes this consumer; `subscribe_batches`
 registers a handler and subscribes its topic.

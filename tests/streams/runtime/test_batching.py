@@ -89,4 +89,4 @@ async def test_a_fetch_is_topped_up_with_the_records_that_arrived_after_it_was_b
 
     assert await one_batch(fresh_wait_ms=30_000) == sent[-7:]  # returns once the 4 arrive
     assert await one_batch(fresh_wait_ms=0) == sent[-7:-4]
-    assert Settings(state_dir=tmp_path).fetch_fresh_wait_ms == 10
+    assert Settings(state_dir=tmp_path).fetch_fresh_wait_ms == 0  # off unless asked for
