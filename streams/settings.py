@@ -113,6 +113,9 @@ class Settings(_EngineSettings, BaseSettings):
     batch_max_events: int = Field(default=30_000, ge=1)
     # longest a worker's fetch waits at the broker for records (see streams/runtime/batching.py)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
+    # how long a worker waits for the records that arrived while its last batch was processed
+    # before processing the ones already fetched (0: it does not; streams/runtime/batching.py)
+    fetch_fresh_wait_ms: int = Field(default=0, ge=0, le=30_000)
     health_interval_ms: int = Field(default=5_000, ge=100)
     # how long /api/v1/engines and /metrics list a worker after its last health report
     api_engine_horizon_ms: int = Field(default=60_000, ge=1)
