@@ -21,6 +21,17 @@ produced again with the same deterministic ids (at-least-once, idempotent). Kill
 and 5 (or in the middle of 4), each key's restored offsets make its re-delivered rows
 no-ops: no state is doubled.
 
+Outputs produced again are new records to the engines that read them (new offsets), so step 2
+also drops, per key, a record of a model with a `SEQUENCE` (bars, VPIN readings, feature
+vectors: one symbol's records strictly increasing in those fields) that is not after the
+newest of that topic the key's state has applied; the newest is written with the state (a
+key whose state a record left unchanged is not written, and a copy of that record changes
+it no more).
+Without it a bar published twice was applied twice by the features engine and the strategies
+(found by tests/streams/runtime/test_graph_kills.py: an SMA a bar early, an order a bar
+early). Records of other models re-published carry ids their readers recognise (fills:
+processors/kit/applied.py; orders: processors/execution/seen.py).
+
 A broadcast input (records of no key, read whole by every worker: streams/runtime/
 broadcast.py) takes a shorter path, `handle_broadcast`: decode, process, publish, write the
 changed keys' state. No offsets are kept for it: its handler is idempotent per key, and the
@@ -61,6 +72,7 @@ from streams.runtime.records import (
     dead_letter,
 )
 from streams.runtime.repartition import origin_of
+from streams.schema import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +114,13 @@ class EngineBinding:
         self._ceiling: dict[int, AppliedOffsets] = {}
         # per key: what its state includes (written with it to the state table)
         self._applied: dict[str, AppliedOffsets] = {}
+        # per key: the sequence (model's SEQUENCE fields) of the newest record applied, by topic
+        self._newest: dict[str, dict[str, list]] = {}
+        self._sequences = {
+            route.topic: fields for route in plan.routes
+            if plan.key_field == "symbol"
+            and (fields := MODELS[catalog[route.topic].value].SEQUENCE) is not None
+        }
         # per key: how many times its state was written; the newest record has the highest
         self._writes: dict[str, int] = {}
         self._next_offset: dict[tuple[str, int], int] = {}
@@ -166,6 +185,7 @@ class EngineBinding:
             self._applied[key] = applied
             self._raise_ceiling(self.partition_of(key), applied)
             self._writes[key] = int(value["writes"])
+            self._newest[key] = dict(value.get("newest", {}))
         self.engine.take_dirty()
         self._restored_partitions |= missing
         self.counters.status = "running"
@@ -218,6 +238,8 @@ class EngineBinding:
         for key in [k for k in self._applied if self.partition_of(k) in partitions]:
             del self._applied[key]
             self._writes.pop(key, None)
+        for key in [k for k in self._newest if self.partition_of(k) in partitions]:
+            del self._newest[key]
         for partition in partitions:
             self._handled.pop(partition, None)
             self._ceiling.pop(partition, None)
@@ -306,6 +328,8 @@ class EngineBinding:
                 route.topic, columns[self.plan.key_field], partitions[rows],
                 origin_partitions[rows], origin_offsets[rows],
             )
+            if route.topic in self._sequences:
+                fresh &= self._after_newest(route.topic, columns)
             if not fresh.all():
                 columns = {name: col[fresh] for name, col in columns.items()}
                 rows = rows[fresh]
@@ -394,6 +418,26 @@ class EngineBinding:
                      self.name, topic, skipped)
         return fresh
 
+    def _after_newest(self, topic: str, columns: codec.Columns) -> np.ndarray:
+        """Which rows come after the newest record of `topic` their key has applied (the
+        others were published again: see the module docstring); remembers the newest."""
+        fields = self._sequences[topic]
+        keys = columns[self.plan.key_field].tolist()
+        after = np.ones(len(keys), dtype=bool)
+        for i, (key, *sequence) in enumerate(
+                zip(keys, *(columns[f].tolist() for f in fields), strict=True)):
+            newest = self._newest.setdefault(key, {})
+            if topic in newest and sequence <= newest[topic]:
+                after[i] = False
+            else:  # written with the key's state: the state written includes this row
+                newest[topic] = sequence
+        skipped = int((~after).sum())
+        if skipped:
+            self.counters.redelivered_skipped += skipped
+            log.info("skipping re-published records engine=%s topic=%s count=%d",
+                     self.name, topic, skipped)
+        return after
+
     def _fresh_by_key(self, keys: np.ndarray, offsets: np.ndarray, origin: str) -> np.ndarray:
         inverse, uniq = pd.factorize(keys)
         applied = np.array(
@@ -458,6 +502,7 @@ class EngineBinding:
             self._table[key.encode()] = orjson.dumps({
                 "writes": self._writes[key],
                 "applied": self._applied_now(key),
+                "newest": self._newest.get(key, {}),
                 "state": self.engine.snapshot(key),
             })
         if dirty:

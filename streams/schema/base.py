@@ -65,6 +65,9 @@ class Event(BaseModel):
 
     SCHEMA_VERSION: ClassVar[int] = 1
     STORED: ClassVar[Stored | None] = None  # how it is stored; None: not stored
+    # fields in which its engine publishes one symbol's records strictly increasing, so a
+    # record not after the newest one applied is a re-publication (see runtime/binding.py)
+    SEQUENCE: ClassVar[tuple[str, ...] | None] = None
 
     schema_version: Annotated[StrictInt, Field(ge=1)] = 1
     ts_event: NonNegativeNs

@@ -15,6 +15,7 @@ class VpinReading(Event):
     """One completed volume bucket and, once enough buckets exist, VPIN over the window."""
 
     STORED = Stored("vpin_readings", ("symbol", "bucket", "time"))
+    SEQUENCE = ("bucket",)
 
     symbol: Symbol
     bucket: Int64
@@ -45,6 +46,7 @@ class MicrostructureFeatures(Event):
 
 class FeatureVector(Event):
     STORED = Stored("features", ("symbol", "time"), served=True)
+    SEQUENCE = ("ts_event",)  # one per closed bar
 
     symbol: Symbol
     values: dict[str, float]

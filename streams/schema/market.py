@@ -96,6 +96,7 @@ class Bar(Event):
     """
 
     STORED = Stored("bars_1m", ("symbol", "time"), on_conflict="update", time_from="start_ns")
+    SEQUENCE = ("start_ns",)  # a published bar is never rewritten (processors/bars.py)
 
     bar_id: str
     symbol: Symbol
