@@ -5,10 +5,12 @@ raw values straight into columns, laid out as streams/schema/columns.py declares
 float64 + price_scale int8, aggressor int8 via SIDE_CODES; DepthSnapshot: (n, 10) level
 matrices, NaN / 0 where a level is missing; every `Side` field int8; optional floats and
 prices NaN where None; text, optional ints, lists and dicts object arrays). The batch is
-parsed by Arrow when it can (streams/columnar.py); a batch with any doubt goes through the
-per-row path in chunks, each record validated by its pydantic model, and the rows that fail
-come back as `Rejected` with a named reason, so the caller can dead-letter them and go on.
-`event_columns` lays model objects out the same way.
+read by Arrow and checked column by column (streams/columnar.py); the records any check
+doubts, and only those, go through the per-row path, each validated by its pydantic model,
+and those that fail come back as `Rejected` with a named reason, so the caller can
+dead-letter them and go on; the others keep their places among the rows. A batch Arrow
+cannot tell anything of is retried a chunk at a time. `event_columns` lays model objects out
+the same way.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from pydantic_core import ErrorDetails
 from streams.columnar import (
     MAX_PRICE_SCALE,
     Columns,
-    arrow_columns,
+    arrow_rows,
     model_columns,
     price_scale,
     price_scales,
@@ -39,8 +41,8 @@ __all__ = [
     "decode", "decode_columns", "encode", "event_columns", "price_scale", "price_scales",
 ]
 
-# A batch with a bad record is retried a chunk at a time: only the chunks with bad records
-# pay for the per-row path.
+# A batch Arrow cannot tell anything of (bad JSON it cannot place, in a batch of several parse
+# blocks) is retried a chunk at a time: each of one block, in which such a record is found.
 CHUNK_ROWS = 4096
 SHOWN_CHARS = 80  # of a bad value, in its record's reason
 # What a dead letter keeps of its record's key and value: a letter must fit in one record of
@@ -111,21 +113,17 @@ def dead_letter(
 
 def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
     """Decode a batch of values of any catalog model into columns; bad rows are returned, not
-    raised. No model object is built per record unless the batch has a bad one."""
+    raised. No model object is built but for the records a column check doubts."""
     layout = _layout(model_name)
-    columns = arrow_columns(layout, values)
-    if columns is not None:
-        return columns, []
-    if len(values) <= CHUNK_ROWS:
-        return _decode_rows(layout, values)
+    decoded = arrow_rows(layout, values)
+    if decoded is not None or len(values) <= CHUNK_ROWS:
+        return _with_doubtful(layout, values, decoded)
     parts: list[Columns] = []
     rejected: list[Rejected] = []
     for start in range(0, len(values), CHUNK_ROWS):
         chunk = values[start:start + CHUNK_ROWS]
-        part = arrow_columns(layout, chunk)
-        if part is None:
-            part, bad = _decode_rows(layout, chunk)
-            rejected += [Rejected(start + r.index, r.reason) for r in bad]
+        part, bad = _with_doubtful(layout, chunk, arrow_rows(layout, chunk))
+        rejected += [Rejected(start + r.index, r.reason) for r in bad]
         parts.append(part)
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, rejected
 
@@ -153,6 +151,25 @@ def _decode_rows(layout: Layout, values: Sequence[bytes]) -> tuple[Columns, list
         except ValidationError as exc:
             rejected.append(Rejected(i, _reason(layout, exc)))
     return model_columns(layout, events), rejected
+
+
+def _with_doubtful(
+    layout: Layout, values: Sequence[bytes], decoded: tuple[Columns, np.ndarray] | None
+) -> tuple[Columns, list[Rejected]]:
+    """`arrow_rows`' columns with its doubtful records decoded per row, those the model
+    accepts in their places; every record per row where it gave nothing."""
+    if decoded is None:
+        return _decode_rows(layout, values)
+    columns, doubtful = decoded
+    if not len(doubtful):
+        return columns, []
+    by_row, bad = _decode_rows(layout, [values[i] for i in doubtful.tolist()])
+    accepted = np.delete(doubtful, [r.index for r in bad])
+    fast = np.delete(np.arange(len(values)), doubtful)
+    order = np.argsort(np.concatenate([fast, accepted]), kind="stable")
+    merged = {name: np.concatenate([column, by_row[name]])[order]
+              for name, column in columns.items()}
+    return merged, [Rejected(int(doubtful[r.index]), r.reason) for r in bad]
 
 
 def _reason(layout: Layout, exc: ValidationError) -> str:
