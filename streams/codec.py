@@ -16,7 +16,9 @@ the same way.
 from __future__ import annotations
 
 import base64
+import functools
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -44,6 +46,10 @@ __all__ = [
 # A batch Arrow cannot tell anything of (bad JSON it cannot place, in a batch of several parse
 # blocks) is retried a chunk at a time: each of one block, in which such a record is found.
 CHUNK_ROWS = 4096
+# A large batch (a topic replay's) is decoded in pieces, two at once: while one holds the
+# interpreter (joining bytes, laying out columns), Arrow parses the other on its threads.
+PIECE_ROWS = 65_536
+DECODE_THREADS = 2
 SHOWN_CHARS = 80  # of a bad value, in its record's reason
 # What a dead letter keeps of its record's key and value: a letter must fit in one record of
 # the log (about 1 MB on Kafka, Redpanda and Faust's producer; base64 takes 4/3 of the
@@ -113,19 +119,40 @@ def dead_letter(
 
 def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
     """Decode a batch of values of any catalog model into columns; bad rows are returned, not
-    raised. No model object is built but for the records a column check doubts."""
+    raised. No model object is built but for the records a column check doubts. A batch of
+    more than PIECE_ROWS records is decoded a piece at a time, on DECODE_THREADS threads."""
     layout = _layout(model_name)
+    if len(values) <= PIECE_ROWS:
+        return _decode_piece(layout, values)
+    starts = range(0, len(values), PIECE_ROWS)
+    decoded = _pool().map(lambda start: _decode_piece(layout, values[start:start + PIECE_ROWS]),
+                          starts)
+    return _joined(list(zip(starts, decoded, strict=True)))
+
+
+def _decode_piece(layout: Layout, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
+    """`decode_columns` of one piece: all at once, or a chunk at a time where Arrow cannot
+    tell anything of it as a whole."""
     decoded = arrow_rows(layout, values)
     if decoded is not None or len(values) <= CHUNK_ROWS:
         return _with_doubtful(layout, values, decoded)
-    parts: list[Columns] = []
-    rejected: list[Rejected] = []
-    for start in range(0, len(values), CHUNK_ROWS):
-        chunk = values[start:start + CHUNK_ROWS]
-        part, bad = _with_doubtful(layout, chunk, arrow_rows(layout, chunk))
-        rejected += [Rejected(start + r.index, r.reason) for r in bad]
-        parts.append(part)
-    return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}, rejected
+    return _joined([(start, _with_doubtful(layout, chunk, arrow_rows(layout, chunk)))
+                    for start in range(0, len(values), CHUNK_ROWS)
+                    for chunk in [values[start:start + CHUNK_ROWS]]])
+
+
+def _joined(parts: list[tuple[int, tuple[Columns, list[Rejected]]]]
+            ) -> tuple[Columns, list[Rejected]]:
+    """Decoded parts of a batch (each with where it starts) as one."""
+    columns = {name: np.concatenate([part[name] for _, (part, _) in parts])
+               for name in parts[0][1][0]}
+    return columns, [Rejected(start + r.index, r.reason) for start, (_, bad) in parts
+                     for r in bad]
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
 
 
 def event_columns(model_name: str, events: Sequence[Event]) -> Columns:
