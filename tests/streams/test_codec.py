@@ -17,6 +17,7 @@ from streams.codec import (
     CHUNK_ROWS,
     DEAD_LETTER_KEY_BYTES,
     DEAD_LETTER_VALUE_BYTES,
+    PIECE_ROWS,
     Rejected,
     dead_letter,
     decode,
@@ -698,3 +699,20 @@ def test_a_batch_with_bad_records_decodes_as_each_record_does_alone(
     for name, cells in expected.items():
         assert cols[name].dtype == cells.dtype, name
         np.testing.assert_array_equal(cols[name], cells, err_msg=name)
+
+
+def test_a_batch_of_several_pieces_decodes_in_order_with_its_bad_rows_named() -> None:
+    n = PIECE_ROWS + CHUNK_ROWS
+    fields = event_fields("Trade")
+    values = [orjson.dumps(fields | {"ts_event": T0 + i, "size": 1 + i % 7}) for i in range(n)]
+    bad = {5: _raw("Trade", size=0), PIECE_ROWS + 3: _raw("Trade", colour="red")}
+    for i, raw in bad.items():
+        values[i] = raw
+
+    cols, rejected = decode_columns("Trade", values)
+
+    assert [(r.index, r.reason.split(",")[0]) for r in rejected] == [
+        (5, "size must be a positive integer"), (PIECE_ROWS + 3, "unknown field 'colour'")]
+    kept = [i for i in range(n) if i not in bad]
+    assert cols["ts_event"].tolist() == [T0 + i for i in kept]
+    assert cols["size"].tolist() == [1 + i % 7 for i in kept]
