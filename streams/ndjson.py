@@ -34,6 +34,8 @@ BLOCK_BYTES = 1 << 20
 # How often a batch is read again without the record the reader stopped at, before the
 # per-row path takes the whole batch (each read costs about what the per-row path does).
 MAX_READS = 4
+# The reader stopping this early sets aside the rows before too: any of them may be the odd one.
+FEW_FIRST_ROWS = 16
 _NOT_OPENING_OR_NEWLINE = bytes(b for b in range(256) if b not in b"[{\n")
 _ROW_IN_MESSAGE = re.compile(r" in row (\d+)$")
 _OPENINGS = np.array([ord("["), ord("{")], np.uint8)
@@ -80,7 +82,8 @@ def read_table(values: Sequence[bytes], doubtful: np.ndarray) -> Read | None:
             row = _row_in(exc, data, len(kept))
             if row is None:
                 return None
-            doubtful[kept[row]] = True
+            # A field changing type at row N may be the first rows' oddity, not row N's
+            doubtful[kept[row] if row > FEW_FIRST_ROWS else kept[:row + 1]] = True
             continue
         if table.num_rows != len(kept):
             return None

@@ -679,6 +679,18 @@ def test_only_the_bad_records_of_a_batch_leave_the_fast_path() -> None:
     assert len(decoded[0]["ts_event"]) == len(values) - len(at)
 
 
+def test_a_bad_first_record_that_types_a_field_keeps_the_rest_on_the_fast_path() -> None:
+    # Arrow reads the numeric price first and stops at the next record's text
+    values = [_raw("Trade", price=0)] + [_raw("Trade", ts_event=T0 + i) for i in range(40)]
+
+    decoded = arrow_rows(LAYOUTS["Trade"], values)
+    cols, rejected = decode_columns("Trade", values)
+
+    assert decoded is not None and len(decoded[0]["ts_event"]) >= 39
+    assert [r.index for r in rejected] == [0]
+    assert cols["ts_event"].tolist() == [T0 + i for i in range(40)]
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 @pytest.mark.parametrize("bad", [PLACED, EVERY_KIND_TWICE], ids=["placed", "every-kind"])
 def test_a_batch_with_bad_records_decodes_as_each_record_does_alone(
