@@ -47,7 +47,8 @@ __all__ = [
 # blocks) is retried a chunk at a time: each of one block, in which such a record is found.
 CHUNK_ROWS = 4096
 # A large batch (a topic replay's) is decoded in pieces, two at once: while one holds the
-# interpreter (joining bytes, laying out columns), Arrow parses the other on its threads.
+# interpreter (joining bytes, laying out columns), Arrow parses the other (each piece on one
+# thread: Arrow's own threads on top made it a third slower on two cores).
 PIECE_ROWS = 65_536
 DECODE_THREADS = 2
 SHOWN_CHARS = 80  # of a bad value, in its record's reason
@@ -123,20 +124,23 @@ def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, l
     more than PIECE_ROWS records is decoded a piece at a time, on DECODE_THREADS threads."""
     layout = _layout(model_name)
     if len(values) <= PIECE_ROWS:
-        return _decode_piece(layout, values)
+        return _decode_piece(layout, values, threads=True)
     starts = range(0, len(values), PIECE_ROWS)
-    decoded = _pool().map(lambda start: _decode_piece(layout, values[start:start + PIECE_ROWS]),
-                          starts)
+    decoded = _pool().map(
+        lambda start: _decode_piece(layout, values[start:start + PIECE_ROWS], threads=False),
+        starts)
     return _joined(list(zip(starts, decoded, strict=True)))
 
 
-def _decode_piece(layout: Layout, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
+def _decode_piece(layout: Layout, values: Sequence[bytes], *, threads: bool
+                  ) -> tuple[Columns, list[Rejected]]:
     """`decode_columns` of one piece: all at once, or a chunk at a time where Arrow cannot
-    tell anything of it as a whole."""
-    decoded = arrow_rows(layout, values)
+    tell anything of it as a whole (`threads` as in `arrow_rows`)."""
+    decoded = arrow_rows(layout, values, threads=threads)
     if decoded is not None or len(values) <= CHUNK_ROWS:
         return _with_doubtful(layout, values, decoded)
-    return _joined([(start, _with_doubtful(layout, chunk, arrow_rows(layout, chunk)))
+    return _joined([(start, _with_doubtful(layout, chunk,
+                                           arrow_rows(layout, chunk, threads=threads)))
                     for start in range(0, len(values), CHUNK_ROWS)
                     for chunk in [values[start:start + CHUNK_ROWS]]])
 

@@ -143,15 +143,17 @@ def arrow_columns(layout: Layout, values: Sequence[bytes]) -> Columns | None:
     return decoded[0] if decoded is not None and not len(decoded[1]) else None
 
 
-def arrow_rows(layout: Layout, values: Sequence[bytes]) -> tuple[Columns, np.ndarray] | None:
+def arrow_rows(layout: Layout, values: Sequence[bytes], *, threads: bool = True
+               ) -> tuple[Columns, np.ndarray] | None:
     """The columns of the records Arrow reads and every check passes, and the indices (into
     `values`, ascending) of the others: doubtful, for the per-row path to decide. None where
-    Arrow can tell nothing of the batch: every record takes the per-row path."""
+    Arrow can tell nothing of the batch: every record takes the per-row path. `threads` as
+    in `read_table`."""
     if not layout.columnar or not values:
         return None
     doubtful = np.zeros(len(values), bool)
     for _ in range(2):  # a second time without the records that spoilt a column's type
-        read = read_table(values, doubtful)
+        read = read_table(values, doubtful, threads=threads)
         if read is None:
             return None
         at = np.flatnonzero(~doubtful)

@@ -60,10 +60,12 @@ class Read:
         return rows
 
 
-def read_table(values: Sequence[bytes], doubtful: np.ndarray) -> Read | None:
+def read_table(values: Sequence[bytes], doubtful: np.ndarray, *, threads: bool = True
+               ) -> Read | None:
     """The table of the records not `doubtful` (a mask over `values`, in order), after setting
     aside (marking in `doubtful`) those Arrow must not see or stops at; None where the reader
-    fails and its message does not say at which record."""
+    fails and its message does not say at which record. `threads`: Arrow parses the blocks
+    on its threads (not where the caller already reads batches side by side)."""
     data = b"\n".join(values)
     lengths = np.fromiter(map(len, values), np.int64, len(values))
     doubtful |= unsafe_records(values, data, lengths)
@@ -76,7 +78,7 @@ def read_table(values: Sequence[bytes], doubtful: np.ndarray) -> Read | None:
         try:
             table = pa_json.read_json(
                 io.BytesIO(data),
-                read_options=pa_json.ReadOptions(use_threads=True, block_size=BLOCK_BYTES),
+                read_options=pa_json.ReadOptions(use_threads=threads, block_size=BLOCK_BYTES),
             )
         except (pa.ArrowInvalid, pa.ArrowTypeError, ValueError) as exc:
             row = _row_in(exc, data, len(kept))
