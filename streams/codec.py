@@ -121,14 +121,17 @@ def dead_letter(
 def decode_columns(model_name: str, values: Sequence[bytes]) -> tuple[Columns, list[Rejected]]:
     """Decode a batch of values of any catalog model into columns; bad rows are returned, not
     raised. No model object is built but for the records a column check doubts. A batch of
-    more than PIECE_ROWS records is decoded a piece at a time, on DECODE_THREADS threads."""
+    more than PIECE_ROWS records is decoded in pieces of at most that, on DECODE_THREADS
+    threads."""
     layout = _layout(model_name)
-    if len(values) <= PIECE_ROWS:
+    n = len(values)
+    if n <= PIECE_ROWS:
         return _decode_piece(layout, values, threads=True)
-    starts = range(0, len(values), PIECE_ROWS)
+    pieces = DECODE_THREADS * -(-n // (DECODE_THREADS * PIECE_ROWS))  # even work per thread
+    size = -(-n // pieces)
+    starts = range(0, n, size)
     decoded = _pool().map(
-        lambda start: _decode_piece(layout, values[start:start + PIECE_ROWS], threads=False),
-        starts)
+        lambda start: _decode_piece(layout, values[start:start + size], threads=False), starts)
     return _joined(list(zip(starts, decoded, strict=True)))
 
 
