@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import functools
+import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -160,6 +161,9 @@ def _joined(parts: list[tuple[int, tuple[Columns, list[Rejected]]]]
 @functools.cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(DECODE_THREADS, thread_name_prefix="decode")
+
+
+os.register_at_fork(after_in_child=_pool.cache_clear)  # a forked child has none of its threads
 
 
 def event_columns(model_name: str, events: Sequence[Event]) -> Columns:
