@@ -26,14 +26,8 @@ import numpy as np
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
-from streams.columnar import (
-    MAX_PRICE_SCALE,
-    Columns,
-    arrow_rows,
-    model_columns,
-    price_scale,
-    price_scales,
-)
+from streams.cells import MAX_PRICE_SCALE, Columns, model_columns, price_scale, price_scales
+from streams.columnar import arrow_rows
 from streams.exceptions import DecodeError
 from streams.schema import DeadLetter, Event
 from streams.schema.base import INT64_MAX, INT64_MIN

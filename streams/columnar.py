@@ -7,11 +7,11 @@ check naming the records it fails for (a null where the model allows none, a val
 range, text too long or not matching, a field the model does not have, a newer schema
 version, a model validator's vectorised twin saying no). Those records are doubtful: the
 caller sends them, and only them, through the per-row path (each record validated by its
-pydantic model, which names exactly what is wrong, laid out by `model_columns`) and puts the
-ones it accepts back in their places. Where a column's type rules out telling which records
-are bad (but for an int field some records wrote with a fraction: those are doubtful, and the
-rest read again without them where the floats Arrow made may not hold them exactly),
-`arrow_rows` returns None and the whole batch takes the per-row path. So the fast path
+pydantic model, which names exactly what is wrong, laid out by `streams.cells.model_columns`)
+and puts the ones it accepts back in their places. Where a column's type rules out telling
+which records are bad (but for an int field some records wrote with a fraction: those are
+doubtful, and the rest read again without them where the floats Arrow made may not hold them
+exactly), `arrow_rows` returns None and the whole batch takes the per-row path. So the fast path
 only accepts what the models accept, and both paths give the same columns.
 """
 
@@ -21,7 +21,6 @@ import copy
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 from itertools import compress
 
 import numpy as np
@@ -30,85 +29,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import ValidationError
 
-from streams.ndjson import MAX_OPENINGS_PER_RECORD, Read, read_table
-from streams.schema import Event
-from streams.schema.columns import REQUIRED, SIDE_CODES, Column, Kind, Layout
-
-Columns = dict[str, np.ndarray]
-__all__ = ["MAX_OPENINGS_PER_RECORD", "Columns", "arrow_columns", "arrow_rows", "default_column",
-           "model_columns", "price_scale", "price_scales"]
-# Prices are exact to 9 decimals (nano units, as the engines count notional); a price written
-# with more decimals has its scale capped here.
-MAX_PRICE_SCALE = 9
-
-
-def price_scale(value: str | int | float | Decimal) -> int:
-    """How many decimals a price is written with (`"5012.50"` -> 2, `99` -> 0; a float: those
-    of its shortest text), capped at MAX_PRICE_SCALE. Engines that publish prices they were
-    given (a bar's open) write them with this many decimals, as the venue did."""
-    if isinstance(value, float):
-        value = repr(value)
-    try:
-        exponent = Decimal(value).as_tuple().exponent
-    except InvalidOperation:
-        raise ValueError(f"not a decimal price: {value!r}") from None
-    return min(max(0, -exponent), MAX_PRICE_SCALE) if isinstance(exponent, int) else 0
-
-
-def price_scales(texts: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """`price_scale` of every decimal text (without surrounding blanks) of an Arrow column,
-    as int8; 0 for nulls. Vectorised: a few passes over the bytes, no Python per row."""
-    point = pc.find_substring(texts, ".").to_numpy(zero_copy_only=False)
-    length = pc.binary_length(texts).to_numpy(zero_copy_only=False)  # decimal text is ASCII
-    scales = np.nan_to_num(np.where(point >= 0, length - point - 1, 0))
-    for letter in "eE":  # 1.25E-7: rare, one at a time
-        at = pc.find_substring(texts, letter)
-        if (pc.max(at).as_py() or -1) >= 0:
-            for i in np.flatnonzero(pc.fill_null(at, -1).to_numpy(zero_copy_only=False) >= 0):
-                scales[i] = price_scale(texts[int(i)].as_py())
-    return np.clip(scales, 0, MAX_PRICE_SCALE).astype(np.int8)
-
-
-# ---- the per-row layout: validated model objects -> columns -------------------------------
-
-
-def model_columns(layout: Layout, events: Sequence[Event]) -> Columns:
-    """Model objects as the layout's columns (what the fast path gives for the same records)."""
-    return {c.name: _cells_column(c, [getattr(e, c.field) for e in events])
-            for c in layout.columns}
-
-
-def default_column(column: Column, n: int) -> np.ndarray:
-    """n rows of a field that was left out: its default, in the column's layout."""
-    if column.default is REQUIRED:
-        raise ValueError(f"{column.field} has no default")
-    default = column.default
-    if isinstance(default, dict | list):  # each row its own
-        return _cells_column(column, [copy.deepcopy(default) for _ in range(n)])
-    return _cells_column(column, [default]).repeat(n, axis=0)
-
-
-def _cells_column(column: Column, cells: list) -> np.ndarray:
-    kind = column.kind
-    if kind in (Kind.FLOAT, Kind.PRICE):
-        return np.array([np.nan if c is None else float(c) for c in cells], np.float64)
-    if kind is Kind.SCALE:
-        return np.array([price_scale(c) for c in cells], np.int8)
-    if kind is Kind.SIDE:
-        return np.array([SIDE_CODES[c] for c in cells], np.int8)
-    if kind is Kind.LEVELS:
-        empty = np.nan if column.item is Kind.PRICE else 0
-        matrix: np.ndarray = np.full((len(cells), column.width), empty, column.dtype)
-        for i, levels in enumerate(cells):
-            matrix[i, :len(levels)] = [float(v) for v in levels]
-        return matrix
-    if kind in (Kind.INT, Kind.BOOL):
-        return np.array(cells, column.dtype)
-    out = np.empty(len(cells), object)
-    for i, cell in enumerate(cells):  # one by one: a list cell must stay one object
-        out[i] = cell
-    return out
-
+from streams.cells import Columns, default_column, price_scales
+from streams.ndjson import Read, read_table
+from streams.schema.columns import REQUIRED, Column, Kind, Layout
 
 # ---- the fast path: Arrow's JSON reader, whole columns at once -----------------------------
 

@@ -24,8 +24,9 @@ from streams.codec import (
     decode_columns,
     encode,
 )
-from streams.columnar import MAX_OPENINGS_PER_RECORD, arrow_columns, arrow_rows
+from streams.columnar import arrow_columns, arrow_rows
 from streams.exceptions import DecodeError
+from streams.ndjson import MAX_OPENINGS_PER_RECORD
 from streams.schema import MODELS, DeadLetter, Event, Trade
 from streams.schema.base import SYMBOL_PATTERN
 from streams.schema.columns import LAYOUTS, layout_of
