@@ -113,6 +113,7 @@ def _columns(layout: Layout, table: pa.Table, rows: _Rows) -> Columns | None:
     lengths: dict[str, np.ndarray] = {}
     docs: list | None = None
     for c in layout.columns:
+        column: np.ndarray | None
         if c.kind is Kind.OBJECT:
             docs = docs if docs is not None else [orjson.loads(v) for v in rows.records]
             column = _object_column(c, docs, rows)
