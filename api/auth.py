@@ -18,7 +18,7 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from api.deps import SettingsDep, get_pool
+from api.deps import SettingsDep, get_database
 from api.models import ErrorBody
 from streams.settings import Settings
 from streams.storage.tokens import (
@@ -43,8 +43,8 @@ async def token_scope(connection: HTTPConnection, token: str, settings: Settings
     hit = cache.get(key)
     if hit is not None and hit[1] > now:
         return hit[0]
-    pool = await get_pool(connection, settings)
-    async with pool.connection() as conn:
+    database = await get_database(connection, settings)
+    async with database.connection() as conn:
         scope = await active_scope(conn, token)
     if len(cache) >= _CACHE_MAX_ENTRIES:
         cache.clear()

@@ -5,10 +5,11 @@
   plain-function dependency in its thread pool, a hop per request.
 - `LogSnapshotsDep`: the app's snapshots of the log (topics, watermarks, group lag), taken
   through long-lived broker clients and reused briefly (api/broker.py).
-- `ConnectionDep`: an async psycopg connection from the app's pool for the configured
-  database, returned to the pool after the request. Pools are made on first use, one per
-  database URL, and closed when the app stops (`close_pools`). A database that is down or not
-  configured gives 503 through the handlers in `api.errors`, never a driver message.
+- `DatabaseDep`: the app's `api.database.Database` for the configured database URL (made on
+  first use, one per URL; closed when the app stops, `close_databases`).
+- `ConnectionDep`: an async psycopg connection from its pool, returned to the pool after the
+  request. A database that is down or not configured gives 503 through the handlers in
+  `api.errors`, never a driver message.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from typing import Annotated
 
 import psycopg
 from fastapi import Depends
-from psycopg_pool import AsyncConnectionPool
 from starlette.requests import HTTPConnection
 
 from api.broker import LogSnapshots
+from api.database import Database
 from streams import endpoints
 from streams.settings import Settings, get_settings
 
@@ -33,43 +34,34 @@ async def app_settings() -> Settings:
 
 SettingsDep = Annotated[Settings, Depends(app_settings)]
 
-POOL_MIN_SIZE = 1
-POOL_MAX_SIZE = 8
-POOL_TIMEOUT_S = 5.0
 
-
-async def get_pool(connection: HTTPConnection, settings: SettingsDep) -> AsyncConnectionPool:
-    """The app's connection pool for the configured database (made on first use)."""
+async def get_database(connection: HTTPConnection, settings: SettingsDep) -> Database:
+    """The app's Database for the configured database URL (made on first use)."""
     url = endpoints.database_url(settings)
-    pools: dict[str, AsyncConnectionPool] = connection.app.state.pools
-    pool = pools.get(url)
-    if pool is None:
-        pool = AsyncConnectionPool(
-            url, min_size=POOL_MIN_SIZE, max_size=POOL_MAX_SIZE, timeout=POOL_TIMEOUT_S,
-            kwargs={"autocommit": True}, open=False, name="api",
-        )
-        await pool.open(wait=False)
-        pools[url] = pool
-    return pool
+    databases: dict[str, Database] = connection.app.state.databases
+    database = databases.get(url)
+    if database is None:
+        database = databases[url] = Database(url)
+    return database
 
 
-PoolDep = Annotated[AsyncConnectionPool, Depends(get_pool)]
+DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
-async def get_connection(pool: PoolDep) -> AsyncIterator[psycopg.AsyncConnection]:
+async def get_connection(database: DatabaseDep) -> AsyncIterator[psycopg.AsyncConnection]:
     """A pooled autocommit connection for the duration of one request."""
-    async with pool.connection() as conn:
+    async with database.connection() as conn:
         yield conn
 
 
 ConnectionDep = Annotated[psycopg.AsyncConnection, Depends(get_connection)]
 
 
-async def close_pools(pools: dict[str, AsyncConnectionPool]) -> None:
-    """Close every pool the app made (on shutdown)."""
-    for pool in pools.values():
-        await pool.close()
-    pools.clear()
+async def close_databases(databases: dict[str, Database]) -> None:
+    """Close every database's pool the app made (on shutdown)."""
+    for database in databases.values():
+        await database.close()
+    databases.clear()
 
 
 async def get_log_snapshots(connection: HTTPConnection) -> LogSnapshots:

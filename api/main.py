@@ -10,8 +10,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from api import errors, log_redaction
+from api.body_limit import BodyLimit
 from api.broker import LogSnapshots
-from api.deps import close_pools
+from api.deps import close_databases
 from api.live import LiveHub
 from api.metrics import RequestMetrics
 from api.routes import (
@@ -41,7 +42,7 @@ log_redaction.install()
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    app.state.pools = {}
+    app.state.databases = {}  # database URL -> api.database.Database
     app.state.token_cache = {}
     app.state.rate_buckets = {}  # token sha256 -> (requests left, when), see api.auth
     app.state.live = LiveHub()
@@ -53,7 +54,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         await app.state.live.close()
         app.state.log_snapshots.close()  # the broker clients
-        await close_pools(app.state.pools)
+        await close_databases(app.state.databases)
 
 
 # /docs (Swagger UI) and /redoc load their JavaScript, CSS and icon from the API itself
@@ -69,8 +70,9 @@ app = FastAPIOffline(
     version="0.1.0",
     lifespan=lifespan,
     swagger_ui_parameters={"validatorUrl": None},
-    max_body_size=get_settings().api_max_body_bytes,  # FastAPI answers 413 above it
 )
+# Innermost of the middleware, so that its 413 carries the secure headers and is counted
+app.add_middleware(BodyLimit, max_body_bytes=get_settings().api_max_body_bytes)
 _origins = [o.strip() for o in get_settings().api_cors_origins.split(",") if o.strip()]
 if _origins:
     app.add_middleware(

@@ -417,7 +417,7 @@ class AccountsPublic(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The body of a 401, 403 or 503 answer."""
+    """The body of an error answer: 401, 403, 413, 429, 503 (422 lists its errors)."""
 
     model_config = _examples({"detail": "the token is unknown, revoked or expired"})
 

@@ -6,8 +6,8 @@
 - `Referrer-Policy: no-referrer`: links out of the docs or dashboard leak no URL.
 
 A route that sets one of them itself (the dashboard, with its Content-Security-Policy) keeps
-its own value. Request bodies are bounded by FastAPI's `max_body_size`
-(NAUTILUS_API_MAX_BODY_BYTES, 413 above it; see api/main.py).
+its own value. Request bodies are bounded in api/body_limit.py (NAUTILUS_API_MAX_BODY_BYTES,
+413 above it).
 """
 
 from __future__ import annotations

@@ -16,7 +16,8 @@ plain binary COPY of the same rows into an empty copy of that table (the databas
 Prints requests/s and p50/p99 latency per route and rows/s; the last line is
 `vpin_latest_rps=… vpin_latest_p99_ms=… bars_day_rps=… bars_day_p99_ms=… health_rps=…
 sink_rows_per_s=… copy_rows_per_s=… ratio=… api_workers=… cores=…` (ratio = vpin_latest_rps /
-health_rps). The
+health_rps); with `--sink-only` (no bars, no API) it is `sink_rows_per_s=… copy_rows_per_s=…
+cores=…`. The
 load generator shares the machine's cores with the server: on 2 cores both are bounded by it.
 """
 
@@ -189,52 +190,66 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="per route")
     parser.add_argument("--sink-trades", type=int, default=200_000)
     parser.add_argument("--api-workers", type=int, default=1, help="API server processes")
+    parser.add_argument("--sink-only", action="store_true",
+                        help="only the sink and its COPY baseline (no API load, no bars)")
     args = parser.parse_args()
-    per_symbol = args.rows // len(SYMBOLS)
 
     with tempfile.TemporaryDirectory() as tmp_dir:
         tmp = Path(tmp_dir)
         with EmbeddedPostgres(tmp / "pg") as db, EmbeddedBroker(tmp / "broker.log") as broker:
             migrations.migrate(db.url)
-            started = time.perf_counter()
-            with psycopg.connect(db.url) as conn:
-                load_bars(conn, per_symbol)
-                load_vpin(conn, per_symbol)
-                conn.execute("ANALYZE")
-            print(f"loaded {per_symbol * len(SYMBOLS):,} bars (+ rollups) and as many VPIN "
-                  f"readings in {time.perf_counter() - started:.0f} s", flush=True)
-            token, _ = tokens.create_token(db.url, "read", "api-load")
-            proc, base = serve(db.url, tmp, args.api_workers)
-            auth = {"Authorization": f"Bearer {token}"}
-            day = START_NS + DAY_NS
-            routes = {
-                "health": (f"{base}/health", {}),
-                "vpin_latest": (f"{base}/api/v1/vpin/latest", auth),
-                "bars_day": (f"{base}/api/v1/bars?symbol=SYM07&interval=5m&from={day}"
-                             f"&to={day + DAY_NS}&limit=1000", auth),
-            }
-            results = {}
-            try:
-                for name, (url, headers) in routes.items():
-                    results[name] = asyncio.run(drive(url, headers, args.clients, args.seconds))
-                    rps, p50, p99 = results[name]
-                    print(f"{name}: {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
-                          f"({args.clients} clients)", flush=True)
-            finally:
-                proc.terminate()
-                proc.wait(10)
+            results = {} if args.sink_only else api_rates(db.url, tmp, args)
             sink_rps, copy_rps = sink_rates(db.url, broker.bootstrap, args.sink_trades)
             print(f"sink: {sink_rps:,.0f} rows/s; plain COPY of the same rows: "
                   f"{copy_rps:,.0f} rows/s")
 
-    latest, bars, health = results["vpin_latest"], results["bars_day"], results["health"]
-    print(
-        f"vpin_latest_rps={latest[0]:.0f} vpin_latest_p50_ms={latest[1]:.1f} "
-        f"vpin_latest_p99_ms={latest[2]:.1f} bars_day_rps={bars[0]:.0f} "
-        f"bars_day_p99_ms={bars[2]:.1f} health_rps={health[0]:.0f} "
-        f"sink_rows_per_s={sink_rps:.0f} copy_rows_per_s={copy_rps:.0f} "
-        f"ratio={latest[0] / health[0]:.2f} api_workers={args.api_workers} cores={os.cpu_count()}"
-    )
+    figures = ""
+    if results:
+        latest, bars, health = results["vpin_latest"], results["bars_day"], results["health"]
+        figures = (
+            f"vpin_latest_rps={latest[0]:.0f} vpin_latest_p50_ms={latest[1]:.1f} "
+            f"vpin_latest_p99_ms={latest[2]:.1f} bars_day_rps={bars[0]:.0f} "
+            f"bars_day_p99_ms={bars[2]:.1f} health_rps={health[0]:.0f} "
+        )
+    figures += f"sink_rows_per_s={sink_rps:.0f} copy_rows_per_s={copy_rps:.0f} "
+    if results:
+        figures += (f"ratio={results['vpin_latest'][0] / results['health'][0]:.2f} "
+                    f"api_workers={args.api_workers} ")
+    print(figures + f"cores={os.cpu_count()}")
+
+
+def api_rates(database_url: str, tmp: Path, args: argparse.Namespace
+              ) -> dict[str, tuple[float, float, float]]:
+    """Requests/s, p50 and p99 (ms) per route, on bars and VPIN readings loaded first."""
+    per_symbol = args.rows // len(SYMBOLS)
+    started = time.perf_counter()
+    with psycopg.connect(database_url) as conn:
+        load_bars(conn, per_symbol)
+        load_vpin(conn, per_symbol)
+        conn.execute("ANALYZE")
+    print(f"loaded {per_symbol * len(SYMBOLS):,} bars (+ rollups) and as many VPIN "
+          f"readings in {time.perf_counter() - started:.0f} s", flush=True)
+    token, _ = tokens.create_token(database_url, "read", "api-load")
+    proc, base = serve(database_url, tmp, args.api_workers)
+    auth = {"Authorization": f"Bearer {token}"}
+    day = START_NS + DAY_NS
+    routes = {
+        "health": (f"{base}/health", {}),
+        "vpin_latest": (f"{base}/api/v1/vpin/latest", auth),
+        "bars_day": (f"{base}/api/v1/bars?symbol=SYM07&interval=5m&from={day}"
+                     f"&to={day + DAY_NS}&limit=1000", auth),
+    }
+    results = {}
+    try:
+        for name, (url, headers) in routes.items():
+            results[name] = asyncio.run(drive(url, headers, args.clients, args.seconds))
+            rps, p50, p99 = results[name]
+            print(f"{name}: {rps:,.0f} requests/s, p50 {p50:.1f} ms, p99 {p99:.1f} ms "
+                  f"({args.clients} clients)", flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return results
 
 
 if __name__ == "__main__":

@@ -23,11 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from streams.cells import MAX_PRICE_SCALE, Columns, model_columns, price_scale, price_scales
-from streams.columnar import arrow_rows
+from streams.columnar import arrow_rows, arrow_table
 from streams.exceptions import DecodeError
 from streams.schema import DeadLetter, Event
 from streams.schema.base import INT64_MAX, INT64_MIN
@@ -35,7 +36,8 @@ from streams.schema.columns import LAYOUTS, SIDE_CODES, Kind, Layout
 
 __all__ = [
     "MAX_PRICE_SCALE", "SIDE_CODES", "Columns", "Rejected", "dead_letter",
-    "decode", "decode_columns", "encode", "event_columns", "price_scale", "price_scales",
+    "decode", "decode_columns", "decode_table", "encode", "event_columns", "price_scale",
+    "price_scales",
 ]
 
 # A batch Arrow cannot tell anything of (bad JSON it cannot place, in a batch of several parse
@@ -158,6 +160,14 @@ def _pool() -> ThreadPoolExecutor:
 
 
 os.register_at_fork(after_in_child=_pool.cache_clear)  # a forked child has none of its threads
+
+
+def decode_table(model_name: str, values: Sequence[bytes]) -> pa.Table | None:
+    """A batch of values as Arrow's table of the records as written (a price's text, not its
+    float), when every record is valid as `decode_columns` checks them; None where any may be
+    bad: `decode` each record to tell which."""
+    checked = arrow_table(_layout(model_name), values)
+    return None if checked is None else checked[0]
 
 
 def event_columns(model_name: str, events: Sequence[Event]) -> Columns:

@@ -12,7 +12,9 @@ and puts the ones it accepts back in their places. Where a column's type rules o
 which records are bad (but for an int field some records wrote with a fraction: those are
 doubtful, and the rest read again without them where the floats Arrow made may not hold them
 exactly), `arrow_rows` returns None and the whole batch takes the per-row path. So the fast path
-only accepts what the models accept, and both paths give the same columns.
+only accepts what the models accept, and both paths give the same columns. `arrow_table` is
+the same read for a batch with no doubtful record, with the table Arrow read (the records as
+written, for the sink's rows).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import compress
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -62,8 +65,18 @@ class _Rows:
 
 def arrow_columns(layout: Layout, values: Sequence[bytes]) -> Columns | None:
     """The batch's columns, or None where any record may be bad (the per-row path decides)."""
-    decoded = arrow_rows(layout, values)
-    return decoded[0] if decoded is not None and not len(decoded[1]) else None
+    checked = arrow_table(layout, values)
+    return None if checked is None else checked[1]
+
+
+def arrow_table(layout: Layout, values: Sequence[bytes]) -> tuple[pa.Table, Columns] | None:
+    """The batch as Arrow read it (the records as they were written: a price's text, say) and
+    its columns, where every record passes every check; None where any record is doubtful
+    (the per-row path decides)."""
+    decoded = _decoded(layout, values, threads=True)
+    if decoded is None or len(decoded.doubtful):
+        return None
+    return decoded.table, decoded.columns
 
 
 def arrow_rows(layout: Layout, values: Sequence[bytes], *, threads: bool = True
@@ -72,6 +85,20 @@ def arrow_rows(layout: Layout, values: Sequence[bytes], *, threads: bool = True
     `values`, ascending) of the others: doubtful, for the per-row path to decide. None where
     Arrow can tell nothing of the batch: every record takes the per-row path. `threads` as
     in `read_table`."""
+    decoded = _decoded(layout, values, threads=threads)
+    return None if decoded is None else (decoded.columns, decoded.doubtful)
+
+
+class _Decoded(NamedTuple):
+    """`arrow_rows`' columns and doubtful records, with the table Arrow read: of the records
+    not set aside before the column checks (all of them where none is doubtful)."""
+
+    table: pa.Table
+    columns: Columns
+    doubtful: np.ndarray
+
+
+def _decoded(layout: Layout, values: Sequence[bytes], *, threads: bool) -> _Decoded | None:
     if not layout.columnar or not values:
         return None
     doubtful = np.zeros(len(values), bool)
@@ -88,7 +115,7 @@ def arrow_rows(layout: Layout, values: Sequence[bytes], *, threads: bool = True
             good = ~rows.doubtful
             if not good.all():
                 columns = {name: column[good] for name, column in columns.items()}
-            return columns, np.flatnonzero(doubtful)
+            return _Decoded(read.table, columns, np.flatnonzero(doubtful))
         if not rows.doubtful.any():
             return None
     return None
@@ -269,11 +296,17 @@ def _side(c: Column, column: pa.ChunkedArray, rows: _Rows) -> np.ndarray | None:
     if not pa.types.is_string(column.type):
         return None
     _mark_nulls(c, column, rows)
-    valid = pc.is_in(column, value_set=_SIDE_VALUES, skip_nulls=True)
-    rows.mark(pc.invert(pc.fill_null(valid, True)))
+    _mark_unlisted(column, _SIDE_VALUES, rows)
     buy = pc.fill_null(pc.equal(column, "buy"), False).to_numpy(zero_copy_only=False)
     sell = pc.fill_null(pc.equal(column, "sell"), False).to_numpy(zero_copy_only=False)
     return buy.astype(np.int8) - sell.astype(np.int8)
+
+
+def _mark_unlisted(column: pa.ChunkedArray, values: pa.Array, rows: _Rows) -> None:
+    """Marks the records whose value is not one of `values`; not a null (`is_in` says false
+    for one, which made every null side or optional choice doubtful: `_mark_nulls` judges
+    them)."""
+    rows.mark(pc.and_(pc.is_valid(column), pc.invert(pc.is_in(column, value_set=values))))
 
 
 def _symbol(c: Column, column: pa.ChunkedArray, rows: _Rows) -> np.ndarray | None:
@@ -309,8 +342,7 @@ def _text_checked(c: Column, column: pa.ChunkedArray, rows: _Rows) -> bool:
         return False
     _mark_nulls(c, column, rows)
     if c.choices is not None:
-        valid = pc.is_in(column, value_set=pa.array(c.choices), skip_nulls=True)
-        rows.mark(pc.invert(pc.fill_null(valid, True)))
+        _mark_unlisted(column, pa.array(c.choices), rows)
     if c.max_length is not None:
         rows.mark(pc.fill_null(pc.greater(pc.utf8_length(column), c.max_length), False))
     return True

@@ -113,6 +113,9 @@ class Settings(_EngineSettings, BaseSettings):
     batch_max_events: int = Field(default=30_000, ge=1)
     # longest a worker's fetch waits at the broker for records (see streams/runtime/batching.py)
     fetch_max_wait_ms: int = Field(default=100, ge=1, le=30_000)
+    # how long a worker waits for the records that arrived while its last batch was processed
+    # before processing the ones already fetched (0: it does not; streams/runtime/batching.py)
+    fetch_fresh_wait_ms: int = Field(default=0, ge=0, le=30_000)
     health_interval_ms: int = Field(default=5_000, ge=100)
     # how long /api/v1/engines and /metrics list a worker after its last health report
     api_engine_horizon_ms: int = Field(default=60_000, ge=1)
@@ -128,7 +131,7 @@ class Settings(_EngineSettings, BaseSettings):
 
     # `sink`: catalog topics with a table -> PostgreSQL.
     sink_group: str = "nautilus-sink"
-    sink_batch_rows: int = Field(default=5_000, ge=1)
+    sink_batch_rows: int = Field(default=20_000, ge=1)
     sink_batch_within_ms: int = Field(default=200, ge=1)
     sink_retry_min_ms: int = Field(default=500, ge=10)
     sink_retry_max_ms: int = Field(default=30_000, ge=10)

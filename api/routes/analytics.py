@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from api.auth import AUTH_RESPONSES, RequireRead
-from api.deps import ConnectionDep, SettingsDep, get_pool
+from api.deps import ConnectionDep, SettingsDep, get_database
 from api.models import (
     AlertPublic,
     MicrostructurePublic,
@@ -77,8 +77,8 @@ async def vpin_latest(
 
 
 async def _latest_answer(request: Request, settings: Settings, symbol: str | None) -> bytes:
-    pool = await get_pool(request, settings)
-    async with pool.connection() as conn:
+    database = await get_database(request, settings)
+    async with database.connection() as conn:
         rows = await logic.vpin_latest(conn, symbol)
     if symbol is not None and not rows:  # not cached: only symbols with readings are
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no VPIN readings for {symbol!r}")

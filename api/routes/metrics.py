@@ -24,7 +24,8 @@ from psycopg_pool import PoolTimeout
 from api import metrics
 from api.auth import AUTH_RESPONSES, RequireAdmin
 from api.broker import LogSnapshots
-from api.deps import LogSnapshotsDep, PoolDep, SettingsDep
+from api.database import Database
+from api.deps import DatabaseDep, LogSnapshotsDep, SettingsDep
 from api.routes.system import workers_now
 from streams.exceptions import NautilusError
 from streams.settings import Settings
@@ -47,20 +48,20 @@ nautilus_consumer_group_lag{group="nautilus-streams",topic="market.trades"} 12.0
 @router.get("/metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {"example": EXAMPLE}}}})
 async def prometheus_metrics(
-    pool: PoolDep, log_snapshots: LogSnapshotsDep, settings: SettingsDep
+    database: DatabaseDep, log_snapshots: LogSnapshotsDep, settings: SettingsDep
 ) -> Response:
     """Request counts and latencies per route, websocket clients, every engine's (and the
     sink's) newest health, and the worker and sink groups' lag."""
-    engines, lags = await asyncio.gather(_engines(pool, settings),
+    engines, lags = await asyncio.gather(_engines(database, settings),
                                          _group_lags(log_snapshots, settings))
     metrics.set_engines(engines, time.time())
     metrics.set_group_lags(lags)
     return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
 
-async def _engines(pool: PoolDep, settings: Settings) -> list[dict[str, Any]] | None:
+async def _engines(database: Database, settings: Settings) -> list[dict[str, Any]] | None:
     try:
-        async with pool.connection(timeout=DATABASE_TIMEOUT_S) as conn:
+        async with database.connection(DATABASE_TIMEOUT_S) as conn:
             return await workers_now(conn, settings)
     except (PoolTimeout, psycopg.Error) as exc:
         log.warning("metrics: engine health unavailable error=%s", type(exc).__name__)

@@ -17,6 +17,7 @@ import psycopg
 from fastapi import APIRouter, Body, HTTPException, status
 
 from api.auth import AUTH_RESPONSES, IssuerDep, RequireAdmin, RequireRead
+from api.body_limit import BODY_TOO_LARGE
 from api.deps import ConnectionDep, SettingsDep
 from api.models import (
     ErrorBody,
@@ -95,7 +96,7 @@ def _command_route(action: Action) -> None:
         summary=f"{action.capitalize()} an account's trading", dependencies=[RequireAdmin],
         status_code=status.HTTP_202_ACCEPTED, response_model=RiskCommandSent,
         responses={**ok(RiskCommandSent, status.HTTP_202_ACCEPTED), **BROKER_DOWN,
-                   **UNREADABLE_BODY, **AUTH_RESPONSES})
+                   **UNREADABLE_BODY, **BODY_TOO_LARGE, **AUTH_RESPONSES})
 
 
 async def send(settings: Settings, command: RiskCommand) -> Any:

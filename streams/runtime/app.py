@@ -86,6 +86,7 @@ def build_app(
         # A fetch is a batch: up to batch_max_events records (Faust's default is 500).
         broker_max_poll_records=settings.batch_max_events,
         fetch_max_wait_ms=settings.fetch_max_wait_ms,
+        fetch_fresh_wait_ms=settings.fetch_fresh_wait_ms,
         web_enabled=False,
         TableManager=SeekSafeTableManager,  # see streams/runtime/recovery.py
         table_standby_replicas=0,

@@ -30,8 +30,32 @@ still being processed; once a batch takes longer than its prefetch backoff (100 
 fetch carries only the other partitions, and when those are at their end the broker holds it
 for the whole wait while the busy partitions, drained meanwhile, cannot be fetched. With
 Faust's 1,500 ms a VPIN worker on the embedded broker spent about a third of its time in such
-stalls (79 k trades/s; 152 k with 100 ms). A record that arrives still ends a wait at once, so
-the shorter wait costs only more fetch requests while a topic is idle (ten a second).
+stalls (79 k trades/s; 152 k with 100 ms). A Kafka broker or Redpanda answers a waiting fetch
+as soon as a record arrives; the embedded broker (Tansu 0.6) does not: a fetch that finds
+nothing is mostly held for the whole wait, so there a record reaching a quiet topic can wait
+up to `fetch_max_wait_ms` (issue 16, an aiokafka consumer alone on Tansu, a record every
+3 ms: p50 27 ms, p99 72 ms with 100 ms; 6 ms, 48 ms with 10 ms). A shorter wait costs
+more fetch requests while a topic is idle (10 ms: an idle VPIN worker 6 % of a core instead
+of 1 %, the broker 10 % instead of 3 %).
+
+Optionally (`fetch_fresh_wait_ms`, NAUTILUS_FETCH_FRESH_WAIT_MS, default 0: off) it tops
+each fetch up with the records that arrived while the previous batch was processed. aiokafka
+fetches ahead: the moment a batch is taken it asks for more, and that answer (what arrived
+within a round trip) waits in its buffer while the batch is processed. The next batch is
+those records, already a batch old, and the ones that arrived during the processing wait
+for the batch after: a record waits one to two batches before its engine sees it. Topped
+up, the consumer takes the buffer, then waits up to `fetch_fresh_wait_ms` for the fetch
+that taking it started and delivers both as one batch: a record waits at most about one
+batch, plus that wait whenever the fresh fetch is slow or finds nothing. Measured on the
+shared 2-core machine (issue 16, benchmarks/latency.py): at 1,000 trades/s the newest record
+of a batch was 8-15 ms old when taken instead of 20-40 ms, but at 20,000 trades/s a worker
+that is short of CPU gained nothing (its fetch came back after the wait) and a 40 ms wait
+made p50 worse (329-348 ms against 133-253 ms): every wait lengthens a saturated worker's
+batches; and on a backlog a worker's rate fell by a fifth (83 k against 98-108 k trades/s),
+since the fetch it waits for no longer overlaps the processing. Hence off by default. A
+fetch that already holds `batch_max_events` records is not topped up; should the assignment
+change during the wait, neither part is delivered: the seek that follows every assignment
+reads both again from the committed offsets.
 
 `BatchingApp` is a `faust.App` whose transport makes this consumer; `subscribe_batches`
 registers a handler and subscribes its topic.
@@ -199,8 +223,19 @@ def _contiguous(records: list[Any], read: int | None) -> bool:
     return last - first == len(records) - 1 and (read is None or first - read <= 1)
 
 
+def _appended(
+    records: Mapping[TP, Sequence[Any]], later: Mapping[TP, Sequence[Any]]
+) -> dict[TP, list[Any]]:
+    """Each partition's `records` followed by its `later` ones (fetched after them)."""
+    joined = {tp: list(tp_records) for tp, tp_records in records.items()}
+    for tp, tp_records in later.items():
+        joined.setdefault(tp, []).extend(tp_records)
+    return joined
+
+
 class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust's aiokafka consumer thread, with the app's `fetch_max_wait_ms`."""
+    """Faust's aiokafka consumer thread, with the app's `fetch_max_wait_ms`, topping each
+    fetch up with the records that arrived meanwhile (`fetch_fresh_wait_ms`)."""
 
     def _create_worker_consumer(self, transport: TransportT) -> Any:
         consumer = super()._create_worker_consumer(transport)
@@ -212,6 +247,37 @@ class BatchingConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
         consumer._fetch_max_wait_ms = cast(BatchingApp, self.app).fetch_max_wait_ms
         return consumer
 
+    async def _fetch_records(
+        self,
+        consumer: Any,
+        active_partitions: set[TP],
+        timeout: float | None = None,
+        max_records: int | None = None,
+    ) -> Mapping[TP, list[Any]]:
+        """The records fetched so far, topped up with what the fetch that taking them starts
+        brings within `fetch_fresh_wait_ms` (see the module docstring)."""
+        records = await super()._fetch_records(
+            consumer, active_partitions, timeout=timeout, max_records=max_records
+        )
+        wait_s = cast(BatchingApp, self.app).fetch_fresh_wait_ms / 1000
+        if not wait_s or not records:
+            return records
+        taken = sum(len(tp_records) for tp_records in records.values())
+        if max_records is not None and taken >= max_records:
+            return records
+        subscriptions = consumer._fetcher._subscriptions
+        if subscriptions.reassignment_in_progress:
+            return records
+        assignment = subscriptions.subscription.assignment
+        fresh = await super()._fetch_records(
+            consumer, active_partitions, timeout=wait_s,
+            max_records=None if max_records is None else max_records - taken,
+        )
+        subscription = subscriptions.subscription
+        if subscription is None or subscription.assignment is not assignment:
+            return {}  # a rebalance began meanwhile: the seek after it reads both again
+        return _appended(records, fresh)
+
 
 class BatchingTransport(faust_aiokafka.Transport):
     """The aiokafka transport, making `BatchingConsumer`s."""
@@ -222,10 +288,13 @@ class BatchingTransport(faust_aiokafka.Transport):
 class BatchingApp(faust.App):
     """A Faust app whose consumer delivers subscribed topics in whole fetches."""
 
-    def __init__(self, *args: Any, fetch_max_wait_ms: int, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, fetch_max_wait_ms: int, fetch_fresh_wait_ms: int = 0, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.batch_handlers: dict[str, list[BatchHandler]] = {}
         self.fetch_max_wait_ms = fetch_max_wait_ms
+        self.fetch_fresh_wait_ms = fetch_fresh_wait_ms
 
     def _new_transport(self) -> TransportT:
         return BatchingTransport(self.conf.broker_consumer, self)

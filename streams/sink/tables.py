@@ -10,7 +10,8 @@ are in ROW_SHAPES. On a conflict on the key, `nothing` keeps the stored row (a r
 record is the same record) and `update` replaces it with the later version (bars that a late
 correction re-emits); an `update` whose values equal the stored row's in every column but
 `ts_init` changes nothing: the row keeps the ts_init of the version that first had those
-values (see writer.upsert_sql).
+values (see writer.upsert_sql). The hot topics' tables (FRAMES: trades) also build a whole
+batch's rows at once from Arrow's reading of it (`Table.frame`): the values `row` gives.
 """
 
 from __future__ import annotations
@@ -23,7 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, NamedTuple
 
+import numpy as np
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 from psycopg.types.json import Jsonb
 
 from streams.catalog import Catalog
@@ -52,16 +56,32 @@ class Source(NamedTuple):
 Row = tuple[object, ...]
 
 
+class Sources(NamedTuple):
+    """Where each record of one topic's batch came from (arrays in the batch's order)."""
+
+    topic: str
+    partitions: np.ndarray
+    offsets: np.ndarray
+
+
+FrameBuilder = Callable[[pa.Table, Sources], "pa.Table | None"]
+"""Records of one topic's batch (as `codec.decode_table` read them, all valid) -> the table's
+rows as Arrow columns in COPY order, the values `Table.row` gives for the same records; None
+where it cannot tell them that way (each record then takes `row`)."""
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class Table:
-    """A sink table: name, columns in COPY order, primary key, conflict action, row builder.
-    Compared and hashed by identity (one instance per table, a dict key once per record)."""
+    """A sink table: name, columns in COPY order, primary key, conflict action, row builder,
+    and the builder of a whole batch's rows where the table has one (`frame`). Compared and
+    hashed by identity (one instance per table, a dict key once per record)."""
 
     name: str
     columns: tuple[str, ...]
     key: tuple[str, ...]
     on_conflict: Literal["nothing", "update"]
     row: Callable[[Event, Source], Row]
+    frame: FrameBuilder | None = None
 
 
 def ns_to_time(ns: int) -> datetime:
@@ -73,6 +93,43 @@ def _trade(e: Trade, src: Source) -> Row:
     uid = e.trade_id or f"{src.topic}/{src.partition}/{src.offset}"
     return (ns_to_time(e.ts_event), e.symbol, uid, e.ts_event, e.ts_init, e.price, e.size,
             e.aggressor, e.trade_id, e.venue, e.unreported, e.conditions)
+
+
+# A price as written that PostgreSQL's numeric reads as exactly the Decimal the model makes
+# of it (digits, scale and all); any other text (an exponent, a sign, blanks) takes `row`.
+_PLAIN_DECIMAL = r"^[0-9]+(\.[0-9]+)?$"
+_TEXT = pa.string()
+
+
+def _trade_frame(records: pa.Table, sources: Sources) -> pa.Table | None:
+    """`_trade` for a whole batch: the same trade_uid rule (the trade id unless empty)."""
+    n = records.num_rows
+    price = records["price"]
+    if pa.types.is_int64(price.type):
+        price = pc.cast(price, _TEXT)
+    elif not pc.all(pc.match_substring_regex(price, _PLAIN_DECIMAL)).as_py():
+        return None
+    ts_event = records["ts_event"]
+    trade_id = _text_or_null(records, "trade_id")
+    fallback = pc.binary_join_element_wise(
+        sources.topic, pc.cast(pa.array(sources.partitions), _TEXT),
+        pc.cast(pa.array(sources.offsets), _TEXT), "/")
+    has_id = pc.fill_null(pc.greater(pc.utf8_length(trade_id), 0), False)
+    unreported = (records["unreported"] if "unreported" in records.column_names
+                  else pa.array(np.zeros(n, np.bool_)))
+    return pa.table([
+        pc.cast(pc.divide(ts_event, 1000), pa.timestamp("us")), records["symbol"],
+        pc.if_else(has_id, trade_id, fallback), ts_event, records["ts_init"], price,
+        records["size"], _text_or_null(records, "aggressor"), trade_id,
+        _text_or_null(records, "venue"), unreported, _text_or_null(records, "conditions"),
+    ], names=list(ROW_SHAPES[Trade][0]))
+
+
+def _text_or_null(records: pa.Table, field: str) -> pa.ChunkedArray | pa.Array:
+    """An optional text field's column; nulls where no record has it."""
+    if field not in records.column_names:
+        return pa.nulls(records.num_rows, _TEXT)
+    return pc.cast(records[field], _TEXT)  # a column of nulls only is Arrow's null type
 
 
 def _bar(e: Bar, src: Source) -> Row:
@@ -138,11 +195,15 @@ def _holds_dict(annotation: object) -> bool:
     return any(_holds_dict(arg) for arg in typing.get_args(annotation))
 
 
+FRAMES: dict[type[Event], FrameBuilder] = {Trade: _trade_frame}
+"""Models whose batches are turned into rows a batch at a time (the hot topics)."""
+
+
 def _table(model: type[Event]) -> Table:
     stored = model.STORED
     assert stored is not None
     columns, row = ROW_SHAPES.get(model) or generic_shape(model)
-    return Table(stored.table, columns, stored.key, stored.on_conflict, row)
+    return Table(stored.table, columns, stored.key, stored.on_conflict, row, FRAMES.get(model))
 
 
 TABLES: dict[str, Table] = {name: _table(MODELS[name]) for name in STORED}

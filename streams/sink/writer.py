@@ -1,7 +1,14 @@
-"""Idempotent batch writes: binary COPY into a temp staging table, then INSERT ... SELECT ...
-ON CONFLICT into the real one, every table of a batch in one transaction. On plain PostgreSQL,
-upserted 1-minute bars also refresh the rollups they touch (streams/sink/rollups.py), in the
-same transaction; on TimescaleDB the rollups are continuous aggregates and need nothing.
+"""Idempotent batch writes: COPY into a temp staging table, then INSERT ... SELECT ... ON
+CONFLICT into the real one, every table of a batch in one transaction. A table whose conflict
+action is `nothing` takes its batch by COPY straight in (0.6 of the database's time,
+measured), under a savepoint: where any row is there already (a re-delivery, a record twice
+in the batch) the COPY fails whole and the batch is upserted as above, and so is the next
+one, until a batch meets no stored row. The rows that are stored are the same either way.
+Rows built one record at a time go in binary COPY; rows built a batch at a time (Arrow
+tables, `Table.frame`) go in CSV that Arrow writes, with no Python work per row (its
+timestamps carry no zone: the connection's time zone is UTC). On plain PostgreSQL, upserted
+1-minute bars also refresh the rollups they touch (streams/sink/rollups.py), in the same
+transaction; on TimescaleDB the rollups are continuous aggregates and need nothing.
 
 A row the database refuses (a CHECK the wire model does not enforce, say) must not stop the
 sink: when a table's batch fails with a data or integrity error, its rows are retried one by
@@ -11,11 +18,15 @@ topic. Connection errors propagate: the caller retries the whole batch.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import numpy as np
 import psycopg
+import pyarrow as pa
+import pyarrow.csv as pa_csv
 from psycopg import sql
 
 from streams.sink.rollups import kept_by_sink, refresh_statements
@@ -25,6 +36,51 @@ from streams.storage import connect
 log = logging.getLogger(__name__)
 
 DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
+
+
+@dataclass(slots=True)
+class TableRows:
+    """One table's rows of a batch, in parts: lists of rows built one record at a time and
+    Arrow tables of rows built a batch at a time, in the order they were added (a row's index
+    counts through the parts in that order)."""
+
+    parts: list[list[Row] | pa.Table] = field(default_factory=list)
+
+    def add(self, row: Row) -> None:
+        if self.parts and isinstance(self.parts[-1], list):
+            self.parts[-1].append(row)
+        else:
+            self.parts.append([row])
+
+    def add_frame(self, frame: pa.Table) -> None:
+        self.parts.append(frame)
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts)
+
+    def one(self, index: int) -> TableRows:
+        """The row at `index`, alone."""
+        for part in self.parts:
+            if index < len(part):
+                return TableRows([part.slice(index, 1) if isinstance(part, pa.Table)
+                                  else [part[index]]])
+            index -= len(part)
+        raise IndexError(index)
+
+    def without(self, indices: set[int]) -> TableRows:
+        """These rows less those at `indices`."""
+        kept, start = TableRows(), 0
+        for part in self.parts:
+            mine = [i - start for i in indices if start <= i < start + len(part)]
+            if isinstance(part, pa.Table):
+                keep = np.ones(len(part), np.bool_)
+                keep[mine] = False
+                kept.parts.append(part.filter(keep))
+            else:
+                gone = set(mine)
+                kept.parts.append([row for i, row in enumerate(part) if i not in gone])
+            start += len(part)
+        return kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,8 +99,12 @@ class Writer:
         self._conn: psycopg.Connection | None = None
         self._stage_types: dict[str, list[int]] = {}  # table -> COPY column type oids
         self._keeps_rollups = False
+        # tables whose last batch met rows already stored (a re-delivery): upserted through
+        # the staging table until a batch meets none; the others' batches are COPied straight
+        # in, which fails whole (then upserted) where any row is there already
+        self._conflicted: set[str] = set()
 
-    def write(self, batch: dict[Table, list[Row]]) -> dict[Table, list[Refused]]:
+    def write(self, batch: dict[Table, TableRows]) -> dict[Table, list[Refused]]:
         """Write every table's rows in one transaction; returns the rows refused per table."""
         conn = self._connection()
         refused: dict[Table, list[Refused]] = {}
@@ -69,13 +129,21 @@ class Writer:
             self._conn = connect(self._url, timeout_s=5)
             self._stage_types.clear()
             with self._conn.transaction():
+                self._conn.execute("SET TIME ZONE 'UTC'")  # of the frames' timestamps
                 self._keeps_rollups = kept_by_sink(self._conn)
         return self._conn
 
     def _write_table(
-        self, conn: psycopg.Connection, table: Table, rows: Sequence[Row]
+        self, conn: psycopg.Connection, table: Table, rows: TableRows
     ) -> list[Refused]:
         self._ensure_stage(conn, table)
+        if table.on_conflict == "nothing" and table.name not in self._conflicted:
+            try:
+                with conn.transaction():
+                    self._copy(conn, table, sql.Identifier(table.name), rows)
+                return []
+            except DATA_ERRORS:  # a row there already, or refused: the upsert tells which
+                self._conflicted.add(table.name)
         try:
             with conn.transaction():
                 self._copy_and_upsert(conn, table, rows)
@@ -84,10 +152,10 @@ class Writer:
             log.warning("batch refused, retrying row by row table=%s rows=%d error=%s",
                         table.name, len(rows), type(exc).__name__)
         refused = []
-        for i, row in enumerate(rows):
+        for i in range(len(rows)):
             try:
                 with conn.transaction():
-                    self._copy_and_upsert(conn, table, [row])
+                    self._copy_and_upsert(conn, table, rows.one(i))
             except DATA_ERRORS as exc:
                 refused.append(Refused(i, f"database refused the row: {exc.diag.message_primary}"))
         return refused
@@ -104,23 +172,38 @@ class Writer:
             (f"stage_{table.name}",)).fetchall())
         self._stage_types[table.name] = [types[c] for c in table.columns]
 
-    def _copy_and_upsert(
-        self, conn: psycopg.Connection, table: Table, rows: Sequence[Row]
-    ) -> None:
-        columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+    def _copy_and_upsert(self, conn: psycopg.Connection, table: Table, rows: TableRows) -> None:
         with conn.cursor() as cur:
             cur.execute(sql.SQL("TRUNCATE {}").format(_stage(table)))
-            # Binary COPY: half the Python cost per row of the text format (measured).
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
-                _stage(table), columns)
-            with cur.copy(copy_sql) as copy:
-                copy.set_types(self._stage_types[table.name])
-                for row in rows:
-                    copy.write_row(row)
+            self._copy(conn, table, _stage(table), rows)
             cur.execute(upsert_sql(table))
+            if cur.rowcount == len(rows):  # nothing was there: the next batch may go direct
+                self._conflicted.discard(table.name)
             if table.name == "bars_1m" and self._keeps_rollups:
                 for statement in refresh_statements(_stage(table)):
                     cur.execute(statement)
+
+    def _copy(self, conn: psycopg.Connection, table: Table, into: sql.Identifier,
+              rows: TableRows) -> None:
+        """COPY every part of `rows` into `into`: a list of rows in binary, a frame in CSV."""
+        columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
+        with conn.cursor() as cur:
+            for part in rows.parts:
+                if isinstance(part, pa.Table):
+                    # Arrow quotes every text and leaves a null empty and unquoted, as
+                    # PostgreSQL's CSV reads them (an empty text is "").
+                    data = io.BytesIO()
+                    pa_csv.write_csv(part, data, pa_csv.WriteOptions(include_header=False))
+                    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(
+                            into, columns)) as copy:
+                        copy.write(data.getbuffer())
+                    continue
+                # Binary COPY: half the Python cost per row of the text format (measured).
+                with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+                        into, columns)) as copy:
+                    copy.set_types(self._stage_types[table.name])
+                    for row in part:
+                        copy.write_row(row)
 
 
 def _stage(table: Table) -> sql.Identifier:

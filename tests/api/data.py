@@ -11,7 +11,7 @@ import psycopg
 
 from streams.schema import Event
 from streams.sink.tables import TABLES, Source
-from streams.sink.writer import Writer
+from streams.sink.writer import TableRows, Writer
 
 SYMBOL_TABLES = ("trades", "bars_1m", "bars_5m", "bars_1h", "bars_1d", "vpin_readings",
                  "microstructure_features", "alerts")
@@ -26,7 +26,7 @@ def write(database_url: str, *events: Event) -> None:
     batch: dict = {}
     for i, e in enumerate(events):
         table = TABLES[type(e).__name__]
-        batch.setdefault(table, []).append(table.row(e, Source("test", 0, i)))
+        batch.setdefault(table, TableRows()).add(table.row(e, Source("test", 0, i)))
     writer = Writer(database_url)
     try:
         assert writer.write(batch) == {}

@@ -465,7 +465,8 @@ async def test_concurrent_misses_of_vpin_latest_share_one_query(
             transport=httpx.ASGITransport(app=app), base_url="http://api", headers=read_headers
         ) as client:
             warm = await client.get(url)  # the token's lookup, the pool's first connection
-            (pool,) = app.state.pools.values()
+            (database,) = app.state.databases.values()
+            pool = database.pool
             before = pool.get_stats()["requests_num"]
             app.state.latest_pending = lookups = _CountedLookups()
             # The table is locked until every request has missed the cache and looked for a

@@ -1,5 +1,5 @@
 """What every answer carries (secure headers) and what the API refuses to read (bodies over
-NAUTILUS_API_MAX_BODY_BYTES), on the app as it serves."""
+NAUTILUS_API_MAX_BODY_BYTES: 413, declared or streamed, documented), on the app as it serves."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from api.body_limit import too_large_detail
 from api.deps import app_settings
 from api.main import app
 from api.routes.dashboard import CONTENT_SECURITY_POLICY
@@ -36,20 +37,53 @@ def _chunks(size: int) -> Iterator[bytes]:
         sent += 4096
 
 
-def test_a_body_over_the_limit_is_refused_with_413_declared_or_streamed(
+def test_a_body_over_the_limit_is_the_same_json_413_declared_or_streamed(
     api_client: TestClient, admin_headers: dict[str, str]
 ) -> None:
+    # Arrange: one body with its Content-Length, one in chunks without
     limit = get_settings().api_max_body_bytes
     url = "/api/v1/risk/ACC-BODY/halt"
-    big = b'{"reason": "' + b"x" * limit + b'"}'
+    headers = {**admin_headers, "Content-Type": "application/json"}
 
-    declared = api_client.post(url, content=big, headers={
-        **admin_headers, "Content-Type": "application/json"})
-    streamed = api_client.post(url, content=_chunks(limit + 8192), headers={
-        **admin_headers, "Content-Type": "application/json"})
+    # Act
+    declared = api_client.post(url, content=b'{"reason": "' + b"x" * limit + b'"}',
+                               headers=headers)
+    streamed = api_client.post(url, content=_chunks(limit + 8192), headers=headers)
 
-    assert declared.status_code == 413, declared.text
-    assert streamed.status_code == 413, streamed.text
+    # Assert: both refused alike, as JSON with the secure headers, before any command is sent
+    assert int(declared.request.headers["content-length"]) > limit
+    assert "content-length" not in streamed.request.headers
+    for refused in (declared, streamed):
+        assert refused.status_code == 413, refused.text
+        assert refused.headers["content-type"] == "application/json"
+        assert refused.json() == {"detail": too_large_detail(limit)}
+        assert {name: refused.headers.get(name) for name in HEADERS} == HEADERS
+
+
+def test_a_body_at_the_limit_is_read(
+    api_client: TestClient, read_headers: dict[str, str]
+) -> None:
+    limit = get_settings().api_max_body_bytes
+    body = b'{"reason": "' + b"x" * (limit - len(b'{"reason": ""}')) + b'"}'
+
+    response = api_client.post("/api/v1/risk/ACC-BODY/halt", content=body,
+                               headers={**read_headers, "Content-Type": "application/json"})
+
+    assert len(body) == limit
+    assert response.status_code == 403, response.text  # read, then the scope check
+
+
+def test_the_routes_that_take_a_body_document_413(api_client: TestClient) -> None:
+    spec = api_client.get("/openapi.json").json()
+
+    with_a_body = {f"{method.upper()} {path}": op["responses"].get("413")
+                   for path, operations in spec["paths"].items()
+                   for method, op in operations.items() if "requestBody" in op}
+
+    assert with_a_body  # the kill switch's POSTs
+    assert all(documented is not None and documented["content"]["application/json"]["schema"]
+               == {"$ref": "#/components/schemas/ErrorBody"}
+               for documented in with_a_body.values()), with_a_body
 
 
 def test_a_token_over_its_rate_is_refused_with_429_and_retry_after(

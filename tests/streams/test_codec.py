@@ -133,6 +133,17 @@ def test_trades_written_before_the_unreported_flag_decode_as_regular_trades() ->
     assert decode("Trade", values[0]).unreported is False  # type: ignore[attr-defined]
 
 
+def test_a_batch_with_sides_left_null_takes_the_columnar_path() -> None:
+    # IB's trades carry no aggressor: such a batch took the per-row path every time
+    values = [orjson.dumps(event_fields("Trade", aggressor=side)) for side in ("buy", None)]
+
+    fast = arrow_columns(LAYOUTS["Trade"], values)
+
+    assert fast is not None and fast["aggressor"].tolist() == [1, 0]
+    assert arrow_columns(LAYOUTS["Trade"], [orjson.dumps(
+        {**event_fields("Trade"), "aggressor": "hold"}), values[1]]) is None
+
+
 def test_trade_columns_factory_matches_decode_columns() -> None:
     trades = tape((T0, "AAPL", "101.01", 3), (T0 + 9, "MSFT", "0.0001", 2))
 

@@ -20,7 +20,7 @@ import pytest
 from streams.exceptions import StorageError
 from streams.schema import Event
 from streams.sink.tables import TABLES, Source
-from streams.sink.writer import Writer
+from streams.sink.writer import TableRows, Writer
 from streams.storage import migrate as migrations
 from streams.storage import timescale
 from tests.api.data import write
@@ -222,7 +222,7 @@ def write_as_of_0006(url: str, *events: Event) -> None:
     for i, e in enumerate(events):
         table = TABLES[type(e).__name__]
         table = old.get(table, table)
-        batch.setdefault(table, []).append(table.row(e, Source("test", 0, i)))
+        batch.setdefault(table, TableRows()).add(table.row(e, Source("test", 0, i)))
     writer = Writer(url)
     try:
         assert writer.write(batch) == {}
