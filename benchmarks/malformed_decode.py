@@ -6,8 +6,8 @@ batches of `--batch` records (a fetch), over `--records` trades of which a share
 (truncated JSON, wrong types, negative sizes, unknown fields, newer schema versions, over-long
 text: the small kinds of tests/streams/runtime/test_malformed_flood.py, spread at random):
   - baseline: the clean tape (0 %), which takes Arrow's fast path;
-  - each `--shares` percentage: a batch chunk (4,096 records) with a bad record goes through
-    the per-row path, which names the bad rows.
+  - each `--shares` percentage: the bad records (and only those) go through the per-row path,
+    which names them; the good ones around them keep the fast path.
 Each timing is the best of `--repeat` runs. With `--worker`, also one `nautilus-streams worker
 --engines bars` on an embedded broker per tape (`--worker-records`, clean, then with
 `--worker-share` % malformed; each on a fresh broker), its rate from its logic.metrics.

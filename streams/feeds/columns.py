@@ -18,8 +18,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from streams.cells import default_column
 from streams.codec import price_scales
-from streams.columnar import default_column
 from streams.exceptions import InputFileError
 from streams.feeds import TOPIC_BY_MODEL
 from streams.feeds.cells import (

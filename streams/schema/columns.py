@@ -17,7 +17,8 @@ still checked, as `Layout.left_out`) and the prices that also carry their scale
 (`price_scale`: the decimals the text was written with).
 
 A model with a model validator gets the columnar fast path only with a vectorised twin of it
-in BATCH_CHECKS; without one every batch of it takes the per-row path.
+in BATCH_CHECKS (True for each row that may fail it); without one every batch of it takes the
+per-row path.
 """
 
 from __future__ import annotations
@@ -129,7 +130,7 @@ class Layout:
 
     model: type[Event]
     columns: tuple[Column, ...]
-    batch_check: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], bool] | None
+    batch_check: Callable[[dict[str, np.ndarray], dict[str, np.ndarray]], np.ndarray] | None
     by_field: dict[str, Column] = field(default_factory=dict)
     left_out: tuple[Column, ...] = ()
     fields: frozenset[str] = frozenset()
@@ -244,25 +245,26 @@ def _positive(name: str, metadata: list) -> bool:
     return bool(bounds)
 
 
-# ---- the model validators, vectorised: False where any row may fail them ------------------
+# ---- the model validators, vectorised: True for each row that may fail them -------------
 
 
-def _quote_not_crossed(columns: dict[str, np.ndarray], _: dict[str, np.ndarray]) -> bool:
-    return not (columns["bid_price"] > columns["ask_price"]).any()
+def _quote_crossed(columns: dict[str, np.ndarray], _: dict[str, np.ndarray]) -> np.ndarray:
+    return columns["bid_price"] > columns["ask_price"]
 
 
-def _depth_consistent(columns: dict[str, np.ndarray], lengths: dict[str, np.ndarray]) -> bool:
+def _depth_inconsistent(columns: dict[str, np.ndarray], lengths: dict[str, np.ndarray]
+                        ) -> np.ndarray:
     """DepthSnapshot._consistent on whole matrices; NaN (a missing level) compares False."""
     bid, ask = columns["bid_price"], columns["ask_price"]
-    return bool(
-        (lengths["bid_prices"] == lengths["bid_sizes"]).all()
-        and (lengths["ask_prices"] == lengths["ask_sizes"]).all()
-        and not (np.diff(bid, axis=1) >= 0).any()
-        and not (np.diff(ask, axis=1) <= 0).any()
-        and not (bid[:, 0] >= ask[:, 0]).any()
+    return (
+        (lengths["bid_prices"] != lengths["bid_sizes"])
+        | (lengths["ask_prices"] != lengths["ask_sizes"])
+        | (np.diff(bid, axis=1) >= 0).any(axis=1)
+        | (np.diff(ask, axis=1) <= 0).any(axis=1)
+        | (bid[:, 0] >= ask[:, 0])
     )
 
 
-BATCH_CHECKS = {"Quote": _quote_not_crossed, "DepthSnapshot": _depth_consistent}
+BATCH_CHECKS = {"Quote": _quote_crossed, "DepthSnapshot": _depth_inconsistent}
 
 LAYOUTS: dict[str, Layout] = {name: layout_of(model) for name, model in MODELS.items()}

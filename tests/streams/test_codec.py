@@ -17,14 +17,16 @@ from streams.codec import (
     CHUNK_ROWS,
     DEAD_LETTER_KEY_BYTES,
     DEAD_LETTER_VALUE_BYTES,
+    PIECE_ROWS,
     Rejected,
     dead_letter,
     decode,
     decode_columns,
     encode,
 )
-from streams.columnar import MAX_OPENINGS_PER_RECORD, arrow_columns
+from streams.columnar import arrow_columns, arrow_rows
 from streams.exceptions import DecodeError
+from streams.ndjson import MAX_OPENINGS_PER_RECORD
 from streams.schema import MODELS, DeadLetter, Event, Trade
 from streams.schema.base import SYMBOL_PATTERN
 from streams.schema.columns import LAYOUTS, layout_of
@@ -638,13 +640,103 @@ def test_every_model_decodes_the_same_on_both_paths(name: str) -> None:
         assert by_row[column].dtype == built[column].dtype == cells.dtype, column
 
 
-def test_a_bad_row_in_a_large_batch_sends_only_its_chunk_through_the_per_row_path() -> None:
+def test_bad_rows_in_a_large_batch_are_rejected_and_every_other_row_keeps_its_place() -> None:
+    # Three parse blocks: the reader's message cannot place the bad JSON, so the batch is
+    # read again a chunk at a time, and the chunk places it.
     values = [encode(trade(ts_event=T0 + i, size=1 + i % 7)) for i in range(3 * CHUNK_ROWS)]
-    values[CHUNK_ROWS + 5] = _raw("Trade", size=0)
+    bad = {CHUNK_ROWS + 5: _raw("Trade", size=0), 2 * CHUNK_ROWS + 9: _raw("Trade") + b" }"}
+    for i, raw in bad.items():
+        values[i] = raw
 
     cols, rejected = decode_columns("Trade", values)
 
-    assert [r.index for r in rejected] == [CHUNK_ROWS + 5]
-    kept = [i for i in range(3 * CHUNK_ROWS) if i != CHUNK_ROWS + 5]
+    assert [r.index for r in rejected] == sorted(bad)
+    assert "size must be a positive integer" in rejected[0].reason
+    assert rejected[1].reason.startswith("invalid JSON")
+    kept = [i for i in range(3 * CHUNK_ROWS) if i not in bad]
+    assert cols["ts_event"].tolist() == [T0 + i for i in kept]
+    assert cols["size"].tolist() == [1 + i % 7 for i in kept]
+
+
+# Kinds of BAD_TRADES that stop Arrow's reader (a field changes type): each costs the batch
+# one more read, and after MAX_READS the whole batch goes per row.
+STOP_THE_READER = {"wrong-type", "bool-ts", "int-unreported", "zero-price", "int-trade-id"}
+
+
+def _mixed_trades(seed: int, n_good: int, bad: list[bytes]) -> tuple[list[bytes], list[int]]:
+    """n_good valid trades with the `bad` records mixed in at random places; the batch and
+    where the bad ones are."""
+    rng = np.random.default_rng(seed)
+    values = [encode(trade(ts_event=T0 + i, size=1 + i % 9,
+                           price=Decimal(f"{100 + i % 13}.{i % 100:02d}")))
+              for i in range(n_good)]
+    for raw in bad:
+        values.insert(int(rng.integers(len(values) + 1)), raw)
+    return values, [i for i, v in enumerate(values) if v in bad]
+
+
+# Three times each kind the fast path places (one that stops the reader among them)
+PLACED = [p.values[0] for p in BAD_TRADES if p.id not in STOP_THE_READER - {"zero-price"}] * 3
+# Twice each kind: more stops of the reader than MAX_READS, so the batch goes per row
+EVERY_KIND_TWICE = [p.values[0] for p in BAD_TRADES] * 2
+
+
+def test_only_the_bad_records_of_a_batch_leave_the_fast_path() -> None:
+    values, at = _mixed_trades(seed=7, n_good=500, bad=PLACED)
+
+    decoded = arrow_rows(LAYOUTS["Trade"], values)
+
+    assert decoded is not None
+    assert decoded[1].tolist() == at
+    assert len(decoded[0]["ts_event"]) == len(values) - len(at)
+
+
+def test_a_bad_first_record_that_types_a_field_keeps_the_rest_on_the_fast_path() -> None:
+    # Arrow reads the numeric price first and stops at the next record's text
+    values = [_raw("Trade", price=0)] + [_raw("Trade", ts_event=T0 + i) for i in range(40)]
+
+    decoded = arrow_rows(LAYOUTS["Trade"], values)
+    cols, rejected = decode_columns("Trade", values)
+
+    assert decoded is not None and len(decoded[0]["ts_event"]) >= 39
+    assert [r.index for r in rejected] == [0]
+    assert cols["ts_event"].tolist() == [T0 + i for i in range(40)]
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("bad", [PLACED, EVERY_KIND_TWICE], ids=["placed", "every-kind"])
+def test_a_batch_with_bad_records_decodes_as_each_record_does_alone(
+    seed: int, bad: list[bytes]
+) -> None:
+    values, at = _mixed_trades(seed, n_good=300, bad=bad)
+
+    cols, rejected = decode_columns("Trade", values)
+
+    reasons = {}
+    for i in at:
+        with pytest.raises(DecodeError) as error:
+            decode("Trade", values[i])
+        reasons[i] = str(error.value)
+    assert {r.index: r.reason for r in rejected} == reasons
+    expected = columns("Trade", [decode("Trade", v) for i, v in enumerate(values)
+                                 if i not in reasons])
+    for name, cells in expected.items():
+        assert cols[name].dtype == cells.dtype, name
+        np.testing.assert_array_equal(cols[name], cells, err_msg=name)
+
+
+def test_a_batch_of_several_pieces_decodes_in_order_with_its_bad_rows_named() -> None:
+    n = PIECE_ROWS + CHUNK_ROWS
+    fields = event_fields("Trade")
+    values = [orjson.dumps(fields | {"ts_event": T0 + i, "size": 1 + i % 7}) for i in range(n)]
+    bad = {5: _raw("Trade", size=0), PIECE_ROWS + 3: _raw("Trade", colour="red")}
+    for i, raw in bad.items():
+        values[i] = raw
+
+    cols, rejected = decode_columns("Trade", values)
+
+    assert [(r.index, r.reason.split(",")[0]) for r in rejected] == [
+        (5, "size must be a positive integer"), (PIECE_ROWS + 3, "unknown field 'colour'")]
+    kept = [i for i in range(n) if i not in bad]
     assert cols["ts_event"].tolist() == [T0 + i for i in kept]
     assert cols["size"].tolist() == [1 + i % 7 for i in kept]
