@@ -19,10 +19,11 @@ once every bar, order event and execution the backtest dates at or before that i
 the log: the orders a bar causes reach the venue before the market moves on, as they do live
 (the venue dates an order's arrival at the newest market data it has seen, and a bar-model
 order fills at the open of the first bar starting at or after that: processors/execution).
-The tape is dated a day ahead, so the worker's wall clock closes no bar by its grace while
-the test waits. A kill comes after a minute's opening trades or the rest went out: a random
-0-1 s later (before the worker read them, mid-batch, or after), or the instant the worker's
-first output of them is on the log (between its outputs and its state write, mostly).
+Bars and VPIN's time bars close by later trades only (a grace of ten years), so the
+worker's wall clock closes none while the test waits. A kill comes after a minute's opening
+trades or the rest went out: a random 0-1 s later (before the worker read them, mid-batch, or
+after), or the instant the worker's first output of them is on the log (between its outputs
+and its state write, mostly).
 
 Features join VPIN readings by arrival in a live worker and by event time in a replay (see
 processors/features.py), so the features compared are the indicator values, not the joined
@@ -77,16 +78,20 @@ pytestmark = pytest.mark.slow
 
 NS = 1_000_000_000
 MINUTE_NS = 60 * NS
-# a day ahead of the wall clock: the worker's clock (wall time) then closes no bar by its
-# grace while the test waits between a minute's opening trades and the rest; later trades do
-START_NS = (time.time_ns() // MINUTE_NS + 24 * 60) * MINUTE_NS
+# before every other test's tape (engines reading bars whole drop bars older than the newest)
+START_NS = 1_650_000_000 * NS
+# bars and VPIN's time bars close by later trades only: by their grace on the worker's clock
+# (wall time, years after the tape) they would close while the test waits between a minute's
+# opening trades and the rest
+GRACE_MS = str(10 * 365 * 86_400_000)
 MINUTES, KILLS, SYMBOLS = 32, 20, 3
 ENGINES = "bars,vpin,features,sma_cross,pretrade,execution,portfolio"
 STEP_TIMEOUT_S = 180  # a restarted worker's start and group join, on a loaded machine
-VPIN = {"bar_seconds": "10", "window": "5", "sigma_bars": "10", "cdf_window": "20"}
-STRATEGY = {"sma_cross.fast": "3", "sma_cross.slow": "8", "sma_cross.quantity": "10",
-            "execution.fill_model": "bar", "execution.slippage_bps": "5",
-            "execution.fee_bps": "2", "portfolio.cash": "1000000"}
+VPIN = {"bar_seconds": "10", "window": "5", "sigma_bars": "10", "cdf_window": "20",
+        "grace_ms": GRACE_MS}
+OTHERS = {"bars.grace_ms": GRACE_MS, "sma_cross.fast": "3", "sma_cross.slow": "8",
+          "sma_cross.quantity": "10", "execution.fill_model": "bar",
+          "execution.slippage_bps": "5", "execution.fee_bps": "2", "portfolio.cash": "1000000"}
 # output topic -> the model on it, and the fields that single out the test's records
 OUTPUTS: dict[str, str] = {
     "market.bars.1m": "Bar", "logic.vpin": "VpinReading", "logic.features": "FeatureVector",
@@ -133,7 +138,7 @@ def backtest(tape: list[Trade], account: str, volume: int, tmp: Path) -> dict[st
         writer.writerows([t.ts_event, t.symbol, t.price, t.size, t.aggressor] for t in tape)
     sets = [f"vpin.{k}={v}" for k, v in VPIN.items()]
     sets += [f"vpin.bucket_volume.default={volume}", f"sma_cross.account={account}",
-             *(f"{k}={v}" for k, v in STRATEGY.items())]
+             *(f"{k}={v}" for k, v in OTHERS.items())]
     assert main(["backtest", "-i", str(tape_file), "--strategy", "sma_cross",
                  *(arg for s in sets for arg in ("--set", s)), "--out", str(out)]) == 0
     return {topic: [_from_parquet(MODELS[model], row)
@@ -151,7 +156,7 @@ def worker_settings(account: str, volume: int) -> dict[str, str]:
     """The backtest's parameters as the worker's NAUTILUS_<ENGINE>__<PARAM> variables."""
     settings = {f"vpin__{k}": v for k, v in VPIN.items()}
     settings["vpin__bucket_volume"] = json.dumps({"default": volume})
-    settings.update({k.replace(".", "__"): v for k, v in STRATEGY.items()})
+    settings.update({k.replace(".", "__"): v for k, v in OTHERS.items()})
     return {**settings, "sma_cross__account": account, "fetch_max_wait_ms": "20"}
 
 
