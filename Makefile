@@ -49,12 +49,15 @@ up: install ## run everything: embedded broker + PostgreSQL, feed, workers, API
 
 # The tests that start no subprocesses run in TEST_PROCESSES pytest processes (pytest-xdist;
 # each has its own embedded broker and PostgreSQL), then the slow ones (workers, `up`: they
-# start processes of their own and wait on them) one at a time.
+# start processes of their own and mostly wait on them; one at a time they kept 2 cores at a
+# load of about 1) in SLOW_TEST_PROCESSES.
 TEST_PROCESSES ?= 2
+SLOW_TEST_PROCESSES ?= 2
 
 test: install compose-check pglite ## validate docker-compose.yml, then run the test suite
 	@$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_PROCESSES) --durations=10; rc=$$?; \
-	if [ $$rc -eq 0 ]; then $(BIN)/python -m pytest -q -m slow --durations=20; rc=$$?; fi; \
+	if [ $$rc -eq 0 ]; then $(BIN)/python -m pytest -q -m slow -n $(SLOW_TEST_PROCESSES) \
+		--durations=20; rc=$$?; fi; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests: failing" >&2; fi; \
 	exit $$rc
 
