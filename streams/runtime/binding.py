@@ -328,8 +328,9 @@ class EngineBinding:
                 route.topic, columns[self.plan.key_field], partitions[rows],
                 origin_partitions[rows], origin_offsets[rows],
             )
-            if route.topic in self._sequences:
-                fresh &= self._after_newest(route.topic, columns)
+            if route.topic in self._sequences:  # of the rows not re-delivered
+                fresh[fresh] = self._after_newest(
+                    route.topic, {name: col[fresh] for name, col in columns.items()})
             if not fresh.all():
                 columns = {name: col[fresh] for name, col in columns.items()}
                 rows = rows[fresh]
@@ -411,11 +412,7 @@ class EngineBinding:
             handled = self._handled.setdefault(partition, {})
             handled[origin] = max(newest, handled.get(origin, -1))
             ceiling[origin] = max(newest, ceiling.get(origin, -1))
-        skipped = int((~fresh).sum())
-        if skipped:
-            self.counters.redelivered_skipped += skipped
-            log.info("skipping re-delivered records engine=%s topic=%s count=%d",
-                     self.name, topic, skipped)
+        self._count_skipped(topic, int((~fresh).sum()), "re-delivered")
         return fresh
 
     def _after_newest(self, topic: str, columns: codec.Columns) -> np.ndarray:
@@ -431,12 +428,14 @@ class EngineBinding:
                 after[i] = False
             else:  # written with the key's state: the state written includes this row
                 newest[topic] = sequence
-        skipped = int((~after).sum())
+        self._count_skipped(topic, int((~after).sum()), "re-published")
+        return after
+
+    def _count_skipped(self, topic: str, skipped: int, why: str) -> None:
         if skipped:
             self.counters.redelivered_skipped += skipped
-            log.info("skipping re-published records engine=%s topic=%s count=%d",
-                     self.name, topic, skipped)
-        return after
+            log.info("skipping %s records engine=%s topic=%s count=%d",
+                     why, self.name, topic, skipped)
 
     def _fresh_by_key(self, keys: np.ndarray, offsets: np.ndarray, origin: str) -> np.ndarray:
         inverse, uniq = pd.factorize(keys)

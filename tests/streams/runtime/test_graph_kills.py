@@ -48,7 +48,6 @@ from pathlib import Path
 
 import orjson
 import psycopg
-import pyarrow.parquet as pq
 import pytest
 from confluent_kafka import TopicPartition
 from psycopg import sql
@@ -62,7 +61,7 @@ from streams.schema import MODELS, Event, Trade
 from streams.settings import Settings
 from streams.sink.runner import Sink, SinkConfig
 from streams.sink.tables import TABLES, Source, catalog_routes
-from tests.streams.runtime.trading_loop import CONSUMED, Loop, Tail
+from tests.streams.runtime.trading_loop import CONSUMED, Loop, Tail, read_outputs
 from tests.streams.runtime.workers import (
     assert_no_offset_jumps,
     log_ends,
@@ -141,15 +140,7 @@ def backtest(tape: list[Trade], account: str, volume: int, tmp: Path) -> dict[st
              *(f"{k}={v}" for k, v in OTHERS.items())]
     assert main(["backtest", "-i", str(tape_file), "--strategy", "sma_cross",
                  *(arg for s in sets for arg in ("--set", s)), "--out", str(out)]) == 0
-    return {topic: [_from_parquet(MODELS[model], row)
-                    for row in pq.read_table(out / f"{topic}.parquet").to_pylist()]
-            for topic, model in OUTPUTS.items()}
-
-
-def _from_parquet(model: type[Event], row: dict) -> Event:
-    """A record from its Parquet row (dicts are JSON text there: streams/outputs.py)."""
-    return model.model_validate({k: orjson.loads(v) if isinstance(v, str) and "dict" in str(
-        model.model_fields[k].annotation) else v for k, v in row.items()})
+    return read_outputs(out, {topic: MODELS[model] for topic, model in OUTPUTS.items()})
 
 
 def worker_settings(account: str, volume: int) -> dict[str, str]:

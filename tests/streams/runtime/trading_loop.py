@@ -96,9 +96,21 @@ def backtest(loop: Loop, tmp: Path) -> dict[str, list[Event]]:
     sets = [f"{name.replace('__', '.')}={value}" for name, value in loop.settings().items()]
     assert main(["backtest", "-i", str(bar_file), "--strategy", "sma_cross",
                  *(arg for s in sets for arg in ("--set", s)), "--out", str(out)]) == 0
-    return {topic: [model.model_validate(row)
+    return read_outputs(out, MODELS)
+
+
+def read_outputs(out: Path, models: dict[str, type[Event]]) -> dict[str, list[Event]]:
+    """A backtest's or replay's output files, OUT/<topic>.parquet, as records by topic (a
+    dict is JSON text there: streams/outputs.py)."""
+    def record(model: type[Event], row: dict) -> Event:
+        return model.model_validate({
+            k: orjson.loads(v) if isinstance(v, str) and "dict" in str(
+                model.model_fields[k].annotation) else v
+            for k, v in row.items()})
+
+    return {topic: [record(model, row)
                     for row in pq.read_table(out / f"{topic}.parquet").to_pylist()]
-            for topic, model in MODELS.items()}
+            for topic, model in models.items()}
 
 
 class Tail:
