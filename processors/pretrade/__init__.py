@@ -41,6 +41,14 @@ flat with the working orders on its side) skips the position, exposure, toxicity
 checks. Prices: the reference price (market.bars.1m as broadcast: the newest close, i.e.
 the last trade of the newest 1-minute bar, see market.py), else the account's newest fill.
 
+Arrival order: an order is checked against the fills and order events that have arrived.
+One bar can both fill a working order (execution: one hop to here) and make the strategy's
+next order (features, then the strategy): a live worker may apply that fill before it checks
+the order, a replay checks the order first (equal times by topic name, streams/graph.py).
+The position and working orders a reason quotes can then differ between the two, and so can
+a decision that hangs on crediting the fill (a buy's limit counts the position, not the
+working sells that will reduce it).
+
 Trading state per account: ACTIVE, REDUCING (only reduces pass), HALTED (nothing passes). A
 RiskCommand on logic.risk.commands (keyed by account) sets it: `halt` HALTED, `reduce`
 REDUCING, `resume` ACTIVE, applied in arrival order. A halt also cancels, in the same batch,
