@@ -30,8 +30,9 @@ processors/features.py), so the features compared are the indicator values, not 
 readings. Likewise pre-trade risk sees an order and a fill in arrival order: a bar that fills
 a working order (execution, one hop) and makes the strategy's next order (features, then the
 strategy: two hops) reaches it by two paths, and the replay checks the order before the fill
-while a live worker may apply the fill first. The decision is the same in this tape (the
-toxicity gate rejects a buy whether the position is 10 with the sell working or 0 after it),
+while a live worker may apply the fill first. The decisions are the same in this test's tape
+(one tape in every run: its orders that meet a fill of the same instant are buys, which the
+toxicity gate treats alike whether the position is 10 with the sell working or 0 after it);
 the numbers a rejection's reason quotes are not, so a reason is compared without them.
 """
 
@@ -132,6 +133,17 @@ def minutes_of(tape: list[Trade]) -> list[tuple[list[Trade], list[Trade]]]:
             opening.append(t.model_copy(update={"ts_event": start, "ts_init": start}))
     assert all(len(opening) == SYMBOLS for opening, _ in steps), "a symbol missed a minute"
     return steps
+
+
+def graph_tape(symbols: list[str]) -> list[Trade]:
+    """The same tape in every run, under the run's own symbols (the simulated market draws
+    each symbol's start price from its name)."""
+    named = [f"GRAPH{i}" for i in range(SYMBOLS)]
+    market = SimMarket(named, seed=5, trades_per_s=15, quote_every=0, depth_every=0,
+                       informed_probability=0.2)
+    renamed = dict(zip(named, symbols, strict=True))
+    return [t.model_copy(update={"symbol": renamed[t.symbol]})
+            for t in sim_trades(market, START_NS, MINUTES * 60)]
 
 
 def backtest(tape: list[Trade], account: str, volume: int, tmp: Path) -> dict[str, list[Event]]:
@@ -237,9 +249,7 @@ def test_twenty_sigkills_over_the_whole_graph_leave_the_rows_of_an_uninterrupted
     tag = uuid.uuid4().hex[:6].upper()
     symbols = [f"G{tag}{i}" for i in range(SYMBOLS)]
     account = f"GRAPH{tag}"
-    market = SimMarket(symbols, seed=5, trades_per_s=15, quote_every=0, depth_every=0,
-                       informed_probability=0.2)
-    steps = minutes_of(sim_trades(market, START_NS, MINUTES * 60))
+    steps = minutes_of(graph_tape(symbols))
     tape = [t for opening, rest in steps for t in opening + rest]
     volume = sum(t.size for t in tape) // (MINUTES * SYMBOLS * 4)  # ~4 buckets a minute
     expected = backtest(tape, account, volume, tmp_path)
