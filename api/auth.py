@@ -94,7 +94,8 @@ def _take_rate(request: Request, key: str, settings: Settings) -> None:
 
 
 RequireRead = Depends(require_scope("read"))
-# What every route behind RequireRead / RequireAdmin may answer besides its own responses.
+# What every route behind RequireRead / RequireAdmin may answer besides its own responses
+# (tokens are checked against the database, so each of them may also answer 503).
 AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_401_UNAUTHORIZED: {
         "model": ErrorBody,
@@ -103,8 +104,13 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
     status.HTTP_403_FORBIDDEN: {
         "model": ErrorBody, "description": "the token's scope does not reach this route"},
     status.HTTP_429_TOO_MANY_REQUESTS: {
-        "model": ErrorBody, "description": "the token's request rate is over its limit; "
-                                           "`Retry-After` says in how many seconds to retry"},
+        "model": ErrorBody, "description": "the token's request rate is over its limit",
+        "headers": {"Retry-After": {
+            "description": "whole seconds until the token may send a request again",
+            "schema": {"type": "integer", "minimum": 1}}}},
+    status.HTTP_503_SERVICE_UNAVAILABLE: {
+        "model": ErrorBody, "description": "the database (where tokens and data are read) or "
+                                           "the broker is down or not configured"},
 }
 RequireAdmin = Depends(require_scope("admin"))
 

@@ -86,6 +86,25 @@ def test_the_routes_that_take_a_body_document_413(api_client: TestClient) -> Non
                for documented in with_a_body.values()), with_a_body
 
 
+def test_every_protected_route_documents_429_with_retry_after_and_503(
+    api_client: TestClient,
+) -> None:
+    spec = api_client.get("/openapi.json").json()
+
+    protected = {f"{method.upper()} {path}": op["responses"]
+                 for path, operations in spec["paths"].items()
+                 for method, op in operations.items() if "401" in op["responses"]}
+
+    assert len(protected) > 10
+    error_body = {"$ref": "#/components/schemas/ErrorBody"}
+    assert {route for route, answers in protected.items()
+            if answers.get("429", {}).get("headers", {}).get("Retry-After", {})
+            .get("schema", {}).get("type") != "integer"} == set()
+    assert {route for route, answers in protected.items()
+            if "503" not in answers
+            or answers["503"]["content"]["application/json"]["schema"] != error_body} == set()
+
+
 def test_a_token_over_its_rate_is_refused_with_429_and_retry_after(
     api_settings: Settings, read_headers: dict[str, str], admin_headers: dict[str, str]
 ) -> None:
