@@ -38,6 +38,7 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
 import threading
 import time
@@ -350,7 +351,7 @@ class Stack:
         for stage in (producers, sinks):
             stop_processes([c.process for c in stage], CHILD_STOP_GRACE_S)
         for child in self.children:
-            log.info("child stopped name=%s code=%s", child.name, child.process.returncode)
+            log.info("child stopped name=%s %s", child.name, exit_status(child.process.returncode))
 
     def stop(self) -> None:
         """Stop everything started so far, newest first; safe to call twice."""
@@ -527,9 +528,21 @@ def _http_ok(url: str) -> bool:
         return False
 
 
+def exit_status(returncode: int | None) -> str:
+    """`code=N` for an exit, `signal=NAME` for a process a signal ended (Popen's -N): uvicorn
+    re-raises the SIGTERM `up` stops it with once its shutdown is complete, so the API's
+    clean stop reads `signal=SIGTERM`, not a bare -15."""
+    if returncode is not None and returncode < 0:
+        try:
+            return f"signal={signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"signal={-returncode}"
+    return f"code={returncode}"
+
+
 def _died(child: Child) -> str:
     return (f"child exited name={child.name} pid={child.process.pid} "
-            f"code={child.process.returncode} log={child.log_path}")
+            f"{exit_status(child.process.returncode)} log={child.log_path}")
 
 
 def _remove_endpoints(path: Path) -> None:

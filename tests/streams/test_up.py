@@ -152,6 +152,7 @@ def test_up_serves_and_stops_cleanly_on_sigint(run_up: StartUp, base_env: dict[s
     assert ready.status_code == 200, ready.text
     assert code == 0, up.output()
     assert "Nautilus Streams is up" in up.output()
+    assert "child stopped name=api" in up.output() and "code=-" not in up.output()
     for expected in ("tansu", "postgres", "streams worker", "streams api"):
         assert any(expected in c for c in commands), (expected, commands)
     _assert_nothing_left(up, endpoints, procs)
@@ -186,6 +187,7 @@ def test_up_restarts_a_child_that_dies_and_stops_everything_on_a_crash_loop(
     assert up_ran_on and code == 1, out
     assert restarted_args[restarted_args.index("--backfill-minutes") + 1] == "0"
     assert "child exited name=feed" in out and "restarting it in 1 s (restart 1)" in out
+    assert f"child exited name=feed pid={killed[0]} signal=SIGKILL" in out
     assert "child restarted name=feed" in out
     assert f"it exited {CRASH_LOOP_RUNS} times in a row" in out and "(a crash loop)" in out
     _assert_nothing_left(up, endpoints, procs)
