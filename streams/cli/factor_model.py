@@ -81,7 +81,7 @@ def _model(args: argparse.Namespace) -> int:
     days = result.factor_returns.index.to_numpy().astype("datetime64[D]")
     span = f"{days[0]} to {days[-1]}" if len(days) else "none: too little history"
     print(f"factor model: {len(result.factors)} factors, {len(days)} days fitted ({span}), "
-          f"{len(result.dropped_symbols)} bar symbols without reference data; "
+          f"bar symbols without reference data: {len(result.dropped_symbols)}; "
           f"wrote {', '.join(OUTPUTS)} to {args.out}")
     return 0
 
@@ -119,6 +119,7 @@ def _params(overrides: list[str]) -> FactorModelParams:
     try:
         return FactorModelParams(**values)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}"
-                             for e in exc.errors())
+        problems = "; ".join(
+            ": ".join([*map(str, e["loc"]), e["msg"].removeprefix("Value error, ")])
+            for e in exc.errors())
         raise ConfigError(f"--set: {problems}") from None
