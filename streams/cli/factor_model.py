@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import textwrap
 from pathlib import Path
 
 import pandas as pd
@@ -39,10 +40,11 @@ market_cap [, book_to_price, sales_to_price, cash_flow_to_price]; bar symbols wi
 row are left out (model.json lists them).
 
 Writes to --out:
-""" + "".join(f"  {name:<22} {what}\n" for name, what in OUTPUTS.items())
+""" + "".join(textwrap.fill(what, 88, initial_indent=f"  {name:<22} ",
+                           subsequent_indent=" " * 25) + "\n" for name, what in OUTPUTS.items())
 EXAMPLES = """\
 examples:
-  nautilus-streams factors model --bars data/daily --reference data/reference.csv --out fm
+  nautilus-streams factors model --bars daily/ --reference reference.csv --out fm
   nautilus-streams factors model --bars bars_1m.csv.gz --reference ref.csv --out fm \\
       --set momentum_days=252 --set covariance_half_life=60
 """
@@ -60,9 +62,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--bars", type=Path, action="append", required=True,
                        metavar="FILE_OR_DIR",
                        help="a bar file, or a directory of them (repeatable). "
-                       "Example: --bars data/daily")
+                       "Example: --bars daily/")
     model.add_argument("--reference", type=Path, required=True, metavar="FILE",
-                       help="the reference-data CSV. Example: --reference data/reference.csv")
+                       help="the reference-data CSV. Example: --reference reference.csv")
     model.add_argument("--out", type=Path, required=True, metavar="DIR",
                        help="directory for the output files. Example: --out fm")
     model.add_argument(

@@ -4,7 +4,7 @@ A CSV file with a header: `symbol`, `sector`, `market_cap` (positive, in any cur
 the same for every symbol) and optionally `book_to_price`, `sales_to_price`,
 `cash_flow_to_price` (value descriptors; an empty cell is a missing value). One row per
 symbol; the values hold for every day (fundamentals by date come with the data-source
-issue). Example: data/reference.example.csv.
+issue). The README's "Factor model" section has an example.
 """
 
 from __future__ import annotations

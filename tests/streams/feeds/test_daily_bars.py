@@ -3,6 +3,7 @@ or directories) and the reference-data file: what they read and what they refuse
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from streams.exceptions import InputFileError
 from streams.feeds.daily_bars import read_daily_closes
 from streams.feeds.reference import read_reference
+from streams.outputs import write_csv, write_parquet
+from streams.schema import Bar
 
 MINUTE_NS = 60 * 1_000_000_000
 MIDNIGHT = pd.Timestamp("2024-03-05", tz="UTC").value  # a Tuesday
@@ -91,3 +94,17 @@ def test_bad_reference_files_are_refused_with_the_line(tmp_path: Path, text: str
     (tmp_path / "ref.csv").write_text(text)
     with pytest.raises(InputFileError, match=message):
         read_reference(tmp_path / "ref.csv")
+
+
+@pytest.mark.parametrize("suffix", ["csv", "parquet"])
+def test_reads_the_bar_files_replay_writes(tmp_path: Path, suffix: str) -> None:
+    bars = [Bar(bar_id=f"AAA@1m@{start}", symbol="AAA", start_ns=start, open=Decimal("10"),
+                high=Decimal("10.5"), low=Decimal("9.5"), close=Decimal(close), volume=3,
+                ts_event=start + MINUTE_NS, ts_init=start + MINUTE_NS)
+            for start, close in [(MIDNIGHT - MINUTE_NS, "10.25"), (MIDNIGHT, "10.125")]]
+    path = tmp_path / f"market.bars.1m.{suffix}"
+    write = write_csv if suffix == "csv" else write_parquet
+    write([bar.model_dump(mode="python") for bar in bars], Bar, path)
+    closes = read_daily_closes([path])
+    assert [str(d) for d in closes.dates] == ["2024-03-04", "2024-03-05"]
+    np.testing.assert_array_equal(closes.close[:, 0], [10.25, 10.125])
