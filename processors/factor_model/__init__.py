@@ -40,8 +40,9 @@ from processors.factor_model.model import (
     FactorModelResult,
     estimate,
     ewma_covariance,
+    ewma_covariances,
 )
 from processors.factor_model.params import FactorModelParams
 
 __all__ = ["MARKET", "STYLES", "VALUE_DESCRIPTORS", "DailyCloses", "FactorModelParams",
-           "FactorModelResult", "estimate", "ewma_covariance"]
+           "FactorModelResult", "estimate", "ewma_covariance", "ewma_covariances"]

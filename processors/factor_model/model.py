@@ -109,15 +109,26 @@ def estimate(closes: DailyCloses, reference: pd.DataFrame,
 
 
 def ewma_covariance(factor_returns: pd.DataFrame, half_life_days: float) -> pd.DataFrame:
-    """sum_t w_t f_t f_t' / sum_t w_t over the days fitted, zero mean (RiskMetrics), w_t
-    halving every `half_life_days` back from the last day (weight 1); NaN without days."""
-    f = factor_returns.to_numpy()
-    age = np.arange(f.shape[0])[::-1]
-    weights = 0.5 ** (age / half_life_days)
-    covariance = (f * weights[:, None]).T @ f / weights.sum() if f.shape[0] else \
-        np.full((f.shape[1], f.shape[1]), np.nan)
+    """The EWMA covariance as of the last day (`ewma_covariances`); NaN without days."""
+    k = factor_returns.shape[1]
+    by_day = ewma_covariances(factor_returns.to_numpy(), half_life_days)
+    covariance = by_day[-1] if len(by_day) else np.full((k, k), np.nan)
     return pd.DataFrame(covariance, index=pd.Index(factor_returns.columns, name="factor"),
                         columns=factor_returns.columns)
+
+
+def ewma_covariances(factor_returns: np.ndarray, half_life_days: float) -> np.ndarray:
+    """(days, k, k): as of each day t, sum_s<=t w_s f_s f_s' / sum_s<=t w_s, zero mean
+    (RiskMetrics), w_s = 2^(-(t - s) / `half_life_days`)."""
+    decay = 0.5 ** (1 / half_life_days)
+    k = factor_returns.shape[1]
+    products, weight = np.zeros((k, k)), 0.0
+    out = np.empty((len(factor_returns), k, k))
+    for day, f in enumerate(factor_returns):
+        products = decay * products + np.outer(f, f)
+        weight = decay * weight + 1.0
+        out[day] = products / weight
+    return out
 
 
 def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -1,5 +1,6 @@
 """`nautilus-streams factors model`: the daily cross-sectional factor model over bar files and
-a reference-data file (processors/factor_model), written to files."""
+a reference-data file (processors/factor_model), written to files and, with --publish, to
+logic.factor.returns and logic.factor.exposures (streams/factor_publish.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,14 @@ import pandas as pd
 from pydantic import ValidationError
 
 from processors.factor_model import FactorModelParams, FactorModelResult, estimate
+from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
+from streams.factor_publish import EXPOSURES_TOPIC, RETURNS_TOPIC, publish
 from streams.feeds.daily_bars import read_daily_closes
 from streams.feeds.reference import read_reference
+from streams.settings import get_settings
 
+DEFAULT_NAME = "style"
 OUTPUTS = {
     "factor_returns.csv": "date, then one column per factor: market, the sectors (by name), "
                           "momentum, size, value (when the reference has value descriptors)",
@@ -47,6 +52,7 @@ examples:
   nautilus-streams factors model --bars daily/ --reference reference.csv --out fm
   nautilus-streams factors model --bars bars_1m.csv.gz --reference ref.csv --out fm \\
       --set momentum_days=252 --set covariance_half_life=60
+  nautilus-streams factors model --bars daily/ --reference reference.csv --out fm --publish
 """
 
 
@@ -73,11 +79,22 @@ def register(sub: argparse._SubParsersAction) -> None:
             f"{name} (default {field.default})"
             for name, field in FactorModelParams.model_fields.items())
         + ". Example: --set momentum_days=252")
+    model.add_argument(
+        "--publish", action="store_true",
+        help="also publish the fit: one FactorReturns per day (with the EWMA covariance as of "
+        f"the day) to {RETURNS_TOPIC}, one FactorExposure per symbol and day (styles and "
+        f"residual) to {EXPOSURES_TOPIC}; the sink stores them (tables factor_returns, "
+        "factor_exposures) and the API serves them. Uses KAFKA_BROKERS, else the broker of a "
+        "running `up`")
+    model.add_argument("--name", default=DEFAULT_NAME, type=_name,
+                       help=f"the model's name in published records (default: {DEFAULT_NAME}). "
+                       "Example: --name us_style")
     model.set_defaults(handler=_model)
 
 
 def _model(args: argparse.Namespace) -> int:
     params = _params(args.overrides)
+    brokers = reachable_kafka_brokers(get_settings()) if args.publish else None
     result = estimate(read_daily_closes(args.bars), read_reference(args.reference), params)
     write_outputs(result, params, args.out)
     days = result.factor_returns.index.to_numpy().astype("datetime64[D]")
@@ -85,6 +102,10 @@ def _model(args: argparse.Namespace) -> int:
     print(f"factor model: {len(result.factors)} factors, {len(days)} days fitted ({span}), "
           f"bar symbols without reference data: {len(result.dropped_symbols)}; "
           f"wrote {', '.join(OUTPUTS)} to {args.out}")
+    if brokers is not None:
+        sent = publish(brokers, result, args.name, params.covariance_half_life)
+        print(f"published {sent.returns} records to {RETURNS_TOPIC} and {sent.exposures} to "
+              f"{EXPOSURES_TOPIC} (model {args.name})")
     return 0
 
 
@@ -108,6 +129,12 @@ def write_outputs(result: FactorModelResult, params: FactorModelParams, out: Pat
         "covariance_as_of": days[-1] if days else None,
         "symbols_without_reference": list(result.dropped_symbols),
     }, indent=2) + "\n")
+
+
+def _name(text: str) -> str:
+    if not 1 <= len(text) <= 64:
+        raise argparse.ArgumentTypeError("a model name has 1 to 64 characters")
+    return text
 
 
 def _params(overrides: list[str]) -> FactorModelParams:

@@ -12,6 +12,8 @@ from streams.schema.logic import (
     DeadLetter,
     EngineHealth,
     EngineMetrics,
+    FactorExposure,
+    FactorReturns,
     FeatureVector,
     MarginState,
     MicrostructureFeatures,
@@ -44,6 +46,7 @@ MODELS: dict[str, type[Event]] = {
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
         RiskReport, RiskCommand, AnalyticsResult,
         EngineHealth, EngineMetrics, DeadLetter,
+        FactorReturns, FactorExposure,
     )
 }
 STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.STORED}
@@ -56,4 +59,5 @@ __all__ = [
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
     "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",
     "VpinReading",
+    "FactorExposure", "FactorReturns",
 ]
