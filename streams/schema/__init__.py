@@ -57,7 +57,7 @@ __all__ = [
     "Bar", "DeadLetter", "DepthSnapshot",
     "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
+    "FactorExposure", "FactorReturns",
     "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",
     "VpinReading",
-    "FactorExposure", "FactorReturns",
 ]
