@@ -13,10 +13,10 @@ import pandas as pd
 from pydantic import ValidationError
 
 from processors.factor_model import FactorModelParams, FactorModelResult, estimate
-from streams.endpoints import reachable_kafka_brokers
+from streams.endpoints import database_url, reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.factor_publish import EXPOSURES_TOPIC, RETURNS_TOPIC, publish
-from streams.feeds.daily_bars import read_daily_closes
+from streams.feeds.daily_bars import database_daily_closes, read_daily_closes
 from streams.feeds.reference import read_reference
 from streams.settings import get_settings
 
@@ -40,9 +40,10 @@ factor returns. Definitions: README "Factor model".
 
 Bar files: CSV (.csv, .csv.gz) or Parquet with symbol, close and date (YYYY-MM-DD) or
 ts_event [, start_ns] (1-minute bar files as `feed file` reads them): each symbol's day
-closes at its last bar of the UTC day. Reference file: CSV with symbol, sector,
-market_cap [, book_to_price, sales_to_price, cash_flow_to_price]; bar symbols without a
-row are left out (model.json lists them).
+closes at its last bar of the UTC day. --from-database reads the same closes from the
+database's bars_1d instead. Reference file: CSV with symbol, sector, market_cap [,
+book_to_price, sales_to_price, cash_flow_to_price]; bar symbols without a row are left
+out (model.json lists them).
 
 Writes to --out:
 """ + "".join(textwrap.fill(what, 88, initial_indent=f"  {name:<22} ",
@@ -53,6 +54,7 @@ examples:
   nautilus-streams factors model --bars bars_1m.csv.gz --reference ref.csv --out fm \\
       --set momentum_days=252 --set covariance_half_life=60
   nautilus-streams factors model --bars daily/ --reference reference.csv --out fm --publish
+  nautilus-streams factors model --from-database --reference reference.csv --out fm
 """
 
 
@@ -65,10 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "model", help="fit the daily cross-sectional style factor model (toraniko) to files",
         formatter_class=argparse.RawDescriptionHelpFormatter, description=DESCRIPTION,
         epilog=EXAMPLES)
-    model.add_argument("--bars", type=Path, action="append", required=True,
-                       metavar="FILE_OR_DIR",
-                       help="a bar file, or a directory of them (repeatable). "
-                       "Example: --bars daily/")
+    source = model.add_mutually_exclusive_group(required=True)
+    source.add_argument("--bars", type=Path, action="append", metavar="FILE_OR_DIR",
+                        help="a bar file, or a directory of them (repeatable). "
+                        "Example: --bars daily/")
+    source.add_argument("--from-database", action="store_true",
+                        help="read the daily closes of the reference symbols from the "
+                        "database's bars_1d (the 1-day rollup of the stored 1-minute bars) "
+                        "instead: DATABASE_URL, else the database of a running `up`")
     model.add_argument("--reference", type=Path, required=True, metavar="FILE",
                        help="the reference-data CSV. Example: --reference reference.csv")
     model.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -95,7 +101,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _model(args: argparse.Namespace) -> int:
     params = _params(args.overrides)
     brokers = reachable_kafka_brokers(get_settings()) if args.publish else None
-    result = estimate(read_daily_closes(args.bars), read_reference(args.reference), params)
+    reference = read_reference(args.reference)
+    closes = (database_daily_closes(database_url(get_settings()), list(reference.index))
+              if args.from_database else read_daily_closes(args.bars))
+    result = estimate(closes, reference, params)
     write_outputs(result, params, args.out)
     days = result.factor_returns.index.to_numpy().astype("datetime64[D]")
     span = f"{days[0]} to {days[-1]}" if len(days) else "none: too little history"

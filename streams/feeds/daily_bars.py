@@ -7,6 +7,10 @@ or ISO-8601 text; with an optional `start_ns`), so the 1-minute bar files of `fe
 `start_ns`, else the last nanosecond before `ts_event` (a bar ending at midnight closes the
 day before). A day's close is the close of its latest bar; two bars of a symbol with the
 same time are refused. A directory stands for the bar files in it (and below it).
+
+`database_daily_closes` reads the same closes from the database's `bars_1d` (the 1-day rollup
+of the stored 1-minute bars, UTC days by their start: migration 0004; a real-time continuous
+aggregate on TimescaleDB).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import pyarrow.parquet as pq
 
 from processors.factor_model import DailyCloses
 from streams.exceptions import InputFileError
+from streams.storage import connect
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
 
@@ -51,6 +56,21 @@ def read_daily_closes(paths: Sequence[Path]) -> DailyCloses:
     bars["day"] = bars["time"].dt.floor("D").dt.tz_localize(None)
     last = bars.groupby(["day", "symbol"], sort=True)["close"].last()
     table = last.unstack("symbol")
+    return DailyCloses(dates=table.index.to_numpy().astype("datetime64[D]"),
+                       symbols=tuple(table.columns), close=table.to_numpy(float))
+
+
+def database_daily_closes(database_url: str, symbols: Sequence[str]) -> DailyCloses:
+    """The closes of `symbols` in bars_1d, per UTC day."""
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT time, symbol, close::float8 FROM bars_1d"
+                            " WHERE symbol = ANY(%s) ORDER BY time, symbol",
+                            (list(symbols),)).fetchall()
+    if not rows:
+        raise InputFileError(f"bars_1d holds no bars of the {len(symbols)} reference symbols")
+    frame = pd.DataFrame(rows, columns=["time", "symbol", "close"])
+    frame["day"] = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None)
+    table = frame.pivot(index="day", columns="symbol", values="close")
     return DailyCloses(dates=table.index.to_numpy().astype("datetime64[D]"),
                        symbols=tuple(table.columns), close=table.to_numpy(float))
 
