@@ -80,6 +80,14 @@ def publish(brokers: str, result: FactorModelResult, model: str, covariance_half
             *, returns_topic: str = RETURNS_TOPIC,
             exposures_topic: str = EXPOSURES_TOPIC) -> Published:
     """Produce the model's records and wait until the broker has acknowledged all of them."""
+    try:
+        records = [(returns_topic, r.model, r)
+                   for r in factor_returns_records(result, model, covariance_half_life)]
+        records += [(exposures_topic, e.symbol, e) for e in exposure_records(result, model)]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise ConfigError(f"cannot publish the factor model: {'.'.join(map(str, error['loc']))}"
+                          f" {error['input']!r}: {error['msg']}") from None
     producer = kafka.producer(brokers, **{"message.timeout.ms": int(TIMEOUT_S * 1000),
                                           "allow.auto.create.topics": False})
     for topic in (returns_topic, exposures_topic):
@@ -91,20 +99,12 @@ def publish(brokers: str, result: FactorModelResult, model: str, covariance_half
             raise BrokerError(f"topic {topic} does not exist on broker {brokers} (run "
                               "`nautilus-streams topics apply`)")
     failures: list[str] = []
+    counts = {returns_topic: 0, exposures_topic: 0}
 
     def delivered(err: object, _msg: object) -> None:
         if err is not None:
             failures.append(str(err))
 
-    counts = {returns_topic: 0, exposures_topic: 0}
-    try:
-        records = [(returns_topic, r.model, r)
-                   for r in factor_returns_records(result, model, covariance_half_life)]
-        records += [(exposures_topic, e.symbol, e) for e in exposure_records(result, model)]
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        raise ConfigError(f"cannot publish the factor model: {'.'.join(map(str, error['loc']))}"
-                          f" {error['input']!r}: {error['msg']}") from None
     for topic, key, record in records:
         while True:
             try:

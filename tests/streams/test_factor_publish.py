@@ -5,6 +5,7 @@ databases, a re-published fit replacing nothing."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -17,7 +18,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from processors.factor_model import FactorModelParams, FactorModelResult, estimate
 from processors.factor_model import ewma_covariance as covariance_of
 from streams import codec, kafka
-from streams.exceptions import BrokerError
+from streams.exceptions import BrokerError, ConfigError
 from streams.factor_publish import exposure_records, factor_returns_records, publish
 from streams.feeds.daily_bars import read_daily_closes
 from streams.feeds.reference import read_reference
@@ -116,3 +117,13 @@ def test_the_sink_stores_the_records_and_a_refit_replaces_them(
     assert stored[0][3] == SYMBOLS
     assert rows[0] == 18 * SYMBOLS and rows[1] == SYMBOLS
     assert rows[2] == pytest.approx(fit.residuals["residual"].sum(), abs=1e-12)
+
+
+def test_a_symbol_the_wire_refuses_is_one_line_before_any_broker(
+    fit: FactorModelResult,
+) -> None:
+    renamed = fit.exposures.assign(symbol=fit.exposures["symbol"].replace("S003", "S 003"))
+    bad = dataclasses.replace(fit, exposures=renamed, residuals=fit.residuals.assign(
+        symbol=fit.residuals["symbol"].replace("S003", "S 003")))
+    with pytest.raises(ConfigError, match=r"cannot publish the factor model: symbol 'S 003'"):
+        publish("127.0.0.1:1", bad, "style", 15.0)  # nothing listens there

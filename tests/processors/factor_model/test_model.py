@@ -169,3 +169,23 @@ def test_estimate_refuses_a_sector_named_like_a_factor() -> None:
                              index=["S0", "S1"])
     with pytest.raises(ConfigError, match="clash"):
         estimate(_closes(3, 2), reference, FactorModelParams())
+
+
+def test_a_missing_bar_keeps_a_symbol_out_until_its_momentum_window_is_whole_again() -> None:
+    closes = _closes(30, 6, seed=2)
+    close = closes.close.copy()
+    close[12, 0] = np.nan  # S0 has no bar on day 12: no return on days 12 and 13
+    close[:20, 5] = np.nan  # S5 lists on day 20
+    closes = DailyCloses(closes.dates, closes.symbols, close)
+    reference = pd.DataFrame({"sector": ["A", "B"] * 3, "market_cap": np.linspace(1e9, 6e9, 6)},
+                             index=list(closes.symbols))
+    params = FactorModelParams(momentum_days=4, momentum_half_life=2, momentum_lag=1)
+    result = estimate(closes, reference, params)
+    days_in = result.residuals.groupby("symbol")["date"].apply(
+        lambda d: sorted((d - pd.Timestamp(closes.dates[0])).dt.days))
+    assert days_in["S1"] == list(range(5, 30))  # from 1 + 1 + 4 - 1
+    # S0's returns of days 12 and 13 are missing (so are those days), and lagged a day they
+    # are in the windows ending on days 13 to 17
+    assert days_in["S0"] == [*range(5, 12), *range(18, 30)]
+    assert days_in["S5"] == list(range(25, 30))  # returns from day 21, lagged from 22, + 4 - 1
+    assert np.isfinite(result.factor_returns.to_numpy()).all()
