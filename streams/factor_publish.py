@@ -52,20 +52,21 @@ def factor_returns_records(result: FactorModelResult, model: str,
 
 
 def exposure_records(result: FactorModelResult, model: str) -> Iterator[FactorExposure]:
-    """One record per symbol of each day's regression: its styles and residual return."""
+    """One record per symbol of each day's regression: its styles, residual return and
+    specific variance."""
     styles = [c for c in result.exposures.columns
               if c not in ("date", "symbol", "sector", "market_cap")]
     frame = result.exposures.merge(result.residuals, on=["date", "symbol"], validate="1:1")
     values = frame[styles].to_numpy()
-    for i, (day, symbol, sector, cap, residual) in enumerate(zip(
+    for i, (day, symbol, sector, cap, residual, variance) in enumerate(zip(
             frame["date"], frame["symbol"], frame["sector"], frame["market_cap"],
-            frame["residual"], strict=True)):
+            frame["residual"], frame["specific_variance"], strict=True)):
         ts = day_end_ns(day)
         yield FactorExposure(
             ts_event=ts, ts_init=ts, model=model, symbol=symbol, day=day.date(),
             sector=sector, market_cap=float(cap),
             exposures=dict(zip(styles, values[i].tolist(), strict=True)),
-            residual=float(residual))
+            residual=float(residual), specific_variance=float(variance))
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,8 @@ class DailyCloses:
 class FactorModelResult:
     """factor_returns: one row per day fitted (index `date`), columns `factors`.
     exposures: one row per day and symbol of the regression (date, symbol, sector,
-    market_cap, the styles). residuals: date, symbol, residual. covariance: factors x
+    market_cap, the styles). residuals: date, symbol, residual, specific_variance (the
+    EWMA of the symbol's squared residuals up to the day). covariance: factors x
     factors, as of the last day. `dropped_symbols`: bar symbols without reference data."""
 
     factors: tuple[str, ...]
@@ -80,6 +81,7 @@ def estimate(closes: DailyCloses, reference: pd.DataFrame,
     in_model = np.isfinite(returns) & np.isfinite(style_cube).all(axis=-1)
     winsorized = winsorize(np.where(in_model, returns, np.nan), params.returns_winsor)
     rows, exposure_parts, residual_parts, fitted_days = [], [], [], []
+    specific = SpecificVariance(len(symbols), params.covariance_half_life)
     for day in np.flatnonzero(in_model.any(axis=1)):
         members = np.flatnonzero(in_model[day])
         fit = fit_day(winsorized[day, members], market_cap[day, members],
@@ -92,8 +94,9 @@ def estimate(closes: DailyCloses, reference: pd.DataFrame,
             "date": date, "symbol": names, "sector": ref["sector"].to_numpy()[members],
             "market_cap": market_cap[day, members],
             **{n: style_cube[day, members, k] for k, n in enumerate(style_names)}}))
-        residual_parts.append(pd.DataFrame({"date": date, "symbol": names,
-                                            "residual": fit.residuals}))
+        residual_parts.append(pd.DataFrame({
+            "date": date, "symbol": names, "residual": fit.residuals,
+            "specific_variance": specific.update(members, fit.residuals)}))
     dates = pd.Index(closes.dates[fitted_days], name="date")
     factor_returns = pd.DataFrame(np.array(rows).reshape(len(rows), len(factors)),
                                   index=dates, columns=list(factors))
@@ -102,7 +105,7 @@ def estimate(closes: DailyCloses, reference: pd.DataFrame,
         factor_returns=factor_returns,
         exposures=_concat(exposure_parts, ["date", "symbol", "sector", "market_cap",
                                            *style_names]),
-        residuals=_concat(residual_parts, ["date", "symbol", "residual"]),
+        residuals=_concat(residual_parts, ["date", "symbol", "residual", "specific_variance"]),
         covariance=ewma_covariance(factor_returns, params.covariance_half_life),
         dropped_symbols=dropped,
     )
@@ -129,6 +132,25 @@ def ewma_covariances(factor_returns: np.ndarray, half_life_days: float) -> np.nd
         weight = decay * weight + 1.0
         out[day] = products / weight
     return out
+
+
+class SpecificVariance:
+    """Each symbol's EWMA of its squared residual returns, zero mean, over the days it was in
+    the regression: weights halving every `half_life_days` fitted days back, normalised to
+    sum to 1 over the symbol's own days."""
+
+    def __init__(self, symbols: int, half_life_days: float) -> None:
+        self._decay = 0.5 ** (1 / half_life_days)
+        self._squares = np.zeros(symbols)
+        self._weights = np.zeros(symbols)
+
+    def update(self, members: np.ndarray, residuals: np.ndarray) -> np.ndarray:
+        """Fold one fitted day in; the members' variances as of the day."""
+        self._squares *= self._decay
+        self._weights *= self._decay
+        self._squares[members] += residuals ** 2
+        self._weights[members] += 1.0
+        return self._squares[members] / self._weights[members]
 
 
 def _concat(parts: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:

@@ -26,7 +26,9 @@ OUTPUTS = {
                           "momentum, size, value (when the reference has value descriptors)",
     "exposures.csv": "date, symbol, sector, market_cap, then the style exposures, per symbol "
                      "of each day's regression",
-    "residuals.csv": "date, symbol, residual: the symbol's return the factors do not explain",
+    "residuals.csv": "date, symbol, residual: the symbol's return the factors do not "
+                     "explain; specific_variance: the EWMA of its squared residuals up to the "
+                     "day (half-life covariance_half_life)",
     "factor_covariance.csv": "factor, then one column per factor: the EWMA covariance of the "
                              "daily factor returns as of the last day",
     "model.json": "the parameters, factors, days fitted and symbols left out",

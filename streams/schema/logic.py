@@ -296,7 +296,10 @@ class FactorExposure(Event):
     """One symbol's exposures to a daily factor model's styles on one UTC `day`, and the
     residual return the factors leave it that day (logic.factor.exposures, keyed by symbol):
     its market exposure is 1 and its sector exposure 1 to `sector`, so only the styles are in
-    `exposures`. `ts_event` is the end of the day, as in FactorReturns."""
+    `exposures`. `specific_variance` is the EWMA of its squared residuals up to the day (the
+    half-life of the factor covariance): with FactorReturns' covariance C, the variance of a
+    portfolio x is x'B C B'x + sum x_i^2 specific_variance_i. `ts_event` is the end of the
+    day, as in FactorReturns."""
 
     STORED = Stored("factor_exposures", ("model", "symbol", "time"), on_conflict="update",
                     served=True)
@@ -308,6 +311,7 @@ class FactorExposure(Event):
     market_cap: float = Field(gt=0)
     exposures: dict[str, float]
     residual: float
+    specific_variance: float = Field(ge=0)
 
 
 class EngineHealth(Event):

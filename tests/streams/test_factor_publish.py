@@ -74,13 +74,14 @@ def test_published_records_read_back_equal_to_the_fit(
                  for _, _, _, value in kafka.read_all(kafka_brokers, exposures_topic)]
     by_key = {(e.day, e.symbol): e for e in exposures}
     assert len(by_key) == 18 * SYMBOLS
-    residuals = fit.residuals.set_index(["date", "symbol"])["residual"]
+    residuals = fit.residuals.set_index(["date", "symbol"])
     for row in fit.exposures.itertuples():
         record = by_key[(row.date.date(), row.symbol)]
         assert record.exposures == {"momentum": row.momentum, "size": row.size,
                                     "value": row.value}
         assert (record.sector, record.market_cap) == (row.sector, row.market_cap)
-        assert record.residual == residuals[(row.date, row.symbol)]
+        assert (record.residual, record.specific_variance) == tuple(
+            residuals.loc[(row.date, row.symbol), ["residual", "specific_variance"]])
 
 
 def test_publishing_to_a_missing_topic_is_one_line(kafka_brokers: str,

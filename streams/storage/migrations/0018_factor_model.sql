@@ -1,8 +1,9 @@
 -- 0018 the daily factor model (issue 17, section 2): logic.factor.returns, one row per model
 -- and day (the factor returns and the EWMA factor covariance as of the day, named numbers
 -- jsonb), and logic.factor.exposures, one row per model, symbol and day (style exposures
--- jsonb, residual return). `time` is the end of the UTC `day` (the next midnight), checked
--- against ns_to_timestamptz(ts_event) as in 0010; a later fit of a day replaces its rows.
+-- jsonb, residual return and its EWMA variance). `time` is the end of the UTC `day` (the
+-- next midnight), checked against ns_to_timestamptz(ts_event) as in 0010; a later fit of a
+-- day replaces its rows.
 CREATE TABLE factor_returns (
     time        timestamptz NOT NULL,
     ts_event    bigint      NOT NULL CHECK (ts_event >= 0),
@@ -17,16 +18,17 @@ CREATE TABLE factor_returns (
 );
 
 CREATE TABLE factor_exposures (
-    time        timestamptz      NOT NULL,
-    ts_event    bigint           NOT NULL CHECK (ts_event >= 0),
-    ts_init     bigint           NOT NULL CHECK (ts_init >= 0),
-    model       text             NOT NULL,
-    symbol      text             NOT NULL,
-    day         date             NOT NULL,
-    sector      text             NOT NULL,
-    market_cap  double precision NOT NULL CHECK (market_cap > 0),
-    exposures   jsonb            NOT NULL,
-    residual    double precision NOT NULL,
+    time               timestamptz      NOT NULL,
+    ts_event           bigint           NOT NULL CHECK (ts_event >= 0),
+    ts_init            bigint           NOT NULL CHECK (ts_init >= 0),
+    model              text             NOT NULL,
+    symbol             text             NOT NULL,
+    day                date             NOT NULL,
+    sector             text             NOT NULL,
+    market_cap         double precision NOT NULL CHECK (market_cap > 0),
+    exposures          jsonb            NOT NULL,
+    residual           double precision NOT NULL,
+    specific_variance  double precision NOT NULL CHECK (specific_variance >= 0),
     PRIMARY KEY (model, symbol, time),
     CHECK (time = ns_to_timestamptz(ts_event))
 );

@@ -37,8 +37,12 @@ def test_outputs_of_a_short_history(tmp_path: Path, capsys: pytest.CaptureFixtur
                                        "size", "value"]
     assert len(exposures) == 38 * 12 and "ZZZ" not in set(exposures["symbol"])
     residuals = pd.read_csv(out / "residuals.csv")
-    assert list(residuals.columns) == ["date", "symbol", "residual"]
+    assert list(residuals.columns) == ["date", "symbol", "residual", "specific_variance"]
     assert residuals[["date", "symbol"]].equals(exposures[["date", "symbol"]])
+    mine = residuals[residuals["symbol"] == "S000"]["residual"].to_numpy()
+    weights = 0.5 ** (np.arange(len(mine))[::-1] / 15)
+    assert residuals[residuals["symbol"] == "S000"]["specific_variance"].iloc[-1] == \
+        pytest.approx((weights * mine ** 2).sum() / weights.sum(), rel=1e-12)
     covariance = pd.read_csv(out / "factor_covariance.csv", index_col="factor")
     assert list(covariance.index) == list(covariance.columns) == factors
     np.testing.assert_allclose(covariance, ewma_covariance(returns, 15.0), rtol=1e-15)
