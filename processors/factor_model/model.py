@@ -52,6 +52,8 @@ def estimate(closes: DailyCloses, reference: pd.DataFrame,
     known = [s in reference.index for s in closes.symbols]
     symbols = tuple(s for s, k in zip(closes.symbols, known, strict=True) if k)
     dropped = tuple(s for s, k in zip(closes.symbols, known, strict=True) if not k)
+    if not symbols:
+        raise ConfigError(f"none of the {len(closes.symbols)} bar symbols has reference data")
     close = closes.close[:, np.asarray(known, bool)]
     ref = reference.loc[list(symbols)]
     sectors = tuple(sorted(ref["sector"].unique()))
@@ -71,7 +73,7 @@ def estimate(closes: DailyCloses, reference: pd.DataFrame,
         return np.where(present, values[None, :], np.nan)
 
     market_cap = per_day("market_cap")
-    exposure = {"momentum": styles.momentum(np.where(present, returns, np.nan), params),
+    exposure = {"momentum": styles.momentum(returns, params),
                 "size": styles.size(market_cap, params)}
     if "value" in style_names:
         exposure["value"] = styles.value(*(per_day(c) for c in VALUE_DESCRIPTORS))

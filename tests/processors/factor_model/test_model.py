@@ -189,3 +189,9 @@ def test_a_missing_bar_keeps_a_symbol_out_until_its_momentum_window_is_whole_aga
     assert days_in["S0"] == [*range(5, 12), *range(18, 30)]
     assert days_in["S5"] == list(range(25, 30))  # returns from day 21, lagged from 22, + 4 - 1
     assert np.isfinite(result.factor_returns.to_numpy()).all()
+
+
+def test_estimate_refuses_bars_without_any_reference_data() -> None:
+    reference = pd.DataFrame({"sector": ["A"], "market_cap": [1e9]}, index=["OTHER"])
+    with pytest.raises(ConfigError, match="none of the 2 bar symbols has reference data"):
+        estimate(_closes(3, 2), reference, FactorModelParams())
