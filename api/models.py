@@ -8,7 +8,7 @@ record carries `time` (ISO-8601 UTC) and `ts_event` (int ns). Each model has an 
 from __future__ import annotations
 
 import functools
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from types import UnionType
 from typing import Annotated, Any, Generic, Literal, TypeVar, Union, get_args, get_origin
@@ -76,8 +76,11 @@ def _example_value(name: str, annotation: Any) -> Any:
         return _example_value(name, args[0])
     if origin in (Union, UnionType):
         return _example_value(name, next(a for a in args if a is not type(None)))
+    if origin is dict and get_origin(args[1]) is dict:  # named rows of named numbers
+        return {"value": _example_value(name, args[1])}
     examples: dict[Any, Any] = {
         dict: {"value": 1.5}, list: [100, 200], bool: False, float: 0.5, Decimal: "187.42",
+        date: "2024-01-02",
         int: EXAMPLE_NS if name.startswith("ts_") else 60 * 10**9 if name.endswith("_ns") else 100,
         str: "AAPL" if name == "symbol" else f"{name.removesuffix('_id')}-1",
     }

@@ -13,11 +13,25 @@ import sys
 from collections.abc import Sequence
 
 from streams import process_logging
-from streams.cli import api, backtest, db, feed, replay, risk, sink, token, topics, up, worker
+from streams.cli import (
+    api,
+    backtest,
+    db,
+    factor_model,
+    feed,
+    replay,
+    risk,
+    sink,
+    token,
+    topics,
+    up,
+    worker,
+)
 from streams.exceptions import NautilusError
 from streams.settings import get_settings
 
-COMMAND_GROUPS = (up, topics, worker, sink, feed, replay, backtest, db, api, token, risk)
+COMMAND_GROUPS = (up, topics, worker, sink, feed, replay, backtest, db, api, token, risk,
+                  factor_model)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ from streams.schema.logic import (
     DeadLetter,
     EngineHealth,
     EngineMetrics,
+    FactorExposure,
+    FactorReturns,
     FeatureVector,
     MarginState,
     MicrostructureFeatures,
@@ -44,6 +46,7 @@ MODELS: dict[str, type[Event]] = {
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
         RiskReport, RiskCommand, AnalyticsResult,
         EngineHealth, EngineMetrics, DeadLetter,
+        FactorReturns, FactorExposure,
     )
 }
 STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.STORED}
@@ -54,6 +57,7 @@ __all__ = [
     "Bar", "DeadLetter", "DepthSnapshot",
     "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
+    "FactorExposure", "FactorReturns",
     "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",
     "VpinReading",
 ]

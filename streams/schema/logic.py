@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field, JsonValue
@@ -272,6 +273,45 @@ class AnalyticsResult(Event):
     periods: Int64 = Field(ge=0)
     final: bool = False
     values: dict[str, float | None]
+
+
+class FactorReturns(Event):
+    """One day's returns of the factors of a daily factor model (logic.factor.returns, keyed
+    by `model`; processors/factor_model): `returns` maps each factor (market, the sectors,
+    the styles) to its return that day, `covariance` is the EWMA covariance of the daily
+    factor returns up to and including the day (factor -> factor -> value; daily units), and
+    `symbols` the symbols of the day's regression. `ts_event` is the end of the UTC `day`
+    (the next midnight), when its last bar is in. A later fit of the day replaces the row."""
+
+    STORED = Stored("factor_returns", ("model", "time"), on_conflict="update", served=True)
+
+    model: str = Field(min_length=1, max_length=64)
+    day: date
+    returns: dict[str, float]
+    covariance: dict[str, dict[str, float]]
+    symbols: Int64 = Field(gt=0)
+
+
+class FactorExposure(Event):
+    """One symbol's exposures to a daily factor model's styles on one UTC `day`, and the
+    residual return the factors leave it that day (logic.factor.exposures, keyed by symbol):
+    its market exposure is 1 and its sector exposure 1 to `sector`, so only the styles are in
+    `exposures`. `specific_variance` is the EWMA of its squared residuals up to the day (the
+    half-life of the factor covariance): with FactorReturns' covariance C, the variance of a
+    portfolio x is x'B C B'x + sum x_i^2 specific_variance_i. `ts_event` is the end of the
+    day, as in FactorReturns."""
+
+    STORED = Stored("factor_exposures", ("model", "symbol", "time"), on_conflict="update",
+                    served=True)
+
+    model: str = Field(min_length=1, max_length=64)
+    symbol: Symbol
+    day: date
+    sector: str = Field(min_length=1)
+    market_cap: float = Field(gt=0)
+    exposures: dict[str, float]
+    residual: float
+    specific_variance: float = Field(ge=0)
 
 
 class EngineHealth(Event):

@@ -1,0 +1,112 @@
+"""Daily closes from bar files, for the daily factor model (`factors model --bars`).
+
+A bar file is CSV (`.csv`, `.csv.gz`) or Parquet with the columns `symbol`, `close` and
+either `date` (YYYY-MM-DD: daily bars) or `ts_event` (the bar's end: int ns since the epoch,
+or ISO-8601 text; with an optional `start_ns`), so the 1-minute bar files of `feed file` and
+`replay` serve as they are. A bar belongs to the UTC day of its start: `date`, else
+`start_ns`, else the last nanosecond before `ts_event` (a bar ending at midnight closes the
+day before). A day's close is the close of its latest bar; two bars of a symbol with the
+same time are refused. A directory stands for the bar files in it (and below it).
+
+`database_daily_closes` reads the same closes from the database's `bars_1d` (the 1-day rollup
+of the stored 1-minute bars, UTC days by their start: migration 0004; a real-time continuous
+aggregate on TimescaleDB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from processors.factor_model import DailyCloses
+from streams.exceptions import InputFileError
+from streams.storage import connect
+
+SUFFIXES = (".csv", ".csv.gz", ".parquet")
+
+
+def bar_files(paths: Sequence[Path]) -> list[Path]:
+    """The files named, and the bar files under the directories named, in name order."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputFileError(f"{path}: no such file or directory")
+    if not found:
+        names = ", ".join(map(str, paths))
+        raise InputFileError(f"no bar files ({', '.join(SUFFIXES)}) in {names}")
+    return found
+
+
+def read_daily_closes(paths: Sequence[Path]) -> DailyCloses:
+    """Every symbol's close per UTC day over the bar files of `paths`."""
+    frames = [_read(path) for path in bar_files(paths)]
+    bars = pd.concat(frames, ignore_index=True).sort_values(["symbol", "time"], kind="stable")
+    twice = bars.duplicated(["symbol", "time"], keep=False)
+    if twice.any():
+        row = bars[twice].iloc[0]
+        raise InputFileError(f"two {row['symbol']} bars at {row['time']} (in {row['file']})")
+    bars["day"] = bars["time"].dt.floor("D").dt.tz_localize(None)
+    last = bars.groupby(["day", "symbol"], sort=True)["close"].last()
+    table = last.unstack("symbol")
+    return DailyCloses(dates=table.index.to_numpy().astype("datetime64[D]"),
+                       symbols=tuple(table.columns), close=table.to_numpy(float))
+
+
+def database_daily_closes(database_url: str, symbols: Sequence[str]) -> DailyCloses:
+    """The closes of `symbols` in bars_1d, per UTC day."""
+    with connect(database_url) as conn:
+        rows = conn.execute("SELECT time, symbol, close::float8 FROM bars_1d"
+                            " WHERE symbol = ANY(%s) ORDER BY time, symbol",
+                            (list(symbols),)).fetchall()
+    if not rows:
+        raise InputFileError(f"bars_1d holds no bars of the {len(symbols)} reference symbols")
+    frame = pd.DataFrame(rows, columns=["time", "symbol", "close"])
+    frame["day"] = pd.to_datetime(frame["time"], utc=True).dt.tz_localize(None)
+    table = frame.pivot(index="day", columns="symbol", values="close")
+    return DailyCloses(dates=table.index.to_numpy().astype("datetime64[D]"),
+                       symbols=tuple(table.columns), close=table.to_numpy(float))
+
+
+def _read(path: Path) -> pd.DataFrame:
+    """One file's bars: symbol, close, time (the UTC instant that dates the bar), file."""
+    try:
+        frame = (pq.read_table(path).to_pandas() if path.name.endswith(".parquet")
+                 else pd.read_csv(path))
+    except (OSError, ValueError) as exc:
+        raise InputFileError(f"{path}: cannot read: {exc}") from None
+    missing = [c for c in ("symbol", "close") if c not in frame]
+    if "date" not in frame and "ts_event" not in frame:
+        missing.append("date or ts_event")
+    if missing:
+        raise InputFileError(f"{path}: bar file without column(s) {', '.join(missing)}")
+    try:
+        if "date" in frame:
+            time = pd.to_datetime(frame["date"], format="%Y-%m-%d", utc=True)
+        elif "start_ns" in frame:
+            time = _instant(frame["start_ns"])
+        else:
+            time = _instant(frame["ts_event"]) - pd.Timedelta(1, "ns")
+        close = pd.to_numeric(frame["close"], errors="raise").astype(float)
+    except (ValueError, TypeError) as exc:
+        raise InputFileError(f"{path}: {exc}") from None
+    bad = ~np.isfinite(close) | (close <= 0)
+    if bad.any():
+        line = int(np.flatnonzero(bad)[0]) + 2  # a header line, and lines count from 1
+        raise InputFileError(f"{path}:{line}: close must be a positive number")
+    return pd.DataFrame({"symbol": frame["symbol"].astype(str), "close": close, "time": time,
+                         "file": str(path)})
+
+
+def _instant(column: pd.Series) -> pd.Series:
+    """Int ns since the epoch, or ISO-8601 text (UTC unless it says otherwise)."""
+    if pd.api.types.is_integer_dtype(column):
+        return pd.to_datetime(column, unit="ns", utc=True)
+    return pd.to_datetime(column, utc=True, format="ISO8601")
