@@ -12,6 +12,7 @@ from streams.schema.logic import (
     DeadLetter,
     EngineHealth,
     EngineMetrics,
+    FactorVector,
     FeatureVector,
     MarginState,
     MicrostructureFeatures,
@@ -41,6 +42,7 @@ MODELS: dict[str, type[Event]] = {
     for m in (
         Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
+        FactorVector,
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
         RiskReport, RiskCommand, AnalyticsResult,
         EngineHealth, EngineMetrics, DeadLetter,
@@ -56,4 +58,5 @@ __all__ = [
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
     "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",
     "VpinReading",
+    "FactorVector",
 ]
