@@ -29,7 +29,7 @@ class FactorsEngine(Engine):
 
     def __init__(self, params: FactorParams, clock, device) -> None:  # type: ignore[no-untyped-def]
         super().__init__(params, clock, device)
-        self._catalog = load_catalog(params.catalog)
+        self._catalog = load_catalog(params.catalog_path)
         self._program = Program([f.tree for f in self._catalog.factors])
         self._bars: dict[str, list[Bar]] = {}  # per symbol its last `history` bars, oldest first
 
