@@ -17,7 +17,7 @@ from streams.schema import FactorVector
 
 INPUT_TOPIC = "market.bars.1m"
 OUTPUT_TOPIC = "logic.factors"
-Bar = list[float]  # one bar's FIELDS, in that order; NaN: none ($vwap of an OHLCV file)
+BarValues = list[float]  # one bar's FIELDS in that order; NaN: none ($vwap of an OHLCV file)
 
 
 class FactorsEngine(Engine):
@@ -31,7 +31,8 @@ class FactorsEngine(Engine):
         super().__init__(params, clock, device)
         self._catalog = load_catalog(params.catalog_path)
         self._program = Program([f.tree for f in self._catalog.factors])
-        self._bars: dict[str, list[Bar]] = {}  # per symbol its last `history` bars, oldest first
+        # per symbol its last `history` bars, oldest first
+        self._bars: dict[str, list[BarValues]] = {}
 
     @property
     def history(self) -> int:
@@ -60,7 +61,7 @@ class FactorsEngine(Engine):
                 emits.append(self._emit(str(symbols[row]), int(ends[row]), row_values))
         return emits
 
-    def _add(self, symbol: str, bar: Bar) -> None:
+    def _add(self, symbol: str, bar: BarValues) -> None:
         bars = self._bars.setdefault(symbol, [])
         bars.append(bar)
         del bars[:-self.history]
