@@ -241,12 +241,19 @@ def parse(text: str) -> Node:
     return _Parser(text).parse()
 
 
+def reach(node: Node) -> int:
+    """How many bars before its own the node reads of its arguments: N - 1 for a rolling
+    window of N, N for `Ref` / `Delta` of N, 0 for the rest."""
+    if not isinstance(node, Call) or node.op not in OPERATORS:
+        return 0
+    spec = OPERATORS[node.op]
+    if not spec.window:
+        return 0
+    return node.window if spec.lag else node.window - 1
+
+
 def lookback(node: Node) -> int:
     """How many bars before the current one the expression reads (0: the current bar only)."""
     if not isinstance(node, Call):
         return 0
-    deepest = max(lookback(arg) for arg in node.args)
-    spec = OPERATORS.get(node.op)
-    if spec is None or not spec.window:
-        return deepest
-    return deepest + (node.window if spec.lag else node.window - 1)
+    return max(lookback(arg) for arg in node.args) + reach(node)

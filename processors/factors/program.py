@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from processors.factors.expressions import FIELDS, OPERATORS, Call, Constant, Field, Node
+from processors.factors.expressions import FIELDS, Call, Constant, Field, Node, reach
 from processors.factors.kernels import ELEMENTWISE, PAIRS, ROLLING
 
 
@@ -29,16 +29,6 @@ class _Step:
     args: tuple[int, ...]
     length: int
     reach: int
-
-
-def _reach(node: Node) -> int:
-    """How many bars before the result's first the node reads of its arguments."""
-    if not isinstance(node, Call) or node.op not in OPERATORS:
-        return 0
-    spec = OPERATORS[node.op]
-    if not spec.window:
-        return 0
-    return node.window if spec.lag else node.window - 1
 
 
 class Program:
@@ -64,8 +54,8 @@ class Program:
             lengths[root] = 1
         for slot in reversed(range(len(nodes))):  # a node's parents come after it
             for child in args[slot]:
-                lengths[child] = max(lengths[child], lengths[slot] + _reach(nodes[slot]))
-        self._steps = [_Step(node, args[slot], lengths[slot], _reach(node))
+                lengths[child] = max(lengths[child], lengths[slot] + reach(nodes[slot]))
+        self._steps = [_Step(node, args[slot], lengths[slot], reach(node))
                        for slot, node in enumerate(nodes)]
         self.history = max((s.length for s in self._steps if isinstance(s.node, Field)),
                            default=1)
