@@ -3,10 +3,11 @@
 
 Every factor of the shipped catalog (factors.yaml), and every operator, is compared at every
 bar of three symbols: a liquid one, a currency pair (prices near 1, five decimals) and a
-coarse-tick one whose closes often repeat (ties, flat windows: Rank, IdxMax and the flat
-guard of Corr and Rsquare), this one starting 40 bars late and some of its bars without a
-VWAP. The bars reach the engine interleaved, in batches of irregular sizes (one holds
-several bars of each symbol). A value is absent exactly where pandas gives none.
+coarse-tick one whose closes often repeat (ties, flat windows: Rank, IdxMax), this one
+starting 40 bars late and some of its bars without a VWAP. A quiet stretch brings windows
+whose std is under 2e-5 but not 0 (the flat guard of Corr and Rsquare). The bars reach the
+engine interleaved, in batches of irregular sizes (one holds several bars of each symbol).
+A value is absent exactly where pandas gives none.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ CATALOG = load_catalog(SHIPPED_CATALOG)
 # symbol: (first price, tick, relative move per bar, first bar, every n-th bar without a vwap)
 SYMBOLS = {"AAPL": (190.0, 0.01, 0.002, 0, 0), "EURUSD": (1.1, 0.00001, 0.0004, 0, 0),
            "COARSE": (50.0, 0.05, 0.001, 40, 9)}
+QUIET, QUIET_MOVE = range(100, 116), 0.02  # a stretch of small moves: the currency pair's
+# closes then vary by a tick or so, a positive std under Corr's and Rsquare's 2e-5
 BATCH_SIZES = (1, 5, 2, 30, 7, 1, 64, 3)
 OPERATORS = {  # expressions of the operators Alpha158 does not use, as a user may write them
     "DELTA3": "Delta($close, 3)/$close",
@@ -61,7 +64,7 @@ def _series(symbol: str, seed: int) -> list[Bar]:
     bars = []
     for i in range(first, BARS):
         open_ = round(price / tick) * tick
-        price *= 1 + rng.gauss(0, move)
+        price *= 1 + rng.gauss(0, move * (QUIET_MOVE if i in QUIET else 1))
         close = round(price / tick) * tick
         high = max(open_, close) + tick * rng.randrange(3)
         low = min(open_, close) - tick * rng.randrange(3)
@@ -132,8 +135,8 @@ def published(tape: dict[str, list[Bar]]) -> dict[str, list[dict]]:
 def test_every_shipped_factor_equals_its_pandas_evaluation(factor, tape, published) -> None:
     compared = _compare(factor.name, factor.expression, tape, published)
 
-    # every symbol has values from its `history`-th bar on (but where a VWAP is missing)
-    assert compared >= sum(len(bars) - factor.history + 1 for bars in tape.values()) - 20
+    # values from each symbol's `history`-th bar on, but where the formula gives none
+    assert compared >= 0.9 * sum(len(bars) - factor.history + 1 for bars in tape.values())
 
 
 def test_the_shipped_catalog_has_alpha158() -> None:
