@@ -31,6 +31,7 @@ class FactorsEngine(Engine):
         super().__init__(params, clock, device)
         self._catalog = load_catalog(params.catalog_path)
         self._program = Program([f.tree for f in self._catalog.factors])
+        self._names = self._catalog.names
         # per symbol its last `history` bars, oldest first
         self._bars: dict[str, list[BarValues]] = {}
 
@@ -76,7 +77,7 @@ class FactorsEngine(Engine):
         return self._program.evaluate({f: window[:, :, j] for j, f in enumerate(FIELDS)})
 
     def _emit(self, symbol: str, end_ns: int, values: list[float]) -> Emit:
-        named = {name: v for name, v in zip(self._catalog.names, values, strict=True)
+        named = {name: v for name, v in zip(self._names, values, strict=True)
                  if math.isfinite(v)}
         return Emit(OUTPUT_TOPIC, symbol, FactorVector(
             ts_event=end_ns, ts_init=self.clock.timestamp_ns(), symbol=symbol, values=named))

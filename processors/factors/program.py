@@ -86,7 +86,10 @@ class Program:
         if node.op in ("Ref", "Delta"):
             lagged = args[0][:, :length]
             return lagged if node.op == "Ref" else args[0][:, node.window:] - lagged
-        windows = [sliding_window_view(a, node.window, axis=1) for a in args]
+        # one window per bar of the result; of one bar, the argument's bars are that window
+        # (sliding_window_view's checks cost more than most windows' arithmetic)
+        windows = [a[:, np.newaxis, :] if length == 1
+                   else sliding_window_view(a, node.window, axis=1) for a in args]
         if node.op in PAIRS:
             return PAIRS[node.op](*windows)
         return ROLLING[node.op](windows[0], node.quantile)
