@@ -74,7 +74,7 @@ def load_catalog(path: Path) -> Catalog:
 
 def _factor(path: Path, position: int, entry: object) -> Factor:
     where = f"factor catalog {path}, entry {position}"
-    if not isinstance(entry, dict) or sorted(entry) != sorted(_KEYS):
+    if not isinstance(entry, dict) or set(entry) != set(_KEYS):
         raise FactorCatalogError(f"{where}: wants exactly the keys {', '.join(_KEYS)}")
     name, expression, description = (entry[key] for key in _KEYS)
     if not isinstance(name, str) or not _NAME.match(name):

@@ -104,6 +104,8 @@ def test_a_wrong_expression_is_an_error_naming_the_file_and_the_factor(
      "  - name: A\n    expression: $open\n    description: b\n", "factor A is defined twice"),
     ("factors:\n  - name: A\n    expression: $close\n", "entry 1: wants exactly the keys "
      "name, expression, description"),
+    ("factors:\n  - {1: a, name: A, expression: $close, description: a}\n",
+     "entry 1: wants exactly the keys"),
     ("factors:\n  - name: 2x\n    expression: $close\n    description: a\n",
      "entry 1: name '2x' is not an identifier"),
     ("factors:\n  - name: A\n    expression: $close\n    description: ''\n",
