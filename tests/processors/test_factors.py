@@ -20,6 +20,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from processors.factors.catalog import load_catalog
 from processors.factors.engine import FactorsEngine
@@ -164,3 +166,41 @@ def published_by_operators(operator_catalog: Path, tape: dict[str, list[Bar]]
 def test_every_operator_equals_its_pandas_evaluation(name, tape, published_by_operators
                                                      ) -> None:
     assert _compare(name, OPERATORS[name], tape, published_by_operators) > 300
+
+
+def _walk(symbol: str, steps: list[tuple[int, int, int]], first_minute: int) -> list[Bar]:
+    """Bars of a walk in cents: each step the close's move, the wicks, the volume."""
+    bars, price = [], 10_000
+    for i, (move, wick, volume) in enumerate(steps):
+        open_, price = price, max(price + move, 100)
+        start = T0 + (first_minute + i) * MINUTE_NS
+        bars.append(Bar(ts_event=start + MINUTE_NS, ts_init=start + MINUTE_NS,
+                        bar_id=f"{symbol}@1m@{start}", symbol=symbol, start_ns=start,
+                        open=f"{open_ / 100:.2f}", high=f"{(max(open_, price) + wick) / 100:.2f}",
+                        low=f"{(min(open_, price) - wick) / 100:.2f}",
+                        close=f"{price / 100:.2f}", volume=volume))
+    return bars
+
+
+_STEPS = st.lists(st.tuples(st.integers(-40, 40), st.integers(0, 9), st.integers(1, 900)),
+                  min_size=1, max_size=8)
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(prefix=_STEPS, other=_STEPS, steps=st.lists(
+    st.tuples(st.integers(-40, 40), st.integers(0, 9), st.integers(1, 900)),
+    min_size=62, max_size=66))
+def test_a_value_depends_on_its_window_alone(prefix, other, steps) -> None:
+    # Arrange: the same bars alone, and after other bars of the symbol, next to another symbol
+    history = make_engine().history
+    alone = _walk("AAA", steps, len(prefix))
+    crowded = {"AAA": _walk("AAA", prefix, 0)[:len(prefix)] + alone,
+               "BBB": _walk("BBB", other + steps, 0)}
+
+    # Act
+    by_itself = _run(make_engine(), {"AAA": alone})["AAA"]
+    in_company = _run(make_engine(), crowded)["AAA"][len(prefix):]
+
+    # Assert: from the first full window of the longest factor on, the very same values
+    assert len(by_itself) == len(in_company) == len(steps)
+    assert by_itself[history - 1:] == in_company[history - 1:]
