@@ -25,8 +25,8 @@ RUN mkdir -p streams processors api \
 COPY streams ./streams
 COPY processors ./processors
 COPY api ./api
-COPY topics.yaml ./
-# The sources now live in site-packages; keep only the catalog here.
+COPY topics.yaml factors.yaml ./
+# The sources now live in site-packages; keep only the catalogs here.
 RUN pip install --no-deps . && rm -rf build *.egg-info streams processors api
 
 RUN useradd --create-home --uid 10001 nautilus \
@@ -34,9 +34,10 @@ RUN useradd --create-home --uid 10001 nautilus \
     && chown nautilus:nautilus /var/lib/nautilus
 USER nautilus
 
-# The package is installed into site-packages, so point at the catalog copied above;
+# The package is installed into site-packages, so point at the catalogs copied above;
 # `up`-style local state goes to a directory the non-root user owns.
 ENV NAUTILUS_TOPICS_FILE=/app/topics.yaml \
+    NAUTILUS_FACTORS__CATALOG=/app/factors.yaml \
     NAUTILUS_STATE_DIR=/var/lib/nautilus
 
 EXPOSE 8000

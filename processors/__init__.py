@@ -31,6 +31,7 @@ from streams.exceptions import ConfigError
 if TYPE_CHECKING:
     from processors.bars import BarEngine
     from processors.execution.engine import ExecutionEngine
+    from processors.factors.engine import FactorsEngine
     from processors.features import FeaturesEngine
     from processors.margin.engine import MarginEngine
     from processors.microstructure import MicrostructureEngine
@@ -143,6 +144,8 @@ ENGINES = EngineRegistry(
     Registration("bars", "processors.bars:BarEngine", "processors.bars:BarParams"),
     Registration("execution", "processors.execution.engine:ExecutionEngine",
                  "processors.execution.params:ExecutionParams"),
+    Registration("factors", "processors.factors.engine:FactorsEngine",
+                 "processors.factors.params:FactorParams", default=False),
     Registration("features", "processors.features:FeaturesEngine",
                  "processors.features:FeatureParams"),
     Registration("margin", "processors.margin.engine:MarginEngine",
@@ -170,6 +173,7 @@ def __getattr__(attr: str) -> type[Engine]:
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 
-__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FeaturesEngine",
+__all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FactorsEngine",
+           "FeaturesEngine",
             "MarginEngine", "MicrostructureEngine", "PortfolioEngine", "RiskEngine",
            "SmaCrossEngine", "VpinEngine", "VpinGuardEngine", "Registration"]

@@ -46,6 +46,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
                                "imbalance_10": 0.05, "bid_depth": [300, 200], "ask_depth": [200],
                                "pressure": 0.4},
     "FeatureVector": {"symbol": "AAPL", "values": {"ret_1m": 0.001, "vol_5m": 0.02}},
+    "FactorVector": {"symbol": "AAPL", "values": {"KMID": 0.0025, "MA5": 1.001}},
     "Signal": {"signal_id": "s-1", "strategy": "mom", "symbol": "AAPL", "direction": 1,
                "strength": 0.7},
     "Prediction": {"prediction_id": "p-1", "model": "gbm", "symbol": "AAPL",

@@ -14,6 +14,7 @@ from streams.schema.logic import (
     EngineMetrics,
     FactorExposure,
     FactorReturns,
+    FactorVector,
     FeatureVector,
     MarginState,
     MicrostructureFeatures,
@@ -43,6 +44,7 @@ MODELS: dict[str, type[Event]] = {
     for m in (
         Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
+        FactorVector,
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
         RiskReport, RiskCommand, AnalyticsResult,
         EngineHealth, EngineMetrics, DeadLetter,
@@ -60,4 +62,5 @@ __all__ = [
     "FactorExposure", "FactorReturns",
     "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",
     "VpinReading",
+    "FactorVector",
 ]

@@ -53,6 +53,18 @@ class FeatureVector(Event):
     values: dict[str, float]
 
 
+class FactorVector(Event):
+    """The factor catalog's values at one symbol's closed bar (logic.factors), dated at the
+    bar's end: `values` maps each factor's name to its value; a factor without one (too few
+    bars yet, or no finite value) is absent (processors/factors)."""
+
+    STORED = Stored("factors", ("symbol", "time"), served=True)
+    SEQUENCE = ("ts_event",)  # one per closed bar
+
+    symbol: Symbol
+    values: dict[str, float]
+
+
 class Signal(Event):
     STORED = Stored("signals", ("signal_id", "time"), served=True)
 
