@@ -13,11 +13,11 @@ import sys
 from collections.abc import Sequence
 
 from streams import process_logging
-from streams.cli import api, backtest, db, feed, replay, risk, sink, token, topics, up, worker
+from streams.cli import api, backtest, db, feed, ml, replay, risk, sink, token, topics, up, worker
 from streams.exceptions import NautilusError
 from streams.settings import get_settings
 
-COMMAND_GROUPS = (up, topics, worker, sink, feed, replay, backtest, db, api, token, risk)
+COMMAND_GROUPS = (up, topics, worker, sink, feed, replay, backtest, ml, db, api, token, risk)
 
 
 def build_parser() -> argparse.ArgumentParser:
