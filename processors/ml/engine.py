@@ -125,7 +125,7 @@ class MlEngine(Engine):
             if version is None or (self.served and self.served.version == version):
                 return
             loaded = self._registry.load(self._model_name, version, self.device)
-        except (MlError, OSError, RuntimeError, KeyError, ValueError) as exc:
+        except (MlError, OSError, KeyError, ValueError) as exc:
             log.error("ml model not loaded, keeping the one served model=%s served=%s "
                       "error=%s", self._model_name, self.served and self.served.version, exc)
             return

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import re
 import shutil
 import subprocess
@@ -154,13 +155,17 @@ class Registry:
         return stat.st_ino, stat.st_mtime_ns
 
     def load(self, name: str, version: int, device: torch.device) -> ServedModel:
+        """A version's network on `device`, ready to predict; RegistryError when its files
+        are missing or do not fit its model.json."""
         meta = self.meta(name, version)
         shape = meta["network"]
         network = build_network(shape["kind"], len(meta["features"]), shape["sequence_length"],
                                 shape["hidden"])
-        weights = torch.load(self._folder(name) / str(version) / WEIGHTS, map_location="cpu",
-                             weights_only=True)
-        network.load_state_dict(weights)
+        path = self._folder(name) / str(version) / WEIGHTS
+        try:
+            network.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except (OSError, RuntimeError, pickle.UnpicklingError) as exc:
+            raise RegistryError(f"{path}: not the weights of this model: {exc}") from exc
         network.to(device).eval()
         norm = meta["normalisation"]
         return ServedModel(
