@@ -3,23 +3,25 @@
 Per batch the engine first checks the promoted pointer of the model named by `ml.model`
 (one `stat` of REGISTRY/NAME/PROMOTED: its inode and mtime change whenever `ml promote`
 replaces it) and loads a newly promoted version onto its device, so a running worker serves
-the new version from its next batch, without a restart. A version that fails to load is
-logged and the previous one kept serving.
+the new version from its next batch, without a restart. A version that fails to load, or
+whose input window is longer than `window_bars`, is logged and the previous one kept serving.
 
-Every row of the batch that carries the model's features is predicted in one forward pass,
-on the engine's device; each gives a Prediction (model, version, horizon_ns, value: the
-forecast forward return), dated at the features' ts_event, id `NAME:VERSION:SYMBOL:TS`.
-A row missing one of the model's features (or with a non-finite value) gets no prediction:
-it is counted (`rows_missing_features`) and logged with the batch's count, never predicted
-from a zero. Rows that arrive while no version is promoted are counted as `rows_unserved`.
+Every row of the batch whose window is complete is predicted in one forward pass, on the
+engine's device; each gives a Prediction (model, version, horizon_ns, value: the forecast
+forward return), dated at the features' ts_event, id `NAME:VERSION:SYMBOL:TS`. A row's
+window is the symbol's last L records (L: the model's sequence length, 1 for `linear` and
+`mlp`), and it is complete when each carries every feature of the model with a finite
+value, as training forms its samples. A row missing a feature (or with a non-finite one)
+gets no prediction: it is counted (`rows_missing_features`) and logged with the batch's
+count, never predicted from a zero; rows that complete no window for another reason (the
+symbol's first L - 1 records, or L after a gap) are not. Rows that arrive while no version is
+promoted are counted as `rows_unserved`.
 
-A model with a window of L > 1 bars (`gru`) is fed a symbol's last L rows that carried every
-feature, consecutive: a row missing a feature empties the symbol's window, as training
-forms no window across such a row. The windows are the engine's state per symbol; a switch
-to a version with other features or window length empties them. A row's prediction depends
-only on it and its symbol's window, so batching does not change which rows are predicted;
-values are float32 network outputs, equal across batchings up to the last bits of the
-batched matrix products.
+State per symbol: its last `window_bars` feature records, whatever the model, so a newly
+promoted version with a longer window predicts from its first batch. A row's prediction
+depends only on it and the records before it, so batching does not change which rows are
+predicted; values are float32 network outputs, equal across batchings up to the last bits of
+the batched matrix products.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ class MlEngine(Engine):
 
     def __init__(self, params: MlParams, clock: Clock, device: torch.device) -> None:
         super().__init__(params, clock, device)
-        self._model_name = params.model
+        self._p = params
         self._registry = Registry(Path(params.registry))
         self._stamp: tuple[int, int] | None = None
         self.served: ServedModel | None = None
-        self._windows: dict[str, list[list[float]]] = {}  # symbol -> last complete rows
+        self._history: dict[str, list[dict[str, float]]] = {}  # symbol -> last records
         self.rows_missing_features = 0
         self.rows_unserved = 0
 
@@ -66,75 +68,78 @@ class MlEngine(Engine):
         if rows == 0:
             return []
         self._refresh()
+        symbols, ts = columns["symbol"].tolist(), columns["ts_event"].tolist()
+        records = columns["values"].tolist()
         served = self.served
+        complete = None if served is None else _complete(records, served.features)
+        windows = self._remember(symbols, records, complete, served)
         if served is None:
             self.rows_unserved += rows
             return []
-        symbols, ts = columns["symbol"].tolist(), columns["ts_event"].tolist()
-        matrix = _matrix(columns["values"].tolist(), served.features)
-        complete = np.isfinite(matrix).all(axis=1)
-        if served.sequence_length == 1:
-            at = np.flatnonzero(complete)
-            windows = matrix[at][:, None, :]
-        else:
-            at, windows = self._slide(symbols, matrix, complete, served.sequence_length)
-        missing = rows - int(complete.sum())
+        missing = rows - int(complete.sum())  # type: ignore[union-attr]
         if missing:
             self.rows_missing_features += missing
             log.warning("ml rows without a prediction: missing features model=%s version=%d "
                         "rows=%d total=%d", served.name, served.version, missing,
                         self.rows_missing_features)
-        if len(at) == 0:
+        if not windows:
             return []
-        values = served.predict(windows).tolist()
+        at = list(windows)
+        matrix = np.array([[[v[name] for name in served.features] for v in windows[row]]
+                           for row in at], dtype=np.float64)
+        values = served.predict(matrix).tolist()
         now = self.clock.timestamp_ns()
         return [Emit(OUTPUT_TOPIC, symbols[row], Prediction(
             ts_event=ts[row], ts_init=now,
             prediction_id=f"{served.name}:{served.version}:{symbols[row]}:{ts[row]}",
             model=served.name, version=served.version, symbol=symbols[row],
             horizon_ns=served.horizon_ns, value=value))
-            for row, value in zip(at.tolist(), values, strict=True)]
+            for row, value in zip(at, values, strict=True)]
 
-    def _slide(self, symbols: list[str], matrix: np.ndarray, complete: np.ndarray,
-               length: int) -> tuple[np.ndarray, np.ndarray]:
-        """Move each row into its symbol's window, in arrival order; the rows whose window
-        is full, and their windows."""
-        at, windows = [], []
-        for row, (symbol, ok) in enumerate(zip(symbols, complete.tolist(), strict=True)):
-            window = self._windows.get(symbol, [])
-            window = [*window[-(length - 1):], matrix[row].tolist()] if ok else []
-            if window or symbol in self._windows:
-                self._windows[symbol] = window
-                self.mark_dirty(symbol)
-            if len(window) == length:
-                at.append(row)
-                windows.append(window)
-        shape = (len(at), length, matrix.shape[1])
-        return np.array(at, dtype=np.int64), np.array(windows, dtype=np.float64).reshape(shape)
+    def _remember(self, symbols: list[str], records: list[dict[str, float]],
+                  complete: np.ndarray | None, served: ServedModel | None,
+                  ) -> dict[int, list[dict[str, float]]]:
+        """Add each record to its symbol's history, in arrival order; the rows whose window
+        is complete, with their windows (none without a model)."""
+        keep, windows = self._p.window_bars, {}
+        length = served.sequence_length if served else 0
+        ok = complete.tolist() if complete is not None else None
+        for row, (symbol, record) in enumerate(zip(symbols, records, strict=True)):
+            history = self._history.get(symbol)
+            if history is None:
+                history = self._history[symbol] = []
+            history.append(record)
+            del history[:-keep]
+            self.mark_dirty(symbol)
+            if ok is None or not ok[row]:
+                continue
+            window = history[-length:]
+            if len(window) == length and (length == 1 or all(
+                    _carries(v, served.features) for v in window[:-1])):  # type: ignore[union-attr]
+                windows[row] = window
+        return windows
 
     def _refresh(self) -> None:
         """Serve the promoted version of the model, loading it if it changed."""
-        if not self._model_name:
+        if not self._p.model:
             return
-        stamp = self._registry.promoted_stamp(self._model_name)
+        stamp = self._registry.promoted_stamp(self._p.model)
         if stamp == self._stamp:
             return
         self._stamp = stamp
         try:
-            version = self._registry.promoted(self._model_name)
+            version = self._registry.promoted(self._p.model)
             if version is None or (self.served and self.served.version == version):
                 return
-            loaded = self._registry.load(self._model_name, version, self.device)
+            loaded = self._registry.load(self._p.model, version, self.device)
+            if loaded.sequence_length > self._p.window_bars:
+                raise MlError(f"its window of {loaded.sequence_length} bars is longer than "
+                              f"ml.window_bars ({self._p.window_bars})")
         except (MlError, OSError, KeyError, ValueError) as exc:
-            log.error("ml model not loaded, keeping the one served model=%s served=%s "
-                      "error=%s", self._model_name, self.served and self.served.version, exc)
+            log.error("ml model not loaded, keeping the one served model=%s version=%s "
+                      "served=%s error=%s", self._p.model, stamp and version, self.served
+                      and self.served.version, exc)
             return
-        old = self.served
-        if old is None or (old.features, old.sequence_length) != (loaded.features,
-                                                                   loaded.sequence_length):
-            for symbol in self._windows:
-                self.mark_dirty(symbol)
-            self._windows = {symbol: [] for symbol in self._windows}
         self.served = loaded
         log.info("ml model served model=%s version=%d features=%d sequence_length=%d "
                  "device=%s", loaded.name, loaded.version, len(loaded.features),
@@ -143,24 +148,23 @@ class MlEngine(Engine):
     # ---- state -----------------------------------------------------------------------------
 
     def keys(self) -> list[str]:
-        return list(self._windows)
+        return list(self._history)
 
     def snapshot(self, key: str) -> State:
-        features = list(self.served.features) if self.served else []
-        return {"features": features, "rows": self._windows[key]}
+        return {"records": self._history[key]}
 
     def restore(self, key: str, state: State) -> None:
-        self._refresh()
-        same = self.served is not None and list(self.served.features) == state["features"]
-        self._windows[key] = [list(map(float, r)) for r in state["rows"]] if same else []
+        self._history[key] = [dict(r) for r in state["records"]]
 
     def forget(self, key: str) -> None:
-        self._windows.pop(key, None)
+        self._history.pop(key, None)
         self._dirty.discard(key)
 
 
-def _matrix(values: list[dict[str, float]], features: tuple[str, ...]) -> np.ndarray:
-    """Rows x features, NaN where a row lacks a feature."""
-    nan = math.nan
-    return np.array([[v.get(name, nan) for name in features] for v in values],
-                    dtype=np.float64).reshape(len(values), len(features))
+def _carries(record: dict[str, float], features: tuple[str, ...]) -> bool:
+    return all(math.isfinite(record.get(name, math.nan)) for name in features)
+
+
+def _complete(records: list[dict[str, float]], features: tuple[str, ...]) -> np.ndarray:
+    """Whether each record carries every feature with a finite value."""
+    return np.fromiter((_carries(r, features) for r in records), dtype=bool, count=len(records))
