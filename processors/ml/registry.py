@@ -129,9 +129,7 @@ class Registry:
 
     def promote(self, name: str, version: int) -> None:
         """Make `version` the one the `ml` engine serves."""
-        if version not in self.versions(name):
-            raise RegistryError(f"model {name} has no version {version}; it has "
-                                f"{_listed(self.versions(name))}")
+        self._resolve(name, version)
         pointer = self._folder(name) / PROMOTED
         staging = pointer.with_name(f".{PROMOTED}-{uuid.uuid4().hex}")
         staging.write_text(f"{version}\n")
