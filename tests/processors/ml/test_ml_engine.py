@@ -16,7 +16,7 @@ from processors.ml.params import MlParams
 from processors.ml.registry import Registry
 from streams.clock import TestClock
 from streams.codec import decode_columns, encode
-from streams.schema import FeatureVector
+from streams.schema import FeatureVector, Prediction
 from tests.factories import MINUTE_NS, T0
 from tests.processors.ml.models import register_gru, register_linear
 
@@ -55,6 +55,7 @@ def test_rows_with_every_feature_are_predicted_in_one_forward_pass(tmp_path: Pat
     ]))
 
     assert passes == [1]
+    assert all(Prediction.model_validate_json(encode(e.value)) == e.value for e in emits)
     assert values(emits) == [("AAA", 1, 1, pytest.approx(-0.5)), ("CCC", 1, 1, pytest.approx(3.5))]
     first = emits[0]
     assert (first.topic, first.key) == ("logic.predictions", "AAA")
@@ -116,7 +117,7 @@ def test_a_restored_gru_engine_goes_on_as_the_uninterrupted_one(tmp_path: Path) 
     running = engine(registry)
     running.on_features(batch(ROWS[:4]))
     restored = engine(registry)
-    for key in running.keys():
+    for key in running.keys():  # noqa: SIM118 (an engine, not a dict)
         restored.restore(key, running.snapshot(key))
     assert running.take_dirty() == {"AAA"}
     later = batch(ROWS[4:6])

@@ -4,8 +4,6 @@ seed give the same weights."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
