@@ -3,7 +3,7 @@
 Each maps a window of normalised feature rows, shape (batch, sequence_length, features),
 to one normalised prediction per row, shape (batch,). `linear` and `mlp` read the window
 flattened (a window of 1 row by default); `gru` reads it in order and predicts from its
-last hidden state.
+last hidden state. Every kind starts as the zero forecast (its output layer is zero).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class Flat(nn.Module):
         for size in hidden:
             layers += [nn.Linear(width, size), nn.ReLU()]
             width = size
-        layers.append(nn.Linear(width, 1))
+        layers.append(_zero(nn.Linear(width, 1)))
         self.net = nn.Sequential(*layers)
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
@@ -40,11 +40,19 @@ class Recurrent(nn.Module):
     def __init__(self, features: int, hidden: int) -> None:
         super().__init__()
         self.gru = nn.GRU(features, hidden, batch_first=True)
-        self.head = nn.Linear(hidden, 1)
+        self.head = _zero(nn.Linear(hidden, 1))
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         _, last = self.gru(windows)
         return self.head(last[-1]).squeeze(1)
+
+
+def _zero(layer: nn.Linear) -> nn.Linear:
+    """The output layer starts at zero: an untrained network is the zero forecast, and
+    training moves it away only as far as the validation loss rewards."""
+    nn.init.zeros_(layer.weight)
+    nn.init.zeros_(layer.bias)
+    return layer
 
 
 def build_network(kind: ModelKind, features: int, sequence_length: int, hidden: int) -> nn.Module:

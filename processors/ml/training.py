@@ -5,7 +5,9 @@ block k (k = 1..folds) with a model trained on every earlier time except the las
 times before the test block: a sample's target reaches `horizon` bars ahead, so with
 gap >= horizon no training target overlaps the test period. Inside the training times the
 last `validation_share` (after another gap) decides early stopping: training stops after
-`patience` epochs without a better validation MSE and keeps the best epoch's weights.
+`patience` epochs without a better validation MSE and keeps the best epoch's weights. The
+network starts as the zero forecast (networks.py) and its validation MSE before training
+counts as epoch 0's: a model that never beats it on validation stays the zero forecast.
 
 Features are z-scored with the training rows' mean and standard deviation, the target scaled
 by its training standard deviation; the statistics travel with the model (registry).
@@ -170,7 +172,7 @@ def fit(samples: Samples, times: np.ndarray, config: TrainConfig, progress: Prog
     vx, vy = _tensors(validation, norm)
     optimiser = torch.optim.Adam(network.parameters(), lr=config.learning_rate)
     shuffle = torch.Generator().manual_seed(config.seed)
-    best, best_epoch, best_state, epoch = float("inf"), 0, _copy(network), 0
+    best, best_epoch, best_state, epoch = _mse(network, vx, vy), 0, _copy(network), 0
     for epoch in range(1, config.epochs + 1):
         network.train()
         for rows in torch.randperm(len(y), generator=shuffle).split(config.batch_size):
@@ -178,9 +180,7 @@ def fit(samples: Samples, times: np.ndarray, config: TrainConfig, progress: Prog
             loss = nn.functional.mse_loss(network(x[rows]), y[rows])
             loss.backward()
             optimiser.step()
-        network.eval()
-        with torch.no_grad():
-            validation_mse = float(nn.functional.mse_loss(network(vx), vy))
+        validation_mse = _mse(network, vx, vy)
         if validation_mse < best:
             best, best_epoch, best_state = validation_mse, epoch, _copy(network)
         elif epoch - best_epoch >= config.patience:
@@ -195,6 +195,12 @@ def fit(samples: Samples, times: np.ndarray, config: TrainConfig, progress: Prog
 def _tensors(samples: Samples, norm: Normalisation) -> tuple[torch.Tensor, torch.Tensor]:
     return (torch.from_numpy(norm.inputs(samples.inputs).astype(np.float32)),
             torch.from_numpy((samples.target / norm.target_std).astype(np.float32)))
+
+
+def _mse(network: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    network.eval()
+    with torch.no_grad():
+        return float(nn.functional.mse_loss(network(x), y))
 
 
 def _copy(network: nn.Module) -> dict[str, torch.Tensor]:
