@@ -1,9 +1,10 @@
 """Out-of-sample figures of a forecast: MSE, Spearman information coefficient, hit rate.
 
 The IC is Spearman's rank correlation of forecast and outcome over every out-of-sample
-sample pooled (symbols and times together); the hit rate is the share of samples with a
-non-zero outcome whose forecast has the outcome's sign (a zero forecast never hits, so the
-zero forecast's hit rate is 0 and its IC undefined: None).
+sample pooled (symbols and times together); the hit rate is the share of the samples with
+a non-zero forecast and a non-zero outcome whose signs agree (a model that stays at the zero
+forecast, in a fold where training never beat it, takes no side there). Undefined figures
+are None: the IC and hit rate of the zero forecast.
 """
 
 from __future__ import annotations
@@ -24,10 +25,10 @@ def spearman(forecast: np.ndarray, outcome: np.ndarray) -> float | None:
 
 
 def hit_rate(forecast: np.ndarray, outcome: np.ndarray) -> float | None:
-    moved = outcome != 0
-    if not moved.any():
+    sided = (forecast != 0) & (outcome != 0)
+    if not sided.any():
         return None
-    return float(np.mean(np.sign(forecast[moved]) == np.sign(outcome[moved])))
+    return float(np.mean(np.sign(forecast[sided]) == np.sign(outcome[sided])))
 
 
 def scores(forecast: np.ndarray, outcome: np.ndarray) -> dict[str, float | None]:
