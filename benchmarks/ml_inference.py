@@ -17,6 +17,7 @@ device). Nothing here asserts a speed; the machine's load moves the figures, so 
 a quiet machine and compare only figures of one run. The last line is the key=value
 summary: the engine at batch 10,000 on the first device, and the per-row baseline there.
 Usage: python -m benchmarks.ml_inference [--features 16] [--hidden 32] [--rows 200000]
+[--threads N]
 """
 
 from __future__ import annotations
@@ -119,7 +120,11 @@ def main() -> None:
     parser.add_argument("--symbols", type=int, default=2_000)
     parser.add_argument("--devices", default="cpu,cuda",
                         help="measured when torch sees them (default cpu,cuda)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch's CPU threads (default: torch's, one per core)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     devices = [torch.device(d) for d in args.devices.split(",")
                if d == "cpu" or (d == "cuda" and torch.cuda.is_available())]
     print(f"mlp {args.features} features, hidden {args.hidden}x2; torch {torch.__version__}, "
