@@ -15,7 +15,7 @@ value, as training forms its samples. A row missing a feature (or with a non-fin
 gets no prediction: it is counted (`rows_missing_features`) and logged with the batch's
 count, never predicted from a zero; rows that complete no window for another reason (the
 symbol's first L - 1 records, or L after a gap) are not. Rows that arrive while no version is
-promoted are counted as `rows_unserved`.
+promoted are counted as `rows_unserved` (the first of them logged).
 
 State per symbol: its last `window_bars` feature records, whatever the model, so a newly
 promoted version with a longer window predicts from its first batch. A row's prediction
@@ -74,6 +74,10 @@ class MlEngine(Engine):
         served = self.served
         if served is None:
             self._remember(symbols, records)
+            if self.rows_unserved == 0:
+                log.warning("ml rows without a prediction: no version served model=%s "
+                            "registry=%s (train one, then `ml promote`)", self._p.model or
+                            "(none: set ml.model)", self._registry.root)
             self.rows_unserved += rows
             return []
         matrix = _matrix(records, served.features)

@@ -5,6 +5,7 @@ snapshot and restore."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -64,12 +65,16 @@ def test_rows_with_every_feature_are_predicted_in_one_forward_pass(tmp_path: Pat
     assert ml.rows_missing_features == 1
 
 
-def test_a_newly_promoted_version_is_served_from_the_next_batch(tmp_path: Path) -> None:
+def test_a_newly_promoted_version_is_served_from_the_next_batch(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     registry = Registry(tmp_path)
     one = register_linear(registry, "m", [1.0, 0.0])
     ml = engine(registry)
     row = {"a": 2.0, "b": 5.0}
-    assert ml.on_features(batch([("AAA", 0, row)])) == [] and ml.rows_unserved == 1
+    with caplog.at_level(logging.WARNING, logger="processors.ml.engine"):
+        assert ml.on_features(batch([("AAA", 0, row)])) == [] and ml.rows_unserved == 1
+    assert "no version served model=m" in caplog.text
 
     registry.promote("m", one)
     served_one = values(ml.on_features(batch([("AAA", 1, row)])))
