@@ -11,7 +11,9 @@ into time-ordered samples per symbol, with no look-ahead:
   t+N's: prod(1 + ret_1) over bars t+1..t+N, minus 1 (`ret_1`, the features engine's close over
   previous close, must be among the records' values);
 - `last` is the naive "last value" forecast: the return over the N bars up to t, prod(1 +
-  ret_1) over bars t-N+1..t, minus 1.
+  ret_1) over bars t-N+1..t, minus 1;
+- with the target `sign_N`, the target and the last value are the signs (-1, 0, 1) of those
+  returns.
 
 A (symbol, ts_event) found in more than one input is taken from the first and counted.
 """
@@ -33,7 +35,7 @@ from processors.ml.exceptions import TrainingDataError
 
 FEATURES_FILE = "logic.features.parquet"
 RETURN_FEATURE = "ret_1"
-TARGET_PATTERN = re.compile(r"ret_([1-9][0-9]*)")
+TARGET_PATTERN = re.compile(r"(ret|sign)_([1-9][0-9]*)")
 DEFAULT_COVERAGE = 0.9  # a feature is used by default when at least this share of rows has it
 
 
@@ -76,12 +78,17 @@ class Samples:
 
 
 def horizon_bars(target: str) -> int:
-    """N of a target `ret_N`."""
+    """N of a target `ret_N` or `sign_N`."""
     match = TARGET_PATTERN.fullmatch(target)
     if match is None:
         raise TrainingDataError(f"target must be ret_N (the forward return over N bars, "
-                                f"e.g. ret_5), not {target!r}")
-    return int(match.group(1))
+                                f"e.g. ret_5) or sign_N (its sign), not {target!r}")
+    return int(match.group(2))
+
+
+def is_sign(target: str) -> bool:
+    """Whether `target` is the sign of the forward return (`sign_N`)."""
+    return target.startswith("sign_")
 
 
 def read_features(directories: Sequence[Path]) -> FeatureRows:
@@ -120,8 +127,9 @@ def default_features(rows: FeatureRows) -> tuple[str, ...]:
 
 
 def build_samples(rows: FeatureRows, features: Sequence[str], horizon: int,
-                  sequence_length: int = 1) -> Samples:
-    """The samples of every symbol (see the module docstring), in (ts_event, symbol) order."""
+                  sequence_length: int = 1, sign: bool = False) -> Samples:
+    """The samples of every symbol (see the module docstring), in (ts_event, symbol) order;
+    `sign`: the target and the last value are the signs of those returns (-1, 0, 1)."""
     if not features:
         raise TrainingDataError("no features to train on")
     parts: list[tuple[np.ndarray, ...]] = []
@@ -141,6 +149,8 @@ def build_samples(rows: FeatureRows, features: Sequence[str], horizon: int,
             f"no samples: no symbol has {sequence_length} consecutive bars with every feature "
             f"({', '.join(features)}) and {horizon} bars of {RETURN_FEATURE} after them")
     inputs, target, last, ts, symbols = (np.concatenate(p) for p in zip(*parts, strict=True))
+    if sign:
+        target, last = np.sign(target), np.sign(last)
     order = np.lexsort((symbols.astype(str), ts))
     return Samples(tuple(features), inputs[order], target[order], last[order], ts[order],
                    symbols[order])

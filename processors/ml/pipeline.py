@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from processors.ml.dataset import build_samples, default_features, read_features
+from processors.ml.dataset import build_samples, default_features, is_sign, read_features
 from processors.ml.exceptions import TrainingDataError
 from processors.ml.registry import Registry, code_version
 from processors.ml.training import Progress, TrainConfig, WalkForward, fit, walk_forward
@@ -36,7 +36,8 @@ def train_and_register(
     missing = sorted(set(chosen) - {k for v in rows.values for k in v})
     if missing:
         raise TrainingDataError(f"no record carries feature(s) {', '.join(missing)}")
-    samples = build_samples(rows, chosen, config.horizon, config.sequence_length)
+    samples = build_samples(rows, chosen, config.horizon, config.sequence_length,
+                            sign=is_sign(target))
     progress(f"{len(rows.values)} feature records of {len(set(rows.symbols.tolist()))} symbols"
              f"{f' ({rows.duplicates} duplicates skipped)' if rows.duplicates else ''}; "
              f"{len(samples)} samples with {len(chosen)} features: {', '.join(chosen)}")
@@ -50,7 +51,8 @@ def train_and_register(
         "normalisation": {"mean": final.normalisation.mean.tolist(),
                           "std": final.normalisation.std.tolist(),
                           "target_std": final.normalisation.target_std},
-        "target": {"name": target, "horizon_bars": config.horizon,
+        "target": {"name": target, "kind": "sign" if is_sign(target) else "return",
+                   "horizon_bars": config.horizon,
                    "horizon_ns": config.horizon * spacing},
         "data": {"sha256": samples.digest(), "inputs": [str(p) for p in inputs],
                  "samples": len(samples), "symbols": sorted(set(samples.symbols.tolist())),

@@ -19,7 +19,8 @@ TRAIN_DESCRIPTION = (
     "Train a torch model on the logic.features records of replay or backtest output\n"
     "directories (--input, repeatable: DIR/logic.features.parquet) to forecast --target\n"
     "ret_N, the forward return over the next N bars (bar t's close to bar t+N's, from the\n"
-    "features' ret_1: no feature of a later bar is an input). Samples are per symbol and in\n"
+    "features' ret_1: no feature of a later bar is an input), or sign_N, its sign (-1, 0,\n"
+    "1; the forecast is then a score between). Samples are per symbol and in\n"
     "time order; a bar missing a chosen feature makes no sample.\n\n"
     "Walk-forward: the distinct bar times are cut into --folds + 1 blocks; fold k tests on\n"
     "block k with a model trained on the earlier times but the last --gap (default N) before\n"
@@ -60,8 +61,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         epilog=TRAIN_EXAMPLES)
     train.add_argument("-i", "--input", action="append", type=Path, required=True,
                        metavar="DIR", help="replay or backtest output directory (repeatable)")
-    train.add_argument("--target", required=True, metavar="ret_N",
-                       help="forward return over N bars, e.g. ret_5")
+    train.add_argument("--target", required=True, metavar="ret_N|sign_N",
+                       help="forward return over N bars, e.g. ret_5, or its sign, sign_5")
     train.add_argument("--model", required=True, choices=("linear", "mlp", "gru"),
                        help="linear, mlp (two hidden layers) or gru (one GRU layer)")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",

@@ -33,6 +33,16 @@ def test_targets_are_forward_returns_and_last_values_backward_ones(tmp_path: Pat
     assert samples.last == pytest.approx([1.01 * 1.02 - 1, 1.02 * 0.99 - 1])
 
 
+def test_sign_targets_are_the_signs_of_the_returns(tmp_path: Path) -> None:
+    returns = [0.01, 0.02, -0.01, 0.03, -0.05, 0.0, 0.0]
+    rows = vectors("AAA", [{"ret_1": r, "x": 1.0} for r in returns])
+    samples = build_samples(read_features([write_features(tmp_path, rows)]), ("x",), horizon=2,
+                            sign=True)
+    # forward returns of bars 1..4: +, -, -, 0 (no move); backward ones: +, +, +, -
+    assert samples.target.tolist() == [1.0, -1.0, -1.0, 0.0]
+    assert samples.last.tolist() == [1.0, 1.0, 1.0, -1.0]
+
+
 def test_a_sample_reads_nothing_of_later_bars(tmp_path: Path) -> None:
     rows = feature_rows(("AAA",), 40, seed=1)
     changed = [r.model_copy(update={"values": {**r.values, "lead": 99.0, "noise": 99.0}})
@@ -70,7 +80,7 @@ def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(TrainingDataError, match="no logic.features.parquet"):
         read_features([tmp_path])
     with pytest.raises(TrainingDataError, match="ret_N"):
-        horizon_bars("sign_5")
+        horizon_bars("ret_0")
     rows = read_features([write_features(tmp_path, feature_rows(("AAA",), 3, seed=3))])
     with pytest.raises(TrainingDataError, match="no samples"):
         build_samples(rows, ("lead",), horizon=5)

@@ -84,7 +84,7 @@ def test_the_same_inputs_train_the_same_weights(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("args", "message"), [
-    (["train", "-i", "nowhere", "--target", "sign_5", "--model", "mlp"], "target must be ret_N"),
+    (["train", "-i", "nowhere", "--target", "ret5", "--model", "mlp"], "target must be ret_N"),
     (["train", "-i", "nowhere", "--target", "ret_5", "--model", "mlp"],
      "nowhere: no logic.features.parquet"),
     (["promote", "none", "1"], "no model 'none'"),
