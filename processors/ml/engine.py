@@ -137,11 +137,12 @@ class MlEngine(Engine):
         """Serve the promoted version of the model, loading it if it changed."""
         if not self._p.model:
             return
-        stamp = self._registry.promoted_stamp(self._p.model)
-        if stamp == self._stamp:
-            return
-        self._stamp = stamp
+        version: int | None = None
         try:
+            stamp = self._registry.promoted_stamp(self._p.model)
+            if stamp == self._stamp:
+                return
+            self._stamp = stamp
             version = self._registry.promoted(self._p.model)
             if version is None or (self.served and self.served.version == version):
                 return
@@ -151,8 +152,8 @@ class MlEngine(Engine):
                               f"ml.window_bars ({self._p.window_bars})")
         except (MlError, OSError, KeyError, ValueError) as exc:
             log.error("ml model not loaded, keeping the one served model=%s version=%s "
-                      "served=%s error=%s", self._p.model, stamp and version, self.served
-                      and self.served.version, exc)
+                      "served=%s error=%s", self._p.model, version,
+                      self.served and self.served.version, exc)
             return
         self.served = loaded
         log.info("ml model served model=%s version=%d features=%d sequence_length=%d "
