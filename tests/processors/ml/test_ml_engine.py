@@ -127,3 +127,16 @@ def test_a_restored_gru_engine_goes_on_as_the_uninterrupted_one(tmp_path: Path) 
     assert running.take_dirty() == {"AAA"}
     later = batch(ROWS[4:6])
     assert values(restored.on_features(later)) == values(running.on_features(later))
+
+
+def test_a_gru_promoted_over_a_linear_model_predicts_from_the_records_already_kept(
+    tmp_path: Path
+) -> None:
+    registry = Registry(tmp_path)
+    registry.promote("m", register_linear(registry, "m", [1.0, 0.0]))
+    ml = engine(registry)
+    ml.on_features(batch(ROWS[:3]))  # AAA minutes 0, 1, 2 under the linear model
+    registry.promote("m", register_gru(registry, "m", sequence_length=3))
+    # minute 3's window is minutes 1, 2, 3: two of them came before the GRU was promoted
+    assert [(s, m, v) for s, m, v, _ in values(ml.on_features(batch(ROWS[3:4])))] == [
+        ("AAA", 3, 2)]
