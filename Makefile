@@ -122,6 +122,7 @@ bench: install $(QUIX_VENV)/bin/python $(NAUTILUS_VENV)/.installed ## run the be
 	$(BIN)/python -m benchmarks.backtest_throughput --nautilus-python $(NAUTILUS_VENV)/bin/python
 	$(BIN)/python -m benchmarks.margin_throughput
 	$(BIN)/python -m benchmarks.api_load
+	$(BIN)/python -m benchmarks.ml_inference
 
 clean: ## remove caches and build outputs (keeps .venv and .nautilus data)
 	rm -rf build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis replay-out

@@ -35,8 +35,10 @@ if TYPE_CHECKING:
     from processors.features import FeaturesEngine
     from processors.margin.engine import MarginEngine
     from processors.microstructure import MicrostructureEngine
+    from processors.ml.engine import MlEngine
     from processors.portfolio import PortfolioEngine
     from processors.risk import RiskEngine
+    from processors.strategies.ml_signal import MlSignalEngine
     from processors.strategies.sma_cross import SmaCrossEngine
     from processors.strategies.vpin_guard import VpinGuardEngine
     from processors.vpin import VpinEngine
@@ -150,6 +152,8 @@ ENGINES = EngineRegistry(
                  "processors.features:FeatureParams"),
     Registration("margin", "processors.margin.engine:MarginEngine",
                  "processors.margin.params:MarginParams"),
+    Registration("ml", "processors.ml.engine:MlEngine", "processors.ml.params:MlParams",
+                 default=False),
     Registration("microstructure", "processors.microstructure:MicrostructureEngine",
                  "processors.microstructure:MicrostructureParams"),
     Registration("portfolio", "processors.portfolio:PortfolioEngine",
@@ -160,6 +164,8 @@ ENGINES = EngineRegistry(
     Registration("vpin", "processors.vpin.engine:VpinEngine", "processors.vpin.params:VpinParams"),
     Registration("sma_cross", "processors.strategies.sma_cross:SmaCrossEngine",
                  "processors.strategies.sma_cross:SmaCrossParams", default=False),
+    Registration("ml_signal", "processors.strategies.ml_signal:MlSignalEngine",
+                 "processors.strategies.ml_signal:MlSignalParams", default=False),
     Registration("vpin_guard", "processors.strategies.vpin_guard:VpinGuardEngine",
                  "processors.strategies.vpin_guard:VpinGuardParams"),
 )
@@ -174,6 +180,6 @@ def __getattr__(attr: str) -> type[Engine]:
 
 
 __all__ = ["ENGINES", "Emit", "Engine", "BarEngine", "ExecutionEngine", "FactorsEngine",
-           "FeaturesEngine",
-            "MarginEngine", "MicrostructureEngine", "PortfolioEngine", "RiskEngine",
-           "SmaCrossEngine", "VpinEngine", "VpinGuardEngine", "Registration"]
+           "FeaturesEngine", "MarginEngine", "MicrostructureEngine", "MlEngine",
+           "MlSignalEngine", "PortfolioEngine", "RiskEngine", "SmaCrossEngine", "VpinEngine",
+           "VpinGuardEngine", "Registration"]

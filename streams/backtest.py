@@ -1,11 +1,12 @@
 """A backtest is a replay of the whole trading graph, and a summary of what it did.
 
 `backtest_engines` is the graph: the market engines (bars, vpin and microstructure run when
-the input carries trades or depth; a bar file feeds features directly), features, the
-strategy, pre-trade risk (its orders pass `pretrade` on their way to the venue), paper
-execution, the portfolio, margin and analytics. `summarize` reads the outputs of the run
-(market.executions, logic.portfolio, logic.analytics) into one summary per account, the same
-numbers in the same order for the same input:
+the input carries trades or depth; a bar file feeds features directly), features, the `ml`
+engine when the strategy reads predictions, the strategy, pre-trade risk (its orders pass
+`pretrade` on their way to the venue), paper execution, the portfolio, margin and analytics.
+`summarize` reads the outputs of the run (market.executions, logic.portfolio,
+logic.analytics) into one summary per account, the same numbers in the same order for the
+same input:
 
 - `starting_cash` (the portfolio engine's `cash`), `final_equity` (the account's last
   snapshot, or its starting cash when it never traded), `total_return` = final equity /
@@ -38,14 +39,16 @@ ACCOUNTING_ENGINES = ("pretrade", "execution", "portfolio", "margin", "analytics
 EXECUTIONS_TOPIC = "market.executions"
 PORTFOLIO_TOPIC = "logic.portfolio"
 ANALYTICS_TOPIC = "logic.analytics"
+PREDICTIONS_TOPIC = "logic.predictions"
 
 
 def backtest_engines(strategy: type[Engine]) -> list[type[Engine]]:
-    """The engines of a backtest of `strategy`, upstream first."""
+    """The engines of a backtest of `strategy`, upstream first; the `ml` engine too when the
+    strategy reads its predictions (`ml_signal`)."""
     from processors import ENGINES
 
-    return [*ENGINES.select(list(MARKET_ENGINES)), strategy,
-            *ENGINES.select(list(ACCOUNTING_ENGINES))]
+    market = [*MARKET_ENGINES, *(("ml",) if PREDICTIONS_TOPIC in strategy.inputs else ())]
+    return [*ENGINES.select(market), strategy, *ENGINES.select(list(ACCOUNTING_ENGINES))]
 
 
 @dataclass(slots=True)

@@ -49,7 +49,7 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
     "FactorVector": {"symbol": "AAPL", "values": {"KMID": 0.0025, "MA5": 1.001}},
     "Signal": {"signal_id": "s-1", "strategy": "mom", "symbol": "AAPL", "direction": 1,
                "strength": 0.7},
-    "Prediction": {"prediction_id": "p-1", "model": "gbm", "symbol": "AAPL",
+    "Prediction": {"prediction_id": "p-1", "model": "gbm", "version": 1, "symbol": "AAPL",
                    "horizon_ns": MINUTE_NS, "value": 0.0012},
     "Alert": {"alert_id": "a-1", "kind": "vpin", "state": "raised", "severity": "warning",
               "symbol": "AAPL", "message": "VPIN above 0.8", "values": {"vpin": 0.83}},

@@ -2,7 +2,9 @@
 
 `engine_class(SmaCross)` is the engine that runs `SmaCross`, one instance per symbol, on
 market.bars.1m, logic.features, logic.vpin and the strategy's own order events and executions
-(order id prefix `<strategy>:`), publishing logic.signals and logic.orders, keyed by symbol.
+(order id prefix `<strategy>:`), and logic.predictions when the strategy overrides
+`on_prediction` (only then: other strategies' workers do not read the topic), publishing
+logic.signals and logic.orders, keyed by symbol.
 Rows are handed to the symbol's strategy one at a time in arrival order, so outputs do not
 depend on batching; its state (the strategy's `on_save`, its position, orders and id
 counters) snapshots per symbol.
@@ -28,7 +30,7 @@ from processors.strategies.strategy import (
     _Session,
 )
 from streams.clock import Clock
-from streams.schema import Bar, Execution, FeatureVector, OrderEvent, VpinReading
+from streams.schema import Bar, Execution, FeatureVector, OrderEvent, Prediction, VpinReading
 
 if TYPE_CHECKING:
     import torch
@@ -36,8 +38,9 @@ if TYPE_CHECKING:
 NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]*")
 _BARS, _FEATURES, _VPIN = RowModels("Bar"), RowModels("FeatureVector"), RowModels("VpinReading")
 _ORDER_EVENTS, _EXECUTIONS = RowModels("OrderEvent"), RowModels("Execution")
+_PREDICTIONS = RowModels("Prediction")
 _MARKET_CALLBACKS = {"market.bars.1m": "on_bar", "logic.features": "on_features",
-                     "logic.vpin": "on_vpin"}
+                     "logic.vpin": "on_vpin", "logic.predictions": "on_prediction"}
 _MADE: dict[type[Strategy], type[StrategyEngine]] = {}  # strategy -> its engine class
 
 
@@ -160,6 +163,14 @@ class StrategyEngine(Engine):
         self._dirty.discard(key)
 
 
+class PredictionStrategyEngine(StrategyEngine):
+    """Runs a strategy that handles predictions: logic.predictions as well."""
+
+    @handles("logic.predictions")
+    def on_predictions(self, columns: Columns) -> list[Emit]:
+        return self._market("logic.predictions", columns, _PREDICTIONS, _prediction)
+
+
 def _bar(strategy: Strategy, bar: Bar) -> None:
     strategy.on_bar(bar)
 
@@ -170,6 +181,10 @@ def _features(strategy: Strategy, features: FeatureVector) -> None:
 
 def _vpin(strategy: Strategy, reading: VpinReading) -> None:
     strategy.on_vpin(reading)
+
+
+def _prediction(strategy: Strategy, prediction: Prediction) -> None:
+    strategy.on_prediction(prediction)
 
 
 def _order_event(strategy: Strategy, event: OrderEvent) -> None:
@@ -196,7 +211,9 @@ def engine_class(strategy: type[Strategy]) -> type[StrategyEngine]:
     params = strategy.params_model
     if not (isinstance(params, type) and issubclass(params, StrategyParams)):
         raise TypeError(f"{strategy.__qualname__}.params_model must subclass StrategyParams")
-    made = _MADE[strategy] = type(f"{strategy.__name__}Engine", (StrategyEngine,), {
+    base = (PredictionStrategyEngine if strategy.on_prediction is not Strategy.on_prediction
+            else StrategyEngine)
+    made = _MADE[strategy] = type(f"{strategy.__name__}Engine", (base,), {
         "name": name, "strategy": strategy, "params_model": params,
         "__module__": strategy.__module__,
         "__doc__": f"The engine of strategy {name} "

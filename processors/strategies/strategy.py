@@ -22,7 +22,16 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from processors.base import Emit
 from processors.strategies.ledger import Ledger
 from streams.clock import Clock
-from streams.schema import Bar, Execution, FeatureVector, Order, OrderEvent, Signal, VpinReading
+from streams.schema import (
+    Bar,
+    Execution,
+    FeatureVector,
+    Order,
+    OrderEvent,
+    Prediction,
+    Signal,
+    VpinReading,
+)
 
 ORDERS_TOPIC = "logic.orders"
 SIGNALS_TOPIC = "logic.signals"
@@ -132,6 +141,10 @@ class Strategy:
 
     def on_vpin(self, reading: VpinReading) -> None:
         """A VPIN reading of the symbol (logic.vpin)."""
+
+    def on_prediction(self, prediction: Prediction) -> None:
+        """A model's forecast for the symbol (logic.predictions); a strategy that overrides
+        this reads the topic (the `ml` engine publishes it)."""
 
     def on_order_event(self, event: OrderEvent) -> None:
         """A state change of one of the strategy's orders (open orders already updated)."""

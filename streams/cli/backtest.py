@@ -80,8 +80,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_sources(p)
     p.add_argument("--strategy", required=True, metavar="NAME|module:Class",
-                   help="a built-in strategy (sma_cross, vpin_guard) or module:Class of your "
-                   "own. Example: --strategy sma_cross")
+                   help="a built-in strategy (sma_cross, ml_signal, vpin_guard) or "
+                   "module:Class of your own. Example: --strategy sma_cross")
     p.add_argument("--out", type=Path, required=True,
                    help="directory for the output files and summary.json. Example: --out bt")
     p.add_argument(

@@ -19,6 +19,7 @@ from streams.cli import (
     db,
     factor_model,
     feed,
+    ml,
     replay,
     risk,
     sink,
@@ -30,7 +31,7 @@ from streams.cli import (
 from streams.exceptions import NautilusError
 from streams.settings import get_settings
 
-COMMAND_GROUPS = (up, topics, worker, sink, feed, replay, backtest, db, api, token, risk,
+COMMAND_GROUPS = (up, topics, worker, sink, feed, replay, backtest, ml, db, api, token, risk,
                   factor_model)
 
 

@@ -76,10 +76,14 @@ class Signal(Event):
 
 
 class Prediction(Event):
+    """A model's forecast for a symbol over `horizon_ns` after `ts_event` (the `ml` engine:
+    the forward return of the registered model `model`, version `version`)."""
+
     STORED = Stored("predictions", ("prediction_id", "time"), served=True)
 
     prediction_id: str
     model: str
+    version: Int64 = Field(ge=1)
     symbol: Symbol
     horizon_ns: NonNegativeNs
     value: float

@@ -187,18 +187,20 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.quotes read by microstructure, vpin",
         "market.depth read by execution, microstructure",
         "market.bars.1m read by execution, features, margin, portfolio, pretrade, risk, "
-        "sma_cross, vpin_guard",
-        "market.executions read by analytics, portfolio, pretrade, sma_cross, vpin_guard",
-        "logic.vpin read by features, sma_cross, vpin_guard",
+        "sma_cross, ml_signal, vpin_guard",
+        "market.executions read by analytics, portfolio, pretrade, sma_cross, ml_signal, "
+        "vpin_guard",
+        "logic.vpin read by features, sma_cross, ml_signal, vpin_guard",
         "logic.microstructure read by features",
-        "logic.features read by sma_cross, vpin_guard",
+        "logic.features read by ml, sma_cross, ml_signal, vpin_guard",
+        "logic.predictions read by ml_signal",
         "logic.risk.alerts read by pretrade",
         "logic.risk.commands read by pretrade",
         "logic.margin read by pretrade",
         "logic.orders read by pretrade",
         "logic.orders.approved read by execution",
         "logic.order.cancels read by execution",
-        "logic.order.events read by pretrade, sma_cross, vpin_guard",
+        "logic.order.events read by pretrade, sma_cross, ml_signal, vpin_guard",
         "logic.positions read by margin, risk",
         "logic.portfolio read by analytics, margin, risk"}
     assert len({line.index(" read by ") for line in listed}) == 1  # one column

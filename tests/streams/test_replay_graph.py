@@ -210,7 +210,7 @@ class Ping(_Stateless):
             Ping.seen.append((str(sid), int(ts)))
             out.append(Emit("logic.predictions", "AAA", Prediction(
                 ts_event=int(ts) + SECOND_NS, ts_init=0, prediction_id=str(sid), model="m",
-                symbol="AAA", horizon_ns=0, value=float(strength))))
+                version=1, symbol="AAA", horizon_ns=0, value=float(strength))))
         return out
 
 

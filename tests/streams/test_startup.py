@@ -30,6 +30,6 @@ def test_engines_import_torch_when_looked_up() -> None:
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        "['analytics', 'bars', 'execution', 'factors', 'features', 'margin', 'microstructure', "
-        "'portfolio', 'pretrade', 'risk', 'vpin', 'sma_cross', 'vpin_guard'] False True "
-        "VpinEngine")
+        "['analytics', 'bars', 'execution', 'factors', 'features', 'margin', 'ml', "
+        "'microstructure', 'portfolio', 'pretrade', 'risk', 'vpin', 'sma_cross', 'ml_signal', "
+        "'vpin_guard'] False True VpinEngine")

@@ -13,7 +13,7 @@ from tests.factories import MINUTE_NS, T0, columns, event
 
 TOPIC_OF = {"Bar": "market.bars.1m", "Execution": "market.executions",
             "OrderEvent": "logic.order.events", "VpinReading": "logic.vpin",
-            "FeatureVector": "logic.features"}
+            "FeatureVector": "logic.features", "Prediction": "logic.predictions"}
 
 
 def minute(m: int) -> int:

@@ -90,7 +90,7 @@ def test_built_ins_load_by_name() -> None:
     ("my_strategies:BreakoutParams", "is not a Strategy subclass"),
     ("my_strategies:Named", "the name of a registered engine"),
     ("my_strategies:Unnamed", "name must be lower case"),
-    ("momentum", "unknown strategy 'momentum'; built-in: sma_cross, vpin_guard"),
+    ("momentum", "unknown strategy 'momentum'; built-in: sma_cross, ml_signal, vpin_guard"),
     ("vpin", "unknown strategy 'vpin'"),
 ])
 def test_what_cannot_be_loaded_is_a_clear_error(
