@@ -11,6 +11,7 @@ with no rows). Columns are the model's fields in order:
 | price, money (Decimal) | decimal128(38, 18) | the exact decimal text (`5012.50`) |
 | str, Literal | string | the text |
 | bool | bool | `true` / `false` |
+| date | date32 | ISO 8601 (`2026-12-07`) |
 | list of the above | list of that type | JSON text |
 | dict | string (JSON text) | JSON text |
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import csv
 import types
 from collections.abc import Mapping
+from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal, Union, get_args, get_origin
@@ -45,6 +47,7 @@ DECIMAL_PLACES = 18
 PRICE_TYPE = pa.decimal128(38, DECIMAL_PLACES)  # 20 digits before the point
 _SCALARS: dict[type, pa.DataType] = {
     bool: pa.bool_(), int: pa.int64(), float: pa.float64(), str: pa.string(), Decimal: PRICE_TYPE,
+    date: pa.date32(),
 }
 
 
