@@ -13,6 +13,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from processors.factor_model import FactorModelParams, FactorModelResult, estimate
+from processors.factor_model.params import DEFAULT_MODEL_NAME
 from streams.endpoints import database_url, reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.factor_publish import EXPOSURES_TOPIC, RETURNS_TOPIC, publish
@@ -20,7 +21,6 @@ from streams.feeds.daily_bars import database_daily_closes, read_daily_closes
 from streams.feeds.reference import read_reference
 from streams.settings import get_settings
 
-DEFAULT_NAME = "style"
 OUTPUTS = {
     "factor_returns.csv": "date, then one column per factor: market, the sectors (by name), "
                           "momentum, size, value (when the reference has value descriptors)",
@@ -94,9 +94,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         f"residual) to {EXPOSURES_TOPIC}; the sink stores them (tables factor_returns, "
         "factor_exposures) and the API serves them. Uses KAFKA_BROKERS, else the broker of a "
         "running `up`")
-    model.add_argument("--name", default=DEFAULT_NAME, type=_name,
-                       help=f"the model's name in published records (default: {DEFAULT_NAME}). "
-                       "Example: --name us_style")
+    model.add_argument("--name", default=DEFAULT_MODEL_NAME, type=_name,
+                       help="the model's name in published records (default: "
+                       f"{DEFAULT_MODEL_NAME}). Example: --name us_style")
     model.set_defaults(handler=_model)
 
 
