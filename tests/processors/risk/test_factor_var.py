@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 
+from processors.base import Emit
 from processors.portfolio import PortfolioEngine
 from processors.risk.engine import RiskEngine
 from processors.risk.params import RiskParams
@@ -59,16 +60,19 @@ def position(symbol: str, ts: int) -> Position:
                  quantity=quantity, avg_price=str(mark), mark=str(mark))
 
 
-def reports(records: list[Event], params: RiskParams | None = None) -> list[dict]:
-    """The engine's reports over `records`, one batch per record, in the order given."""
+def run(records: list[Event], params: RiskParams | None = None) -> list[Emit]:
+    """The engine's outputs over `records`, one batch per record, in the order given."""
     engine = RiskEngine(params or RiskParams(), TestClock(0), torch.device("cpu"))
     emits = []
     for record in records:
         topic = {FactorReturns: "logic.factor.returns", FactorExposure: "logic.factor.exposures",
                  Position: "logic.positions"}[type(record)]
         emits += engine.process(topic, columns(type(record).__name__, [record]))
-    emits += engine.flush()
-    return [e.value.model_dump() for e in emits if e.topic == "logic.risk"]
+    return emits + engine.flush()
+
+
+def reports(records: list[Event], params: RiskParams | None = None) -> list[dict]:
+    return [e.value.model_dump() for e in run(records, params) if e.topic == "logic.risk"]
 
 
 def expected_variance(symbols: tuple[str, ...]) -> float:
@@ -187,3 +191,14 @@ def test_the_replayed_graph_reports_the_factor_var_of_its_positions() -> None:
     b = np.array([[1.0, 0.0, 1.0, 0.5], [1.0, 0.0, 1.0, -1.0]])
     variance = x @ b @ COVARIANCE @ b.T @ x + (x ** 2 * np.array([2e-4, 1.5e-4])).sum()
     assert report["var_factor_99"] == pytest.approx(Z99 * math.sqrt(variance), rel=1e-12)
+
+
+def test_a_var_limit_on_the_factor_var_raises_an_alert() -> None:
+    # AAPL alone: var_factor_99 = 2.3263 x sqrt(395.25) = 46.25 USD
+    records = [factor_returns(), exposure("AAPL"), position("AAPL", DAY_END + MIN)]
+
+    emits = run(records, RiskParams(var_measure="var_factor_99", var_limit=40.0))
+
+    alerts = [e.value for e in emits if e.topic == "logic.risk.alerts"]
+    assert [(a.kind, a.state) for a in alerts] == [("var_limit", "raised")]
+    assert alerts[0].values["var_factor_99"] == pytest.approx(Z99 * math.sqrt(395.25))
