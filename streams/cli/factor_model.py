@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -92,8 +93,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also publish the fit: one FactorReturns per day (with the EWMA covariance as of "
         f"the day) to {RETURNS_TOPIC}, one FactorExposure per symbol and day (styles and "
         f"residual) to {EXPOSURES_TOPIC}; the sink stores them (tables factor_returns, "
-        "factor_exposures) and the API serves them. Uses KAFKA_BROKERS, else the broker of a "
-        "running `up`")
+        "factor_exposures) and the API serves them. A day that has not ended yet (UTC) is held "
+        "back. Uses KAFKA_BROKERS, else the broker of a running `up`")
     model.add_argument("--name", default=DEFAULT_MODEL_NAME, type=_name,
                        help="the model's name in published records (default: "
                        f"{DEFAULT_MODEL_NAME}). Example: --name us_style")
@@ -114,9 +115,12 @@ def _model(args: argparse.Namespace) -> int:
           f"bar symbols without reference data: {len(result.dropped_symbols)}; "
           f"wrote {', '.join(OUTPUTS)} to {args.out}")
     if brokers is not None:
-        sent = publish(brokers, result, args.name, params.covariance_half_life)
+        sent = publish(brokers, result, args.name, params.covariance_half_life,
+                       ended_by_ns=time.time_ns())
+        held = (f"; held back {sent.held_back_days} day(s) not over yet (UTC)"
+                if sent.held_back_days else "")
         print(f"published {sent.returns} records to {RETURNS_TOPIC} and {sent.exposures} to "
-              f"{EXPOSURES_TOPIC} (model {args.name})")
+              f"{EXPOSURES_TOPIC} (model {args.name}){held}")
     return 0
 
 
