@@ -4,8 +4,10 @@ logic.factor.exposures (keyed by symbol), for `factors model --publish`.
 
 Records are dated at the end of their UTC day (`ts_event` = `ts_init` = the next midnight:
 the fit is a function of the day's bars, so a re-run gives the same records and the sink's
-upserts change nothing). `publish` counts as done only once the broker has acknowledged every
-record: a BrokerError in one line otherwise.
+upserts change nothing). A day that has not ended by `ended_by_ns` (a fit of today's bars so
+far) is held back: its records would be dated in the future, and engines that wait for event
+time to pass a record's time (the risk engine) would wait until then. `publish` counts as done
+only once the broker has acknowledged every record: a BrokerError in one line otherwise.
 """
 
 from __future__ import annotations
@@ -71,20 +73,24 @@ def exposure_records(result: FactorModelResult, model: str) -> Iterator[FactorEx
 
 @dataclass(frozen=True, slots=True)
 class Published:
-    """How many records each topic took."""
+    """How many records each topic took, and how many days were held back (not over yet)."""
 
     returns: int
     exposures: int
+    held_back_days: int = 0
 
 
 def publish(brokers: str, result: FactorModelResult, model: str, covariance_half_life: float,
-            *, returns_topic: str = RETURNS_TOPIC,
+            *, ended_by_ns: int | None = None, returns_topic: str = RETURNS_TOPIC,
             exposures_topic: str = EXPOSURES_TOPIC) -> Published:
-    """Produce the model's records and wait until the broker has acknowledged all of them."""
+    """Produce the model's records of the days ended by `ended_by_ns` (all: None) and wait
+    until the broker has acknowledged all of them."""
     try:
-        records = [(returns_topic, r.model, r)
-                   for r in factor_returns_records(result, model, covariance_half_life)]
-        records += [(exposures_topic, e.symbol, e) for e in exposure_records(result, model)]
+        days = list(factor_returns_records(result, model, covariance_half_life))
+        records = [(returns_topic, r.model, r) for r in days
+                   if ended_by_ns is None or r.ts_event <= ended_by_ns]
+        records += [(exposures_topic, e.symbol, e) for e in exposure_records(result, model)
+                    if ended_by_ns is None or e.ts_event <= ended_by_ns]
     except ValidationError as exc:
         error = exc.errors()[0]
         raise ConfigError(f"cannot publish the factor model: {'.'.join(map(str, error['loc']))}"
@@ -120,5 +126,6 @@ def publish(brokers: str, result: FactorModelResult, model: str, covariance_half
         problem = failures[0] if failures else f"{left} records not acknowledged"
         raise BrokerError(f"broker {brokers} did not take every factor model record: "
                           f"{problem} ({len(failures) + left} of {len(records)})")
-    return Published(counts[returns_topic], counts[exposures_topic])
+    return Published(counts[returns_topic], counts[exposures_topic],
+                     len(days) - counts[returns_topic])
 

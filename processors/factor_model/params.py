@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+DEFAULT_MODEL_NAME = "style"
+"""The name a fit is published under unless `--name` says otherwise (the records' `model`),
+and the model the risk engine's factor VaR reads unless `risk.factor_model` says otherwise."""
+
 
 class FactorModelParams(BaseModel):
     """Parameters of the factor model; see processors/factor_model/__init__.py for the

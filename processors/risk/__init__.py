@@ -4,7 +4,11 @@ Inputs, keyed by account: logic.positions (each symbol's newest record: quantity
 joined, so a replay hands an instant's positions over before its other inputs) and
 logic.portfolio (equity, for the drawdown); market.bars.1m as a broadcast input, folded into
 per-period return vectors of every symbol and their EWMA covariance (processors/kit/returns.py;
-broadcast-derived, rebuilt by re-reading the bars, never snapshotted).
+broadcast-derived, rebuilt by re-reading the bars, never snapshotted); logic.factor.returns
+and logic.factor.exposures (the daily factor model's records, `nautilus-streams factors model
+--publish`) as broadcast inputs too, of which the model named `factor_model` keeps its newest
+covariance and each symbol's newest exposures (processors/risk/factor.py; broadcast-derived
+as well).
 
 Figures, from the dollar values v = quantity x mark of the account's open positions (a
 position without a mark is valued at its average price), as losses in USD (positive = a loss),
@@ -23,6 +27,13 @@ each one-bar figure scaled to `horizon_bars` by sqrt(horizon_bars) (the report s
   with a generator seeded by (`seed`, account, ts_event) (the same report draws the same
   scenarios however the input was batched; another device's generator draws others), S
   factored by eigendecomposition, so a singular S is fine;
+- factor VaR: z_a x sqrt(x'B C B'x + sum_i x_i^2 s_i) x sqrt(`factor_horizon_days`), x = v,
+  B the positions' exposures (market 1, sector dummy, styles), C the model's newest daily
+  factor covariance, s_i the specific variances (processors/risk/factor.py): a loss over
+  `factor_horizon_days` days (the report's `factor_horizon_days`), not over bars, since its
+  inputs are daily. None while the model has published no covariance, when a position's
+  symbol has no exposures of the model, or when its exposures name a factor the newest
+  covariance does not have; it needs no bars (`min_bars` does not apply);
 - stress: each scenario's loss -sum(v x shock) (processors/risk/stress.py), not scaled;
   `worst_stress` the largest;
 - drawdown: (peak - equity) / peak, the fall of the newest equity (logic.portfolio) from the
@@ -38,7 +49,10 @@ When: a report per account when its positions or equity changed, once event time
 the instant that changed them (every input dated at or before it has arrived; in a replay:
 one report per account and instant), dated at the newest ts_event applied. It sees the returns
 of every bar dated at or before its time (the bar period that ends then included) and none
-later: a bar dated after a pending report's time sends the report out before it is applied.
+later: a bar dated after a pending report's time sends the report out before it is applied;
+so do factor records (dated at the end of their day), so a report sees the factor model as of
+the newest day that ended at or before its time. A new factor covariance alone sends no
+report: the next change of the account's positions or equity does.
 A worker sends a pending report out when its clock passes the instant (NAUTILUS_CLOCK_TICK_MS);
 there a record that arrives after later bars (its topic lagging the bars) is reported with
 the returns known by then, and a record of an instant already reported reports it again

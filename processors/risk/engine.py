@@ -1,4 +1,5 @@
-"""The risk engine: logic.positions + logic.portfolio + bars -> logic.risk, limit alerts."""
+"""The risk engine: logic.positions + logic.portfolio + bars + factor model -> logic.risk, limit
+alerts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,16 @@ import torch
 
 from processors.base import Emit, Engine, State, handles
 from processors.kit.returns import BarReturns, ReturnsView
+from processors.risk.factor import FactorRisk
 from processors.risk.limits import Check, Transition, transitions
-from processors.risk.measures import LEVELS, historical_pnl, parametric_var, simulated_pnl, tail
+from processors.risk.measures import (
+    LEVELS,
+    Z,
+    historical_pnl,
+    parametric_var,
+    simulated_pnl,
+    tail,
+)
 from processors.risk.params import RiskParams
 from processors.risk.stress import load_scenarios
 from streams.clock import Clock
@@ -23,11 +32,12 @@ from streams.schema import Alert, RiskReport
 log = logging.getLogger(__name__)
 
 POSITIONS, PORTFOLIO, BARS = "logic.positions", "logic.portfolio", "market.bars.1m"
+FACTOR_RETURNS, FACTOR_EXPOSURES = "logic.factor.returns", "logic.factor.exposures"
 REPORTS, ALERTS = "logic.risk", "logic.risk.alerts"
 NEVER = 2**63 - 1
 DEFAULT_BAR_SECONDS = 60  # until the first bar says how long bars are
 FIGURES = ("var_hist_95", "cvar_hist_95", "var_hist_99", "cvar_hist_99", "var_param_95",
-           "var_param_99", "var_mc_95", "var_mc_99")
+           "var_param_99", "var_mc_95", "var_mc_99", "var_factor_95", "var_factor_99")
 
 
 @dataclass(slots=True)
@@ -79,7 +89,8 @@ class RiskEngine(Engine):
         self._accounts: dict[str, _Account] = {}
         self._pending: dict[str, int] = {}  # account -> its report's due time
         self._due_floor = NEVER  # at most the earliest due time pending
-        self._newest_bar = -1  # broadcast-derived, like the returns
+        self._factors = FactorRisk(params.factor_model)  # broadcast-derived, like the returns
+        self._newest_broadcast = -1  # the newest bar or factor record applied
 
     # ---- input ----------------------------------------------------------------------------
 
@@ -127,17 +138,45 @@ class RiskEngine(Engine):
             if hi > lo:
                 self._returns.add(columns["symbol"][lo:hi], columns["start_ns"][lo:hi],
                                   ts[lo:hi], columns["close"][lo:hi])
-                self._newest_bar = max(self._newest_bar, int(ts[lo:hi].max()))
+                self._newest_broadcast = max(self._newest_broadcast, int(ts[lo:hi].max()))
                 lo = hi
             else:
                 emits += self._emit_before(int(ts[lo]))
         return emits
 
+    @handles(FACTOR_RETURNS, broadcast=True)
+    def on_factor_returns(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        """A factor model's covariance as of a day (its end); reports pending from before
+        it go out first, as before a bar."""
+        emits: list[Emit] = []
+        for model, ts, covariance in zip(columns["model"].tolist(), columns["ts_event"].tolist(),
+                                         columns["covariance"].tolist(), strict=True):
+            emits += self._emit_before(ts)
+            self._factors.add_returns(model, ts, covariance)
+            self._newest_broadcast = max(self._newest_broadcast, ts)
+        return emits
+
+    @handles(FACTOR_EXPOSURES, broadcast=True)
+    def on_factor_exposures(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        """A symbol's exposures to a factor model as of a day (its end), as the returns."""
+        emits: list[Emit] = []
+        for model, symbol, ts, sector, styles, specific in zip(
+                columns["model"].tolist(), columns["symbol"].tolist(),
+                columns["ts_event"].tolist(), columns["sector"].tolist(),
+                columns["exposures"].tolist(), columns["specific_variance"].tolist(),
+                strict=True):
+            emits += self._emit_before(ts)
+            self._factors.add_exposure(model, symbol, ts, sector, styles, specific)
+            self._newest_broadcast = max(self._newest_broadcast, ts)
+        return emits
+
     def _touch(self, account: str, book: _Account, ts: int) -> None:
         """The account changed at `ts`: its report is pending until event time passes both
-        its newest event and the newest bar applied (a re-read bar is never later)."""
+        its newest event and the newest bar or factor record applied (a re-read one is never
+        later)."""
         book.ts = max(book.ts, ts)
-        book.due = max(book.ts, self._newest_bar, book.due if book.due is not None else -1)
+        book.due = max(book.ts, self._newest_broadcast,
+                       book.due if book.due is not None else -1)
         self._pending[account] = book.due
         self._due_floor = min(self._due_floor, book.due)
         self.mark_dirty(account)
@@ -184,7 +223,8 @@ class RiskEngine(Engine):
             "ts_event": book.ts, "ts_init": self.clock.timestamp_ns(), "account": account,
             "currency": book.currency, "gross_exposure": sum(abs(v) for v in values.values()),
             "net_exposure": sum(values.values()), "horizon_bars": self.params.horizon_bars,
-            "bar_seconds": self._bar_seconds(), "window_bars": len(view.history), **figures,
+            "bar_seconds": self._bar_seconds(), "window_bars": len(view.history),
+            "factor_horizon_days": self.params.factor_horizon_days, **figures,
             "stress": stress, "worst_stress": max(stress.values(), default=None),
             "drawdown": book.drawdown,
         })
@@ -199,7 +239,9 @@ class RiskEngine(Engine):
     def _figures(self, account: str, ts: int, values: dict[str, float], view: ReturnsView,
                  index: list[int]) -> dict[str, float | None]:
         """The one-bar figures of `values` scaled by sqrt(horizon_bars); None without
-        `min_bars` returns (historical: in the window; the others: folded in the EWMA)."""
+        `min_bars` returns (historical: in the window; the others: folded in the EWMA). The
+        factor VaR, one day's scaled by sqrt(factor_horizon_days), needs no bars: None
+        without the factor model's covariance and every position's exposures."""
         p, dtype = self.params, self._returns.dtype
         figures: dict[str, float | None] = dict.fromkeys(FIGURES)
         scale = math.sqrt(p.horizon_bars)
@@ -217,6 +259,11 @@ class RiskEngine(Engine):
             for pct, level in LEVELS.items():
                 figures[f"var_param_{pct}"] = parametric_var(v, covariance, pct) * scale
                 figures[f"var_mc_{pct}"] = tail(pnl, level)[0] * scale
+        variance = self._factors.variance(values)
+        if variance is not None:
+            days = math.sqrt(p.factor_horizon_days)
+            for pct in LEVELS:
+                figures[f"var_factor_{pct}"] = Z[pct] * math.sqrt(variance) * days
         return figures
 
     def _generator(self, account: str, ts: int) -> torch.Generator:

@@ -19,11 +19,13 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processors.factor_model.params import DEFAULT_MODEL_NAME
 from processors.risk.stress import load_scenarios
 
 DEFAULT_KEY = "default"
 Measure = Literal["var_hist_95", "var_hist_99", "cvar_hist_95", "cvar_hist_99",
-                  "var_param_95", "var_param_99", "var_mc_95", "var_mc_99"]
+                  "var_param_95", "var_param_99", "var_mc_95", "var_mc_99", "var_factor_95",
+                  "var_factor_99"]
 Usd = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Share = Annotated[float, Field(gt=0, allow_inf_nan=False)]  # of the equity peak
 LIMITS = ("var_limit", "stress_limit", "drawdown_limit")
@@ -36,7 +38,8 @@ class RiskParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", json_schema_extra={"examples": [
         {"window": 3, "min_bars": 2, "horizon_bars": 10, "mc_scenarios": 2_000, "seed": 7,
          "var_measure": "var_param_99", "var_limit": {"default": 40.0, "ACC2": 25.0},
-         "stress_limit": 20_000.0, "drawdown_limit": {"ACC1": 0.0002}, "clear_ratio": 0.5},
+         "stress_limit": 20_000.0, "drawdown_limit": {"ACC1": 0.0002}, "clear_ratio": 0.5,
+         "factor_model": "us_style", "factor_horizon_days": 10},
     ]})
 
     window: int = Field(default=250, ge=1, description="bar returns the historical VaR and "
@@ -63,6 +66,12 @@ class RiskParams(BaseModel):
     drawdown_limit: dict[str, Share] = Field(
         default_factory=dict, description="most drawdown from the equity peak, a fraction "
         "(0.1 = 10%); key `default` or an account")
+    factor_model: str = Field(default=DEFAULT_MODEL_NAME, min_length=1, max_length=64,
+                              description="the daily factor model (the `model` of its "
+                              "logic.factor.* records) the factor VaR reads")
+    factor_horizon_days: int = Field(default=1, ge=1, description="factor VaR horizon in "
+                                     "days: the one-day figure is scaled by "
+                                     "sqrt(factor_horizon_days)")
     clear_ratio: float = Field(default=0.9, gt=0, le=1, description="a raised limit alert "
                                "clears once its figure is below clear_ratio x the limit")
 

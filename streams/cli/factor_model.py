@@ -7,12 +7,14 @@ from __future__ import annotations
 import argparse
 import json
 import textwrap
+import time
 from pathlib import Path
 
 import pandas as pd
 from pydantic import ValidationError
 
 from processors.factor_model import FactorModelParams, FactorModelResult, estimate
+from processors.factor_model.params import DEFAULT_MODEL_NAME
 from streams.endpoints import database_url, reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.factor_publish import EXPOSURES_TOPIC, RETURNS_TOPIC, publish
@@ -20,7 +22,6 @@ from streams.feeds.daily_bars import database_daily_closes, read_daily_closes
 from streams.feeds.reference import read_reference
 from streams.settings import get_settings
 
-DEFAULT_NAME = "style"
 OUTPUTS = {
     "factor_returns.csv": "date, then one column per factor: market, the sectors (by name), "
                           "momentum, size, value (when the reference has value descriptors)",
@@ -92,11 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="also publish the fit: one FactorReturns per day (with the EWMA covariance as of "
         f"the day) to {RETURNS_TOPIC}, one FactorExposure per symbol and day (styles and "
         f"residual) to {EXPOSURES_TOPIC}; the sink stores them (tables factor_returns, "
-        "factor_exposures) and the API serves them. Uses KAFKA_BROKERS, else the broker of a "
-        "running `up`")
-    model.add_argument("--name", default=DEFAULT_NAME, type=_name,
-                       help=f"the model's name in published records (default: {DEFAULT_NAME}). "
-                       "Example: --name us_style")
+        "factor_exposures) and the API serves them. A day that has not ended yet (UTC) is held "
+        "back. Uses KAFKA_BROKERS, else the broker of a running `up`")
+    model.add_argument("--name", default=DEFAULT_MODEL_NAME, type=_name,
+                       help="the model's name in published records (default: "
+                       f"{DEFAULT_MODEL_NAME}). Example: --name us_style")
     model.set_defaults(handler=_model)
 
 
@@ -114,9 +115,12 @@ def _model(args: argparse.Namespace) -> int:
           f"bar symbols without reference data: {len(result.dropped_symbols)}; "
           f"wrote {', '.join(OUTPUTS)} to {args.out}")
     if brokers is not None:
-        sent = publish(brokers, result, args.name, params.covariance_half_life)
+        sent = publish(brokers, result, args.name, params.covariance_half_life,
+                       ended_by_ns=time.time_ns())
+        held = (f"; held back {sent.held_back_days} day(s) not over yet (UTC)"
+                if sent.held_back_days else "")
         print(f"published {sent.returns} records to {RETURNS_TOPIC} and {sent.exposures} to "
-              f"{EXPOSURES_TOPIC} (model {args.name})")
+              f"{EXPOSURES_TOPIC} (model {args.name}){held}")
     return 0
 
 

@@ -223,7 +223,8 @@ def _risk(report: dict[str, Any] | None) -> list[str]:
                        f"{report['scaling']}, window {report['window_bars']} bars"),
         *(_field(f"VaR {level}%", f"hist {_usd(report[f'var_hist_{level}'])}  param "
                                   f"{_usd(report[f'var_param_{level}'])}  mc "
-                                  f"{_usd(report[f'var_mc_{level}'])}", 4) for level in (95, 99)),
+                                  f"{_usd(report[f'var_mc_{level}'])}" + _factor(report, level),
+                 4) for level in (95, 99)),
         _field("CVaR 95% / 99%", f"hist {_usd(report['cvar_hist_95'])} / "
                                  f"{_usd(report['cvar_hist_99'])}", 4),
         _field("worst stress", _usd(report["worst_stress"]) + (f" ({stress})" if stress else ""),
@@ -232,6 +233,12 @@ def _risk(report: dict[str, Any] | None) -> list[str]:
         _field("exposure", f"gross {_usd(report['gross_exposure'])}  net "
                            f"{_usd(report['net_exposure'])}", 4),
     ]
+
+
+def _factor(report: dict[str, Any], level: int) -> str:
+    """The factor VaR after the others, with its horizon in days; nothing while it is null."""
+    var = report.get(f"var_factor_{level}")
+    return "" if var is None else f"  factor {_usd(var)} ({report['factor_horizon_days']} d)"
 
 
 def _when(moment: datetime) -> str:

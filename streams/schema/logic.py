@@ -131,6 +131,8 @@ class RiskReport(Event):
     their symbols. Losses are positive USD over `horizon_bars` bars of `bar_seconds`; one-bar
     figures are scaled by sqrt(horizon_bars) (`scaling`). `window_bars`: the bar returns the
     historical figures used; `stress`: each scenario's loss (scenarios file), not scaled.
+    `var_factor_95`/`_99`: factor-model VaR over `factor_horizon_days` days (the one-day
+    figure from a daily factor model x sqrt(days); processors/risk/factor.py).
     A live worker may publish an instant's report again when a record of that instant comes
     late: the newer one replaces it (`update`)."""
 
@@ -152,6 +154,9 @@ class RiskReport(Event):
     var_param_99: float | None = None
     var_mc_95: float | None = None
     var_mc_99: float | None = None
+    factor_horizon_days: Int64 = Field(default=1, gt=0)
+    var_factor_95: float | None = None
+    var_factor_99: float | None = None
     stress: dict[str, float] = {}
     worst_stress: float | None = None
     drawdown: float = Field(default=0.0, ge=0)

@@ -17,6 +17,10 @@ the same orders as pre-trade risk approves them. Cancels name some of those orde
 and after they arrive, and some twice. Risk commands halt, reduce and resume each account in
 turn; margin states of each account go from ample to negative excess liquidity under both
 methods; risk alerts raise and clear each symbol's VPIN alert, among alerts of other kinds.
+Factor-model records come as if each minute were a day: a covariance per minute end of two
+models (the default name and the risk parameters' example's, whose first fits lack a
+sector), and
+each symbol's exposures to both from its own minute on, one of them arriving after a newer.
 Any other topic gets a generic stream of its model: the factory's valid event, keyed by
 several keys over minutes.
 """
@@ -25,11 +29,14 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
+from datetime import date
 from decimal import Decimal
 from functools import cache
 
+import numpy as np
 import torch
 
+from processors.factor_model.params import DEFAULT_MODEL_NAME
 from streams.catalog import Catalog
 from streams.clock import TestClock
 from streams.codec import event_columns
@@ -42,6 +49,8 @@ from streams.schema import (
     DepthSnapshot,
     Event,
     Execution,
+    FactorExposure,
+    FactorReturns,
     MarginState,
     MicrostructureFeatures,
     Order,
@@ -65,6 +74,9 @@ ORDER_ACCOUNTS = ("paper", "ACC1", "ACC2")  # the accounts of the sample orders,
 TRADES_PER_BUCKET = 5  # a symbol's every 5th trade completes a VPIN bucket
 VPIN_WINDOW = 4  # VPIN readings without a value, per symbol
 ONE_SIDED_EVERY = 13  # every 13th order-book record has no ask side: no spread
+SECTORS = {"ESZ6": "Index futures", "NQZ6": "Index futures", "AAPL": "Technology",
+           "EURUSD": "Currencies"}
+FACTOR_MODELS = (DEFAULT_MODEL_NAME, "us_style")  # the default and the risk example's
 
 
 @cache
@@ -333,6 +345,49 @@ def _risk_alerts() -> list[Event]:
     return alerts
 
 
+def _factor_returns() -> list[Event]:
+    """Each model's covariance (market, the sectors, momentum, size) at every minute's end,
+    a seeded A A' / 250 of daily size; us_style's first two lack Currencies (EURUSD's)."""
+    rng = np.random.default_rng(5)
+    records = []
+    for minute in range(1, MINUTES + 1):
+        ts = T0 + minute * MINUTE_NS
+        for model in FACTOR_MODELS:
+            sectors = sorted(s for s in set(SECTORS.values())
+                             if model != "us_style" or minute > 2 or s != "Currencies")
+            factors = ["market", *sectors, "momentum", "size"]
+            a = rng.normal(0, 0.01, (len(factors), len(factors)))
+            cov = a @ a.T / 2.5
+            records.append(FactorReturns(
+                ts_event=ts, ts_init=ts, model=model, day=date(2024, 1, minute), symbols=4,
+                returns=dict.fromkeys(factors, 0.001),
+                covariance={f: {g: float(cov[i, j]) for j, g in enumerate(factors)}
+                            for i, f in enumerate(factors)}))
+    return records
+
+
+def _factor_exposures() -> list[Event]:
+    """Each symbol's exposures to each model from minute 1 + (its index) // 2 on; the first
+    record arrives after its symbol's and model's next one."""
+    records = []
+    for minute in range(1, MINUTES + 1):
+        ts = T0 + minute * MINUTE_NS
+        for n, symbol in enumerate(SYMBOLS):
+            if minute < 1 + n // 2:
+                continue
+            for model in FACTOR_MODELS:
+                records.append(FactorExposure(
+                    ts_event=ts, ts_init=ts, model=model, symbol=symbol,
+                    day=date(2024, 1, minute), sector=SECTORS[symbol], market_cap=1e11,
+                    exposures={"momentum": 0.3 * n - 0.5 + 0.1 * minute, "size": 1 - 0.4 * n},
+                    residual=0.001, specific_variance=1e-4 * (1 + n)))
+    first = records.pop(0)
+    newer = next(i for i, r in enumerate(records)
+                 if (r.symbol, r.model) == (first.symbol, first.model))
+    records.insert(newer + 1, first)
+    return records
+
+
 def topic_events(topic: str) -> list[Event]:
     """The sample events of one catalog topic, in arrival order."""
     spec = catalog()[topic]
@@ -348,6 +403,8 @@ def topic_events(topic: str) -> list[Event]:
         "RiskCommand": _risk_commands,
         "MarginState": _margin_states,
         "Alert": _risk_alerts,
+        "FactorReturns": _factor_returns,
+        "FactorExposure": _factor_exposures,
     }
     if spec.value in special:
         return special[spec.value]()

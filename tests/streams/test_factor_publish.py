@@ -128,3 +128,19 @@ def test_a_symbol_the_wire_refuses_is_one_line_before_any_broker(
         symbol=fit.residuals["symbol"].replace("S003", "S 003")))
     with pytest.raises(ConfigError, match=r"cannot publish the factor model: symbol 'S 003'"):
         publish("127.0.0.1:1", bad, "style", 15.0)  # nothing listens there
+
+
+def test_days_not_over_by_then_are_held_back(
+    kafka_brokers: str, two_topics: tuple[str, str], fit: FactorModelResult
+) -> None:
+    returns_topic, exposures_topic = two_topics
+    tenth_day_end = int(fit.factor_returns.index[9].value) + 86_400 * 10**9
+
+    sent = publish(kafka_brokers, fit, "style", PARAMS.covariance_half_life,
+                   ended_by_ns=tenth_day_end, returns_topic=returns_topic,
+                   exposures_topic=exposures_topic)
+
+    assert (sent.returns, sent.exposures, sent.held_back_days) == (10, 10 * SYMBOLS, 8)
+    stamps = [codec.decode("FactorExposure", value).ts_event
+              for _, _, _, value in kafka.read_all(kafka_brokers, exposures_topic)]
+    assert max(stamps) == tenth_day_end

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -279,3 +280,19 @@ def test_limits_print_one_parameter_a_line_unset_ones_off() -> None:
         '    max_position            {"default": null, "AAPL": 500}',
         "    max_quantity_per_order  off",
         "  margin             no parameters"]
+
+
+def test_the_factor_var_follows_the_others_with_its_horizon_in_days() -> None:
+    from streams.cli.risk import render
+
+    report = event("RiskReport", horizon_bars=10, var_hist_95=1500.25, var_param_95=1400.0,
+                   var_mc_95=1410.0, factor_horizon_days=5, var_factor_95=2222.5,
+                   var_factor_99=3141.0).model_dump()
+    row = {"account": "ACC1", "trading_state": "ACTIVE", "command": None, "margin": None,
+           "risk": report | {"time": datetime(2023, 11, 14, 22, 13, 3, tzinfo=UTC)}}
+
+    lines = render([row], {}, "ACC1")
+
+    assert lines[4:6] == [
+        "    VaR 95%          hist 1,500.25  param 1,400.00  mc 1,410.00  factor 2,222.50 (5 d)",
+        "    VaR 99%          hist -  param -  mc -  factor 3,141.00 (5 d)"]
