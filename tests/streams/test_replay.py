@@ -195,6 +195,8 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "logic.features read by ml, sma_cross, ml_signal, vpin_guard",
         "logic.predictions read by ml_signal",
         "logic.risk.alerts read by pretrade",
+        "logic.factor.returns read by risk",
+        "logic.factor.exposures read by risk",
         "logic.risk.commands read by pretrade",
         "logic.margin read by pretrade",
         "logic.orders read by pretrade",
