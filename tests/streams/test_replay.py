@@ -186,13 +186,14 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.trades read by bars, execution, vpin",
         "market.quotes read by microstructure, vpin",
         "market.depth read by execution, microstructure",
-        "market.bars.1m read by execution, features, margin, portfolio, pretrade, risk, "
-        "sma_cross, ml_signal, vpin_guard",
+        "market.bars.1m read by execution, factors, features, margin, portfolio, pretrade, "
+        "risk, sma_cross, ml_signal, vpin_guard",
         "market.executions read by analytics, portfolio, pretrade, sma_cross, ml_signal, "
         "vpin_guard",
         "logic.vpin read by features, sma_cross, ml_signal, vpin_guard",
         "logic.microstructure read by features",
         "logic.features read by ml, sma_cross, ml_signal, vpin_guard",
+        "logic.factors read by ml",
         "logic.predictions read by ml_signal",
         "logic.risk.alerts read by pretrade",
         "logic.risk.commands read by pretrade",
