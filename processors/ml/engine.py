@@ -47,7 +47,7 @@ import torch
 
 from processors.base import Emit, Engine, State, handles
 from processors.ml.exceptions import MlError
-from processors.ml.history import TOPIC_BITS, SymbolBars, topic_bits
+from processors.ml.history import TOPIC_BITS, Bar, SymbolBars, topic_bits
 from processors.ml.inputs import FACTORS_TOPIC, FEATURES_TOPIC
 from processors.ml.params import MlParams
 from processors.ml.registry import Registry, ServedModel
@@ -136,22 +136,30 @@ class MlEngine(Engine):
                 ) -> tuple[list[tuple[str, int]], np.ndarray, int]:
         """Merge each record into its bar, in arrival order; the bars it completes whose
         window is complete (symbol, ts_event) with their windows, and how many bars are
-        missing an input or were given up."""
+        missing an input or were given up (still waiting for a record once `pending_bars`
+        newer bars of the symbol are in)."""
         needs, length = topic_bits(served.topics), served.sequence_length
-        pending = self._p.pending_bars
+        pending, histories = self._p.pending_bars, self._history
         keep = self._p.window_bars + pending
         take = _getter(served.features)
         decided: list[tuple[str, int]] = []
-        windows: list[list[tuple[float, ...]]] = []
+        rows: list[tuple[float, ...] | list[tuple[float, ...]]] = []  # a bar's, or windows
         missing = 0
+        self._dirty.update(symbols)  # a record that changes nothing only costs a rewrite
         for symbol, bar_ns, record in zip(symbols, ts, records, strict=True):
-            history = self._symbol(symbol)
-            at = history.add(bar_ns, record, topic_bit)
-            if at is None:
+            history = histories.get(symbol)
+            if history is None:
+                history = histories[symbol] = SymbolBars()
+            bars = history.bars
+            if bars and bars[-1].ts_event < bar_ns:  # a new newest bar (history.add, inline)
+                at = len(bars)
+                bars.append(Bar(bar_ns, topic_bit, False, record))
+            elif (added := history.add(bar_ns, record, topic_bit)) is None:
                 self.rows_ignored += 1
                 continue
-            self._dirty.add(symbol)
-            bar = history.bars[at]
+            else:
+                at = added
+            bar = bars[at]
             if not bar.decided and bar.topics & needs == needs:
                 bar.decided = True
                 try:
@@ -159,34 +167,34 @@ class MlEngine(Engine):
                 except KeyError:
                     missing += 1
                 else:
-                    earlier = _rows(history.window(at, length, needs), take)
-                    if earlier is None:  # no window: counted when the bar lacks an input
-                        missing += not all(map(math.isfinite, current))
-                    else:
-                        windows.append([*earlier, current])
+                    if length == 1:
+                        rows.append(current)
                         decided.append((symbol, bar_ns))
-            missing += self._give_up(history, at, needs, pending)
-            history.drop_beyond(keep)
-        matrix = np.array(windows, dtype=np.float64).reshape(
-            len(windows), length, len(served.features))
+                    elif (earlier := _rows(history.window(at, length, needs), take)) is None:
+                        missing += not all(map(math.isfinite, current))  # and no window
+                    else:
+                        rows.append([*earlier, current])
+                        decided.append((symbol, bar_ns))
+            waited = len(bars) - 1 - pending  # the bar that now has `pending` newer ones
+            if waited >= 0:  # a bar still waiting there, or older (`at`, late), is given up
+                late = bars[waited]
+                if not late.decided:
+                    late.decided = True
+                    missing += bool(late.topics & needs)
+                if at < waited and not bar.decided:
+                    bar.decided = True
+                    missing += bool(bar.topics & needs)
+                if len(bars) > keep:
+                    history.drop_beyond(keep)
+        matrix = np.array(rows, dtype=np.float64).reshape(
+            len(rows), length, len(served.features))
         finite = np.isfinite(matrix)
         missing += int((~finite[:, -1].all(axis=1)).sum())
         complete = finite.all(axis=(1, 2))
         if complete.all():
             return decided, matrix, missing
-        rows = np.flatnonzero(complete)
-        return [decided[i] for i in rows.tolist()], matrix[rows], missing
-
-    def _give_up(self, history: SymbolBars, at: int, needs: int, pending: int) -> int:
-        """Decide the bars now `pending` bars or more behind the symbol's newest that are
-        still waiting for a record (the one that just got there, and the bar at `at` when it
-        is that old): given up. How many of them are bars of the model."""
-        bars, given_up = history.bars, 0
-        for index in {len(bars) - 1 - pending, at}:
-            if 0 <= index <= len(bars) - 1 - pending and not bars[index].decided:
-                bars[index].decided = True
-                given_up += bool(bars[index].topics & needs)
-        return given_up
+        kept = np.flatnonzero(complete)
+        return [decided[i] for i in kept.tolist()], matrix[kept], missing
 
     def _symbol(self, symbol: str) -> SymbolBars:
         history = self._history.get(symbol)

@@ -52,6 +52,11 @@ class SymbolBars:
         bar has that topic's record already (a re-delivery): nothing changed."""
         bars = self.bars
         at = len(bars)
+        if not at or bars[-1].ts_event < ts_event:  # the usual case: a new newest bar
+            if self.settled_ns is not None and ts_event <= self.settled_ns:
+                return None
+            bars.append(Bar(ts_event, topic_bit, False, values))
+            return at
         while at and bars[at - 1].ts_event > ts_event:
             at -= 1
         if at and bars[at - 1].ts_event == ts_event:
