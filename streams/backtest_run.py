@@ -85,11 +85,15 @@ def spec_strategy(spec: BacktestSpec) -> type[Engine]:
 def spec_engines(spec: BacktestSpec) -> list[type[Engine]]:
     """The engines of the spec's backtest: with a strategy that reads predictions, those
     the inputs of the model its parameters serve need (`backtest_engines`)."""
+    from processors.ml.params import MlParams
+
     strategy = spec_strategy(spec)
     engines = backtest_engines(strategy)
     if PREDICTIONS_TOPIC not in strategy.inputs:
         return engines
-    return backtest_engines(strategy, served_model_topics(spec_params(spec, engines).ml))
+    ml = spec_params(spec, engines).ml
+    assert isinstance(ml, MlParams)
+    return backtest_engines(strategy, served_model_topics(ml))
 
 
 def spec_params(spec: BacktestSpec, engines: list[type[Engine]]) -> EngineParams:
