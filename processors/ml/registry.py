@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from processors.ml.exceptions import MlError, RegistryError
-from processors.ml.inputs import FEATURES_TOPIC, input_topics
+from processors.ml.inputs import FEATURES_TOPIC, INPUT_TOPICS, input_topics
 from processors.ml.networks import build_network
 
 WEIGHTS, META, PROMOTED = "weights.pt", "model.json", "PROMOTED"
@@ -171,6 +171,11 @@ class Registry:
         """A version's network on `device`, ready to predict; RegistryError when its files
         are missing or do not fit its model.json."""
         meta = self.meta(name, version)
+        topics = frozenset(input_topics(meta).values())
+        if not topics <= set(INPUT_TOPICS):
+            raise RegistryError(f"model {name} version {version} reads "
+                                f"{', '.join(sorted(topics - set(INPUT_TOPICS)))}: its inputs "
+                                f"must come from {' or '.join(INPUT_TOPICS)}")
         shape = meta["network"]
         network = build_network(shape["kind"], len(meta["features"]), shape["sequence_length"],
                                 shape["hidden"])
@@ -182,8 +187,7 @@ class Registry:
         network.to(device).eval()
         norm = meta["normalisation"]
         return ServedModel(
-            name, version, tuple(meta["features"]), frozenset(input_topics(meta).values()),
-            shape["sequence_length"],
+            name, version, tuple(meta["features"]), topics, shape["sequence_length"],
             meta["target"]["horizon_ns"], network,
             torch.tensor(norm["mean"], dtype=torch.float32, device=device),
             torch.tensor(norm["std"], dtype=torch.float32, device=device),

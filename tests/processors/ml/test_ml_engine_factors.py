@@ -171,3 +171,13 @@ def test_a_restored_engine_completes_the_bars_that_were_waiting(tmp_path: Path) 
     predicted = run(restored, later)
     assert predicted == run(running, later)
     assert [(s, m) for step in predicted for s, m, _ in step][:2] == [("AAA", 3), ("BBB", 3)]
+
+
+def test_a_model_on_a_topic_the_engine_does_not_read_is_not_served(tmp_path: Path) -> None:
+    registry = promoted_linear(tmp_path, [1.0, 1.0])
+    ml = engine(registry)
+    run(ml, [FEATURE_RECORDS[:1]])
+    registry.promote("m", register_linear(registry, "m", [1.0, 1.0], 0.0, ("a", "v"),
+                                          {"a": FEATURES, "v": "logic.vpin"}))
+    assert run(ml, [FACTOR_RECORDS[:1]]) == [[("AAA", 1, pytest.approx(4.0))]]
+    assert ml.served is not None and ml.served.version == 1
