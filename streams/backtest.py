@@ -2,7 +2,8 @@
 
 `backtest_engines` is the graph: the market engines (bars, vpin and microstructure run when
 the input carries trades or depth; a bar file feeds features directly), features, the `ml`
-engine when the strategy reads predictions, the strategy, pre-trade risk (its orders pass
+engine when the strategy reads predictions (and the factor catalog's engine, `factors`,
+when the model it serves reads logic.factors), the strategy, pre-trade risk (its orders pass
 `pretrade` on their way to the venue), paper execution, the portfolio, margin and analytics.
 `summarize` reads the outputs of the run (market.executions, logic.portfolio,
 logic.analytics) into one summary per account, the same numbers in the same order for the
@@ -24,15 +25,17 @@ Money stays exact (Decimal text); the ratios are floats.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from streams.schema import AnalyticsResult, Execution, PortfolioSnapshot
 
 if TYPE_CHECKING:
     from processors import Emit, Engine
+    from processors.ml.params import MlParams
 
 MARKET_ENGINES = ("bars", "vpin", "microstructure", "features")
 ACCOUNTING_ENGINES = ("pretrade", "execution", "portfolio", "margin", "analytics")
@@ -40,15 +43,30 @@ EXECUTIONS_TOPIC = "market.executions"
 PORTFOLIO_TOPIC = "logic.portfolio"
 ANALYTICS_TOPIC = "logic.analytics"
 PREDICTIONS_TOPIC = "logic.predictions"
+FACTORS_TOPIC = "logic.factors"
 
 
-def backtest_engines(strategy: type[Engine]) -> list[type[Engine]]:
+def backtest_engines(strategy: type[Engine],
+                     model_topics: Collection[str] = ()) -> list[type[Engine]]:
     """The engines of a backtest of `strategy`, upstream first; the `ml` engine too when the
-    strategy reads its predictions (`ml_signal`)."""
+    strategy reads its predictions (`ml_signal`), and `factors` when the served model's
+    inputs come from logic.factors (`model_topics`: `served_model_topics`)."""
     from processors import ENGINES
 
-    market = [*MARKET_ENGINES, *(("ml",) if PREDICTIONS_TOPIC in strategy.inputs else ())]
+    market = list(MARKET_ENGINES)
+    if PREDICTIONS_TOPIC in strategy.inputs:
+        market += [*(("factors",) if FACTORS_TOPIC in model_topics else ()), "ml"]
     return [*ENGINES.select(market), strategy, *ENGINES.select(list(ACCOUNTING_ENGINES))]
+
+
+def served_model_topics(ml: MlParams) -> frozenset[str]:
+    """The topics the inputs of the version of `ml.model` promoted in `ml.registry` come from
+    (none without a model)."""
+    if not ml.model:
+        return frozenset()
+    from processors.ml.registry import Registry
+
+    return Registry(Path(ml.registry)).promoted_topics(ml.model)
 
 
 @dataclass(slots=True)

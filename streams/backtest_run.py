@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from streams.backtest import (
+    PREDICTIONS_TOPIC,
     AccountSummary,
     backtest_engines,
+    served_model_topics,
     summarize,
     summary_document,
 )
@@ -81,7 +83,17 @@ def spec_strategy(spec: BacktestSpec) -> type[Engine]:
 
 
 def spec_engines(spec: BacktestSpec) -> list[type[Engine]]:
-    return backtest_engines(spec_strategy(spec))
+    """The engines of the spec's backtest: with a strategy that reads predictions, those
+    the inputs of the model its parameters serve need (`backtest_engines`)."""
+    from processors.ml.params import MlParams
+
+    strategy = spec_strategy(spec)
+    engines = backtest_engines(strategy)
+    if PREDICTIONS_TOPIC not in strategy.inputs:
+        return engines
+    ml = spec_params(spec, engines).ml
+    assert isinstance(ml, MlParams)
+    return backtest_engines(strategy, served_model_topics(ml))
 
 
 def spec_params(spec: BacktestSpec, engines: list[type[Engine]]) -> EngineParams:

@@ -1,4 +1,5 @@
-"""The `ml` engine: logic.features -> logic.predictions, with the registry's promoted model.
+"""The `ml` engine: logic.features and logic.factors -> logic.predictions, with the registry's
+promoted model.
 
 Per batch the engine first checks the promoted pointer of the model named by `ml.model`
 (one `stat` of REGISTRY/NAME/PROMOTED: its inode and mtime change whenever `ml promote`
@@ -6,22 +7,31 @@ replaces it) and loads a newly promoted version onto its device, so a running wo
 the new version from its next batch, without a restart. A version that fails to load, or
 whose input window is longer than `window_bars`, is logged and the previous one kept serving.
 
-Every row of the batch whose window is complete is predicted in one forward pass, on the
-engine's device; each gives a Prediction (model, version, horizon_ns, value: the forecast
-forward return), dated at the features' ts_event, id `NAME:VERSION:SYMBOL:TS`. A row's
-window is the symbol's last L records (L: the model's sequence length, 1 for `linear` and
-`mlp`), and it is complete when each carries every feature of the model with a finite
-value, as training forms its samples. A row missing a feature (or with a non-finite one)
-gets no prediction: it is counted (`rows_missing_features`) and logged with the batch's
-count, never predicted from a zero; rows that complete no window for another reason (the
-symbol's first L - 1 records, or L after a gap) are not. Rows that arrive while no version is
-promoted are counted as `rows_unserved` (the first of them logged).
+A model's inputs come from logic.features, logic.factors or both (model.json's
+`input_topics`). The engine merges a symbol's records of one bar (same ts_event) of the two
+topics into one set of named inputs (processors/ml/history.py), in whichever order they
+arrive. A bar is decided once it has a record of every topic the served model reads: it is
+predicted when its window is complete. Every bar of the batch so decided is predicted in one
+forward pass, on the engine's device; each gives a Prediction (model, version, horizon_ns,
+value: the forecast forward return), dated at the bar's ts_event, id `NAME:VERSION:SYMBOL:TS`.
+A bar's window is the symbol's last L bars up to it that have a record of one of the model's
+topics (L: the model's sequence length, 1 for `linear` and `mlp`), and it is complete when
+each carries every input of the model with a finite value, as training forms its samples.
+A bar missing an input (or with a non-finite one) gets no prediction: it is counted
+(`rows_missing_features`) and logged with the batch's count, never predicted from a zero; so
+is a bar of the model whose records of the other topic have not all come while it was among
+the symbol's newest `pending_bars` bars (given up). Bars that complete no window for another
+reason (the symbol's first L - 1 bars, or L after a gap) are not counted. Records that
+arrive while no version is promoted are counted as `rows_unserved` (the first of them
+logged); records that change nothing as `rows_ignored`: late ones (of a bar older than the
+symbol's kept bars) and re-deliveries (of a topic the bar has a record of already).
 
-State per symbol: its last `window_bars` feature records, whatever the model, so a newly
-promoted version with a longer window predicts from its first batch. A row's prediction
-depends only on it and the records before it, so batching does not change which rows are
-predicted; values are float32 network outputs, equal across batchings up to the last bits of
-the batched matrix products.
+State per symbol: its last `window_bars + pending_bars` bars, whatever the model, so a newly
+promoted version with a longer window, or another topic, predicts from its first batch. A
+bar's prediction depends only on the records before it, so batching does not change which
+bars are predicted; values are float32 network outputs, equal across batchings up to the
+last bits of the batched matrix products. A model on logic.features only is decided by its
+feature record, as the engine did before it read factors.
 """
 
 from __future__ import annotations
@@ -37,17 +47,19 @@ import torch
 
 from processors.base import Emit, Engine, State, handles
 from processors.ml.exceptions import MlError
+from processors.ml.history import TOPIC_BITS, Bar, SymbolBars, topic_bits
+from processors.ml.inputs import FACTORS_TOPIC, FEATURES_TOPIC
 from processors.ml.params import MlParams
 from processors.ml.registry import Registry, ServedModel
 from streams.clock import Clock
 from streams.schema import Prediction
 
 log = logging.getLogger(__name__)
-INPUT_TOPIC, OUTPUT_TOPIC = "logic.features", "logic.predictions"
+OUTPUT_TOPIC = "logic.predictions"
 
 
 class MlEngine(Engine):
-    """logic.features -> logic.predictions (see the module docstring)."""
+    """logic.features and logic.factors -> logic.predictions (see the module docstring)."""
 
     name = "ml"
     outputs = (OUTPUT_TOPIC,)
@@ -59,12 +71,20 @@ class MlEngine(Engine):
         self._registry = Registry(Path(params.registry))
         self._stamp: tuple[int, int] | None = None
         self.served: ServedModel | None = None
-        self._history: dict[str, list[dict[str, float]]] = {}  # symbol -> last records
+        self._history: dict[str, SymbolBars] = {}
         self.rows_missing_features = 0
         self.rows_unserved = 0
+        self.rows_ignored = 0
 
-    @handles(INPUT_TOPIC)
+    @handles(FEATURES_TOPIC)
     def on_features(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        return self._take(FEATURES_TOPIC, columns)
+
+    @handles(FACTORS_TOPIC)
+    def on_factors(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        return self._take(FACTORS_TOPIC, columns)
+
+    def _take(self, topic: str, columns: Mapping[str, np.ndarray]) -> list[Emit]:
         rows = len(columns["ts_event"])
         if rows == 0:
             return []
@@ -73,65 +93,114 @@ class MlEngine(Engine):
         records = columns["values"].tolist()
         served = self.served
         if served is None:
-            self._remember(symbols, records)
+            self._remember(symbols, ts, records, TOPIC_BITS[topic])
             if self.rows_unserved == 0:
                 log.warning("ml rows without a prediction: no version served model=%s "
                             "registry=%s (train one, then `ml promote`)", self._p.model or
                             "(none: set ml.model)", self._registry.root)
             self.rows_unserved += rows
             return []
-        matrix = _matrix(records, served.features)
-        complete = np.isfinite(matrix).all(axis=1)
-        if served.sequence_length == 1:
-            self._remember(symbols, records)
-            at = np.flatnonzero(complete)
-            windows = matrix[at][:, None, :]
-        else:
-            at, windows = self._remember_windows(symbols, records, complete, served)
-        missing = rows - int(complete.sum())
+        decided, windows, missing = self._decide(symbols, ts, records, TOPIC_BITS[topic],
+                                                 served)
         if missing:
             self.rows_missing_features += missing
             log.warning("ml rows without a prediction: missing features model=%s version=%d "
                         "rows=%d total=%d", served.name, served.version, missing,
                         self.rows_missing_features)
-        if len(at) == 0:
+        if not decided:
             return []
         values = served.predict(windows).tolist()
         now, name, version, horizon = (self.clock.timestamp_ns(), served.name, served.version,
                                        served.horizon_ns)
-        return [Emit(OUTPUT_TOPIC, symbols[row], _prediction({
-            "schema_version": 1, "ts_event": ts[row], "ts_init": now,
-            "prediction_id": f"{name}:{version}:{symbols[row]}:{ts[row]}", "model": name,
-            "version": version, "symbol": symbols[row], "horizon_ns": horizon, "value": value}))
-            for row, value in zip(at.tolist(), values, strict=True)]
+        return [Emit(OUTPUT_TOPIC, symbol, _prediction({
+            "schema_version": 1, "ts_event": bar_ns, "ts_init": now,
+            "prediction_id": f"{name}:{version}:{symbol}:{bar_ns}", "model": name,
+            "version": version, "symbol": symbol, "horizon_ns": horizon, "value": value}))
+            for (symbol, bar_ns), value in zip(decided, values, strict=True)]
 
-    def _remember(self, symbols: list[str], records: list[dict[str, float]]) -> None:
-        """Add each record to its symbol's history, in arrival order."""
-        keep, histories = self._p.window_bars, self._history
-        for symbol, record in zip(symbols, records, strict=True):
+    def _remember(self, symbols: list[str], ts: list[int], records: list[dict[str, float]],
+                  topic_bit: int) -> None:
+        """Merge each record into its bar with no model served: the bar is decided."""
+        for symbol, bar_ns, record in zip(symbols, ts, records, strict=True):
+            history = self._symbol(symbol)
+            at = history.add(bar_ns, record, topic_bit)
+            if at is None:
+                self.rows_ignored += 1
+                continue
+            history.bars[at].decided = True
+            history.drop_beyond(self._p.window_bars + self._p.pending_bars)
+            self._dirty.add(symbol)
+
+    def _decide(self, symbols: list[str], ts: list[int], records: list[dict[str, float]],
+                topic_bit: int, served: ServedModel,
+                ) -> tuple[list[tuple[str, int]], np.ndarray, int]:
+        """Merge each record into its bar, in arrival order; the bars it completes whose
+        window is complete (symbol, ts_event) with their windows, and how many bars are
+        missing an input or were given up (still waiting for a record once `pending_bars`
+        newer bars of the symbol are in)."""
+        needs, length = topic_bits(served.topics), served.sequence_length
+        pending, histories = self._p.pending_bars, self._history
+        keep = self._p.window_bars + pending
+        take = _getter(served.features)
+        decided: list[tuple[str, int]] = []
+        rows: list[tuple[float, ...] | list[tuple[float, ...]]] = []  # a bar's, or windows
+        missing = 0
+        self._dirty.update(symbols)  # a record that changes nothing only costs a rewrite
+        for symbol, bar_ns, record in zip(symbols, ts, records, strict=True):
             history = histories.get(symbol)
             if history is None:
-                history = histories[symbol] = []
-            history.append(record)
-            if len(history) > keep:
-                del history[0]
-        self._dirty.update(symbols)
+                history = histories[symbol] = SymbolBars()
+            bars = history.bars
+            if bars and bars[-1].ts_event < bar_ns:  # a new newest bar (history.add, inline)
+                at = len(bars)
+                bars.append(Bar(bar_ns, topic_bit, False, record))
+            elif (added := history.add(bar_ns, record, topic_bit)) is None:
+                self.rows_ignored += 1
+                continue
+            else:
+                at = added
+            bar = bars[at]
+            if not bar.decided and bar.topics & needs == needs:
+                bar.decided = True
+                try:
+                    current = take(bar.values)
+                except KeyError:
+                    missing += 1
+                else:
+                    if length == 1:
+                        rows.append(current)
+                        decided.append((symbol, bar_ns))
+                    elif (earlier := _rows(history.window(at, length, needs), take)) is None:
+                        missing += not all(map(math.isfinite, current))  # and no window
+                    else:
+                        rows.append([*earlier, current])
+                        decided.append((symbol, bar_ns))
+            waited = len(bars) - 1 - pending  # the bar that now has `pending` newer ones
+            if waited >= 0:  # a bar still waiting there, or older (`at`, late), is given up
+                late = bars[waited]
+                if not late.decided:
+                    late.decided = True
+                    missing += bool(late.topics & needs)
+                if at < waited and not bar.decided:
+                    bar.decided = True
+                    missing += bool(bar.topics & needs)
+                if len(bars) > keep:
+                    history.drop_beyond(keep)
+        matrix = np.array(rows, dtype=np.float64).reshape(
+            len(rows), length, len(served.features))
+        finite = np.isfinite(matrix)
+        missing += int((~finite[:, -1].all(axis=1)).sum())
+        complete = finite.all(axis=(1, 2))
+        if complete.all():
+            return decided, matrix, missing
+        kept = np.flatnonzero(complete)
+        return [decided[i] for i in kept.tolist()], matrix[kept], missing
 
-    def _remember_windows(self, symbols: list[str], records: list[dict[str, float]],
-                          complete: np.ndarray, served: ServedModel,
-                          ) -> tuple[np.ndarray, np.ndarray]:
-        """`_remember`, row by row, and the rows whose window (the symbol's last L records,
-        each carrying every feature) is complete, with their windows."""
-        length, features = served.sequence_length, served.features
-        at, windows = [], []
-        for row, (symbol, ok) in enumerate(zip(symbols, complete.tolist(), strict=True)):
-            self._remember([symbol], records[row:row + 1])
-            window = self._history[symbol][-length:]
-            if ok and len(window) == length and all(_carries(v, features) for v in window):
-                at.append(row)
-                windows.append([[v[name] for name in features] for v in window])
-        shape = (len(at), length, len(features))
-        return np.array(at, dtype=np.int64), np.array(windows, dtype=np.float64).reshape(shape)
+    def _symbol(self, symbol: str) -> SymbolBars:
+        history = self._history.get(symbol)
+        if history is None:
+            history = self._history[symbol] = SymbolBars()
+        return history
 
     def _refresh(self) -> None:
         """Serve the promoted version of the model, loading it if it changed."""
@@ -166,10 +235,10 @@ class MlEngine(Engine):
         return list(self._history)
 
     def snapshot(self, key: str) -> State:
-        return {"records": self._history[key]}
+        return self._history[key].snapshot()
 
     def restore(self, key: str, state: State) -> None:
-        self._history[key] = [dict(r) for r in state["records"]]
+        self._history[key] = SymbolBars.restore(state)
 
     def forget(self, key: str) -> None:
         self._history.pop(key, None)
@@ -193,17 +262,20 @@ def _prediction(fields: dict[str, object]) -> Prediction:
     return prediction
 
 
-def _carries(record: dict[str, float], features: tuple[str, ...]) -> bool:
-    return all(math.isfinite(record.get(name, math.nan)) for name in features)
+def _rows(window: list[dict[str, float]] | None, take) -> list[tuple[float, ...]] | None:  # type: ignore[no-untyped-def]
+    """The values of a window's bars but its last; None when there is no window or one of
+    them lacks an input."""
+    if window is None:
+        return None
+    try:
+        return [take(values) for values in window[:-1]]
+    except KeyError:
+        return None
 
 
-def _matrix(records: list[dict[str, float]], features: tuple[str, ...]) -> np.ndarray:
-    """Records x features, NaN where a record lacks a feature."""
-    take = itemgetter(*features) if len(features) > 1 else (lambda r, f=features[0]: (r[f],))
-    rows = []
-    for record in records:
-        try:
-            rows.append(take(record))
-        except KeyError:
-            rows.append(tuple(record.get(name, math.nan) for name in features))
-    return np.array(rows, dtype=np.float64).reshape(len(records), len(features))
+def _getter(features: tuple[str, ...]):  # type: ignore[no-untyped-def]
+    """values -> the tuple of `features`' values; KeyError when one is absent."""
+    if len(features) == 1:
+        name = features[0]
+        return lambda values: (values[name],)
+    return itemgetter(*features)

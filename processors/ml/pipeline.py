@@ -1,4 +1,5 @@
-"""`ml train` end to end: read features, build samples, walk forward, fit, register."""
+"""`ml train` end to end: read features and factors, build samples, walk forward, fit,
+register."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 
 from processors.ml.dataset import build_samples, default_features, is_sign, read_features
 from processors.ml.exceptions import TrainingDataError
+from processors.ml.inputs import INPUT_TOPICS
 from processors.ml.registry import Registry, code_version
 from processors.ml.training import Progress, TrainConfig, WalkForward, fit, walk_forward
 
@@ -28,18 +30,21 @@ def train_and_register(
     inputs: Sequence[Path], target: str, config: TrainConfig, registry: Registry, name: str,
     features: Sequence[str] | None, created_at: str, progress: Progress,
 ) -> Trained:
-    """Train `config.kind` on the inputs' features to forecast `target`, test it walk-forward,
-    fit it on every sample and register it as a new version of `name` (not promoted)."""
+    """Train `config.kind` on the inputs' features and factors to forecast `target`, test it
+    walk-forward, fit it on every sample and register it as a new version of `name` (not
+    promoted)."""
     torch.use_deterministic_algorithms(True)
     rows = read_features(inputs)
     chosen = tuple(features) if features else default_features(rows)
-    missing = sorted(set(chosen) - {k for v in rows.values for k in v})
+    missing = sorted(set(chosen) - set(rows.sources))
     if missing:
-        raise TrainingDataError(f"no record carries feature(s) {', '.join(missing)}")
+        raise TrainingDataError(f"no {' or '.join(INPUT_TOPICS)} record carries "
+                                f"{', '.join(missing)}")
     samples = build_samples(rows, chosen, config.horizon, config.sequence_length,
                             sign=is_sign(target))
-    progress(f"{len(rows.values)} feature records of {len(set(rows.symbols.tolist()))} symbols"
-             f"{f' ({rows.duplicates} duplicates skipped)' if rows.duplicates else ''}; "
+    read = ", ".join(f"{n} {topic} records" for topic, n in rows.records.items() if n)
+    progress(f"{len(rows.values)} bars of {len(set(rows.symbols.tolist()))} symbols ({read}"
+             f"{f'; {rows.duplicates} duplicates skipped' if rows.duplicates else ''}); "
              f"{len(samples)} samples with {len(chosen)} features: {', '.join(chosen)}")
     result = walk_forward(samples, config, progress)
     final = fit(samples, np.unique(samples.ts_event), config, progress, "final model")
@@ -48,6 +53,7 @@ def train_and_register(
         "network": {"kind": config.kind, "sequence_length": config.sequence_length,
                     "hidden": config.hidden},
         "features": list(chosen),
+        "input_topics": {name: rows.sources[name] for name in chosen},
         "normalisation": {"mean": final.normalisation.mean.tolist(),
                           "std": final.normalisation.std.tolist(),
                           "target_std": final.normalisation.target_std},

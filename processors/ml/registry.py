@@ -7,7 +7,8 @@ REGISTRY/NAME/2/...
 REGISTRY/NAME/PROMOTED          the served version's number, as text
 ```
 
-`model.json` holds the model kind and shape, the ordered feature list, the normalisation
+`model.json` holds the model kind and shape, the ordered feature list and the topic each
+input comes from (`input_topics`: logic.features or logic.factors), the normalisation
 statistics, the target and its horizon, the training data's sha256, inputs and time range,
 the walk-forward metrics against the naive baselines, the training configuration and the
 code version (`git describe` of the checkout, else the package version). Versions are
@@ -34,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from processors.ml.exceptions import RegistryError
+from processors.ml.exceptions import MlError, RegistryError
+from processors.ml.inputs import FEATURES_TOPIC, INPUT_TOPICS, input_topics
 from processors.ml.networks import build_network
 
 WEIGHTS, META, PROMOTED = "weights.pt", "model.json", "PROMOTED"
@@ -65,6 +67,7 @@ class ServedModel:
     name: str
     version: int
     features: tuple[str, ...]
+    topics: frozenset[str]  # those its inputs come from
     sequence_length: int
     horizon_ns: int
     network: nn.Module
@@ -144,6 +147,18 @@ class Registry:
             raise RegistryError(f"{self._folder(name) / PROMOTED} holds {text!r}, not a version")
         return int(text)
 
+    def promoted_topics(self, name: str) -> frozenset[str]:
+        """The topics the inputs of `name`'s promoted version come from; logic.features when
+        none is promoted or its model.json is unreadable (the `ml` engine then serves
+        nothing, and says so)."""
+        try:
+            version = self.promoted(name)
+            if version is None:
+                return frozenset({FEATURES_TOPIC})
+            return frozenset(input_topics(self.meta(name, version)).values())
+        except (MlError, OSError, ValueError, KeyError):
+            return frozenset({FEATURES_TOPIC})
+
     def promoted_stamp(self, name: str) -> tuple[int, int] | None:
         """(inode, mtime ns) of the promoted pointer: changes whenever it is replaced."""
         try:
@@ -156,6 +171,11 @@ class Registry:
         """A version's network on `device`, ready to predict; RegistryError when its files
         are missing or do not fit its model.json."""
         meta = self.meta(name, version)
+        topics = frozenset(input_topics(meta).values())
+        if not topics <= set(INPUT_TOPICS):
+            raise RegistryError(f"model {name} version {version} reads "
+                                f"{', '.join(sorted(topics - set(INPUT_TOPICS)))}: its inputs "
+                                f"must come from {' or '.join(INPUT_TOPICS)}")
         shape = meta["network"]
         network = build_network(shape["kind"], len(meta["features"]), shape["sequence_length"],
                                 shape["hidden"])
@@ -167,7 +187,7 @@ class Registry:
         network.to(device).eval()
         norm = meta["normalisation"]
         return ServedModel(
-            name, version, tuple(meta["features"]), shape["sequence_length"],
+            name, version, tuple(meta["features"]), topics, shape["sequence_length"],
             meta["target"]["horizon_ns"], network,
             torch.tensor(norm["mean"], dtype=torch.float32, device=device),
             torch.tensor(norm["std"], dtype=torch.float32, device=device),

@@ -138,6 +138,7 @@ def _run(args: argparse.Namespace) -> int:
     params = engine_parameters(args, engines, with_engines(settings.engine_params(), engines),
                                spec.brokers if live else None)
     spec = replace(spec, params_json=params.model_dump_json())  # a sweep's runs start from them
+    engines = spec_engines(spec)  # the served model (--params live) may need other inputs
     if axes:
         return _sweep(args, spec, axes)
     started = time.perf_counter()

@@ -17,11 +17,14 @@ from streams.settings import get_settings
 
 TRAIN_DESCRIPTION = (
     "Train a torch model on the logic.features records of replay or backtest output\n"
-    "directories (--input, repeatable: DIR/logic.features.parquet) to forecast --target\n"
-    "ret_N, the forward return over the next N bars (bar t's close to bar t+N's, from the\n"
-    "features' ret_1: no feature of a later bar is an input), or sign_N, its sign (-1, 0,\n"
-    "1; the forecast is then a score between). Samples are per symbol and in\n"
-    "time order; a bar missing a chosen feature makes no sample.\n\n"
+    "directories (--input, repeatable: DIR/logic.features.parquet), joined with their\n"
+    "logic.factors records where the directory has them (DIR/logic.factors.parquet: a\n"
+    "replay with --engines ...,factors), to forecast --target ret_N, the forward return\n"
+    "over the next N bars (bar t's close to bar t+N's, from the features' ret_1: no input\n"
+    "of a later bar is an input), or sign_N, its sign (-1, 0, 1; the forecast is then a\n"
+    "score between). A bar's inputs are its feature and factor values by name (same\n"
+    "symbol and ts_event; a name in both topics is an error). Samples are per symbol and\n"
+    "in time order; a bar missing a chosen input makes no sample.\n\n"
     "Walk-forward: the distinct bar times are cut into --folds + 1 blocks; fold k tests on\n"
     "block k with a model trained on the earlier times but the last --gap (default N) before\n"
     "it; inside those, the last --validation-share (after another gap) stops training\n"
@@ -29,10 +32,11 @@ TRAIN_DESCRIPTION = (
     "The out-of-sample figures of all folds pooled, MSE, Spearman IC and hit rate, are\n"
     "printed against the naive forecasts zero and last value (the return over the N bars up\n"
     "to t). The registered model is then fitted the same way on every sample and saved as a\n"
-    "new version of NAME under --out (weights, feature list and order, normalisation,\n"
-    "the data's sha256 and time range, the metrics and the code version); `ml promote`\n"
-    "makes it the one the `ml` engine serves. Seeded (--seed) and deterministic on CPU:\n"
-    "the same inputs and options give the same weights."
+    "new version of NAME under --out (weights, the inputs in order and the topic of each,\n"
+    "normalisation, the data's sha256 and time range, the metrics and the code version);\n"
+    "`ml promote`"
+    " makes it the one the `ml` engine serves. Seeded (--seed) and deterministic on\n"
+    "CPU: the same inputs and options give the same weights."
 )
 TRAIN_EXAMPLES = (
     "examples:\n"
@@ -40,13 +44,16 @@ TRAIN_EXAMPLES = (
     "  nautilus-streams ml train -i day1/ -i day2/ --target ret_10 --model gru "
     "--sequence-length 8 --out models/\n"
     "  nautilus-streams ml train -i replay/ --target ret_5 --model linear "
-    "--features ret_1,rsi_14,rv_20 --name lin5 --out models/"
+    "--features ret_1,rsi_14,rv_20 --name lin5 --out models/\n"
+    "  nautilus-streams ml train -i replay/ --target ret_5 --model linear "
+    "--features ret_1,KMID,ROC5 --name linf5 --out models/"
 )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     ml = sub.add_parser(
-        "ml", help="train forecast models on features; list, show and promote them",
+        "ml", help="train forecast models on features and factors; list, show and promote "
+        "them",
         description=(
             "Forecast models for the `ml` engine: `train` fits one on replay or backtest "
             "outputs and registers it as a new version; `list`, `show` and `promote` read "
@@ -70,8 +77,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--name", default=None,
                        help="model name in the registry (default: <model>_<target>)")
     train.add_argument("--features", type=_names, default=None, metavar="A,B,...",
-                       help="features to use, in this order (default: every feature that "
-                       "at least 90%% of the records carry, sorted)")
+                       help="inputs to use, in this order: features and factors (default: "
+                       "every one that at least 90%% of the bars carry, sorted)")
     train.add_argument("--sequence-length", type=_positive, default=None, metavar="L",
                        help="bars per input window (default: 1; gru: 16)")
     train.add_argument("--hidden", type=_positive, default=32, help="hidden units (default 32)")

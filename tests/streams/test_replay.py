@@ -193,6 +193,7 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "logic.vpin read by features, sma_cross, ml_signal, vpin_guard",
         "logic.microstructure read by features",
         "logic.features read by ml, sma_cross, ml_signal, vpin_guard",
+        "logic.factors read by ml",
         "logic.predictions read by ml_signal",
         "logic.risk.alerts read by pretrade",
         "logic.factor.returns read by risk",

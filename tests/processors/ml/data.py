@@ -13,7 +13,7 @@ import numpy as np
 
 from processors import Emit
 from streams.outputs import write_outputs
-from streams.schema import FeatureVector
+from streams.schema import FactorVector, FeatureVector
 from tests.factories import MINUTE_NS, T0
 
 HORIZON = 3
@@ -39,4 +39,11 @@ def write_features(out: Path, rows: list[FeatureVector]) -> Path:
     """`out/logic.features.parquet` (and .csv) of `rows`."""
     write_outputs({"logic.features": [Emit("logic.features", r.symbol, r) for r in rows]},
                   {"logic.features": FeatureVector}, out)
+    return out
+
+
+def write_factors(out: Path, rows: list[FactorVector]) -> Path:
+    """`out/logic.factors.parquet` (and .csv) of `rows`, next to the features."""
+    write_outputs({"logic.factors": [Emit("logic.factors", r.symbol, r) for r in rows]},
+                  {"logic.factors": FactorVector}, out)
     return out
