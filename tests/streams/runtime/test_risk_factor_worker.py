@@ -14,12 +14,11 @@ import pytest
 from streams import codec
 from tests.factories import event
 from tests.streams.runtime.test_risk_worker import (
-    CONSUMED,
     T0,
     expected_values,
+    final_risk_reports,
     make_events,
 )
-from tests.streams.runtime.workers import produce, read_topic, start_group_at_end, wait_for, worker
 
 pytestmark = pytest.mark.slow
 Z99 = 2.3263478740408408
@@ -46,28 +45,15 @@ def test_a_worker_reports_the_factor_var_of_the_final_positions(
     exposures = [event("FactorExposure", ts_event=day_end, ts_init=day_end, model=model,
                        symbol=s, sector="Tech", exposures={"momentum": momentum[s]},
                        specific_variance=2e-4) for s in symbols]
-    app_id = f"test-risk-factor-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(kafka_brokers, app_id, CONSUMED)
-    produce(kafka_brokers, [(model, codec.encode(returns))], "logic.factor.returns")
-    produce(kafka_brokers, [(e.symbol, codec.encode(e)) for e in exposures],
-            "logic.factor.exposures")
-    produce(kafka_brokers, [(b.symbol, codec.encode(b)) for b in bars], "market.bars.1m")
-    produce(kafka_brokers, [(f.symbol, codec.encode(f)) for f in fills], "market.executions")
-
-    def newest(topic: str) -> dict[str, dict]:
-        rows = read_topic(kafka_brokers, topic, lambda r: r["account"] in expected)
-        return {r["account"]: r for r in rows}
-
-    def reported() -> bool:
-        snapshots, reports = newest("logic.portfolio"), newest("logic.risk")
-        return len(snapshots) == len(expected) and all(
-            reports.get(a, {}).get("ts_event") == s["ts_event"] for a, s in snapshots.items())
 
     # Act
-    with worker(services_env, app_id, tmp_path / "worker.log", engines="portfolio,risk",
-                risk__min_bars="2", risk__mc_scenarios="200", risk__factor_model=model):
-        wait_for(reported, 240, "a report of every account's newest snapshot")
-    final_reports = newest("logic.risk")
+    final_reports = final_risk_reports(
+        kafka_brokers, services_env, tmp_path, expected.keys(), {
+            "logic.factor.returns": [(model, codec.encode(returns))],
+            "logic.factor.exposures": [(e.symbol, codec.encode(e)) for e in exposures],
+            "market.bars.1m": [(b.symbol, codec.encode(b)) for b in bars],
+            "market.executions": [(f.symbol, codec.encode(f)) for f in fills]},
+        risk__mc_scenarios="200", risk__factor_model=model)
 
     # Assert: z x sqrt(x'B C B'x + sum x_i^2 s_i), B = (1, 1, momentum) per symbol
     assert set(final_reports) == set(expected)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,32 +68,47 @@ def expected_values(fills: list[Execution], bars: list[Bar]) -> dict[str, dict[s
             for account, held in quantity.items()}
 
 
+def final_risk_reports(
+    kafka_brokers: str, services_env: dict[str, str], tmp_path: Path, accounts: Iterable[str],
+    inputs: dict[str, list[tuple[str, bytes]]], **settings: str,
+) -> dict[str, dict]:
+    """Produce `inputs` (topic -> keyed records), run a portfolio + risk worker until every
+    account has a report of its newest snapshot, and return each account's newest report."""
+    accounts = set(accounts)
+    app_id = f"test-risk-{uuid.uuid4().hex[:8]}"
+    start_group_at_end(kafka_brokers, app_id, CONSUMED)
+    for topic, records in inputs.items():
+        produce(kafka_brokers, records, topic)
+
+    def newest(topic: str) -> dict[str, dict]:
+        """Each of the accounts' newest record on `topic` (its records are in log order)."""
+        rows = read_topic(kafka_brokers, topic, lambda r: r["account"] in accounts)
+        return {r["account"]: r for r in rows}
+
+    def reported() -> bool:
+        snapshots, reports = newest("logic.portfolio"), newest("logic.risk")
+        return len(snapshots) == len(accounts) and all(
+            reports.get(a, {}).get("ts_event") == s["ts_event"] for a, s in snapshots.items())
+
+    with worker(services_env, app_id, tmp_path / "worker.log", engines="portfolio,risk",
+                risk__min_bars="2", **settings):
+        wait_for(reported, 240, "a report of every account's newest snapshot")
+    return newest("logic.risk")
+
+
 def test_a_worker_reports_each_account_with_its_final_positions(
     kafka_brokers: str, services_env: dict[str, str], tmp_path: Path
 ) -> None:
     # Arrange: bars and fills on the log before the worker starts
     fills, bars = make_events(seed=9)
     expected = expected_values(fills, bars)
-    app_id = f"test-risk-{uuid.uuid4().hex[:8]}"
-    start_group_at_end(kafka_brokers, app_id, CONSUMED)
-    produce(kafka_brokers, [(b.symbol, codec.encode(b)) for b in bars], "market.bars.1m")
-    produce(kafka_brokers, [(f.symbol, codec.encode(f)) for f in fills], "market.executions")
-
-    def newest(topic: str) -> dict[str, dict]:
-        """Each of our accounts' newest record on `topic` (its records are in log order)."""
-        rows = read_topic(kafka_brokers, topic, lambda r: r["account"] in expected)
-        return {r["account"]: r for r in rows}
-
-    def reported() -> bool:
-        snapshots, reports = newest("logic.portfolio"), newest("logic.risk")
-        return len(snapshots) == len(expected) and all(
-            reports.get(a, {}).get("ts_event") == s["ts_event"] for a, s in snapshots.items())
 
     # Act
-    with worker(services_env, app_id, tmp_path / "worker.log", engines="portfolio,risk",
-                risk__min_bars="2", risk__mc_scenarios="2000"):
-        wait_for(reported, 240, "a report of every account's newest snapshot")
-    final_reports = newest("logic.risk")
+    final_reports = final_risk_reports(
+        kafka_brokers, services_env, tmp_path, expected.keys(), {
+            "market.bars.1m": [(b.symbol, codec.encode(b)) for b in bars],
+            "market.executions": [(f.symbol, codec.encode(f)) for f in fills]},
+        risk__mc_scenarios="2000")
 
     # Assert
     assert set(final_reports) == set(expected)
