@@ -92,22 +92,22 @@ def _register_sim(cmds: argparse._SubParsersAction) -> None:
     sim.add_argument("--symbols", type=_symbol_list, default=DEFAULT_SYMBOLS,
                      help=f"comma-separated symbols (default: {DEFAULT_SYMBOLS}); "
                      "unknown ones get a price and tick derived from the name")
-    sim.add_argument("--rate", type=_positive(float), default=DEFAULT_TRADES_PER_S,
+    sim.add_argument("--rate", type=positive(float), default=DEFAULT_TRADES_PER_S,
                      help="trades per second over all symbols, default 2000 "
                      "(quotes and depth snapshots come on top)")
     sim.add_argument("--seed", type=int, default=7, help="same seed, same tape (default: 7)")
     sim.add_argument("--backfill-minutes", type=backfill_minutes, default=0.0, metavar="N",
                      help="first publish N minutes of history, unpaced (default: 0, none; "
                      "`up` passes 60)")
-    sim.add_argument("--backfill-rate", type=_positive(float),
+    sim.add_argument("--backfill-rate", type=positive(float),
                      default=DEFAULT_BACKFILL_TRADES_PER_S, metavar="N",
                      help="trades per second of the history over all symbols (above "
                      f"--rate: --rate; default: {DEFAULT_BACKFILL_TRADES_PER_S:g}; rounded so "
                      "that each history trade merges a whole number of live-rate trades)")
     stop = sim.add_mutually_exclusive_group()
-    stop.add_argument("--duration", type=_positive(float), metavar="SECONDS",
+    stop.add_argument("--duration", type=positive(float), metavar="SECONDS",
                       help="stop after this many seconds of live event time")
-    stop.add_argument("--count", type=_positive(int), metavar="N",
+    stop.add_argument("--count", type=positive(int), metavar="N",
                       help="stop after N events (trades, quotes and snapshots together, "
                       "history included)")
     sim.add_argument("--informed-probability", type=float, default=0.1, metavar="P",
@@ -156,7 +156,7 @@ def _register_file(cmds: argparse._SubParsersAction) -> None:
 # ---- argument types ----------------------------------------------------------------------
 
 
-def _positive(kind: type[float] | type[int]) -> Callable[[str], float]:
+def positive(kind: type[float] | type[int]) -> Callable[[str], float]:
     """An argparse type: `kind(text)`, which must be > 0."""
 
     def parse(text: str) -> float:

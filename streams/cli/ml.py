@@ -12,8 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from streams.cli.feed import positive
 from streams.exceptions import ConfigError
 from streams.settings import get_settings
+
+POSITIVE_INT = positive(int)
 
 TRAIN_DESCRIPTION = (
     "Train a torch model on the logic.features records of replay or backtest output\n"
@@ -79,19 +82,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--features", type=_names, default=None, metavar="A,B,...",
                        help="inputs to use, in this order: features and factors (default: "
                        "every one that at least 90%% of the bars carry, sorted)")
-    train.add_argument("--sequence-length", type=_positive, default=None, metavar="L",
+    train.add_argument("--sequence-length", type=POSITIVE_INT, default=None, metavar="L",
                        help="bars per input window (default: 1; gru: 16)")
-    train.add_argument("--hidden", type=_positive, default=32, help="hidden units (default 32)")
-    train.add_argument("--folds", type=_positive, default=3, help="walk-forward folds "
+    train.add_argument("--hidden", type=POSITIVE_INT, default=32, help="hidden units (default 32)")
+    train.add_argument("--folds", type=POSITIVE_INT, default=3, help="walk-forward folds "
                        "(default 3)")
     train.add_argument("--gap", type=int, default=None, metavar="BARS",
                        help="bar times left out before each test and validation block "
                        "(default: N of the target; less lets training targets overlap them)")
-    train.add_argument("--epochs", type=_positive, default=200, help="at most (default 200)")
-    train.add_argument("--patience", type=_positive, default=10,
+    train.add_argument("--epochs", type=POSITIVE_INT, default=200, help="at most (default 200)")
+    train.add_argument("--patience", type=POSITIVE_INT, default=10,
                        help="epochs without a better validation MSE before stopping "
                        "(default 10)")
-    train.add_argument("--batch-size", type=_positive, default=256, help="default 256")
+    train.add_argument("--batch-size", type=POSITIVE_INT, default=256, help="default 256")
     train.add_argument("--learning-rate", type=float, default=1e-3, help="Adam's (default "
                        "0.001)")
     train.add_argument("--validation-share", type=float, default=0.2,
@@ -107,26 +110,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     show = cmds.add_parser("show", help="a version's model.json (default: the promoted one, "
                            "else the newest)")
     show.add_argument("name")
-    show.add_argument("version", nargs="?", type=_positive, default=None)
+    show.add_argument("version", nargs="?", type=POSITIVE_INT, default=None)
     show.add_argument("--registry", type=Path, default=None, metavar="DIR")
     show.set_defaults(handler=_show)
 
     promote = cmds.add_parser("promote", help="make a version the one the ml engine serves "
                               "(running engines switch to it at their next batch)")
     promote.add_argument("name")
-    promote.add_argument("version", type=_positive)
+    promote.add_argument("version", type=POSITIVE_INT)
     promote.add_argument("--registry", type=Path, default=None, metavar="DIR")
     promote.set_defaults(handler=_promote)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def _names(text: str) -> list[str]:
