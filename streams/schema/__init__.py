@@ -33,6 +33,7 @@ from streams.schema.market import (
     Bar,
     DepthSnapshot,
     Execution,
+    Fundamental,
     MacroObservation,
     Quote,
     Trade,
@@ -42,7 +43,7 @@ from streams.schema.storage import Stored
 MODELS: dict[str, type[Event]] = {
     m.__name__: m
     for m in (
-        Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation,
+        Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation, Fundamental,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
         FactorVector,
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
@@ -57,7 +58,8 @@ STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.S
 __all__ = [
     "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "ApprovedOrder", "CancelRequest",
     "Bar", "DeadLetter", "DepthSnapshot",
-    "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "MacroObservation",
+    "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "Fundamental",
+    "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
     "FactorExposure", "FactorReturns",
     "Prediction", "Quote", "RiskCommand", "RiskReport", "STORED", "Signal", "Stored", "Trade",

@@ -1,8 +1,9 @@
-"""market.*: facts from outside (trades, quotes, depth, bars, executions, macro)."""
+"""market.*: facts from outside (trades, quotes, depth, bars, executions, macro, fundamentals)."""
 
 from __future__ import annotations
 
-from typing import Literal
+import datetime as dt
+from typing import Annotated, Literal
 
 from pydantic import Field, StrictBool, model_validator
 
@@ -127,12 +128,51 @@ class Execution(Event):
     venue: ShortText | None = None
 
 
+SourceName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+"""A data source's name as its feed module calls it (`fred`, `edgar`, `dbnomics`, ...)."""
+
+
 class MacroObservation(Event):
-    """One observation of a macro series (a rate, a release). `ts_event` is its publication."""
+    """One observation of a macro series as it was known from `realtime_start` on (a vintage,
+    as FRED/ALFRED write it): the value of `series` for the period that starts on `date`.
 
-    STORED = Stored("macro_observations", ("series", "time"), served=True)
+    `ts_event` is when the value became known: its release, or when the source gives no time,
+    the start (UTC) of `realtime_start`; a replay delivers it then and never before. A revision
+    is a new record with a later `realtime_start`, never an overwrite: the natural key is the
+    source, the series, the period and the vintage. `series` is the source's own id (FRED's
+    `DGS10`, DBnomics' `provider/dataset/series`).
+    """
 
-    series: str
-    value: float
-    unit: str | None = None
-    source: str | None = None
+    STORED = Stored("macro_observations", ("source", "series", "date", "realtime_start", "time"),
+                    retention=None)
+
+    source: SourceName
+    series: str = Field(min_length=1, max_length=200)
+    date: dt.date
+    realtime_start: dt.date
+    value: float = Field(allow_inf_nan=False)
+    unit: str | None = Field(default=None, max_length=64)
+
+
+class Fundamental(Event):
+    """One figure a company reported (market.fundamentals): `field` (revenue, net_income,
+    assets, equity, shares_outstanding, operating_cash_flow, ...) for its fiscal `period`
+    (`FY2023`, `2024Q1`) that ends on `period_end`, as filed on `filed` in the `form` named.
+
+    `ts_event` is when it became known: the filing's acceptance time, or the start (UTC) of
+    `filed`. A restated figure in a later filing is a new record (a later `filed`), never an
+    overwrite.
+    """
+
+    STORED = Stored("fundamentals", ("source", "symbol", "field", "period_end", "filed", "time"),
+                    retention=None)
+
+    source: SourceName
+    symbol: Symbol
+    field: str = Field(min_length=1, max_length=64)
+    period: str = Field(min_length=1, max_length=16)
+    period_end: dt.date
+    value: float = Field(allow_inf_nan=False)
+    unit: str | None = Field(default=None, max_length=32)
+    filed: dt.date
+    form: ShortText | None = None

@@ -15,7 +15,8 @@ TOPICS_YAML = Path(__file__).resolve().parents[2] / "topics.yaml"
 
 REQUIRED_TOPICS = [
     "market.trades", "market.quotes", "market.depth", "market.bars.1m", "market.executions",
-    "market.macro", "logic.vpin", "logic.microstructure", "logic.features", "logic.signals",
+    "market.macro", "market.fundamentals", "logic.vpin", "logic.microstructure", "logic.features",
+    "logic.signals",
     "logic.predictions", "logic.risk.alerts", "logic.margin", "logic.orders",
     "logic.positions", "logic.portfolio", "logic.analytics", "logic.engine.health",
     "logic.metrics", "logic.deadletter",
