@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.params import encode_cursor
 from streams.schema import Event
-from tests.api.data import day_ns, write
+from tests.api.data import day_ns, unique_symbol, write
 from tests.factories import event
 
 
@@ -188,3 +188,43 @@ def test_bad_parameters_are_422_naming_them(
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"][-1] in params
 
+
+
+async def test_the_macro_and_fundamentals_queries_answer_alike_on_postgresql_and_timescaledb(
+    any_database_url: str,
+) -> None:
+    # macro_observations and fundamentals are hypertables on TimescaleDB: the as-of pick
+    # (DISTINCT ON), the series list (a walk of the primary key) and the probes run there too
+    from api.queries import fundamentals, macro
+
+    series, symbol = f"T{uuid.uuid4().hex[:8].upper()}", unique_symbol("F")
+    write(any_database_url, observation(series, "2024-01-01", "2024-01-05", 1.0),
+          observation(series, "2024-01-01", "2024-02-05", 1.5),
+          event("Fundamental", symbol=symbol, filed="2023-11-03", value=100.0,
+                ts_event=day_ns("2023-11-03")),
+          event("Fundamental", symbol=symbol, filed="2024-02-01", value=90.0,
+                ts_event=day_ns("2024-02-01")))
+    try:
+        async with await psycopg.AsyncConnection.connect(any_database_url,
+                                                         autocommit=True) as conn:
+            listed = [s for s in await macro.series_list(conn) if s["series"] == series]
+            sources = await macro.sources_of(conn, series)
+            as_of = {day: [o["value"] for o in await macro.observations(
+                conn, "fred", series, None, None, day_ns(day), False, None, 10)]
+                for day in ("2024-01-01", "2024-01-10", "2024-03-01")}
+            filed = {day: [f["value"] for f in await fundamentals.figures(
+                conn, symbol, None, ["revenue"], None, None, day_ns(day), None, 10)]
+                for day in ("2023-11-01", "2024-01-10", "2024-03-01")}
+            known = (await fundamentals.symbol_known(conn, symbol),
+                     await fundamentals.symbol_known(conn, unique_symbol("F")))
+    finally:
+        with psycopg.connect(any_database_url) as conn:
+            conn.execute("DELETE FROM macro_observations WHERE series = %s", (series,))
+            conn.execute("DELETE FROM fundamentals WHERE symbol = %s", (symbol,))
+
+    assert [(s["first_date"].isoformat(), s["newest_vintage"].isoformat()) for s in listed] \
+        == [("2024-01-01", "2024-02-05")]
+    assert sources == ["fred"]
+    assert as_of == {"2024-01-01": [], "2024-01-10": [1.0], "2024-03-01": [1.5]}
+    assert filed == {"2023-11-01": [], "2024-01-10": [100.0], "2024-03-01": [90.0]}
+    assert known == (True, False)
