@@ -64,6 +64,7 @@ _AS_OF_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
                            {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
                            {"type": "string", "maxLength": 0}]}
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY_NS = 86_400 * 10**9
 
 
 def examples(**named: object) -> dict[str, Example]:
@@ -125,14 +126,16 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 def parse_date(value: str | None, name: str) -> date | None:
     """A date parameter (YYYY-MM-DD) as a date; None when absent or empty."""
     text = (value or "").strip()
-    if not text:
-        return None
-    try:
-        if not _DATE.fullmatch(text):
-            raise ValueError(text)
-        return date.fromisoformat(text)
-    except ValueError:
-        raise _invalid(name, "expected a date, YYYY-MM-DD") from None
+    return _date(text, name) if text else None
+
+
+def _date(text: str, name: str) -> date:
+    if _DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass  # 2024-02-30
+    raise _invalid(name, "expected a date, YYYY-MM-DD")
 
 
 def date_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
@@ -151,19 +154,15 @@ def parse_as_of(value: str | None) -> int | None:
     if not text:
         return None
     if _DATE.fullmatch(text):
-        day = parse_date(text, "as_of")
-        assert day is not None
-        if day == date.max:
-            return INT64_MAX
-        ns = (datetime.combine(day + timedelta(days=1), datetime.min.time(), UTC) - EPOCH) \
-            // timedelta(microseconds=1) * 1000 - 1
+        days = (_date(text, "as_of") - EPOCH.date()).days
+        ns = (days + 1) * _DAY_NS - 1
     elif text.lstrip("-").isdigit():
         ns = int(text)
         if not 0 <= ns <= INT64_MAX:
             raise _invalid("as_of", "nanoseconds must be between 0 and 2**63 - 1")
     else:
         moment = _in_utc(parse_time(text, "as_of"))
-        assert moment is not None
+        assert moment is not None  # text is not empty
         ns = (moment - EPOCH) // timedelta(microseconds=1) * 1000
     return min(max(ns, -1), INT64_MAX)
 

@@ -40,7 +40,7 @@ async def figures(
     """The newest figure known at `as_of_ns` (None: all stored) of each field and period of
     `symbol` (of `source` only, when given; of `fields` only, when any) whose period ends in
     [lo, hi), by field, period_end, period and source, after the cursor's key (those four)."""
-    filters = [sql.SQL("symbol = %(symbol)s")]
+    filters: list[sql.Composable] = [sql.SQL("symbol = %(symbol)s")]
     params: dict[str, Any] = {"symbol": symbol, "source": source, "fields": list(fields),
                               "lo": lo, "hi": hi, "n": limit}
     if source is not None:

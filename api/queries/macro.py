@@ -79,7 +79,8 @@ async def observations(
     stored), after the cursor's key (date, realtime_start, time): by date, each date's
     newest vintage then known, or with `vintages` every vintage then known, by date,
     realtime_start and time."""
-    filters = [sql.SQL("source = %(source)s AND series = %(series)s")]
+    filters: list[sql.Composable] = [
+        sql.SQL("source = %(source)s AND series = %(series)s")]
     params: dict[str, Any] = {"source": source, "series": series, "lo": lo, "hi": hi,
                               "n": limit}
     if lo is not None:
