@@ -1,6 +1,6 @@
 """A company's reported figures (table fundamentals) as known at an instant.
 
-A row is one figure as one filing stated it: (source, symbol, field, period_end, filed) and
+A row is one figure as one filing stated it: (source, symbol, field, period, period_end, filed) and
 the `time` it became known. A restatement is a row of a later filing. What was known at an
 instant is, for each field and fiscal period (its `period` and `period_end`) of each source,
 the row of the latest filing among those known by then (the latest `time` breaks a tie).
