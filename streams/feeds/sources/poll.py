@@ -31,7 +31,7 @@ from streams import kafka
 from streams.catalog import Catalog
 from streams.codec import decode, encode
 from streams.endpoints import reachable_kafka_brokers
-from streams.exceptions import BrokerError, DecodeError
+from streams.exceptions import BrokerError, ConfigError, DecodeError
 from streams.feeds.sources import SOURCE_MODULES, load_source
 from streams.feeds.sources.base import Source, SourceRecord, read_config
 from streams.feeds.sources.exceptions import SourceError
@@ -109,7 +109,8 @@ def open_source(cls: type[Source], settings: Settings, environ: Mapping[str, str
 def poll_once(settings: Settings, *, brokers: str | None = None,
               environ: Mapping[str, str] | None = None) -> list[SourceSummary]:
     """Poll every registered source once: those configured fetch their default items and
-    publish what is new; the others are skipped with one log line each saying why."""
+    publish what is new; the others are skipped with one log line each saying why (a
+    variable set to a wrong value: an error line). Broker errors propagate."""
     environ = os.environ if environ is None else environ
     catalog = Catalog.load(settings.topics_file)
     summaries = []
@@ -119,7 +120,12 @@ def poll_once(settings: Settings, *, brokers: str | None = None,
         except ModuleNotFoundError as exc:
             summaries.append(_off(name, f"needs the package {exc.name}"))
             continue
-        source = open_source(cls, settings, environ)
+        try:
+            source = open_source(cls, settings, environ)
+        except ConfigError as exc:  # set but wrong: loud, yet the other sources still run
+            log.error("source misconfigured source=%s error=%s", name, exc)
+            summaries.append(SourceSummary(name, off=f"misconfigured: {exc}"))
+            continue
         if isinstance(source, str):
             summaries.append(_off(name, source))
             continue
