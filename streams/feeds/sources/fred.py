@@ -188,7 +188,7 @@ class FredSource(Source[FredConfig]):
 
 class _SeriesPages:
     """Every row of one series, page by page; a PayloadError when the pages do not add up to
-    the count they report."""
+    the count they report, or repeat rows."""
 
     def __init__(self, source: FredSource, item: str, since: dt.date | None) -> None:
         self._source, self._item, self._since = source, item, since
@@ -199,6 +199,9 @@ class _SeriesPages:
         if len(rows) != self._count:
             raise PayloadError(f"FRED {self._item}: {len(rows)} observations received, the "
                                f"count says {self._count} (partial payload)")
+        if len({(r.date, r.realtime_start) for r in rows}) != len(rows):
+            raise PayloadError(f"FRED {self._item}: pages repeat observations (an offset "
+                               "ignored?), so others are missing")
         return rows
 
     def _page(self, offset: int) -> Page[int, _Observation]:
