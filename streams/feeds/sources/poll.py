@@ -107,10 +107,13 @@ def open_source(cls: type[Source], settings: Settings, environ: Mapping[str, str
 
 
 def poll_once(settings: Settings, *, brokers: str | None = None,
-              environ: Mapping[str, str] | None = None) -> list[SourceSummary]:
+              environ: Mapping[str, str] | None = None,
+              topic_map: Mapping[str, str] | None = None) -> list[SourceSummary]:
     """Poll every registered source once: those configured fetch their default items and
     publish what is new; the others are skipped with one log line each saying why (a
-    variable set to a wrong value: an error line). Broker errors propagate."""
+    variable set to a wrong value: an error line). Broker errors propagate. `brokers`:
+    default, those of the settings or of a running `up`; `environ`: os.environ;
+    `topic_map` renames topics (tests, staging)."""
     environ = os.environ if environ is None else environ
     catalog = Catalog.load(settings.topics_file)
     summaries = []
@@ -130,8 +133,9 @@ def poll_once(settings: Settings, *, brokers: str | None = None,
             summaries.append(_off(name, source))
             continue
         brokers = brokers or reachable_kafka_brokers(settings)
+        topic = (topic_map or {}).get(source.topic)
         with source.http:
-            summaries.append(poll_source(source, brokers, catalog))
+            summaries.append(poll_source(source, brokers, catalog, topic=topic))
     return summaries
 
 
