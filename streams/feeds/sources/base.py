@@ -9,12 +9,13 @@ every record of one item, complete or not at all (a SourceError).
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from streams.exceptions import ConfigError
 from streams.feeds.sources.http import HttpFetcher
@@ -87,7 +88,8 @@ def read_config(source: type[Source], environ: Mapping[str, str]) -> SourceConfi
 
 def _problem(model: type[SourceConfig], variable: object, message: str,
              given: Mapping[str, str]) -> str:
-    secret = any(f.validation_alias == variable and "Secret" in str(f.annotation)
+    secret = any(f.validation_alias == variable
+                 and SecretStr in (f.annotation, *typing.get_args(f.annotation))
                  for f in model.model_fields.values())
     shown = "" if secret else f"={given.get(str(variable))!r}"
     return f"{variable}{shown}: {message[:1].lower()}{message[1:]}"

@@ -106,6 +106,14 @@ def test_two_vintages_of_one_period_are_two_records_each_dated_when_known(
     ]
 
 
+def test_a_vintage_before_1970_is_dated_at_the_epoch(fake: FakeFred) -> None:
+    fake.add("GNPCA", "1958-01-01", "2500.1", "1959-07-20")
+
+    (record,) = fred_source(fake).fetch("GNPCA", since=None, ts_init=7).records
+
+    assert record.ts_event == 0 and record.realtime_start == dt.date(1959, 7, 20)
+
+
 def test_missing_values_are_counted_and_give_no_record(fake: FakeFred) -> None:
     fake.add("DGS10", "2024-01-01", ".", "2024-01-02")  # a holiday
     fake.add("DGS10", "2024-01-02", "3.95", "2024-01-03")
