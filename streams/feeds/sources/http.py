@@ -25,7 +25,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -235,7 +235,7 @@ def _redacted(text: str, secrets: Mapping[str, str]) -> str:
 class Page(Generic[C, T]):
     """One page of results and the cursor of the next one (None: this was the last)."""
 
-    items: list[T]
+    items: Sequence[T]
     next: C | None
 
 
