@@ -53,10 +53,15 @@ class Source(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[SourceConfig]]
     requests_per_s: ClassVar[float]  # the provider's documented limit, or below it
     burst: ClassVar[int] = 1
-    headers: ClassVar[Mapping[str, str]] = {}  # sent with every request (a User-Agent)
 
     def __init__(self, config: ConfigT, http: HttpFetcher) -> None:
         self.config, self.http = config, http
+
+    @classmethod
+    def http_headers(cls, config: SourceConfig) -> Mapping[str, str]:
+        """Headers sent with every request of the source (EDGAR: a User-Agent from its
+        config); none by default."""
+        return {}
 
     @abstractmethod
     def items(self) -> list[str]:

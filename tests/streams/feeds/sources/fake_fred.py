@@ -14,8 +14,8 @@ Each 200 carries an `ETag` of its body and a matching `If-None-Match` gets a 304
 
 Faults: `fail_next(status, retry_after=...)` answers the next requests with that status;
 `tamper[series] = fn` rewrites an observations page's JSON document (a dict) or replaces it
-(bytes) before it is sent. `requests` records every request's path, query (the key left out)
-and `If-None-Match`.
+(bytes) before it is sent. `requests` records every request's path, query (the key left out),
+`If-None-Match` and `User-Agent`.
 """
 
 from __future__ import annotations
@@ -47,6 +47,7 @@ class Request:
     path: str
     params: dict[str, str]
     if_none_match: str | None
+    user_agent: str | None
 
 
 @dataclass
@@ -103,7 +104,8 @@ class FakeFred:
         parsed = urlparse(handler.path)
         params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         key = params.pop("api_key", None)
-        self.requests.append(Request(parsed.path, params, handler.headers.get("If-None-Match")))
+        self.requests.append(Request(parsed.path, params, handler.headers.get("If-None-Match"),
+                                     handler.headers.get("User-Agent")))
         if self._faults:
             fault = self._faults.popleft()
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}

@@ -149,6 +149,17 @@ def test_a_changed_resource_is_fetched_again_and_the_cache_updated(fake: FakeFre
     assert unchanged.from_cache and unchanged.body == changed.body
 
 
+def test_the_sources_headers_go_with_every_request(fake: FakeFred) -> None:
+    agent = "nautilus-streams test@example.com"
+    fetcher = HttpFetcher("edgar", HttpPolicy(backoff_s=0.0), TokenBucket(1_000, 1_000),
+                          headers={"User-Agent": agent}, sleep=Waits())
+    fake.fail_next(503)
+
+    _get(fetcher, fake)
+
+    assert [q.user_agent for q in fake.requests] == [agent, agent]
+
+
 def test_an_empty_page_before_the_count_is_a_partial_payload() -> None:
     assert next_offset(0, 2, 5, "x") == 2
     assert next_offset(4, 1, 5, "x") is None
