@@ -4,6 +4,7 @@ recorded by an injected sleep, never slept."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -108,6 +109,17 @@ def test_a_refusal_is_not_retried_and_never_shows_the_key(fake: FakeFred) -> Non
     assert "HTTP 404: Not Found: /fred/nowhere?" in message
     assert API_KEY not in message and "api_key=***" in message
     assert waits == [] and len(fake.requests) == 1
+
+
+def test_no_log_line_shows_the_key_whatever_the_level(fake: FakeFred,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    fake.fail_next(503)
+
+    with caplog.at_level(logging.DEBUG):
+        _get(_fetcher(HttpPolicy(backoff_s=0.0), Waits()), fake)
+
+    assert "source request retried source=fred" in caplog.text
+    assert API_KEY not in caplog.text
 
 
 def test_connection_errors_are_retried_then_reported() -> None:
