@@ -86,8 +86,8 @@ def _fred(args: argparse.Namespace) -> int:
 
 
 def _print_item(result: ItemResult) -> None:
-    if result.error is not None:
-        print(f"  {result.item}: FAILED, nothing published: {result.error}", file=sys.stderr)
+    if result.error is not None:  # why: the error line logged just before
+        print(f"  {result.item}: FAILED, nothing published", file=sys.stderr)
         return
     print(f"  {result.item}: {result.fetched} fetched, {result.published} published, "
           f"{result.known} known, {result.missing} missing", file=sys.stderr)
