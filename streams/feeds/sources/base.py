@@ -29,7 +29,7 @@ class SourceConfig(BaseModel):
     `validation_alias` (`FRED_API_KEY`); a field without a default is required, and the
     source is off while one is unset. Keys are `SecretStr`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 ConfigT = TypeVar("ConfigT", bound=SourceConfig)

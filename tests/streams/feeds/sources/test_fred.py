@@ -68,7 +68,12 @@ def test_without_the_key_fred_is_off_naming_the_variable() -> None:
     assert read_config(FredSource, {"FRED_API_KEY": ""}) == "FRED_API_KEY not set"
 
 
-def test_a_wrong_variable_is_named_and_a_key_never_shown() -> None:
+def test_only_the_named_variables_configure_it() -> None:
+    # a field's own name (`api_key`, `url`) in the environment belongs to something else
+    assert read_config(FredSource, {"api_key": API_KEY}) == "FRED_API_KEY not set"
+
+
+def test_a_wrong_variable_is_named_with_its_value() -> None:
     with pytest.raises(ConfigError, match=r"NAUTILUS_FRED_PAGE_SIZE='0': input should be"):
         read_config(FredSource, {"FRED_API_KEY": API_KEY, "NAUTILUS_FRED_PAGE_SIZE": "0"})
 
