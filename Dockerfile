@@ -25,7 +25,7 @@ RUN mkdir -p streams processors api \
 COPY streams ./streams
 COPY processors ./processors
 COPY api ./api
-COPY topics.yaml factors.yaml ./
+COPY topics.yaml factors.yaml fred_series.yaml ./
 # The sources now live in site-packages; keep only the catalogs here.
 RUN pip install --no-deps . && rm -rf build *.egg-info streams processors api
 
@@ -38,6 +38,7 @@ USER nautilus
 # `up`-style local state goes to a directory the non-root user owns.
 ENV NAUTILUS_TOPICS_FILE=/app/topics.yaml \
     NAUTILUS_FACTORS__CATALOG=/app/factors.yaml \
+    NAUTILUS_FRED_SERIES_FILE=/app/fred_series.yaml \
     NAUTILUS_STATE_DIR=/var/lib/nautilus
 
 EXPOSE 8000

@@ -167,6 +167,15 @@ class Settings(_EngineSettings, BaseSettings):
     ibkr_reconnect_min_ms: int = Field(default=1_000, ge=10)
     ibkr_reconnect_max_ms: int = Field(default=60_000, ge=10)
 
+    # Sources of data beyond the tape (`feed fred`, streams/feeds/sources): how their HTTP
+    # requests behave. Each source's own variables (keys, files) are its config model's.
+    # the on-disk cache of conditional requests; None: <state_dir>/http-cache
+    sources_cache_dir: Path | None = None
+    sources_timeout_ms: int = Field(default=30_000, ge=100)
+    sources_max_retries: int = Field(default=5, ge=0)  # on 429, 5xx and connection errors
+    sources_backoff_ms: int = Field(default=1_000, ge=0)  # first retry waits up to this
+    sources_backoff_max_ms: int = Field(default=60_000, ge=0)
+
     @field_validator("api_engine_horizon_ms")
     @classmethod
     def _past_stale(cls, value: int, info: ValidationInfo) -> int:
@@ -196,7 +205,7 @@ class Settings(_EngineSettings, BaseSettings):
     def _horizon(cls, value: object) -> timedelta | None:
         return parse_horizon(value) if isinstance(value, str) else value  # type: ignore[return-value]
 
-    @field_validator("metrics_port", mode="before")
+    @field_validator("metrics_port", "sources_cache_dir", mode="before")
     @classmethod
     def _unset_when_empty(cls, value: object) -> object:
         return None if value == "" else value  # NAUTILUS_METRICS_PORT= : no endpoint

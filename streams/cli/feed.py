@@ -1,4 +1,4 @@
-"""`nautilus-streams feed sim|file|ibkr`: publish market data to the market.* topics.
+"""`nautilus-streams feed sim|file|ibkr|fred`: publish market data to the market.* topics.
 
 `sim` runs the seeded synthetic market live: event times are the wall clock at start plus the
 simulated offsets, and records go out when their event time comes, so the trade rate is
@@ -12,6 +12,9 @@ flushing what was produced, and report progress on stderr.
 
 `ibkr` publishes live data from TWS / IB Gateway (`streams.feeds.ibkr`, the `ibkr` extra) until
 Ctrl-C or SIGTERM, reconnecting by itself; it prints its status to stderr every few seconds.
+
+`fred` polls FRED once and publishes what market.macro does not hold yet
+(`streams.cli.feed_sources`).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams import kafka
+from streams.cli import feed_sources
 from streams.cli.market_files import (
     FORMATS_HELP,
     add_file_options,
@@ -60,15 +64,17 @@ DEFAULT_BACKFILL_TRADES_PER_S = 20.0
 def register(sub: argparse._SubParsersAction) -> None:
     feed = sub.add_parser(
         "feed",
-        help="publish market data (a simulated market, files, Interactive Brokers) to the "
-        "market.* topics",
+        help="publish market data (a simulated market, files, Interactive Brokers, FRED) to "
+        "the market.* topics",
         description="Publish trades, quotes and depth to market.trades / market.quotes / "
-        "market.depth, keyed by symbol. Ctrl-C or SIGTERM stops after flushing.",
+        "market.depth, keyed by symbol, or macro series to market.macro (fred). Ctrl-C or "
+        "SIGTERM stops after flushing.",
     )
     cmds = feed.add_subparsers(dest="feed_command", metavar="SUBCOMMAND", required=True)
     _register_sim(cmds)
     _register_file(cmds)
     _register_ibkr(cmds)
+    feed_sources.register(cmds)
 
 
 def _register_sim(cmds: argparse._SubParsersAction) -> None:

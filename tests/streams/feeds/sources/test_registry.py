@@ -1,0 +1,37 @@
+"""Every registered source keeps the contract of streams/feeds/sources: its module's name is
+its name, its topic is in the catalog with a model it produces, its variables are
+documented, its rate limit is a real one."""
+
+from __future__ import annotations
+
+import re
+import typing
+
+import pytest
+
+from streams.catalog import Catalog
+from streams.feeds.sources import SOURCE_MODULES, load_source
+from streams.feeds.sources.base import SourceRecord
+from streams.settings import REPO_ROOT, Settings
+
+CATALOG = Catalog.load(REPO_ROOT / "topics.yaml")
+DOCUMENTED = set(re.findall(r"^# ?([A-Z][A-Z0-9_]*)=", (REPO_ROOT / ".env.example").read_text(),
+                            re.MULTILINE))
+
+
+@pytest.mark.parametrize("module", SOURCE_MODULES)
+def test_a_registered_source_keeps_the_contract(module: str) -> None:
+    source = load_source(module)
+    variables = {str(f.validation_alias) for f in source.config_model.model_fields.values()}
+
+    assert source.name == module
+    assert CATALOG[source.topic].value in {m.__name__ for m in typing.get_args(SourceRecord)}
+    assert source.requests_per_s > 0 and source.burst >= 1
+    assert variables - DOCUMENTED == set()
+
+
+def test_the_http_settings_are_documented() -> None:
+    variables = {f"NAUTILUS_{name.upper()}" for name in Settings.model_fields
+                 if name.startswith("sources_")}
+
+    assert len(variables) == 5 and variables - DOCUMENTED == set()
