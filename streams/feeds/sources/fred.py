@@ -7,11 +7,14 @@ its `realtime_start` on, so a revised value comes as a second row with a later
 (FRED's missing value) give no record and are counted. A malformed or partial payload makes
 the series fail, and nothing of it is published.
 
-ts_event is the start (00:00 UTC) of `realtime_start`, the day FRED first had the value:
-FRED's API gives release dates but no release times, so the day is what is documented (a
-value released at 8:30 New York time is thus seen from midnight UTC of that day by replays;
-nothing is seen a day early). Vintages before 1970 (ALFRED keeps a few) are dated at the
-epoch, ts_event 0, the earliest the wire allows.
+ts_event is the end (the last ns, UTC) of `realtime_start`, the day FRED first had the value:
+FRED's API gives release dates but no release times, so a record counts as known once its
+first real-time day is over. That is conservative, never early: a value released at 8:30 New
+York time reaches a replay hours after its release, never before it (dating it at the start
+of the day would show it to every bar of that morning before the release: a look-ahead). A
+date given as an `as_of` (the API's) is that whole day, so the value is known as of its
+`realtime_start`, as ALFRED reads it. Vintages before 1970 (ALFRED keeps a few) are dated at
+the epoch, ts_event 0, the earliest the wire allows.
 
 `--since D` (observation_start) limits the periods, never the vintages: asking FRED for a
 later realtime_start would report older values as if first known then.
@@ -159,8 +162,8 @@ class FredSource(Source[FredConfig]):
 
 
 def known_from_ns(realtime_start: dt.date) -> int:
-    """ts_event of a vintage: 00:00 UTC of its first day, in ns (0 before 1970)."""
-    return max(0, (realtime_start - EPOCH).days * NS_PER_DAY)
+    """ts_event of a vintage: the last ns (UTC) of its first day (0 before 1970)."""
+    return max(0, (realtime_start - EPOCH).days * NS_PER_DAY + NS_PER_DAY - 1)
 
 
 SOURCE = FredSource

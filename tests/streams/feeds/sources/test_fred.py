@@ -37,8 +37,9 @@ def fred_source(fake: FakeFred, page_size: int = 100_000, **env: str) -> FredSou
     return FredSource(config, http)  # type: ignore[arg-type]
 
 
-def _day_ns(day: str) -> int:
-    return (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days * NS_PER_DAY
+def _end_of_day_ns(day: str) -> int:
+    """The last ns of `day` (UTC): a vintage is known once its first real-time day is over."""
+    return (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days * NS_PER_DAY + NS_PER_DAY - 1
 
 
 def test_the_shipped_series_are_32_in_five_groups_with_the_yield_curve() -> None:
@@ -130,11 +131,11 @@ def test_two_vintages_of_one_period_are_two_records_each_dated_when_known(
     fetched = fred_source(fake).fetch("GDPC1", since=None, ts_init=7)
 
     assert fetched.records == [
-        MacroObservation(ts_event=_day_ns("2024-04-25"), ts_init=7, source="fred",
+        MacroObservation(ts_event=_end_of_day_ns("2024-04-25"), ts_init=7, source="fred",
                          series="GDPC1", date=dt.date(2024, 1, 1),
                          realtime_start=dt.date(2024, 4, 25), value=22758.752,
                          unit="bn chained 2017 USD"),
-        MacroObservation(ts_event=_day_ns("2024-05-30"), ts_init=7, source="fred",
+        MacroObservation(ts_event=_end_of_day_ns("2024-05-30"), ts_init=7, source="fred",
                          series="GDPC1", date=dt.date(2024, 1, 1),
                          realtime_start=dt.date(2024, 5, 30), value=22768.866,
                          unit="bn chained 2017 USD"),
