@@ -175,6 +175,8 @@ class Settings(_EngineSettings, BaseSettings):
     sources_max_retries: int = Field(default=5, ge=0)  # on 429, 5xx and connection errors
     sources_backoff_ms: int = Field(default=1_000, ge=0)  # first retry waits up to this
     sources_backoff_max_ms: int = Field(default=60_000, ge=0)
+    # `up` polls the configured sources this often (`feed sources --every`)
+    sources_poll_s: float = Field(default=3_600.0, gt=0, allow_inf_nan=False)
 
     @field_validator("api_engine_horizon_ms")
     @classmethod

@@ -9,7 +9,9 @@ applied, then the children start with KAFKA_BROKERS and
 DATABASE_URL in their environment: the worker (all engines), the sink (topics into the
 database), the simulated feed (first `backfill_minutes` of simulated history, unpaced, then
 live; see `feed sim --backfill-minutes`; by default only into an emptied database, where it
-overlaps nothing) and the API, each logging to
+overlaps nothing), the data sources' poller when one is configured (`feed sources --every
+NAUTILUS_SOURCES_POLL_S`, child `sources`; which sources are off, and why, is logged either
+way) and the API, each logging to
 `<state dir>/logs/<name>.log` (the logs of the previous LOG_GENERATIONS runs are kept as
 `<name>.log.1`, `.2`, ...). With NAUTILUS_METRICS_PORT set, the worker serves Prometheus
 metrics on it and the sink on the next port (`metrics_env`); with several workers and sinks
@@ -67,6 +69,7 @@ from streams.embedded import (
 from streams.endpoints import ENDPOINTS_FILE, Endpoints, reachable_kafka_brokers, stacks_dir
 from streams.exceptions import ServiceError
 from streams.feeds.sim import DEFAULT_TRADES_PER_S, KNOWN_SYMBOLS, volume_per_s
+from streams.feeds.sources.poll import source_states
 from streams.settings import Settings, engine_variable
 from streams.sink.reset import clear_stream_data
 from streams.storage import migrate as migrations
@@ -105,6 +108,7 @@ class UpOptions:
     workers: int = 1  # worker processes (one consumer group: they split the partitions)
     sinks: int = 1  # sink processes, likewise
     api_workers: int = 1  # API server processes sharing the port
+    sources: bool = True  # poll the configured data sources (`feed sources --every`)
 
 
 def process_names(role: str, count: int) -> list[str]:
@@ -119,7 +123,7 @@ class Child:
     its restarts so far."""
 
     name: str
-    role: str  # worker, sink, feed or api
+    role: str  # worker, sink, feed, sources or api
     process: Popen[bytes]
     log_path: Path
     argv: list[str]
@@ -234,10 +238,28 @@ class Stack:
             extra = [] if rate is None else ["--rate", f"{rate:g}"]
             extra += ["--backfill-minutes", f"{self._backfill_minutes():g}"]
             commands.append(("feed", "feed", [*python, "feed", "sim", *extra]))
+        if options.sources and self._sources_on():
+            commands.append(("sources", "sources", [
+                *python, "feed", "sources", "--every", f"{self.settings.sources_poll_s:g}"]))
         api = ["api", "--host", self.settings.api_host, "--port", str(api_port),
                "--workers", str(options.api_workers)]
         commands.append(("api", "api", [*python, *api]))
         return commands
+
+    def _sources_on(self) -> bool:
+        """Whether a data source (FRED, ...) is configured in the environment, saying which
+        are off and why (one line each) either way."""
+        states = source_states(os.environ)
+        for name, why in states.items():
+            if why is not None and why.startswith("misconfigured"):
+                log.error("data source off source=%s reason=%s", name, why)
+            elif why is not None:
+                log.info("data source off source=%s reason=%s", name, why)
+        on = [name for name, why in states.items() if why is None]
+        if on:
+            log.info("data sources polled every %gs: %s", self.settings.sources_poll_s,
+                     ",".join(on))
+        return bool(on)
 
     def _backfill_minutes(self) -> float:
         """The simulated history to publish first. Into a database that keeps earlier runs'

@@ -21,19 +21,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import logging
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from streams import kafka
 from streams.cli import feed_sources
+from streams.cli.arguments import positive
 from streams.cli.market_files import (
     FORMATS_HELP,
     add_file_options,
@@ -41,6 +41,7 @@ from streams.cli.market_files import (
     file_options,
     print_bad_rows,
 )
+from streams.cli.signals import stop_on_signals
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.feeds import MarketEvent
@@ -162,22 +163,6 @@ def _register_file(cmds: argparse._SubParsersAction) -> None:
 # ---- argument types ----------------------------------------------------------------------
 
 
-def positive(kind: type[float] | type[int]) -> Callable[[str], float]:
-    """An argparse type: `kind(text)`, which must be > 0."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
 def backfill_minutes(text: str) -> float:
     """An argparse type: minutes of history, 0 or more (`feed sim` and `up`)."""
     try:
@@ -241,7 +226,7 @@ def _sim(args: argparse.Namespace) -> int:
                  "merge=%d (each history trade merges %d live-rate trades: the same volume "
                  "per second)", args.backfill_minutes, start_ns, live_ns, args.rate / merge,
                  merge, merge)
-    with _stop_on_signals() as stop:
+    with stop_on_signals("feed") as stop:
         stats = publish(_at_event_time(events, start_ns, live_ns, stop), brokers,
                         progress=_ProgressLog(start_ns, live_ns),
                         progress_interval_s=PROGRESS_INTERVAL_S, stop=stop)
@@ -279,7 +264,7 @@ def _file(args: argparse.Namespace) -> int:
             dead_letters.start(kafka.producer(brokers))
         log.info("feed file start brokers=%s files=%d speed=%s",
                  brokers, len(args.input), args.speed or "max")
-        with _stop_on_signals() as stop:
+        with stop_on_signals("feed") as stop:
             stats = publish(events, brokers, speed=args.speed, stop=stop)
     finally:
         progress.close()
@@ -335,25 +320,6 @@ class _ProgressLog:
                  "" if lag_ms is None else f" lag_ms={lag_ms:.0f}")
         if lag_ms is not None and lag_ms > LAG_WARNING_MS:
             log.warning("feed falling behind event time lag_ms=%.0f: lower --rate", lag_ms)
-
-
-@contextlib.contextmanager
-def _stop_on_signals() -> Iterator[threading.Event]:
-    """SIGINT / SIGTERM set the event (the feed flushes and ends); a second SIGINT aborts."""
-    stop = threading.Event()
-
-    def handle(signum: int, frame: object) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        log.info("feed stopping signal=%s", signal.Signals(signum).name)
-        stop.set()
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for s, old in previous.items():
-            signal.signal(s, old)
 
 
 # ---- ibkr --------------------------------------------------------------------------------

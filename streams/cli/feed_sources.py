@@ -1,9 +1,10 @@
-"""`nautilus-streams feed fred`: poll a data source once and publish what is new.
+"""`nautilus-streams feed fred` (one source) and `feed sources` (every configured one, once
+or on a schedule): poll and publish what is new.
 
 The polling itself is `streams.feeds.sources.poll`; this module is its command line: options,
 a progress line per item on stderr and the summary on stdout. Exit 0 when every item was
-fetched and delivered, 1 when one failed (the others are published), 2 when the source is not
-configured.
+fetched and delivered, 1 when one failed (the others are published), 2 when the source (for
+`feed sources`: every source) is not configured.
 """
 
 from __future__ import annotations
@@ -14,11 +15,19 @@ import os
 import sys
 
 from streams.catalog import Catalog
+from streams.cli.arguments import positive
+from streams.cli.signals import stop_on_signals
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.feeds.sources import load_source
 from streams.feeds.sources.fred import SERIES_ID
-from streams.feeds.sources.poll import ItemResult, open_source, poll_source
+from streams.feeds.sources.poll import (
+    ItemResult,
+    open_source,
+    poll_once,
+    poll_source,
+    source_states,
+)
 from streams.settings import get_settings
 
 
@@ -51,6 +60,49 @@ def register(cmds: argparse._SubParsersAction) -> None:
                       help="only periods from this date on (FRED's observation_start); every "
                       "vintage of them is still fetched (default: the whole history)")
     fred.set_defaults(handler=_fred)
+    _register_every_source(cmds)
+
+
+def _register_every_source(cmds: argparse._SubParsersAction) -> None:
+    every = cmds.add_parser(
+        "sources",
+        help="poll every configured data source (FRED, ...) once, or on a schedule (--every)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Poll every data source whose variables are set (each source's section\n"
+        "in README, .env.example) for its default items and publish what the topics do not\n"
+        "hold yet; the others are named with why they are off, one line each. Polling twice\n"
+        "publishes nothing new (none configured: exit 2). With --every, poll again each\n"
+        "period until SIGTERM/Ctrl-C, saying each time which sources are off (compose's\n"
+        "`sources` service; `up` runs it every NAUTILUS_SOURCES_POLL_S when one is).\n"
+        "A summary line per source goes to stdout after each poll.",
+        epilog="examples:\n"
+        "  FRED_API_KEY=... nautilus-streams feed sources\n"
+        "  FRED_API_KEY=... nautilus-streams feed sources --every 3600",
+    )
+    every.add_argument("--every", type=positive(float), metavar="SECONDS",
+                       help="poll again every SECONDS until stopped (default: poll once)")
+    every.set_defaults(handler=_every_source)
+
+
+def _every_source(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    states = source_states(os.environ)
+    if args.every is None and all(why is not None for why in states.values()):
+        for name, why in states.items():
+            print(f"{name}: off ({why})", file=sys.stderr)
+        print("feed sources: no data source is configured; set one's variables "
+              "(.env.example, 'Data beyond the tape' in README)", file=sys.stderr)
+        return 2
+    failed = False
+    with stop_on_signals("feed sources") as stop:
+        while not stop.is_set():
+            summaries = poll_once(settings)
+            for summary in summaries:
+                print(summary.line(), flush=True)
+            failed = any(not s.ok for s in summaries if s.off is None)
+            if args.every is None or stop.wait(args.every):
+                break
+    return 1 if failed else 0
 
 
 def _series_list(text: str) -> list[str]:

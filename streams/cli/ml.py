@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from streams.cli.feed import positive
+from streams.cli.arguments import positive
 from streams.exceptions import ConfigError
 from streams.settings import get_settings
 

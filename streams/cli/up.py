@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Start the embedded broker (Tansu, memory only) and PostgreSQL (data in the state "
             "dir) unless KAFKA_BROKERS / DATABASE_URL are set, apply topics and migrations, "
-            "then run the worker, the sink, the simulated feed and the API until Ctrl-C or "
+            "then run the worker, the sink, the simulated feed, the poller of the data sources "
+            "that are configured (FRED, ...; `feed sources`) and the API until Ctrl-C or "
             "SIGTERM. A child that exits is restarted after a backoff (1 s, doubling to "
             f"{RESTART_MAX_S:.0f} s); one that exits {CRASH_LOOP_RUNS} times in a row within "
             f"{STABLE_RUN_S:.0f} s of starting stops everything and `up` exits 1. Logs go to "
@@ -54,6 +55,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="API port (default: NAUTILUS_API_PORT, 8000); 0 picks a free one")
     p.add_argument("--no-feed", dest="feed", action="store_false",
                    help="do not start the simulated feed")
+    p.add_argument("--no-sources", dest="sources", action="store_false",
+                   help="do not poll the data sources (FRED, ...) even where configured; by "
+                   "default `up` runs `feed sources --every NAUTILUS_SOURCES_POLL_S` as its "
+                   "child `sources` when one is, and says which are off")
     p.add_argument("--feed-rate", type=float, default=None, metavar="N",
                    help="trades per second of the simulated feed (default: the feed's own)")
     p.add_argument("--backfill-minutes", type=backfill_minutes, default=None, metavar="N",
@@ -104,6 +109,7 @@ def _up(args: argparse.Namespace) -> int:
         workers=args.workers,
         sinks=args.sinks,
         api_workers=args.api_workers,
+        sources=args.sources,
     )
     stopping = threading.Event()
     with _stop_on_signals(stopping.set), Stack(settings, options, stopping) as stack:

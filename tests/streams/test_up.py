@@ -33,6 +33,8 @@ from streams.storage import tokens
 from streams.up import CRASH_LOOP_RUNS, feed_sized_params
 from tests.api.data import write
 from tests.factories import event
+from tests.streams.feeds.sources.fake_fred import API_KEY as FRED_KEY
+from tests.streams.feeds.sources.fake_fred import FakeFred
 from tests.streams.runtime.workers import produce, read_topic, start_group_at_end, wait_for
 
 pytestmark = pytest.mark.slow
@@ -490,6 +492,43 @@ def test_no_worker_and_no_sink_each_leave_out_only_their_process(
 
     assert code == 0, up.output()
     assert children == expected
+
+
+def test_up_polls_a_configured_data_source_and_says_which_are_off(
+    run_up: StartUp, services_env: dict[str, str], tmp_path: Path
+) -> None:
+    series = f"T{uuid.uuid4().hex[:10].upper()}"  # the session broker's market.macro is shared
+    series_file = tmp_path / "series.yaml"
+    series_file.write_text(f"rates:\n  - {{id: {series}, title: test, unit: percent}}\n")
+    with FakeFred() as fake:
+        fake.add(series, "2024-01-02", "3.95", "2024-01-03")
+        fake.add(series, "2024-01-03", "3.91", "2024-01-04")
+        with_key = {**services_env, "FRED_API_KEY": FRED_KEY, "NAUTILUS_FRED_URL": fake.url,
+                    "NAUTILUS_FRED_SERIES_FILE": str(series_file)}
+        up = run_up("--no-feed", "--no-worker", "--no-sink", "--api-port", "0", env=with_key)
+        up.wait_endpoints()
+        children = {p.cmdline()[3:5] == ["feed", "sources"]
+                    for p in _tree(up.proc.pid, up.state_dir)
+                    if p.cmdline()[1:3] == ["-m", "streams"]}
+        wait_for(lambda: len(read_topic(services_env["KAFKA_BROKERS"], "market.macro",
+                                        lambda r: r["series"] == series)) == 2,
+                 120, "the fake FRED's two observations on market.macro")
+        code = up.stop(signal.SIGTERM)
+    poller_log = (up.state_dir / "logs" / "sources.log").read_text()
+    without = run_up("--no-feed", "--no-worker", "--no-sink", "--api-port", "0",
+                     env=services_env)
+    without.wait_endpoints()
+    no_sources = [p.cmdline() for p in _tree(without.proc.pid, without.state_dir)
+                  if p.cmdline()[3:5] == ["feed", "sources"]]
+    without_code = without.stop(signal.SIGTERM)
+
+    assert code == 0, up.output()
+    assert True in children, "no `feed sources` child"
+    assert "data sources polled every 3600s: fred" in up.output()
+    assert "fred: 1 item(s), 2 record(s) fetched, 2 published" in poller_log
+    assert FRED_KEY not in up.output() + poller_log
+    assert without_code == 0 and no_sources == []
+    assert "data source off source=fred reason=FRED_API_KEY not set" in without.output()
 
 
 def test_up_keeps_the_logs_of_the_previous_runs(

@@ -139,6 +139,23 @@ def poll_once(settings: Settings, *, brokers: str | None = None,
     return summaries
 
 
+def source_states(environ: Mapping[str, str]) -> dict[str, str | None]:
+    """Each registered source: None when it is configured (a poll runs it), else why it is
+    off (its variables unset, its package missing, or a variable set to a wrong value). Reads
+    only `environ`; nothing goes out."""
+    states: dict[str, str | None] = {}
+    for name in SOURCE_MODULES:
+        try:
+            config = read_config(load_source(name), environ)
+        except ModuleNotFoundError as exc:
+            states[name] = f"needs the package {exc.name}"
+        except ConfigError as exc:
+            states[name] = f"misconfigured: {exc}"
+        else:
+            states[name] = config if isinstance(config, str) else None
+    return states
+
+
 def _off(name: str, reason: str) -> SourceSummary:
     log.info("source off source=%s reason=%s", name, reason)
     return SourceSummary(name, off=reason)
