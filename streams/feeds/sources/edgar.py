@@ -46,14 +46,13 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
 
-from streams.feeds.sources.base import Fetched, Source, SourceConfig, SourceRecord
+from streams.feeds.sources.base import Fetched, Source, SourceConfig, SourceRecord, parse_tickers
 from streams.feeds.sources.exceptions import PayloadError
 from streams.feeds.sources.http import HttpFetcher
 from streams.schema import Fundamental
 
 log = logging.getLogger(__name__)
 
-TICKER = re.compile(r"[A-Z][A-Z0-9.-]{0,9}")
 USER_AGENT = re.compile(r"^\S.*\s<?[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>?$")  # a name, an email
 ACCESSION = r"^\d{10}-\d{2}-\d{6}$"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -104,15 +103,6 @@ class EdgarConfig(SourceConfig):
     @classmethod
     def _ticker_list(cls, value: object) -> object:
         return parse_tickers(value) if isinstance(value, str) else value
-
-
-def parse_tickers(text: str) -> tuple[str, ...]:
-    """`AAPL, msft` -> ("AAPL", "MSFT"); a ValueError naming what is not a ticker."""
-    tickers = tuple(t.strip().upper() for t in text.split(",") if t.strip())
-    bad = [t for t in tickers if not TICKER.fullmatch(t)]
-    if bad:
-        raise ValueError(f"not a ticker: {', '.join(bad)}")
-    return tickers
 
 
 class _Fact(BaseModel):
