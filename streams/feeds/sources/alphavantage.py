@@ -215,10 +215,14 @@ def overview_records(ticker: str, doc: dict[str, object], ts_init: int, day: dt.
         value = _number(text, f"{what}: {key}")
         unit = "shares" if field == "shares_outstanding" else (
             f"{currency}/share" if per_share else currency)
-        records.append(kept.get((field, quarter, value, unit)) or Fundamental(
-            ts_event=ts_init, ts_init=ts_init, source=AlphaVantageSource.name, symbol=ticker,
-            field=field, period=f"CY{quarter.year}Q{(quarter.month - 1) // 3 + 1}",
-            period_end=quarter, value=value, unit=unit, filed=day))
+        try:
+            records.append(kept.get((field, quarter, value, unit)) or Fundamental(
+                ts_event=ts_init, ts_init=ts_init, source=AlphaVantageSource.name,
+                symbol=ticker, field=field,
+                period=f"CY{quarter.year}Q{(quarter.month - 1) // 3 + 1}",
+                period_end=quarter, value=value, unit=unit, filed=day))
+        except ValidationError as exc:
+            raise PayloadError(f"{what}: {key}: {exc.errors()[0]['msg']}") from None
     return records, missing
 
 

@@ -198,13 +198,18 @@ class EdgarSource(Source[EdgarConfig]):
             chosen = [c for c in chosen if c.fact.end >= since]
         accepted = self._acceptance_times(ticker, cik, {c.fact.accn for c in chosen})
         ends = filing_period_ends(chosen)
-        records: list[SourceRecord] = [
-            Fundamental(ts_event=accepted.get(c.fact.accn, midnight_ns(c.fact.filed)),
-                        ts_init=ts_init, source=self.name, symbol=ticker, field=c.field,
-                        period=fiscal_period(c.fact, FIELDS[c.field].kind, ends.get(c.fact.accn)),
-                        period_end=c.fact.end, value=c.fact.val, unit=FIELDS[c.field].unit,
-                        filed=c.fact.filed, form=c.fact.form)
-            for c in chosen]
+        try:
+            records: list[SourceRecord] = [
+                Fundamental(ts_event=accepted.get(c.fact.accn, midnight_ns(c.fact.filed)),
+                            ts_init=ts_init, source=self.name, symbol=ticker, field=c.field,
+                            period=fiscal_period(c.fact, FIELDS[c.field].kind,
+                                                 ends.get(c.fact.accn)),
+                            period_end=c.fact.end, value=c.fact.val, unit=FIELDS[c.field].unit,
+                            filed=c.fact.filed, form=c.fact.form)
+                for c in chosen]
+        except ValidationError as exc:
+            raise PayloadError(f"EDGAR {ticker}: a fact is not a valid record: "
+                               f"{_first(exc)}") from None
         return Fetched(item, records)
 
     def cik(self, ticker: str) -> int:
