@@ -26,6 +26,9 @@ an instant at a fiscal year end is `FY2023`), worked out from the filing's `fy`/
 are the filing's, not the fact's) and how far the fact's end lies before the filing's; a
 filing without `fy`/`fp` gives calendar labels (`CY2023`, `CY2023Q4`), as the SEC's frames do.
 
+The filing's period end is its `reportDate` in the filings list (else the latest end among
+its facts), so an amendment that restates only last year's figure still labels it last year.
+
 ts_event is the filing's acceptance time (`acceptanceDateTime` of the filings list). The SEC
 writes it with a `Z`, yet for some filers it is New York time: it is read as New York time,
 which is never early (at worst 4-5 hours late where it was UTC), so a replay never sees a
@@ -134,12 +137,22 @@ class _TickerEntry(BaseModel):
 
 
 class _FilingColumns(BaseModel):
-    """The filings list's columns (one entry per filing) that date a filing."""
+    """The filings list's columns (one entry per filing) that date a filing and give the
+    period it reports on (`reportDate`, empty for forms that have none)."""
 
     model_config = ConfigDict(extra="ignore")
 
     accessionNumber: list[Annotated[str, Field(pattern=ACCESSION)]]  # noqa: N815 (the SEC's)
     acceptanceDateTime: list[dt.datetime]  # noqa: N815
+    reportDate: list[str]  # noqa: N815
+
+
+@dataclass(frozen=True, slots=True)
+class _Filing:
+    """What the filings list says of one filing: when accepted (ns), which period it reports."""
+
+    accepted_ns: int
+    report_date: dt.date | None
 
 
 class _FilingFile(BaseModel):
@@ -196,11 +209,12 @@ class EdgarSource(Source[EdgarConfig]):
         chosen = choose_facts(self._concepts(ticker, cik))
         if since is not None:
             chosen = [c for c in chosen if c.fact.end >= since]
-        accepted = self._acceptance_times(ticker, cik, {c.fact.accn for c in chosen})
-        ends = filing_period_ends(chosen)
+        filings = self._filings(ticker, cik, {c.fact.accn for c in chosen})
+        ends = filing_period_ends(chosen, filings)
         try:
             records: list[SourceRecord] = [
-                Fundamental(ts_event=accepted.get(c.fact.accn, midnight_ns(c.fact.filed)),
+                Fundamental(ts_event=(filings[c.fact.accn].accepted_ns if c.fact.accn in filings
+                                      else midnight_ns(c.fact.filed)),
                             ts_init=ts_init, source=self.name, symbol=ticker, field=c.field,
                             period=fiscal_period(c.fact, FIELDS[c.field].kind,
                                                  ends.get(c.fact.accn)),
@@ -247,18 +261,18 @@ class EdgarSource(Source[EdgarConfig]):
                                        f"{_first(exc)}") from None
         return concepts
 
-    def _acceptance_times(self, ticker: str, cik: int, accessions: set[str]) -> dict[str, int]:
-        """ts_event (ns) of each filing in `accessions` the filings list has; the older pages
-        are read only while some filing is not found yet."""
+    def _filings(self, ticker: str, cik: int, accessions: set[str]) -> dict[str, _Filing]:
+        """The filings list's entries, of `accessions` at least where it has them: the older
+        pages are read only while some filing is not found yet."""
         what = f"EDGAR {ticker} filings"
         doc = self._get_json(f"submissions/CIK{cik:010d}.json", what)
         try:
             filings = _Submissions.model_validate(doc).filings
         except ValidationError as exc:
             raise PayloadError(f"{what}: malformed payload: {_first(exc)}") from None
-        accepted = _accepted(filings.recent, what)
+        found = _listed(filings.recent, what)
         for file in filings.files:
-            if accessions <= accepted.keys():
+            if accessions <= found.keys():
                 break
             page_what = f"{what} ({file.name})"
             try:
@@ -266,8 +280,8 @@ class EdgarSource(Source[EdgarConfig]):
                     self._get_json(f"submissions/{file.name}", page_what))
             except ValidationError as exc:
                 raise PayloadError(f"{page_what}: malformed payload: {_first(exc)}") from None
-            accepted.update(_accepted(page, page_what))
-        return accepted
+            found.update(_listed(page, page_what))
+        return found
 
     def _get_json(self, path: str, what: str) -> dict[str, object]:
         doc = self.http.get(f"{self.config.url.rstrip('/')}/{path}").json(what)
@@ -276,13 +290,22 @@ class EdgarSource(Source[EdgarConfig]):
         return doc
 
 
-def _accepted(columns: _FilingColumns, what: str) -> dict[str, int]:
-    if len(columns.accessionNumber) != len(columns.acceptanceDateTime):
-        raise PayloadError(f"{what}: {len(columns.accessionNumber)} accession numbers but "
-                           f"{len(columns.acceptanceDateTime)} acceptance times (partial payload)")
-    return {accn: acceptance_ns(when)
-            for accn, when in zip(columns.accessionNumber, columns.acceptanceDateTime,
-                                  strict=True)}
+def _listed(columns: _FilingColumns, what: str) -> dict[str, _Filing]:
+    counts = {len(columns.accessionNumber), len(columns.acceptanceDateTime),
+              len(columns.reportDate)}
+    if len(counts) > 1:
+        raise PayloadError(f"{what}: {len(columns.accessionNumber)} accession numbers, "
+                           f"{len(columns.acceptanceDateTime)} acceptance times and "
+                           f"{len(columns.reportDate)} report dates (partial payload)")
+    listed = {}
+    for accn, when, report in zip(columns.accessionNumber, columns.acceptanceDateTime,
+                                  columns.reportDate, strict=True):
+        try:
+            report_date = dt.date.fromisoformat(report) if report else None
+        except ValueError:
+            raise PayloadError(f"{what}: {accn}: reportDate {report!r} is not a date") from None
+        listed[accn] = _Filing(acceptance_ns(when), report_date)
+    return listed
 
 
 def acceptance_ns(when: dt.datetime) -> int:
@@ -332,13 +355,17 @@ def _annual_filing(fact: _Fact) -> bool:
     return fact.form.removesuffix("/A") in ANNUAL_FORMS
 
 
-def filing_period_ends(chosen: list[_Candidate]) -> dict[str, dt.date]:
-    """Each filing's own period end: the latest end of its financial-statement facts (the
-    cover page's share count is dated after it)."""
+def filing_period_ends(chosen: list[_Candidate], filings: dict[str, _Filing]
+                       ) -> dict[str, dt.date]:
+    """Each filing's own period end: its `reportDate`, else the latest end of its
+    financial-statement facts (the cover page's share count is dated after it)."""
     ends: dict[str, dt.date] = {}
     for c in chosen:
         if FIELDS[c.field].kind != "cover":
             ends[c.fact.accn] = max(c.fact.end, ends.get(c.fact.accn, c.fact.end))
+    for accn, filing in filings.items():
+        if accn in ends and filing.report_date is not None:
+            ends[accn] = filing.report_date
     return ends
 
 

@@ -138,6 +138,18 @@ def test_year_to_date_figures_and_other_units_are_left_out(fake: FakeEdgar) -> N
     assert [r[:4] for r in rows] == [("net_income", "2024Q2", "2024-03-31", 30.0)]
 
 
+def test_an_amendment_of_last_years_figure_only_labels_it_last_year(fake: FakeEdgar) -> None:
+    amended = Filing("0001234567-24-000030", "10-K/A", "2024-06-03", "2024-06-03T12:00:00.000Z",
+                     "2023-09-30")  # amends the FY2023 10-K, restating FY2022's revenue only
+    fake.add_filing(CIK, amended)
+    fake.add_fact(CIK, "us-gaap:Revenues", "USD", amended, start="2021-10-01",
+                  end="2022-09-30", val=905.0, fy=2023, fp="FY")
+
+    rows = [r for r in _rows(edgar_source(fake)) if r[5] == "2024-06-03"]
+
+    assert [r[:4] for r in rows] == [("revenue", "FY2022", "2022-09-30", 905.0)]
+
+
 def test_since_keeps_periods_ending_on_or_after_it(fake: FakeEdgar) -> None:
     rows = _rows(edgar_source(fake), since=dt.date(2023, 12, 31))
 
@@ -233,8 +245,9 @@ FACTS, FILINGS = f"/api/xbrl/companyfacts/CIK{CIK:010d}.json", f"/submissions/CI
     (FACTS, lambda doc: {"cik": CIK}, r"EDGAR WIDG company facts: malformed payload: no `facts`"),
     (FACTS, lambda doc: b'{"cik": 1234567, "facts": {', r"company facts: response is not JSON"),
     (FACTS, _drop_a_start, r"a duration ending 2023-09-30 has no start"),
-    (FILINGS, _drop_an_acceptance_time, r"EDGAR WIDG filings: 3 accession numbers but 2 "
-                                        r"acceptance times \(partial payload\)"),
+    (FILINGS, _drop_an_acceptance_time, r"EDGAR WIDG filings: 3 accession numbers, 2 "
+                                        r"acceptance times and 3 report dates \(partial "
+                                        r"payload\)"),
     ("/files/company_tickers.json", lambda doc: {"0": {"ticker": "WIDG"}},
      r"EDGAR ticker map: malformed payload: 0.cik_str: Field required"),
 ])
