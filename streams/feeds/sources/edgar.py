@@ -211,20 +211,24 @@ class EdgarSource(Source[EdgarConfig]):
             chosen = [c for c in chosen if c.fact.end >= since]
         filings = self._filings(ticker, cik, {c.fact.accn for c in chosen})
         ends = filing_period_ends(chosen, filings)
-        try:
-            records: list[SourceRecord] = [
-                Fundamental(ts_event=(filings[c.fact.accn].accepted_ns if c.fact.accn in filings
-                                      else midnight_ns(c.fact.filed)),
-                            ts_init=ts_init, source=self.name, symbol=ticker, field=c.field,
-                            period=fiscal_period(c.fact, FIELDS[c.field].kind,
-                                                 ends.get(c.fact.accn)),
-                            period_end=c.fact.end, value=c.fact.val, unit=FIELDS[c.field].unit,
-                            filed=c.fact.filed, form=c.fact.form)
-                for c in chosen]
-        except ValidationError as exc:
-            raise PayloadError(f"EDGAR {ticker}: a fact is not a valid record: "
-                               f"{_first(exc)}") from None
+        records: list[SourceRecord] = [self._record(ticker, c, filings, ends, ts_init)
+                                       for c in chosen]
         return Fetched(item, records)
+
+    def _record(self, ticker: str, chosen: _Candidate, filings: dict[str, _Filing],
+                ends: dict[str, dt.date], ts_init: int) -> Fundamental:
+        fact, spec = chosen.fact, FIELDS[chosen.field]
+        filing = filings.get(fact.accn)
+        try:
+            return Fundamental(
+                ts_event=filing.accepted_ns if filing is not None else midnight_ns(fact.filed),
+                ts_init=ts_init, source=self.name, symbol=ticker, field=chosen.field,
+                period=fiscal_period(fact, spec.kind, ends.get(fact.accn)),
+                period_end=fact.end, value=fact.val, unit=spec.unit, filed=fact.filed,
+                form=fact.form)
+        except ValidationError as exc:
+            raise PayloadError(f"EDGAR {ticker} filing {fact.accn}: not a valid record: "
+                               f"{_first(exc)}") from None
 
     def cik(self, ticker: str) -> int:
         """The ticker's CIK from the SEC's map (fetched once); a PayloadError if unknown."""
@@ -236,10 +240,10 @@ class EdgarSource(Source[EdgarConfig]):
             except ValidationError as exc:
                 raise PayloadError(f"{what}: malformed payload: {_first(exc)}") from None
             self._ciks = {e.ticker.upper(): e.cik_str for e in entries.values()}
-        try:
-            return self._ciks[ticker]
-        except KeyError:
-            raise PayloadError(f"EDGAR: ticker {ticker} is not in the SEC's ticker map") from None
+        for spelling in (ticker, ticker.replace(".", "-")):  # the SEC writes BRK-B
+            if spelling in self._ciks:
+                return self._ciks[spelling]
+        raise PayloadError(f"EDGAR: ticker {ticker} is not in the SEC's ticker map")
 
     def _concepts(self, ticker: str, cik: int) -> dict[tuple[str, str], _Concept]:
         """The concepts FIELDS reads, as company facts has them (absent ones left out)."""

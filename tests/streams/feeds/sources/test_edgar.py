@@ -259,6 +259,14 @@ def test_a_malformed_or_partial_payload_fails_the_ticker_with_a_clear_error(
         edgar_source(fake).fetch("WIDG", since=None, ts_init=7)
 
 
+def test_a_class_share_is_found_as_the_sec_spells_it(fake: FakeEdgar) -> None:
+    fake.add_company("WIDG-B", CIK, "Widget Works Inc")
+
+    fetched = edgar_source(fake).fetch("widg.b", since=None, ts_init=7)
+
+    assert {r.symbol for r in fetched.records} == {"WIDG.B"}  # type: ignore[union-attr]
+
+
 def test_an_unknown_ticker_is_a_clear_error(fake: FakeEdgar) -> None:
     with pytest.raises(PayloadError, match=r"ticker NOPE is not in the SEC's ticker map"):
         edgar_source(fake).fetch("NOPE", since=None, ts_init=7)
