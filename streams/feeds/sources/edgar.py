@@ -18,13 +18,14 @@ shares, as of the cover page's date). Facts in other units are left out.
 
 Each fact of a filing is a record, comparatives included: the same period reported again in a
 later filing (a restatement, or the prior year shown beside the current one) is a record of its
-own, with that filing's `filed`, `form` and time. Durations are an annual report's twelve-month
-figures and a quarterly report's three-month ones; year-to-date figures and the odd quarter in
-an annual report are left out, because the stored key (field, period_end, filed) holds one
-value per period end and filing. `period` is the fact's own fiscal period (`FY2023`, `2024Q1`;
-an instant at a fiscal year end is `FY2023`), worked out from the filing's `fy`/`fp` (which
-are the filing's, not the fact's) and how far the fact's end lies before the filing's; a
-filing without `fy`/`fp` gives calendar labels (`CY2023`, `CY2023Q4`), as the SEC's frames do.
+own, with that filing's `filed`, `form` and time. Durations are twelve months in an annual
+report and three months in any report (an annual report's fourth quarter is `2023Q4` beside
+`FY2023`, same end); year-to-date figures (six, nine months) are left out: they are sums of
+quarters, and no `period` label names them. `period` is the fact's own fiscal period
+(`FY2023`, `2024Q1`; an instant at a fiscal year end is `FY2023`), worked out from the
+filing's `fy`/`fp` (which are the filing's, not the fact's) and how far the fact's end lies
+before the filing's period end; a filing without `fy`/`fp` gives calendar labels (`CY2023`,
+`CY2023Q4`), as the SEC's frames do.
 
 The filing's period end is its `reportDate` in the filings list (else the latest end among
 its facts), so an amendment that restates only last year's figure still labels it last year.
@@ -32,7 +33,9 @@ its facts), so an amendment that restates only last year's figure still labels i
 ts_event is the filing's acceptance time (`acceptanceDateTime` of the filings list). The SEC
 writes it with a `Z`, yet for some filers it is New York time: it is read as New York time,
 which is never early (at worst 4-5 hours late where it was UTC), so a replay never sees a
-figure before EDGAR had it. A filing missing from the list is dated 00:00 UTC of `filed`.
+figure before EDGAR had it. A filing missing from the list is dated at the end (the last ns,
+UTC) of `filed`, as FRED's days are: EDGAR's filing day ends at 17:30 or 22:00 New York time,
+before midnight UTC, so that is late, never early.
 
 Configuration: NAUTILUS_EDGAR_USER_AGENT (required), NAUTILUS_EDGAR_TICKERS (what a poll
 fetches), NAUTILUS_EDGAR_URL and NAUTILUS_EDGAR_TICKERS_URL (another server: a mirror, tests).
@@ -43,6 +46,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -197,8 +201,12 @@ class EdgarSource(Source[EdgarConfig]):
 
     def __init__(self, config: EdgarConfig, http: HttpFetcher) -> None:
         super().__init__(config, http)
-        http.set_header("User-Agent", config.user_agent)
         self._ciks: dict[str, int] | None = None
+
+    @classmethod
+    def http_headers(cls, config: SourceConfig) -> Mapping[str, str]:
+        assert isinstance(config, EdgarConfig)
+        return {"User-Agent": config.user_agent}
 
     def items(self) -> list[str]:
         return list(self.config.tickers)
@@ -221,7 +229,7 @@ class EdgarSource(Source[EdgarConfig]):
         filing = filings.get(fact.accn)
         try:
             return Fundamental(
-                ts_event=filing.accepted_ns if filing is not None else midnight_ns(fact.filed),
+                ts_event=filing.accepted_ns if filing is not None else end_of_day_ns(fact.filed),
                 ts_init=ts_init, source=self.name, symbol=ticker, field=chosen.field,
                 period=fiscal_period(fact, spec.kind, ends.get(fact.accn)),
                 period_end=fact.end, value=fact.val, unit=spec.unit, filed=fact.filed,
@@ -318,21 +326,23 @@ def acceptance_ns(when: dt.datetime) -> int:
     return int(local.timestamp()) * 1_000_000_000 + local.microsecond * 1_000
 
 
-def midnight_ns(day: dt.date) -> int:
-    return int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp()) * 10**9
+def end_of_day_ns(day: dt.date) -> int:
+    """The last ns of `day`, UTC."""
+    start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp())
+    return (start + 86_400) * 10**9 - 1
 
 
 def choose_facts(concepts: dict[tuple[str, str], _Concept]) -> list[_Candidate]:
-    """Per field, filing and period end, the fact of the first concept (see the module
-    docstring); durations only of the filing's own length (twelve or three months)."""
-    best: dict[tuple[str, str, dt.date], _Candidate] = {}
+    """Per field, filing and period, the fact of the first concept (see the module
+    docstring); durations only of a quarter, or of a year in an annual report."""
+    best: dict[tuple[str, str, dt.date, bool], _Candidate] = {}
     for field, spec in FIELDS.items():
         for rank, concept_id in enumerate(spec.concepts):
             concept = concepts.get(concept_id)
             for fact in concept.units.get(spec.unit, []) if concept is not None else []:
                 if spec.kind == "duration" and not _filing_length(fact):
                     continue
-                key = (field, fact.accn, fact.end)
+                key = (field, fact.accn, fact.end, _is_quarter(fact))
                 held = best.get(key)
                 if held is None or rank < held.rank:
                     best[key] = _Candidate(field, rank, fact)
@@ -340,17 +350,23 @@ def choose_facts(concepts: dict[tuple[str, str], _Concept]) -> list[_Candidate]:
                     log.warning("edgar fact reported twice, the first kept concept=%s:%s "
                                 "accn=%s end=%s values=%s,%s", *concept_id, fact.accn,
                                 fact.end, held.fact.val, fact.val)
-    return sorted(best.values(), key=lambda c: (c.fact.filed, c.fact.accn, c.field, c.fact.end))
+    return sorted(best.values(), key=lambda c: (c.fact.filed, c.fact.accn, c.field, c.fact.end,
+                                              _is_quarter(c.fact)))
 
 
 def _filing_length(fact: _Fact) -> bool:
-    """Whether a duration spans what its filing reports: a year in an annual report, a
-    quarter in a quarterly one. A duration without `start` is malformed."""
+    """Whether a duration is a period of its own: a quarter, or a year in an annual report.
+    A duration without `start` is malformed."""
     if fact.start is None:
         raise PayloadError(f"EDGAR filing {fact.accn}: a duration ending {fact.end} has no "
                            "start (malformed payload)")
     days = (fact.end - fact.start).days + 1
-    return days in (YEAR_DAYS if _annual_filing(fact) else QUARTER_DAYS)
+    return days in QUARTER_DAYS or (days in YEAR_DAYS and _annual_filing(fact))
+
+
+def _is_quarter(fact: _Fact) -> bool:
+    """Whether a fact is a three-month duration (instants are not)."""
+    return fact.start is not None and (fact.end - fact.start).days + 1 in QUARTER_DAYS
 
 
 def _annual_filing(fact: _Fact) -> bool:
@@ -382,7 +398,7 @@ def fiscal_period(fact: _Fact, kind: Kind, filing_end: dt.date | None) -> str:
     if kind == "cover":  # the cover page belongs to the filing's period
         return f"FY{fact.fy}" if fact.fp == "FY" else f"{fact.fy}{fact.fp}"
     filing_end = filing_end or fact.end
-    if kind == "duration" and fact.fp == "FY":
+    if kind == "duration" and not _is_quarter(fact):
         years_back = round((filing_end - fact.end).days / DAYS_PER_YEAR)
         return f"FY{fact.fy - years_back}"
     quarters_back = round((filing_end - fact.end).days / DAYS_PER_QUARTER)
@@ -393,7 +409,7 @@ def fiscal_period(fact: _Fact, kind: Kind, filing_end: dt.date | None) -> str:
 
 
 def _calendar_period(fact: _Fact, kind: Kind) -> str:
-    if kind == "duration" and _annual_filing(fact):
+    if kind == "duration" and not _is_quarter(fact):
         return f"CY{fact.end.year}"
     return f"CY{fact.end.year}Q{(fact.end.month - 1) // 3 + 1}"
 

@@ -153,11 +153,6 @@ class HttpFetcher:
     def close(self) -> None:
         self._client.close()
 
-    def set_header(self, name: str, value: str) -> None:
-        """Send `name: value` with every request from now on: a header that comes from the
-        source's configuration (EDGAR's declared User-Agent) rather than from its class."""
-        self._client.headers[name] = value
-
     def get(self, url: str, params: Mapping[str, str] | None = None, *,
             secret_params: Mapping[str, str] | None = None) -> Response:
         """GET `url` with `params` and `secret_params` (never logged, cached by or shown);

@@ -79,7 +79,7 @@ def edgar_source(fake: FakeEdgar, **env: str) -> EdgarSource:
     config = read_config(EdgarSource, {**fake.env, **env})
     assert not isinstance(config, str)
     http = HttpFetcher("edgar", HttpPolicy(backoff_s=0.0), TokenBucket(1_000, 1_000),
-                       sleep=lambda s: None)
+                       headers=EdgarSource.http_headers(config), sleep=lambda s: None)
     return EdgarSource(config, http)  # type: ignore[arg-type]
 
 
@@ -120,6 +120,26 @@ def test_a_restatement_is_a_second_record_of_the_period(fake: FakeEdgar) -> None
 
     assert [(value, filed) for _, _, _, value, _, filed, _, _ in rows] == [
         (1000.0, "2023-11-03"), (990.0, "2024-03-15")]
+
+
+def test_an_annual_reports_fourth_quarter_is_a_period_beside_the_year(
+        fake: FakeEdgar) -> None:
+    fake.add_fact(CIK, "us-gaap:NetIncomeLoss", "USD", ANNUAL, start="2023-07-01",
+                  end="2023-09-30", val=31.0, fy=2023, fp="FY")
+
+    rows = [r for r in _rows(edgar_source(fake)) if r[0] == "net_income"]
+
+    assert [r[:4] for r in rows] == [("net_income", "FY2023", "2023-09-30", 100.0),
+                                     ("net_income", "2023Q4", "2023-09-30", 31.0)]
+
+
+def test_a_filing_missing_from_the_filings_list_is_dated_at_the_end_of_its_day(
+        fake: FakeEdgar) -> None:
+    fake.filings[CIK].remove(QUARTER)
+
+    rows = [r for r in _rows(edgar_source(fake)) if r[6] == "10-Q"]
+
+    assert {r[7] for r in rows} == {_ns("2024-02-03T00:00:00") - 1}
 
 
 def test_year_to_date_figures_and_other_units_are_left_out(fake: FakeEdgar) -> None:
