@@ -1,5 +1,5 @@
-"""`nautilus-streams feed fred` (one source) and `feed sources` (every configured one, once
-or on a schedule): poll and publish what is new.
+"""`nautilus-streams feed fred|edgar|alphavantage` (one source) and `feed sources` (every
+configured one, once or on a schedule): poll and publish what is new.
 
 The polling itself is `streams.feeds.sources.poll`; this module is its command line: options,
 a progress line per item on stderr and the summary on stdout. Exit 0 when every item was
@@ -20,6 +20,7 @@ from streams.cli.signals import stop_on_signals
 from streams.endpoints import reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.feeds.sources import load_source
+from streams.feeds.sources.base import parse_tickers
 from streams.feeds.sources.fred import SERIES_ID
 from streams.feeds.sources.poll import (
     ItemResult,
@@ -60,6 +61,8 @@ def register(cmds: argparse._SubParsersAction) -> None:
                       help="only periods from this date on (FRED's observation_start); every "
                       "vintage of them is still fetched (default: the whole history)")
     fred.set_defaults(handler=_fred)
+    _register_edgar(cmds)
+    _register_alphavantage(cmds)
     _register_every_source(cmds)
 
 
@@ -105,6 +108,58 @@ def _every_source(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _register_edgar(cmds: argparse._SubParsersAction) -> None:
+    edgar = cmds.add_parser(
+        "edgar",
+        help="publish SEC EDGAR company facts (revenue, net income, assets, ...) to "
+        "market.fundamentals (once, idempotent)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fetch each ticker's company facts from the SEC's XBRL API and publish to\n"
+        "market.fundamentals, keyed by ticker, the records the topic does not hold yet:\n"
+        "revenue, net_income, operating_cash_flow, assets, equity and shares_outstanding,\n"
+        "one record per figure and filing, so a restated period is a new record. ts_event is\n"
+        "the filing's acceptance time on EDGAR. A ticker that fails (unknown, refused, a\n"
+        "malformed or partial payload) publishes nothing and the others go on.\n\n"
+        "Needs NAUTILUS_EDGAR_USER_AGENT, a name and an email, as the SEC requires. Requests\n"
+        "stay under the SEC's 10 a second.",
+        epilog="examples:\n"
+        "  NAUTILUS_EDGAR_USER_AGENT='Jane Doe jane@example.com' nautilus-streams feed edgar "
+        "--tickers AAPL,MSFT\n"
+        "  nautilus-streams feed edgar --since 2020-01-01   # NAUTILUS_EDGAR_TICKERS",
+    )
+    edgar.add_argument("--tickers", type=_tickers, metavar="A,B",
+                       help="comma-separated tickers (default: NAUTILUS_EDGAR_TICKERS)")
+    edgar.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+                       help="only periods ending on or after this date (default: all)")
+    edgar.set_defaults(handler=lambda args: _poll(
+        "edgar", args.tickers, args.since,
+        "set a name and an email, e.g. NAUTILUS_EDGAR_USER_AGENT='Jane Doe jane@example.com'"))
+
+
+def _register_alphavantage(cmds: argparse._SubParsersAction) -> None:
+    alphavantage = cmds.add_parser(
+        "alphavantage",
+        help="publish Alpha Vantage company overviews (market cap, book value, EPS, ...) to "
+        "market.fundamentals (once, idempotent, within a daily budget)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Fetch each ticker's company overview from Alpha Vantage and publish its\n"
+        "figures to market.fundamentals, each dated when first seen: an unchanged figure is\n"
+        "not published again. A ticker is asked at most once a UTC day, and at most\n"
+        "ALPHAVANTAGE_DAILY_CALLS requests (default 25, the free tier's) go out a day,\n"
+        "counted across runs; past it, or when Alpha Vantage answers with its limit note,\n"
+        "the remaining tickers publish nothing and say so.\n\n"
+        "Needs ALPHAVANTAGE_API_KEY (free: https://www.alphavantage.co/support/#api-key).",
+        epilog="examples:\n"
+        "  ALPHAVANTAGE_API_KEY=... nautilus-streams feed alphavantage --tickers IBM,MSFT",
+    )
+    alphavantage.add_argument("--tickers", type=_tickers, metavar="A,B",
+                              help="comma-separated tickers (default: "
+                              "NAUTILUS_ALPHAVANTAGE_TICKERS)")
+    alphavantage.set_defaults(handler=lambda args: _poll(
+        "alphavantage", args.tickers, None,
+        "a free key: https://www.alphavantage.co/support/#api-key"))
+
+
 def _series_list(text: str) -> list[str]:
     series = [s.strip() for s in text.split(",") if s.strip()]
     if not series:
@@ -115,6 +170,16 @@ def _series_list(text: str) -> list[str]:
     return series
 
 
+def _tickers(text: str) -> list[str]:
+    try:
+        tickers = list(parse_tickers(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not tickers:
+        raise argparse.ArgumentTypeError("give at least one ticker")
+    return tickers
+
+
 def _date(text: str) -> dt.date:
     try:
         return dt.date.fromisoformat(text)
@@ -123,17 +188,25 @@ def _date(text: str) -> dt.date:
 
 
 def _fred(args: argparse.Namespace) -> int:
+    return _poll("fred", args.series, args.since,
+                 "a free key: https://fred.stlouisfed.org/docs/api/api_key.html")
+
+
+def _poll(name: str, items: list[str] | None, since: dt.date | None, hint: str) -> int:
+    """Poll source `name` once for `items` (default: its own); `hint` says how to turn it on."""
     settings = get_settings()
-    source = open_source(load_source("fred"), settings, os.environ)
+    source = open_source(load_source(name), settings, os.environ)
     if isinstance(source, str):
-        raise ConfigError(f"source fred is off: {source} (a free key: "
-                          "https://fred.stlouisfed.org/docs/api/api_key.html)")
+        raise ConfigError(f"source {name} is off: {source} ({hint})")
+    items = items or source.items()
+    if not items:
+        raise ConfigError(f"source {name}: nothing to fetch: give --tickers or set "
+                          f"NAUTILUS_{name.upper()}_TICKERS")
     brokers = reachable_kafka_brokers(settings)
-    items = args.series or source.items()
-    print(f"feed fred: {len(items)} series -> {source.topic} at {brokers}", file=sys.stderr)
+    print(f"feed {name}: {len(items)} item(s) -> {source.topic} at {brokers}", file=sys.stderr)
     with source.http:
         summary = poll_source(source, brokers, Catalog.load(settings.topics_file), items=items,
-                              since=args.since, progress=_print_item)
+                              since=since, progress=_print_item)
     print(summary.line())
     return 0 if summary.ok else 1
 

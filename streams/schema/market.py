@@ -159,10 +159,11 @@ class Fundamental(Event):
     assets, equity, shares_outstanding, operating_cash_flow, ...) for its fiscal `period`
     (`FY2023`, `2024Q1`) that ends on `period_end`, as filed on `filed` in the `form` named.
 
-    `ts_event` is when it became known: the filing's acceptance time, or the start (UTC) of
-    `filed`. A restated figure in a later filing is a new record (a later `filed`), never an
-    overwrite. `period` is part of a figure's identity: one filing reports a year (`FY2023`)
-    and its last quarter (`2023Q4`) with the same end date.
+    `ts_event` is when it became known: the filing's acceptance time, else a time by which it
+    surely was (EDGAR: the end, UTC, of `filed`; Alpha Vantage, which dates nothing: when
+    first seen), never earlier. A restated figure in a later filing is a new record (a later
+    `filed`), never an overwrite. `period` is part of a figure's identity: one filing reports
+    a year (`FY2023`) and its last quarter (`2023Q4`) with the same end date.
     """
 
     STORED = Stored("fundamentals",

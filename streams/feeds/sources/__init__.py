@@ -1,5 +1,5 @@
-"""Data beyond the tape: sources polled over HTTP (FRED, ...) that publish macro observations
-to market.macro and company figures to market.fundamentals.
+"""Data beyond the tape: sources polled over HTTP (FRED, EDGAR, Alpha Vantage) that publish
+macro observations to market.macro and company figures to market.fundamentals.
 
 - `base`: the interface, `Source` (name, topic, rate limit, config model; `items()` and
   `fetch(item, since=, ts_init=)` returning `Fetched`) and `SourceConfig`.
@@ -7,7 +7,7 @@ to market.macro and company figures to market.fundamentals.
   (Retry-After honoured), timeouts, conditional requests over an on-disk cache (`cache`),
   pagination helpers.
 - `poll`: publishing what is new, idempotently; `poll_once(settings)` for scheduled polling.
-- one module per source: `fred`.
+- one module per source: `fred`, `edgar`, `alphavantage`.
 
 Adding a source is one module and one line:
 
@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 SOURCE_MODULES: tuple[str, ...] = (
     "fred",
+    "edgar",
+    "alphavantage",
 )
 
 

@@ -9,6 +9,7 @@ every record of one item, complete or not at all (a SourceError).
 from __future__ import annotations
 
 import datetime as dt
+import re
 import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -22,6 +23,7 @@ from streams.feeds.sources.http import HttpFetcher
 from streams.schema import Fundamental, MacroObservation
 
 SourceRecord = MacroObservation | Fundamental
+TICKER = re.compile(r"[A-Z][A-Z0-9.-]{0,9}")  # as exchanges and the SEC write them: BRK-B
 
 
 class SourceConfig(BaseModel):
@@ -71,6 +73,16 @@ class Source(ABC, Generic[ConfigT]):
     def fetch(self, item: str, *, since: dt.date | None, ts_init: int) -> Fetched:
         """Every record of `item` (periods from `since` on when given), `ts_init` on each;
         a SourceError when any part of it cannot be had: then none of it is published."""
+
+
+def parse_tickers(text: str) -> tuple[str, ...]:
+    """A comma-separated ticker list (a variable, `--tickers`): `aapl, BRK-B` -> ("AAPL",
+    "BRK-B"); a ValueError naming what is not a ticker."""
+    tickers = tuple(t.strip().upper() for t in text.split(",") if t.strip())
+    bad = [t for t in tickers if not TICKER.fullmatch(t)]
+    if bad:
+        raise ValueError(f"not a ticker: {', '.join(bad)}")
+    return tickers
 
 
 def read_config(source: type[Source], environ: Mapping[str, str]) -> SourceConfig | str:

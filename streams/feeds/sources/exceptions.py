@@ -13,3 +13,7 @@ class FetchError(SourceError):
 
 class PayloadError(SourceError):
     """A response is not in the source's documented format, or is incomplete."""
+
+
+class RateLimitError(SourceError):
+    """The provider's limit, or the budget kept for it, is reached: try later."""
