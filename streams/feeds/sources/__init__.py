@@ -7,7 +7,8 @@ to market.macro and company figures to market.fundamentals.
   (Retry-After honoured), timeouts, conditional requests over an on-disk cache (`cache`),
   pagination helpers.
 - `poll`: publishing what is new, idempotently; `poll_once(settings)` for scheduled polling.
-- one module per source: `fred`.
+- one module per source: `fred`, `dbnomics`, `yahoo` (unofficial), `datagov`,
+  `tradingeconomics`; `parsing`: what they share reading payloads.
 
 Adding a source is one module and one line:
 
@@ -34,6 +35,10 @@ if TYPE_CHECKING:
 
 SOURCE_MODULES: tuple[str, ...] = (
     "fred",
+    "dbnomics",
+    "yahoo",
+    "datagov",
+    "tradingeconomics",
 )
 
 
