@@ -1,4 +1,4 @@
-"""`nautilus-streams feed sim|file|ibkr|fred`: publish market data to the market.* topics.
+"""`nautilus-streams feed sim|file|ibkr|fred|...`: publish market data to the market.* topics.
 
 `sim` runs the seeded synthetic market live: event times are the wall clock at start plus the
 simulated offsets, and records go out when their event time comes, so the trade rate is
@@ -13,8 +13,8 @@ flushing what was produced, and report progress on stderr.
 `ibkr` publishes live data from TWS / IB Gateway (`streams.feeds.ibkr`, the `ibkr` extra) until
 Ctrl-C or SIGTERM, reconnecting by itself; it prints its status to stderr every few seconds.
 
-`fred` polls FRED once and publishes what market.macro does not hold yet
-(`streams.cli.feed_sources`).
+`fred`, `dbnomics`, `yahoo` (unofficial), `datagov` and `tradingeconomics` poll their source
+once and publish what market.macro does not hold yet (`streams.cli.feed_sources`).
 """
 
 from __future__ import annotations

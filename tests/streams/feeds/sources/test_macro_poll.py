@@ -13,6 +13,7 @@ import pytest
 
 from streams import kafka
 from streams.catalog import Catalog
+from streams.cli.main import main
 from streams.codec import decode
 from streams.feeds.sources.dbnomics import DbnomicsSource
 from streams.feeds.sources.poll import poll_once, poll_source
@@ -98,3 +99,34 @@ def test_a_failing_series_publishes_nothing_and_the_next_goes_on(
     assert list(summary.failed) == [ZUTN] and "partial payload" in summary.failed[ZUTN]
     assert [(r.series, r.value) for r in _on_topic(kafka_brokers, topic)] == [
         ("IMF/CPI/A.AT.PCPIT_IX", 100.0), ("IMF/CPI/A.AT.PCPIT_IX", 107.8)]
+
+
+@pytest.mark.parametrize(("command", "reason"), [
+    ("dbnomics", "NAUTILUS_DBNOMICS_SERIES not set"),
+    ("yahoo", "NAUTILUS_YAHOO_SYMBOLS not set"),
+    ("datagov", "NAUTILUS_DATAGOV_SECURITIES not set"),
+    ("tradingeconomics", "TRADINGECONOMICS_API_KEY not set"),
+])
+def test_feed_of_a_source_that_is_off_is_one_line_and_exit_2(
+        command: str, reason: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    for variable in ("NAUTILUS_DBNOMICS_SERIES", "NAUTILUS_YAHOO_SYMBOLS",
+                     "NAUTILUS_DATAGOV_SECURITIES", "TRADINGECONOMICS_API_KEY"):
+        monkeypatch.delenv(variable, raising=False)
+
+    code = main(["feed", command])
+
+    assert code == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"nautilus-streams feed: error: source {command} is off: {reason}"]
+
+
+def test_a_feed_option_stands_for_its_variable_and_is_checked_like_it(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("NAUTILUS_DBNOMICS_SERIES", ZUTN)
+
+    code = main(["feed", "dbnomics", "--series", "AMECO/ZUTN"])
+
+    assert code == 2
+    assert ("invalid setting NAUTILUS_DBNOMICS_SERIES='AMECO/ZUTN': string should match"
+            in capsys.readouterr().err)
