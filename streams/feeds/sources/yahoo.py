@@ -15,9 +15,9 @@ the source like every other one. The price: when Yahoo changes the endpoint, thi
 a library upgrade) follows.
 
 One request per symbol: `interval=1d` from `period1` (`since`, else NAUTILUS_YAHOO_HISTORY_DAYS
-back) to `period2` (the fetch time). Each bar's trading day is its timestamp in the exchange's
-time (`meta.gmtoffset`); its close becomes the value of series `<symbol>` for that day. A null
-close (no trade that day) gives no record and is counted.
+before today) to `period2` (the end of today), both 00:00 UTC. Each bar's trading day is its
+timestamp in the exchange's time (`meta.gmtoffset`); its close becomes the value of series
+`<symbol>` for that day. A null close (no trade that day) gives no record and is counted.
 
 Time: Yahoo has no vintages, and a close is final once its session ends. A record's
 `realtime_start` is the day after the trading day and its ts_event 00:00 UTC of it: after the
@@ -164,12 +164,14 @@ class YahooSource(Source[YahooConfig]):
         return Fetched(item, records, missing)
 
     def _chart(self, item: str, since: dt.date | None, ts_init: int, what: str) -> _Result:
-        now_s = ts_init // NS_PER_S
-        start_s = (now_s - self.config.history_days * 86_400 if since is None
-                   else day_start_ns(since) // NS_PER_S)
+        today = dt.datetime.fromtimestamp(ts_init / NS_PER_S, dt.UTC).date()
+        start = since or today - dt.timedelta(days=self.config.history_days)
+        end = today + dt.timedelta(days=1)  # whole days: one URL (one cache entry) a day
         url = f"{self.config.url.rstrip('/')}/v8/finance/chart/{quote(item, safe='')}"
-        response = self.http.get(url, {"interval": "1d", "period1": str(start_s),
-                                       "period2": str(now_s), "includePrePost": "false"})
+        response = self.http.get(url, {"interval": "1d",
+                                       "period1": str(day_start_ns(start) // NS_PER_S),
+                                       "period2": str(day_start_ns(end) // NS_PER_S),
+                                       "includePrePost": "false"})
         chart = validated(_ChartResponse, response.json(what), what).chart
         if chart.error is not None or not chart.result:
             reason = (f"{chart.error.code}: {chart.error.description}" if chart.error

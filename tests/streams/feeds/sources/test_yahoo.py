@@ -64,12 +64,12 @@ def test_the_request_asks_daily_bars_of_the_history_with_a_browser_agent(
                                                        ts_init=FRIDAY_EVENING)
     yahoo(fake).fetch("^VIX", since=dt.date(2024, 1, 4), ts_init=FRIDAY_EVENING)
 
-    now = FRIDAY_EVENING // 10**9
+    end = str(_s("2024-01-06T00:00:00"))  # whole days, so the URL changes once a day
     assert [(r.path, r.params) for r in fake.requests] == [
-        ("/v8/finance/chart/^VIX", {"interval": "1d", "period1": str(now - 10 * 86_400),
-                                    "period2": str(now), "includePrePost": "false"}),
+        ("/v8/finance/chart/^VIX", {"interval": "1d", "period1": str(_s("2023-12-26T00:00:00")),
+                                    "period2": end, "includePrePost": "false"}),
         ("/v8/finance/chart/^VIX", {"interval": "1d", "period1": str(_s("2024-01-04T00:00:00")),
-                                    "period2": str(now), "includePrePost": "false"})]
+                                    "period2": end, "includePrePost": "false"})]
     assert fake.requests[0].headers["User-Agent"].startswith("Mozilla/5.0")
 
 
