@@ -11,10 +11,11 @@ Pages: `page[number]` from 1 with `page[size]` rows, until `meta.total-pages`; t
 up to `meta.total-count`, the same on every page, with no month twice, or the item fails and
 nothing of it is published.
 
-Vintages: Fiscal Data keeps none and gives no publication date. The month's figures come from
+Vintages: Fiscal Data keeps none and gives no publication date. The month's figures come with
 the Monthly Statement of the Public Debt, published on the fourth business day of the next
-month, which is never later than the 8th calendar day; so a record's `realtime_start` is
-`record_date` + 8 days and its ts_event 00:00 UTC of that day (conservative: never early). A
+month: the 7th at the latest (a Saturday 1st and a Monday holiday). So a record's
+`realtime_start` is `record_date` + 8 days, the 8th, and its ts_event 00:00 UTC of that day:
+conservative, up to a few days late, never early. A
 month whose `realtime_start` is still ahead of the fetch is left for a later poll, so nothing
 on the log is dated in the future of when it was fetched.
 
@@ -40,7 +41,7 @@ from streams.schema import MacroObservation
 DATASET = "avg_interest_rates"
 PATH = "/services/api/fiscal_service/v2/accounting/od/avg_interest_rates"
 MISSING = "null"  # Fiscal Data's value of a field it has no number for
-PUBLICATION_LAG = dt.timedelta(days=8)  # record_date (month end) to the 4th business day, at most
+PUBLICATION_LAG = dt.timedelta(days=8)  # month end to the day after the latest 4th business day
 MAX_PAGE_SIZE = 10_000
 SecurityDesc = Annotated[str, Field(pattern=r"^[A-Za-z0-9 ()\-.&]{1,100}$")]
 

@@ -20,9 +20,10 @@ timestamp in the exchange's time (`meta.gmtoffset`); its close becomes the value
 `<symbol>` for that day. A null close (no trade that day) gives no record and is counted.
 
 Time: Yahoo has no vintages, and a close is final once its session ends. A record's
-`realtime_start` is the day after the trading day and its ts_event 00:00 UTC of it: after the
-close of every exchange west of Asia-Pacific's next open (New York closes at 21:00 UTC at the
-latest), so a replay sees day D's close from D+1 00:00 UTC, never during day D. A bar whose
+`realtime_start` is the day after the trading day and its ts_event 00:00 UTC of it, later than
+the close of the exchanges such symbols come from (New York's index and rate sessions end by
+21:15 UTC; Europe and Asia-Pacific earlier), so a replay sees day D's close from D+1 00:00 UTC,
+never during day D. A bar whose
 ts_event is still in the future of the fetch (today's session, possibly running) is not
 published yet: the next poll after midnight UTC publishes it, final.
 
