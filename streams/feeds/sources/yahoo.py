@@ -74,7 +74,7 @@ class _Meta(BaseModel):
 class _Quote(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    close: list[float | None]
+    close: list[float | None] = Field(default_factory=list)  # absent when there is no bar
 
 
 class _Indicators(BaseModel):

@@ -26,14 +26,26 @@ from __future__ import annotations
 import http.server
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
+from streams.feeds.sources.base import Source, read_config
+from streams.feeds.sources.http import HttpFetcher, HttpPolicy, TokenBucket
+
 TE_KEY = "0123456789abcde:fedcba9876543210"  # made up, in Trading Economics' key:secret shape
 FISCAL_PATH = "/services/api/fiscal_service/v2/accounting/od/avg_interest_rates"
 Answer = tuple[int, Any]
+
+
+def source_from(cls: type[Source], environ: Mapping[str, str]) -> Source:
+    """`cls` configured from `environ` as `open_source` makes it, retries immediate."""
+    config = read_config(cls, environ)
+    assert not isinstance(config, str), config
+    http = HttpFetcher(cls.name, HttpPolicy(backoff_s=0.0, max_retries=1),
+                       TokenBucket(1_000, 1_000), headers=cls.headers, sleep=lambda _: None)
+    return cls(config, http)
 
 
 @dataclass

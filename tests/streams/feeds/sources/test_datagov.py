@@ -13,8 +13,7 @@ from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.datagov import DatagovSource
 from streams.feeds.sources.exceptions import PayloadError
 from streams.schema import MacroObservation
-from tests.streams.feeds.sources.fake_macro import FISCAL_PATH, FakeFiscalData
-from tests.streams.feeds.sources.test_dbnomics import open_source
+from tests.streams.feeds.sources.fake_macro import FISCAL_PATH, FakeFiscalData, source_from
 
 NS_PER_DAY = 86_400 * 10**9
 FEB_5 = (dt.date(2024, 2, 5) - dt.date(1970, 1, 1)).days * NS_PER_DAY
@@ -32,7 +31,7 @@ def fake() -> Iterator[FakeFiscalData]:
 
 
 def datagov(fake: FakeFiscalData, page_size: int = 2) -> Source:
-    return open_source(DatagovSource, {"NAUTILUS_DATAGOV_SECURITIES": "Treasury Bills",
+    return source_from(DatagovSource, {"NAUTILUS_DATAGOV_SECURITIES": "Treasury Bills",
                                        "NAUTILUS_DATAGOV_URL": fake.url,
                                        "NAUTILUS_DATAGOV_PAGE_SIZE": str(page_size)})
 

@@ -4,7 +4,7 @@ first day, NA counted, indexed_at as the vintage, malformed and partial payloads
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import pytest
 
@@ -12,22 +12,12 @@ from streams.exceptions import ConfigError
 from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.dbnomics import DbnomicsSource
 from streams.feeds.sources.exceptions import FetchError, PayloadError
-from streams.feeds.sources.http import HttpFetcher, HttpPolicy, TokenBucket
 from streams.schema import MacroObservation
-from tests.streams.feeds.sources.fake_macro import FakeDbnomics
+from tests.streams.feeds.sources.fake_macro import FakeDbnomics, source_from
 
 ZUTN = "AMECO/ZUTN/EA19.1.0.0.0.ZUTN"
 INDEXED = "2024-05-16T09:15:30.250Z"
 INDEXED_NS = int(dt.datetime(2024, 5, 16, 9, 15, 30, 250_000, dt.UTC).timestamp() * 10**6) * 1000
-
-
-def open_source(cls: type[Source], environ: Mapping[str, str]) -> Source:
-    """`cls` configured from `environ` as `open_source` makes it, retries immediate."""
-    config = read_config(cls, environ)
-    assert not isinstance(config, str), config
-    http = HttpFetcher(cls.name, HttpPolicy(backoff_s=0.0, max_retries=1),
-                       TokenBucket(1_000, 1_000), headers=cls.headers, sleep=lambda _: None)
-    return cls(config, http)
 
 
 @pytest.fixture
@@ -38,7 +28,7 @@ def fake() -> Iterator[FakeDbnomics]:
 
 
 def dbnomics(fake: FakeDbnomics) -> Source:
-    return open_source(DbnomicsSource, {"NAUTILUS_DBNOMICS_SERIES": ZUTN,
+    return source_from(DbnomicsSource, {"NAUTILUS_DBNOMICS_SERIES": ZUTN,
                                         "NAUTILUS_DBNOMICS_URL": f"{fake.url}/v22"})
 
 

@@ -25,8 +25,8 @@ from tests.streams.feeds.sources.fake_macro import (
     FakeFiscalData,
     FakeTradingEconomics,
     FakeYahoo,
+    source_from,
 )
-from tests.streams.feeds.sources.test_dbnomics import open_source
 
 CATALOG = Catalog.load(REPO_ROOT / "topics.yaml")
 ZUTN = "AMECO/ZUTN/EA19.1.0.0.0.ZUTN"
@@ -90,7 +90,7 @@ def test_a_failing_series_publishes_nothing_and_the_next_goes_on(
         fake.add("IMF/CPI/A.AT.PCPIT_IX", "2024-05-16T09:15:30Z", {"2022": 100.0, "2023": 107.8})
         fake.tamper[ZUTN] = lambda doc: {"series": {**doc["series"], "docs": [
             {**doc["series"]["docs"][0], "value": [7.7]}]}}
-        source = open_source(DbnomicsSource, {
+        source = source_from(DbnomicsSource, {
             "NAUTILUS_DBNOMICS_SERIES": f"{ZUTN},IMF/CPI/A.AT.PCPIT_IX",
             "NAUTILUS_DBNOMICS_URL": f"{fake.url}/v22"})
 

@@ -13,8 +13,7 @@ from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.exceptions import FetchError, PayloadError
 from streams.feeds.sources.tradingeconomics import TradingEconomicsSource
 from streams.schema import MacroObservation
-from tests.streams.feeds.sources.fake_macro import TE_KEY, FakeTradingEconomics
-from tests.streams.feeds.sources.test_dbnomics import open_source
+from tests.streams.feeds.sources.fake_macro import TE_KEY, FakeTradingEconomics, source_from
 
 GDP = "united states/gdp growth rate"
 
@@ -38,7 +37,7 @@ def fake() -> Iterator[FakeTradingEconomics]:
 
 
 def te(fake: FakeTradingEconomics, key: str = TE_KEY) -> Source:
-    return open_source(TradingEconomicsSource, {"TRADINGECONOMICS_API_KEY": key,
+    return source_from(TradingEconomicsSource, {"TRADINGECONOMICS_API_KEY": key,
                                                 "NAUTILUS_TRADINGECONOMICS_URL": fake.url})
 
 

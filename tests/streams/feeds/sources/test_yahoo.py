@@ -14,8 +14,7 @@ from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.exceptions import FetchError, PayloadError
 from streams.feeds.sources.yahoo import YahooSource
 from streams.schema import MacroObservation
-from tests.streams.feeds.sources.fake_macro import FakeYahoo
-from tests.streams.feeds.sources.test_dbnomics import open_source
+from tests.streams.feeds.sources.fake_macro import FakeYahoo, source_from
 
 
 def _s(when: str) -> int:
@@ -40,7 +39,7 @@ def fake() -> Iterator[FakeYahoo]:
 
 
 def yahoo(fake: FakeYahoo, **env: str) -> Source:
-    return open_source(YahooSource, {"NAUTILUS_YAHOO_SYMBOLS": "^VIX",
+    return source_from(YahooSource, {"NAUTILUS_YAHOO_SYMBOLS": "^VIX",
                                      "NAUTILUS_YAHOO_URL": fake.url, **env})
 
 
@@ -128,3 +127,13 @@ def test_yahoo_is_off_without_symbols_and_says_it_is_unofficial_when_on(
     assert [r.getMessage() for r in caplog.records] == [
         "source yahoo is UNOFFICIAL: Yahoo Finance's chart endpoint has no API terms and may "
         "change or refuse requests without notice"]
+
+
+def test_a_range_without_bars_is_no_record_not_an_error(fake: FakeYahoo) -> None:
+    fake.tamper["^VIX"] = lambda doc: {"chart": {"result": [{
+        "meta": _quote(doc)["meta"], "indicators": {"quote": [{}], "adjclose": [{}]}}],
+        "error": None}}  # what Yahoo sends for a range with no session
+
+    fetched = yahoo(fake).fetch("^VIX", since=dt.date(2024, 1, 6), ts_init=FRIDAY_EVENING)
+
+    assert (fetched.records, fetched.missing) == ([], 0)
