@@ -64,10 +64,11 @@ DEFAULT_BACKFILL_TRADES_PER_S = 20.0
 def register(sub: argparse._SubParsersAction) -> None:
     feed = sub.add_parser(
         "feed",
-        help="publish market data (a simulated market, files, Interactive Brokers, FRED) to "
-        "the market.* topics",
+        help="publish market data (a simulated market, files, Interactive Brokers, macro "
+        "sources) to the market.* topics",
         description="Publish trades, quotes and depth to market.trades / market.quotes / "
-        "market.depth, keyed by symbol, or macro series to market.macro (fred). Ctrl-C or "
+        "market.depth, keyed by symbol, or macro series to market.macro (fred, dbnomics, "
+        "yahoo, datagov, tradingeconomics). Ctrl-C or "
         "SIGTERM stops after flushing.",
     )
     cmds = feed.add_subparsers(dest="feed_command", metavar="SUBCOMMAND", required=True)
