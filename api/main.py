@@ -19,7 +19,9 @@ from api.routes import (
     accounts,
     analytics,
     dashboard,
+    fundamentals,
     health,
+    macro,
     margin,
     market,
     metrics,
@@ -85,6 +87,6 @@ errors.install(app)
 app.include_router(health.router)
 app.include_router(dashboard.router)
 app.mount("/static", dashboard.assets, name="static")
-for module in (market, analytics, records, portfolio, risk, margin, accounts, system, stream,
-               metrics):
+for module in (market, macro, fundamentals, analytics, records, portfolio, risk, margin, accounts,
+               system, stream, metrics):
     app.include_router(module.router)

@@ -7,6 +7,7 @@ record carries `time` (ISO-8601 UTC) and `ts_event` (int ns). Each model has an 
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from datetime import date, datetime
 from decimal import Decimal
@@ -156,6 +157,79 @@ class BarPublic(BaseModel):
                                                 "file (a rollup: unless every minute has it)")
     vwap: float | None = Field(description="volume-weighted mean price, 9 decimals; null as "
                                            "trade_count is")
+
+
+_MACRO_EXAMPLE = {
+    "source": "fred", "series": "DGS10", "date": "2024-01-02", "realtime_start": "2024-01-03",
+    "value": 3.95, "unit": "percent", "time": "2024-01-03T00:00:00Z",
+    "ts_event": 1_704_240_000_000_000_000,
+}
+
+
+class MacroObservationPublic(BaseModel):
+    """One vintage of one observation of a macro series (market.macro)."""
+
+    model_config = _examples(_MACRO_EXAMPLE)
+
+    source: str = Field(description="the data source (fred, dbnomics, ...)")
+    series: str = Field(description="the source's own id of the series")
+    date: dt.date = Field(description="the period the value is for (its first day)")
+    realtime_start: dt.date = Field(description="the vintage: the first day this value was "
+                                                "the one published for `date`")
+    value: float
+    unit: str | None
+    time: datetime = Field(description="when this value became known (its release), "
+                                       "ISO-8601 UTC")
+    ts_event: int = Field(description="the same, int ns")
+
+
+_MACRO_SERIES_EXAMPLE = {
+    "source": "fred", "series": "DGS10", "unit": "percent", "first_date": "1962-01-02",
+    "last_date": "2024-01-02", "newest_vintage": "2024-01-03",
+}
+
+
+class MacroSeriesPublic(BaseModel):
+    model_config = _examples(_MACRO_SERIES_EXAMPLE)
+
+    source: str
+    series: str
+    unit: str | None = Field(description="the unit of the newest record")
+    first_date: dt.date = Field(description="the earliest observation date stored")
+    last_date: dt.date = Field(description="the latest observation date stored")
+    newest_vintage: dt.date = Field(description="the realtime_start of the record that "
+                                                "became known last")
+
+
+class MacroSeriesListPublic(BaseModel):
+    model_config = _examples({"data": [_MACRO_SERIES_EXAMPLE], "count": 1})
+
+    data: list[MacroSeriesPublic]
+    count: int
+
+
+class FundamentalPublic(BaseModel):
+    """One figure a company reported, as one filing stated it (market.fundamentals)."""
+
+    model_config = _examples({
+        "source": "edgar", "symbol": "AAPL", "field": "revenue", "period": "FY2023",
+        "period_end": "2023-09-30", "value": 383_285_000_000.0, "unit": "USD",
+        "filed": "2023-11-03", "form": "10-K", "time": "2023-11-03T00:00:00Z",
+        "ts_event": 1_698_969_600_000_000_000,
+    })
+
+    source: str
+    symbol: str
+    field: str = Field(description="revenue, net_income, assets, equity, shares_outstanding, "
+                                   "operating_cash_flow, ...")
+    period: str = Field(description="the fiscal period (FY2023, 2024Q1)")
+    period_end: dt.date
+    value: float
+    unit: str | None
+    filed: dt.date = Field(description="the day of the filing that stated this value")
+    form: str | None = Field(description="the filing's form (10-K, 10-Q, ...)")
+    time: datetime = Field(description="when it became known (the filing), ISO-8601 UTC")
+    ts_event: int = Field(description="the same, int ns")
 
 
 _VPIN_EXAMPLE = {

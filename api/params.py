@@ -4,6 +4,9 @@ Times in: `from` / `to` accept ISO-8601 with a UTC offset (`2026-11-20T14:30:00Z
 integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional,
 and an empty one (`?from=`, as a form sends an empty field) is no bound. Their OpenAPI schema
 says exactly that (a date-time, an integer, or empty), so clients and schemathesis know.
+Routes over dated periods (macro observations, a company's fiscal periods) take `from` / `to`
+as dates (`2024-01-31`, the same inclusive / exclusive bounds), and `as_of` (what was known
+then: an instant as above, or a date, meaning the whole of that day in UTC).
 Times out: every record has `ts_event` (int ns, exact) and `time` (ISO-8601 UTC, microseconds).
 
 Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaque token that
@@ -21,7 +24,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from datetime import UTC, datetime, timedelta
+import re
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
 import orjson
@@ -51,6 +55,16 @@ _TIME_HELP = "ISO-8601 with offset (2026-11-20T14:30:00Z) or int ns since the ep
 _TIME_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
                           {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
                           {"type": "string", "maxLength": 0}]}
+# What `parse_date` accepts: an RFC 3339 full-date (2024-01-31) or nothing
+_DATE_SCHEMA = {"anyOf": [{"type": "string", "format": "date"},
+                          {"type": "string", "maxLength": 0}]}
+# What `parse_as_of` accepts: a time as `from` / `to` take it, or a date
+_AS_OF_SCHEMA = {"anyOf": [{"type": "string", "format": "date-time"},
+                           {"type": "string", "format": "date"},
+                           {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+                           {"type": "string", "maxLength": 0}]}
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DAY_NS = 86_400 * 10**9
 
 
 def examples(**named: object) -> dict[str, Example]:
@@ -73,6 +87,18 @@ SymbolParam = Annotated[str, Query(min_length=1, max_length=64, pattern=NO_NUL,
 AccountParam = Annotated[str, Path(min_length=1, max_length=200, pattern=NO_NUL,
                                    description="the account",
                                    openapi_examples=examples(paper="paper"))]
+DateFromParam = Annotated[str | None, Query(
+    alias="from", description="inclusive; a date, YYYY-MM-DD", json_schema_extra=_DATE_SCHEMA,
+    openapi_examples=examples(date="2024-01-01"))]
+DateToParam = Annotated[str | None, Query(
+    alias="to", description="exclusive; a date, YYYY-MM-DD", json_schema_extra=_DATE_SCHEMA,
+    openapi_examples=examples(date="2025-01-01"))]
+AsOfParam = Annotated[str | None, Query(
+    description=f"what was known then: {_TIME_HELP}, or a date (YYYY-MM-DD: all of that day "
+                "in UTC); absent or empty: everything stored",
+    json_schema_extra=_AS_OF_SCHEMA,
+    openapi_examples=examples(date="2024-01-10", iso_8601="2024-01-10T13:30:00Z",
+                              ns="1704893400000000000"))]
 OptionalSymbolParam = Annotated[str | None, Query(
     min_length=1, max_length=64, pattern=NO_NUL, description="one instrument; all when absent",
     openapi_examples=examples(stock="AAPL"))]
@@ -95,6 +121,50 @@ def parse_time(value: str | None, name: str) -> datetime | None:
     if parsed.tzinfo is None:
         raise _invalid(name, "an ISO-8601 time needs a UTC offset, e.g. Z or +00:00")
     return parsed
+
+
+def parse_date(value: str | None, name: str) -> date | None:
+    """A date parameter (YYYY-MM-DD) as a date; None when absent or empty."""
+    text = (value or "").strip()
+    return _date(text, name) if text else None
+
+
+def _date(text: str, name: str) -> date:
+    if _DATE.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            pass  # 2024-02-30
+    raise _invalid(name, "expected a date, YYYY-MM-DD")
+
+
+def date_range(start: str | None, end: str | None) -> tuple[date | None, date | None]:
+    """Parsed `from` and `to` dates; 422 when `from` is not before `to`."""
+    lo, hi = parse_date(start, "from"), parse_date(end, "to")
+    if lo is not None and hi is not None and lo >= hi:
+        raise _invalid("from", "`from` must be before `to`")
+    return lo, hi
+
+
+def parse_as_of(value: str | None) -> int | None:
+    """`as_of` as the last ns since the epoch that counts (inclusive): an instant's own, the
+    last ns of a date's day in UTC; None (no bound) when absent or empty. Outside 0 to
+    2**63 - 1 it is the nearest of -1 (nothing is known yet) and 2**63 - 1 (everything is)."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    if _DATE.fullmatch(text):
+        days = (_date(text, "as_of") - EPOCH.date()).days
+        ns = (days + 1) * _DAY_NS - 1
+    elif text.lstrip("-").isdigit():
+        ns = int(text)
+        if not 0 <= ns <= INT64_MAX:
+            raise _invalid("as_of", "nanoseconds must be between 0 and 2**63 - 1")
+    else:
+        moment = _in_utc(parse_time(text, "as_of"))
+        assert moment is not None  # text is not empty
+        ns = (moment - EPOCH) // timedelta(microseconds=1) * 1000
+    return min(max(ns, -1), INT64_MAX)
 
 
 def time_range(start: str | None, end: str | None) -> tuple[datetime | None, datetime | None]:
@@ -145,6 +215,22 @@ def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | No
     ):
         raise _invalid("cursor", "not a cursor returned by this route")
     return key
+
+
+def cursor_date(value: str) -> date:
+    """A date a cursor carries (ISO); 422 when it is not one."""
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _invalid("cursor", "not a cursor returned by this route") from None
+
+
+def cursor_time(value: int) -> datetime:
+    """A time a cursor carries (µs since the epoch); 422 when it is past the calendar."""
+    try:
+        return from_micros(value)
+    except OverflowError:
+        raise _invalid("cursor", "not a cursor returned by this route") from None
 
 
 def _invalid(name: str, message: str) -> HTTPException:

@@ -2,12 +2,13 @@
 
 Each list query takes the decoded cursor (the last item's sort key) and fetches `limit + 1`
 rows, so the route knows whether a next page exists without counting. The helpers every
-query module shares live here: `time_bounds` (the `from`/`to` filter) and `fetch_rows`.
+query module shares live here: `time_bounds` (the `from`/`to` filter), `known_at` (the
+`as_of` filter) and `fetch_rows`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -20,6 +21,15 @@ def time_bounds(lo: datetime | None, hi: datetime | None) -> sql.Composable:
     parts = [sql.SQL("time >= %(lo)s") if lo else None, sql.SQL("time < %(hi)s") if hi else None]
     kept = [p for p in parts if p is not None]
     return sql.SQL(" AND ").join([sql.SQL(""), *kept]) if kept else sql.SQL("")
+
+
+def known_at(as_of_ns: int) -> tuple[sql.Composable, dict[str, Any]]:
+    """The filter of rows known at `as_of_ns` (ns since the epoch, inclusive) and its
+    parameters: `ts_event` up to it (exact), and `time` up to its µs (the same rows, and
+    TimescaleDB skips the chunks of later times)."""
+    known = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=as_of_ns // 1000)
+    return (sql.SQL("time <= %(known)s AND ts_event <= %(as_of)s"),
+            {"known": known, "as_of": as_of_ns})
 
 
 async def fetch_rows(conn: psycopg.AsyncConnection, query: sql.Composable | str,

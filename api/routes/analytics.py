@@ -29,9 +29,9 @@ from api.params import (
     SymbolParam,
     ToParam,
     cursor_query,
+    cursor_time,
     decode_cursor,
     examples,
-    from_micros,
     micros,
     page_of,
     require_symbol,
@@ -97,7 +97,7 @@ async def vpin_series(
     lo, hi = time_range(start, end)
     key = decode_cursor(cursor, (int, int))
     await require_symbol(conn, symbol)
-    after = (from_micros(key[0]), key[1]) if key else None
+    after = (cursor_time(key[0]), key[1]) if key else None
     rows = await logic.vpin_series(conn, symbol, lo, hi, after, limit + 1)
     return page_of(VpinReadingPublic, rows, limit, lambda r: [micros(r["time"]), r["bucket"]])
 
@@ -112,7 +112,7 @@ async def microstructure(
     lo, hi = time_range(start, end)
     key = decode_cursor(cursor, (int,))
     await require_symbol(conn, symbol)
-    after = from_micros(key[0]) if key else None
+    after = cursor_time(key[0]) if key else None
     rows = await logic.microstructure(conn, symbol, lo, hi, after, limit + 1)
     return page_of(MicrostructurePublic, rows, limit, lambda r: [micros(r["time"])])
 
@@ -133,7 +133,7 @@ async def list_alerts(
     key = decode_cursor(cursor, (int, str, str))
     if symbol is not None:
         await require_symbol(conn, symbol)
-    after = (from_micros(key[0]), key[1], key[2]) if key else None
+    after = (cursor_time(key[0]), key[1], key[2]) if key else None
     rows = await logic.alerts(conn, symbol, severity, lo, hi, after, limit + 1)
     return page_of(
         AlertPublic, rows, limit, lambda r: [micros(r["time"]), r["alert_id"], r["state"]]

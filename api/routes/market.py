@@ -28,9 +28,9 @@ from api.params import (
     SymbolParam,
     ToParam,
     cursor_query,
+    cursor_time,
     decode_cursor,
     examples,
-    from_micros,
     micros,
     page_of,
     require_symbol,
@@ -63,7 +63,7 @@ async def list_trades(
     lo, hi = time_range(start, end)
     key = decode_cursor(cursor, (int, str))
     await require_symbol(conn, symbol)
-    after = (from_micros(key[0]), key[1]) if key else None
+    after = (cursor_time(key[0]), key[1]) if key else None
     rows = await market.trades(conn, symbol, lo, hi, after, limit + 1)
     return page_of(TradePublic, rows, limit, lambda r: [micros(r["time"]), r["trade_uid"]])
 
@@ -82,7 +82,7 @@ async def list_bars(
     lo, hi = time_range(start, end)
     key = decode_cursor(cursor, (int,))
     await require_symbol(conn, symbol)
-    after = from_micros(key[0]) if key else None
+    after = cursor_time(key[0]) if key else None
     rows = await market.bars(conn, symbol, interval, lo, hi, after, limit + 1)
     for row in rows:
         row["interval"] = interval

@@ -26,9 +26,9 @@ from api.params import (
     LimitParam,
     ToParam,
     cursor_query,
+    cursor_time,
     decode_cursor,
     examples,
-    from_micros,
     micros,
     page_of,
     time_range,
@@ -65,7 +65,7 @@ def list_endpoint(model: type[Event], stored: Stored, item: type[BaseModel]) -> 
     ) -> Page[Any]:
         lo, hi = time_range(start, end)
         key = decode_cursor(cursor, cursor_types)
-        after = [from_micros(key[0]), *key[1:]] if key else None
+        after = [cursor_time(key[0]), *key[1:]] if key else None
         given = {c: v for c, v in equal.items() if v is not None}
         rows = await records.records(conn, stored, columns, given, lo, hi, after, limit + 1)
         return page_of(item, rows, limit, lambda r: [micros(r[TIME_COLUMN]),

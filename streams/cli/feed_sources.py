@@ -89,10 +89,11 @@ def _register_fred(cmds: argparse._SubParsersAction) -> None:
         description="Fetch observations of FRED series with all their vintages (ALFRED's\n"
         "real-time periods) and publish to market.macro, keyed by series, the records the\n"
         "topic does not hold yet: running it twice publishes nothing new. Each record is one\n"
-        "value of one period as known from `realtime_start` on (ts_event: 00:00 UTC of that\n"
-        "day); a revision is a new record. FRED's missing values ('.') are counted, not\n"
-        "published. A series that fails (refused, retries used up, a malformed or partial\n"
-        "payload) publishes nothing and the others go on.\n\n"
+        "value of one period as known from `realtime_start` on (ts_event: the end of that\n"
+        "day, UTC: FRED gives no release times, so never before the release); a revision is\n"
+        "a new record. FRED's missing values ('.') are counted, not published. A series\n"
+        "that fails (refused, retries used up, a malformed or partial payload) publishes\n"
+        "nothing and the others go on.\n\n"
         "Needs FRED_API_KEY (free: https://fred.stlouisfed.org/docs/api/api_key.html). The\n"
         "default series are the file NAUTILUS_FRED_SERIES_FILE (default: fred_series.yaml,\n"
         "32 series in five groups). Responses with validators are cached for conditional\n"
@@ -150,8 +151,8 @@ def _poll(name: str, environ: Mapping[str, str], items: list[str] | None,
 
 
 def _print_item(result: ItemResult) -> None:
-    if result.error is not None:
-        print(f"  {result.item}: FAILED, nothing published: {result.error}", file=sys.stderr)
+    if result.error is not None:  # why: the error line logged just before
+        print(f"  {result.item}: FAILED, nothing published", file=sys.stderr)
         return
     print(f"  {result.item}: {result.fetched} fetched, {result.published} published, "
           f"{result.known} known, {result.missing} missing", file=sys.stderr)

@@ -161,10 +161,12 @@ class Fundamental(Event):
 
     `ts_event` is when it became known: the filing's acceptance time, or the start (UTC) of
     `filed`. A restated figure in a later filing is a new record (a later `filed`), never an
-    overwrite.
+    overwrite. `period` is part of a figure's identity: one filing reports a year (`FY2023`)
+    and its last quarter (`2023Q4`) with the same end date.
     """
 
-    STORED = Stored("fundamentals", ("source", "symbol", "field", "period_end", "filed", "time"),
+    STORED = Stored("fundamentals",
+                    ("source", "symbol", "field", "period", "period_end", "filed", "time"),
                     retention=None)
 
     source: SourceName

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, date, datetime
 
 import psycopg
 
@@ -19,6 +20,13 @@ SYMBOL_TABLES = ("trades", "bars_1m", "bars_5m", "bars_1h", "bars_1d", "vpin_rea
 
 def unique_symbol(prefix: str = "A") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
+
+
+def day_ns(day: str) -> int:
+    """The start of `day` (ISO, UTC) in ns since the epoch: when a macro vintage or a filing
+    of that day became known, where its source gives no time."""
+    start = datetime.combine(date.fromisoformat(day), datetime.min.time(), UTC)
+    return int(start.timestamp()) * 1_000_000_000
 
 
 def write(database_url: str, *events: Event) -> None:

@@ -92,13 +92,16 @@ def test_each_routes_example_cursor_is_one_of_its_own(
     # routes page by different keys (time, then a trade id, a bucket, an account, ...): a
     # cursor /docs offers must be one the route takes, not 422
     spec = api_client.get("/openapi.json").json()
-    paged = {path: {p["name"]: next(iter(p["examples"].values()))["value"]
+    paged = {path: {(p["in"], p["name"]): next(iter(p["examples"].values()))["value"]
                     for p in op["parameters"] if p["required"] or p["name"] == "cursor"}
              for path, method, op in _operations(spec)
              if any(p["name"] == "cursor" for p in op.get("parameters", []))}
 
-    answers = {path: api_client.get(path, params=params, headers=read_headers).status_code
-               for path, params in paged.items()}
+    answers = {path: api_client.get(
+        path.format(**{name: value for (where, name), value in params.items()
+                       if where == "path"}),
+        params={name: value for (where, name), value in params.items() if where == "query"},
+        headers=read_headers).status_code for path, params in paged.items()}
 
     assert len(answers) > 15
     assert {path: code for path, code in answers.items() if code not in (200, 404)} == {}

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 
 from api.deps import app_settings
 from api.main import app, lifespan
+from api.params import encode_cursor
 from streams.settings import Settings
 from streams.storage import tokens
 from tests.api.data import cleanup, unique_symbol, write
@@ -124,6 +125,25 @@ def test_an_empty_from_to_or_cursor_is_no_bound_and_the_first_page(
 
     assert empty.status_code == 200, empty.text
     assert empty.json() == plain.json() and len(plain.json()["data"]) == 3
+
+
+@pytest.mark.parametrize(("path", "key"), [
+    ("/api/v1/trades", [10**18, "t"]), ("/api/v1/bars", [10**18]),
+    ("/api/v1/vpin", [10**18, 1]), ("/api/v1/alerts", [10**18, "a", "raised"]),
+])
+def test_a_cursor_past_the_calendar_is_422_not_500(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str, path: str,
+    key: list,
+) -> None:
+    # a well-formed cursor whose time (µs since the epoch) is past year 9999 overflowed
+    # datetime in the route: a 500
+    write(database_url, *trades(symbol, 1))
+
+    response = api_client.get(path, params={"symbol": symbol, "cursor": encode_cursor(key)},
+                              headers=read_headers)
+
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["query", "cursor"]
 
 
 def test_trades_page_through_without_gaps_or_repeats(

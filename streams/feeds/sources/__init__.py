@@ -17,7 +17,7 @@ Adding a source is one module and one line:
    is off, with one log line, while they are unset), a `Source` subclass whose `name` is
    `<name>`, and `SOURCE = ThatClass`. Its `fetch` goes out only through `self.http` and
    returns every record of the item or raises a SourceError (nothing of the item is then
-   published).
+   published); `http_headers(config)` gives headers for every request (a User-Agent).
 2. Add `"<name>"` to `SOURCE_MODULES` below.
 
 Then document its variables in .env.example and give it a `feed` subcommand

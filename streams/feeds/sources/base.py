@@ -9,12 +9,13 @@ every record of one item, complete or not at all (a SourceError).
 from __future__ import annotations
 
 import datetime as dt
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from streams.exceptions import ConfigError
 from streams.feeds.sources.http import HttpFetcher
@@ -28,7 +29,7 @@ class SourceConfig(BaseModel):
     `validation_alias` (`FRED_API_KEY`); a field without a default is required, and the
     source is off while one is unset. Keys are `SecretStr`."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
 
 ConfigT = TypeVar("ConfigT", bound=SourceConfig)
@@ -52,10 +53,15 @@ class Source(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[SourceConfig]]
     requests_per_s: ClassVar[float]  # the provider's documented limit, or below it
     burst: ClassVar[int] = 1
-    headers: ClassVar[Mapping[str, str]] = {}  # sent with every request (a User-Agent)
 
     def __init__(self, config: ConfigT, http: HttpFetcher) -> None:
         self.config, self.http = config, http
+
+    @classmethod
+    def http_headers(cls, config: SourceConfig) -> Mapping[str, str]:
+        """Headers sent with every request of the source (EDGAR: a User-Agent from its
+        config); none by default."""
+        return {}
 
     @abstractmethod
     def items(self) -> list[str]:
@@ -87,7 +93,8 @@ def read_config(source: type[Source], environ: Mapping[str, str]) -> SourceConfi
 
 def _problem(model: type[SourceConfig], variable: object, message: str,
              given: Mapping[str, str]) -> str:
-    secret = any(f.validation_alias == variable and "Secret" in str(f.annotation)
+    secret = any(f.validation_alias == variable
+                 and SecretStr in (f.annotation, *typing.get_args(f.annotation))
                  for f in model.model_fields.values())
     shown = "" if secret else f"={given.get(str(variable))!r}"
     return f"{variable}{shown}: {message[:1].lower()}{message[1:]}"

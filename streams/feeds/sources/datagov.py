@@ -14,10 +14,10 @@ nothing of it is published.
 Vintages: Fiscal Data keeps none and gives no publication date. The month's figures come with
 the Monthly Statement of the Public Debt, published on the fourth business day of the next
 month: the 7th at the latest (a Saturday 1st and a Monday holiday). So a record's
-`realtime_start` is `record_date` + 8 days, the 8th, and its ts_event 00:00 UTC of that day:
-conservative, up to a few days late, never early. A
-month whose `realtime_start` is still ahead of the fetch is left for a later poll, so nothing
-on the log is dated in the future of when it was fetched.
+`realtime_start` is `record_date` + 7 days, the 7th, and its ts_event the end of that day, UTC
+(as FRED's vintages): conservative, up to a few days late, never early. A month whose
+ts_event is still ahead of the fetch is left for a later poll, so nothing on the log is dated
+in the future of when it was fetched.
 
 Configuration: NAUTILUS_DATAGOV_SECURITIES (comma-separated `security_desc` values, e.g.
 `Treasury Bills,Treasury Notes,Total Marketable`; unset: the source is off; no key needed),
@@ -35,13 +35,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from streams.feeds.sources.base import Fetched, Source, SourceConfig, SourceRecord
 from streams.feeds.sources.exceptions import PayloadError
-from streams.feeds.sources.parsing import SPLIT_COMMAS, day_start_ns, validated
+from streams.feeds.sources.parsing import SPLIT_COMMAS, day_end_ns, validated
 from streams.schema import MacroObservation
 
 DATASET = "avg_interest_rates"
 PATH = "/services/api/fiscal_service/v2/accounting/od/avg_interest_rates"
 MISSING = "null"  # Fiscal Data's value of a field it has no number for
-PUBLICATION_LAG = dt.timedelta(days=8)  # month end to the day after the latest 4th business day
+PUBLICATION_LAG = dt.timedelta(days=7)  # month end to the latest 4th business day
 MAX_PAGE_SIZE = 10_000
 SecurityDesc = Annotated[str, Field(pattern=r"^[A-Za-z0-9 ()\-.&]{1,100}$")]
 
@@ -98,7 +98,7 @@ class DatagovSource(Source[DatagovConfig]):
         missing = 0
         for row in self._rows(item, since):
             known = row.record_date + PUBLICATION_LAG
-            if day_start_ns(known) > ts_init:
+            if day_end_ns(known) > ts_init:
                 continue  # not surely published yet: a later poll takes it
             if row.avg_interest_rate_amt.strip() == MISSING:
                 missing += 1
@@ -117,7 +117,7 @@ class DatagovSource(Source[DatagovConfig]):
             raise PayloadError(f"{what}: value {row.avg_interest_rate_amt!r} is not finite")
         try:
             return MacroObservation(
-                ts_event=day_start_ns(known), ts_init=ts_init, source=self.name,
+                ts_event=day_end_ns(known), ts_init=ts_init, source=self.name,
                 series=f"{DATASET}/{item}", date=row.record_date.replace(day=1),
                 realtime_start=known, value=value, unit="percent")
         except ValidationError as exc:

@@ -13,7 +13,8 @@ requests, pagination.
   `If-Modified-Since`, and a 304 is answered from the stored body.
 - Secrets (API keys sent as query parameters) are passed apart from the other parameters:
   they are left out of the cache key, of log lines and of error messages, and their values
-  are blanked in any text a provider sends back.
+  are blanked in any text a provider sends back; httpx's own request log (which prints
+  whole URLs) is kept below its threshold.
 - Pagination: `paginate` walks pages by cursor; `next_offset` is the offset/limit/count
   arithmetic, which refuses a short page that a count says is not the last (a partial payload).
 """
@@ -25,7 +26,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from streams.settings import Settings
 
 log = logging.getLogger(__name__)
+# httpx logs every request's URL at INFO, query included, and keys travel in queries (FRED's
+# api_key): its records below WARNING never go anywhere, whatever the log level.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 C = TypeVar("C")
 T = TypeVar("T")
@@ -235,7 +239,7 @@ def _redacted(text: str, secrets: Mapping[str, str]) -> str:
 class Page(Generic[C, T]):
     """One page of results and the cursor of the next one (None: this was the last)."""
 
-    items: list[T]
+    items: Sequence[T]
     next: C | None
 
 

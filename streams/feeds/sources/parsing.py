@@ -2,8 +2,9 @@
 documented format, dates to ts_event, the start day of a period, lists in one variable.
 
 Sources without vintages (DBnomics, Yahoo, Data.gov, Trading Economics) state in their module
-what their `realtime_start` is; every one dates a record at 00:00 UTC of it (`day_start_ns`)
-unless the provider gives the time a value became known.
+what their `realtime_start` is. As FRED's, a record known on a day without a time is dated at
+the end of that day, UTC (`day_end_ns`): late, never early; a provider's own time of the
+change (DBnomics' indexed_at, Trading Economics' LastUpdate) is used as it is.
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ def validated(model: type[M], doc: object, what: str) -> M:
 def day_start_ns(day: dt.date) -> int:
     """00:00 UTC of `day` in ns since the epoch (0 before 1970, the earliest the wire allows)."""
     return max(0, (day - EPOCH).days * NS_PER_DAY)
+
+
+def day_end_ns(day: dt.date) -> int:
+    """The last ns (UTC) of `day`: when a value known on that day, at an unknown time, surely
+    was (0 before 1970)."""
+    return max(0, (day - EPOCH).days * NS_PER_DAY + NS_PER_DAY - 1)
 
 
 def period_start(period: str) -> dt.date:

@@ -102,7 +102,7 @@ def open_source(cls: type[Source], settings: Settings, environ: Mapping[str, str
         return config
     bucket = TokenBucket(cls.requests_per_s, cls.burst, sleep=sleep)
     http = HttpFetcher(cls.name, HttpPolicy.from_settings(settings), bucket,
-                       headers=cls.headers, sleep=sleep)
+                       headers=cls.http_headers(config), sleep=sleep)
     return cls(config, http)
 
 

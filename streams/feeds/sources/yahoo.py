@@ -20,12 +20,12 @@ timestamp in the exchange's time (`meta.gmtoffset`); its close becomes the value
 `<symbol>` for that day. A null close (no trade that day) gives no record and is counted.
 
 Time: Yahoo has no vintages, and a close is final once its session ends. A record's
-`realtime_start` is the day after the trading day and its ts_event 00:00 UTC of it, later than
-the close of the exchanges such symbols come from (New York's index and rate sessions end by
-21:15 UTC; Europe and Asia-Pacific earlier), so a replay sees day D's close from D+1 00:00 UTC,
-never during day D. A bar whose
-ts_event is still in the future of the fetch (today's session, possibly running) is not
-published yet: the next poll after midnight UTC publishes it, final.
+`realtime_start` is its trading day and its ts_event the end of that day, UTC (as FRED's
+vintages): after the close of the exchanges such symbols come from (New York's index and rate
+sessions end by 21:15 UTC; Europe and Asia-Pacific earlier), so a replay sees day D's close
+only once day D is over, never during its session. A bar whose ts_event is still ahead of the
+fetch (today's session, possibly running) is not published yet: the first poll after midnight
+UTC publishes it, final.
 
 Configuration: NAUTILUS_YAHOO_SYMBOLS (comma-separated, e.g. `^VIX,^TNX`; unset: the source is
 off), NAUTILUS_YAHOO_HISTORY_DAYS, NAUTILUS_YAHOO_URL. At most one request a second.
@@ -36,6 +36,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+from collections.abc import Mapping
 from typing import Annotated, ClassVar
 from urllib.parse import quote
 
@@ -44,13 +45,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from streams.feeds.sources.base import Fetched, Source, SourceConfig, SourceRecord
 from streams.feeds.sources.exceptions import PayloadError
 from streams.feeds.sources.http import HttpFetcher
-from streams.feeds.sources.parsing import SPLIT_COMMAS, day_start_ns, validated
+from streams.feeds.sources.parsing import SPLIT_COMMAS, day_end_ns, day_start_ns, validated
 from streams.schema import MacroObservation
 
 log = logging.getLogger(__name__)
 
 Symbol = Annotated[str, Field(pattern=r"^[A-Za-z0-9^=.\-]{1,32}$")]
 NS_PER_S = 1_000_000_000
+USER_AGENT = "Mozilla/5.0 (compatible; nautilus-streams)"  # Yahoo refuses library agents
 
 
 class YahooConfig(SourceConfig):
@@ -112,20 +114,22 @@ class _ChartResponse(BaseModel):
 
 
 class YahooSource(Source[YahooConfig]):
-    """Daily closes of Yahoo Finance symbols (unofficial), dated the day after, onto
-    market.macro."""
+    """Daily closes of Yahoo Finance symbols (unofficial), known at the end of their day,
+    onto market.macro."""
 
     name = "yahoo"
     topic = "market.macro"
     config_model = YahooConfig
     requests_per_s: ClassVar[float] = 1.0
-    headers: ClassVar[dict[str, str]] = {"User-Agent": "Mozilla/5.0 (compatible; "
-                                         "nautilus-streams)"}  # Yahoo refuses library agents
 
     def __init__(self, config: YahooConfig, http: HttpFetcher) -> None:
         super().__init__(config, http)
         log.warning("source yahoo is UNOFFICIAL: Yahoo Finance's chart endpoint has no API "
                     "terms and may change or refuse requests without notice")
+
+    @classmethod
+    def http_headers(cls, config: SourceConfig) -> Mapping[str, str]:
+        return {"User-Agent": USER_AGENT}
 
     def items(self) -> list[str]:
         return list(self.config.symbols)
@@ -142,8 +146,8 @@ class YahooSource(Source[YahooConfig]):
         offset = dt.timedelta(seconds=result.meta.gmtoffset)
         for ts, close in zip(result.timestamp, closes, strict=True):
             day = (dt.datetime.fromtimestamp(ts, dt.UTC) + offset).date()
-            if day_start_ns(day + dt.timedelta(days=1)) > ts_init:
-                continue  # not final yet: the next poll after midnight UTC publishes it
+            if day_end_ns(day) > ts_init:
+                continue  # not final yet: the first poll after midnight UTC publishes it
             if close is None:
                 missing += 1
                 continue
@@ -155,11 +159,10 @@ class YahooSource(Source[YahooConfig]):
         for day, close in by_day.items():
             if since is not None and day < since:
                 continue
-            known = day + dt.timedelta(days=1)
             try:
                 records.append(MacroObservation(
-                    ts_event=day_start_ns(known), ts_init=ts_init, source=self.name,
-                    series=item, date=day, realtime_start=known, value=close))
+                    ts_event=day_end_ns(day), ts_init=ts_init, source=self.name,
+                    series=item, date=day, realtime_start=day, value=close))
             except ValidationError as exc:
                 raise PayloadError(f"{what} {day}: {exc.errors()[0]['msg']}") from None
         return Fetched(item, records, missing)

@@ -35,7 +35,7 @@ CREATE TABLE fundamentals (
     unit        text,
     filed       date             NOT NULL,
     form        text,
-    PRIMARY KEY (source, symbol, field, period_end, filed, time),
+    PRIMARY KEY (source, symbol, field, period, period_end, filed, time),
     CHECK (time = ns_to_timestamptz(ts_event))
 );
 
@@ -55,7 +55,7 @@ BEGIN
     ALTER TABLE fundamentals SET (timescaledb.compress,
                                   timescaledb.compress_segmentby = 'source, symbol',
                                   timescaledb.compress_orderby =
-                                      'time DESC, field, period_end, filed');
+                                      'time DESC, field, period, period_end, filed');
 END
 $macro_fundamentals$;
 

@@ -44,7 +44,8 @@ def source_from(cls: type[Source], environ: Mapping[str, str]) -> Source:
     config = read_config(cls, environ)
     assert not isinstance(config, str), config
     http = HttpFetcher(cls.name, HttpPolicy(backoff_s=0.0, max_retries=1),
-                       TokenBucket(1_000, 1_000), headers=cls.headers, sleep=lambda _: None)
+                       TokenBucket(1_000, 1_000), headers=cls.http_headers(config),
+                       sleep=lambda _: None)
     return cls(config, http)
 
 

@@ -1,5 +1,6 @@
 """The Data.gov source (Treasury average interest rates on Fiscal Data) against the fake Fiscal
-Data API: page[number]/page[size] up to meta.total-pages, "null" counted, the publication lag,
+Data API: page[number]/page[size] up to meta.total-pages, "null" counted, the publication lag
+(known at the end of the 7th of the next month),
 malformed and partial pages, config."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def fake() -> Iterator[FakeFiscalData]:
         server.add("Treasury Notes", "2023-10-31", "2.611")
         server.add("Treasury Bills", "2023-11-30", "null")
         server.add("Treasury Bills", "2023-12-31", "5.300")
-        server.add("Treasury Bills", "2024-01-31", "5.250")  # known from Feb 8
+        server.add("Treasury Bills", "2024-01-31", "5.250")  # known at the end of Feb 7
         yield server
 
 
@@ -36,17 +37,18 @@ def datagov(fake: FakeFiscalData, page_size: int = 2) -> Source:
                                        "NAUTILUS_DATAGOV_PAGE_SIZE": str(page_size)})
 
 
-def test_pages_are_walked_to_the_last_and_each_month_is_known_8_days_after_its_end(
+def test_pages_are_walked_to_the_last_and_each_month_is_known_7_days_after_its_end(
         fake: FakeFiscalData) -> None:
     fetched = datagov(fake).fetch("Treasury Bills", since=None, ts_init=FEB_5)
 
     assert fetched.records == [
-        MacroObservation(ts_event=(known - dt.date(1970, 1, 1)).days * NS_PER_DAY,
+        MacroObservation(ts_event=(known - dt.date(1970, 1, 1)).days * NS_PER_DAY
+                         + NS_PER_DAY - 1,
                          ts_init=FEB_5, source="datagov",
                          series="avg_interest_rates/Treasury Bills", date=month,
                          realtime_start=known, value=value, unit="percent")
-        for month, known, value in ((dt.date(2023, 10, 1), dt.date(2023, 11, 8), 5.432),
-                                    (dt.date(2023, 12, 1), dt.date(2024, 1, 8), 5.3))]
+        for month, known, value in ((dt.date(2023, 10, 1), dt.date(2023, 11, 7), 5.432),
+                                    (dt.date(2023, 12, 1), dt.date(2024, 1, 7), 5.3))]
     assert fetched.missing == 1
     assert [(r.path, r.params["page[number]"], r.params["page[size]"], r.params["filter"],
              r.params["sort"]) for r in fake.requests] == [

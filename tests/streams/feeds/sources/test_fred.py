@@ -15,7 +15,7 @@ from streams.feeds.sources.exceptions import FetchError, PayloadError
 from streams.feeds.sources.fred import SHIPPED_SERIES_FILE, FredSource, load_series
 from streams.feeds.sources.http import HttpFetcher, HttpPolicy, TokenBucket
 from streams.schema import MacroObservation
-from tests.streams.feeds.sources.fake_fred import API_KEY, OPEN_END, FakeFred
+from tests.streams.feeds.sources.fake_fred import API_KEY, OBSERVATIONS, OPEN_END, FakeFred
 
 NS_PER_DAY = 86_400 * 10**9
 
@@ -37,8 +37,9 @@ def fred_source(fake: FakeFred, page_size: int = 100_000, **env: str) -> FredSou
     return FredSource(config, http)  # type: ignore[arg-type]
 
 
-def _day_ns(day: str) -> int:
-    return (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days * NS_PER_DAY
+def _end_of_day_ns(day: str) -> int:
+    """The last ns of `day` (UTC): a vintage is known once its first real-time day is over."""
+    return (dt.date.fromisoformat(day) - dt.date(1970, 1, 1)).days * NS_PER_DAY + NS_PER_DAY - 1
 
 
 def test_the_shipped_series_are_32_in_five_groups_with_the_yield_curve() -> None:
@@ -68,7 +69,12 @@ def test_without_the_key_fred_is_off_naming_the_variable() -> None:
     assert read_config(FredSource, {"FRED_API_KEY": ""}) == "FRED_API_KEY not set"
 
 
-def test_a_wrong_variable_is_named_and_a_key_never_shown() -> None:
+def test_only_the_named_variables_configure_it() -> None:
+    # a field's own name (`api_key`, `url`) in the environment belongs to something else
+    assert read_config(FredSource, {"api_key": API_KEY}) == "FRED_API_KEY not set"
+
+
+def test_a_wrong_variable_is_named_with_its_value() -> None:
     with pytest.raises(ConfigError, match=r"NAUTILUS_FRED_PAGE_SIZE='0': input should be"):
         read_config(FredSource, {"FRED_API_KEY": API_KEY, "NAUTILUS_FRED_PAGE_SIZE": "0"})
 
@@ -79,11 +85,41 @@ def test_pages_follow_offset_and_limit_up_to_the_count(fake: FakeFred) -> None:
 
     fetched = fred_source(fake, page_size=2).fetch("DGS10", since=None, ts_init=7)
 
+    observations = [q for q in fake.requests if q.path == OBSERVATIONS]
     assert [r.value for r in fetched.records] == [4.01, 4.02, 4.03, 4.04, 4.05]
-    assert [q.params["offset"] for q in fake.requests] == ["0", "2", "4"]
+    assert [q.params["offset"] for q in observations] == ["0", "2", "4"]
     assert {(q.params["limit"], q.params["output_type"], q.params["file_type"],
-             q.params["realtime_start"], q.params["realtime_end"]) for q in fake.requests} == {
+             q.params["realtime_start"], q.params["realtime_end"]) for q in observations} == {
         ("2", "1", "json", "1776-07-04", "9999-12-31")}
+
+
+def test_more_vintages_than_one_request_may_span_are_read_in_windows(fake: FakeFred) -> None:
+    # a value revised on days 2, 4 and 6 and one that never changes, across windows of two
+    # vintage dates: FRED clips periods at each window's edge, the records do not repeat them
+    fake.add("DFF", "2024-01-01", "5.33", "2024-01-02")
+    fake.add("DFF", "2024-01-02", "5.31", "2024-01-03")
+    fake.revise("DFF", "2024-01-02", "5.32", on="2024-01-04", last_day_before="2024-01-03")
+    fake.add("DFF", "2024-01-04", "5.30", "2024-01-05")
+    fake.revise("DFF", "2024-01-02", "5.33", on="2024-01-06", last_day_before="2024-01-05")
+    fake.max_vintages = 2
+    with pytest.raises(FetchError, match="This exceeds the maximum number of vintage dates"):
+        fred_source(fake).fetch("DFF", since=None, ts_init=7)
+
+    fetched = fred_source(fake, NAUTILUS_FRED_VINTAGES_PER_REQUEST="2").fetch(
+        "DFF", since=None, ts_init=7)
+
+    assert [(r.date.isoformat(), r.realtime_start.isoformat(), r.value)
+            for r in fetched.records] == [
+        ("2024-01-01", "2024-01-02", 5.33),
+        ("2024-01-02", "2024-01-03", 5.31),
+        ("2024-01-02", "2024-01-04", 5.32),
+        ("2024-01-02", "2024-01-06", 5.33),
+        ("2024-01-04", "2024-01-05", 5.30),
+    ]
+    windows = [(q.params["realtime_start"], q.params["realtime_end"])
+               for q in fake.requests if q.path == OBSERVATIONS][1:]
+    assert windows == [("1776-07-04", "2024-01-03"), ("2024-01-04", "2024-01-05"),
+                       ("2024-01-06", "9999-12-31")]
 
 
 def test_two_vintages_of_one_period_are_two_records_each_dated_when_known(
@@ -95,15 +131,23 @@ def test_two_vintages_of_one_period_are_two_records_each_dated_when_known(
     fetched = fred_source(fake).fetch("GDPC1", since=None, ts_init=7)
 
     assert fetched.records == [
-        MacroObservation(ts_event=_day_ns("2024-04-25"), ts_init=7, source="fred",
+        MacroObservation(ts_event=_end_of_day_ns("2024-04-25"), ts_init=7, source="fred",
                          series="GDPC1", date=dt.date(2024, 1, 1),
                          realtime_start=dt.date(2024, 4, 25), value=22758.752,
                          unit="bn chained 2017 USD"),
-        MacroObservation(ts_event=_day_ns("2024-05-30"), ts_init=7, source="fred",
+        MacroObservation(ts_event=_end_of_day_ns("2024-05-30"), ts_init=7, source="fred",
                          series="GDPC1", date=dt.date(2024, 1, 1),
                          realtime_start=dt.date(2024, 5, 30), value=22768.866,
                          unit="bn chained 2017 USD"),
     ]
+
+
+def test_a_vintage_before_1970_is_dated_at_the_epoch(fake: FakeFred) -> None:
+    fake.add("GNPCA", "1958-01-01", "2500.1", "1959-07-20")
+
+    (record,) = fred_source(fake).fetch("GNPCA", since=None, ts_init=7).records
+
+    assert record.ts_event == 0 and record.realtime_start == dt.date(1959, 7, 20)
 
 
 def test_missing_values_are_counted_and_give_no_record(fake: FakeFred) -> None:
@@ -122,8 +166,9 @@ def test_since_limits_the_periods_not_the_vintages(fake: FakeFred) -> None:
     fetched = fred_source(fake).fetch("DGS10", since=dt.date(2020, 1, 1), ts_init=7)
 
     assert [r.date for r in fetched.records] == [dt.date(2020, 1, 2)]
-    assert fake.requests[0].params["observation_start"] == "2020-01-01"
-    assert fake.requests[0].params["realtime_start"] == "1776-07-04"
+    (request,) = [q for q in fake.requests if q.path == OBSERVATIONS]
+    assert request.params["observation_start"] == "2020-01-01"
+    assert request.params["realtime_start"] == "1776-07-04"
 
 
 def _drop_date_of_first_row(doc: dict) -> dict:
@@ -146,13 +191,15 @@ def _offset_ignored(doc: dict) -> dict:
 
 
 @pytest.mark.parametrize(("tamper", "error"), [
-    (_drop_date_of_first_row, r"FRED DGS10 \(offset 2\): malformed payload: "
-                              r"observations.0.date: Field required"),
-    (_empty_last_page, r"FRED DGS10: the count says 4 items, the page at offset 2 has "
-                       r"none \(partial payload\)"),
-    (_offset_ignored, r"FRED DGS10: pages repeat observations"),
-    (lambda doc: b'{"count": 4, "observations": [', r"FRED DGS10 \(offset 0\): response is "
-                                                     r"not JSON"),
+    (_drop_date_of_first_row,
+     r"FRED DGS10 series/observations \(offset 2\): malformed payload: "
+     r"observations.0.date: Field required"),
+    (_empty_last_page,
+     r"FRED DGS10 series/observations: the count says 4 items, the page at offset 2 has none "
+     r"\(partial payload\)"),
+    (_offset_ignored, r"FRED DGS10 series/observations: pages repeat observations"),
+    (lambda doc: b'{"count": 4, "observations": [',
+     r"FRED DGS10 series/observations \(offset 0\): response is not JSON"),
     (lambda doc: {**doc, "observations": [{**doc["observations"][0], "value": "n/a"}]},
      r"FRED DGS10 2024-01-01 \(vintage 2024-01-02\): value 'n/a' is not a number"),
 ])

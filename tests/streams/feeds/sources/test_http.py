@@ -4,6 +4,7 @@ recorded by an injected sleep, never slept."""
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,17 @@ def test_a_refusal_is_not_retried_and_never_shows_the_key(fake: FakeFred) -> Non
     assert waits == [] and len(fake.requests) == 1
 
 
+def test_no_log_line_shows_the_key_whatever_the_level(fake: FakeFred,
+                                                     caplog: pytest.LogCaptureFixture) -> None:
+    fake.fail_next(503)
+
+    with caplog.at_level(logging.DEBUG):
+        _get(_fetcher(HttpPolicy(backoff_s=0.0), Waits()), fake)
+
+    assert "source request retried source=fred" in caplog.text
+    assert API_KEY not in caplog.text
+
+
 def test_connection_errors_are_retried_then_reported() -> None:
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -147,6 +159,17 @@ def test_a_changed_resource_is_fetched_again_and_the_cache_updated(fake: FakeFre
 
     assert not changed.from_cache and b"3.91" in changed.body
     assert unchanged.from_cache and unchanged.body == changed.body
+
+
+def test_the_sources_headers_go_with_every_request(fake: FakeFred) -> None:
+    agent = "nautilus-streams test@example.com"
+    fetcher = HttpFetcher("edgar", HttpPolicy(backoff_s=0.0), TokenBucket(1_000, 1_000),
+                          headers={"User-Agent": agent}, sleep=Waits())
+    fake.fail_next(503)
+
+    _get(fetcher, fake)
+
+    assert [q.user_agent for q in fake.requests] == [agent, agent]
 
 
 def test_an_empty_page_before_the_count_is_a_partial_payload() -> None:

@@ -120,6 +120,18 @@ def test_without_keys_every_source_is_off_in_one_line_each(
         f"source off source={name} reason={reason}" for name, reason in off]
 
 
+def test_a_misconfigured_source_is_off_saying_why_without_stopping_the_poll(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    environ = {"FRED_API_KEY": API_KEY, "NAUTILUS_FRED_SERIES_FILE": str(tmp_path / "none")}
+
+    with caplog.at_level(logging.ERROR, logger="streams.feeds.sources"):
+        summary, *others = poll_once(Settings(), environ=environ)
+
+    assert summary.source == "fred" and all(s.off is not None for s in others)
+    assert summary.off is not None and summary.off.startswith("misconfigured: FRED series file")
+    assert len(caplog.records) == 1 and API_KEY not in caplog.text
+
+
 def test_feed_fred_without_its_key_is_one_line_and_exit_2(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("FRED_API_KEY", raising=False)

@@ -1,5 +1,5 @@
 """The Yahoo Finance source (unofficial) against the fake chart endpoint: a close is the value
-of its trading day, known from 00:00 UTC of the next day and not published before; null closes
+of its trading day, known at the end of that day (UTC) and not published before; null closes
 counted; malformed and partial payloads; config; the unofficial warning."""
 
 from __future__ import annotations
@@ -43,15 +43,15 @@ def yahoo(fake: FakeYahoo, **env: str) -> Source:
                                      "NAUTILUS_YAHOO_URL": fake.url, **env})
 
 
-def test_a_close_is_known_from_the_next_day_and_today_waits(fake: FakeYahoo) -> None:
+def test_a_close_is_known_at_the_end_of_its_day_and_today_waits(fake: FakeYahoo) -> None:
     fetched = yahoo(fake).fetch("^VIX", since=None, ts_init=FRIDAY_EVENING)
 
     assert fetched.records == [
-        MacroObservation(ts_event=_ns(f"{known}T00:00:00"), ts_init=FRIDAY_EVENING,
+        MacroObservation(ts_event=_ns(f"{next_day}T00:00:00") - 1, ts_init=FRIDAY_EVENING,
                          source="yahoo", series="^VIX", date=dt.date.fromisoformat(day),
-                         realtime_start=dt.date.fromisoformat(known), value=close)
-        for day, known, close in (("2024-01-02", "2024-01-03", 13.2),
-                                  ("2024-01-04", "2024-01-05", 14.1))]
+                         realtime_start=dt.date.fromisoformat(day), value=close)
+        for day, next_day, close in (("2024-01-02", "2024-01-03", 13.2),
+                                     ("2024-01-04", "2024-01-05", 14.1))]
     assert fetched.missing == 1
     after_midnight = yahoo(fake).fetch("^VIX", since=None, ts_init=_ns("2024-01-06T00:00:00"))
     assert after_midnight.records[-1].date == dt.date(2024, 1, 5)
@@ -78,8 +78,8 @@ def test_the_trading_day_is_the_exchanges(fake: FakeYahoo) -> None:
 
     fetched = yahoo(fake).fetch("^N225", since=None, ts_init=FRIDAY_EVENING)
 
-    assert [(r.date, r.realtime_start) for r in fetched.records] == [
-        (dt.date(2024, 1, 4), dt.date(2024, 1, 5))]
+    assert [(r.date, r.ts_event) for r in fetched.records] == [
+        (dt.date(2024, 1, 4), _ns("2024-01-05T00:00:00") - 1)]
 
 
 def _quote(doc: dict) -> dict:
