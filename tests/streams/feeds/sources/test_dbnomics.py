@@ -12,6 +12,7 @@ from streams.exceptions import ConfigError
 from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.dbnomics import DbnomicsSource
 from streams.feeds.sources.exceptions import FetchError, PayloadError
+from streams.feeds.sources.poll import natural_key
 from streams.schema import MacroObservation
 from tests.streams.feeds.sources.fake_macro import FakeDbnomics, source_from
 
@@ -91,3 +92,14 @@ def test_without_series_dbnomics_is_off_and_a_wrong_code_is_named() -> None:
     assert read_config(DbnomicsSource, {}) == "NAUTILUS_DBNOMICS_SERIES not set"
     with pytest.raises(ConfigError, match=r"NAUTILUS_DBNOMICS_SERIES='AMECO/ZUTN': string"):
         read_config(DbnomicsSource, {"NAUTILUS_DBNOMICS_SERIES": "AMECO/ZUTN"})
+
+
+def test_a_reindexed_series_is_a_new_vintage_of_every_period(fake: FakeDbnomics) -> None:
+    before = dbnomics(fake).fetch(ZUTN, since=None, ts_init=7).records
+    fake.add(ZUTN, "2024-11-05T10:00:00Z", {"2021": 7.7, "2022": "NA", "2023": 6.5})
+
+    after = dbnomics(fake).fetch(ZUTN, since=None, ts_init=8).records
+
+    assert {natural_key(r) for r in before}.isdisjoint(natural_key(r) for r in after)
+    assert [(r.date.year, r.realtime_start.isoformat(), r.value) for r in after] == [
+        (2021, "2024-11-05", 7.7), (2023, "2024-11-05", 6.5)]

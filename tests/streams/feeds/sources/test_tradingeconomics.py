@@ -11,6 +11,7 @@ import pytest
 
 from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.exceptions import FetchError, PayloadError
+from streams.feeds.sources.poll import natural_key
 from streams.feeds.sources.tradingeconomics import TradingEconomicsSource
 from streams.schema import MacroObservation
 from tests.streams.feeds.sources.fake_macro import TE_KEY, FakeTradingEconomics, source_from
@@ -90,3 +91,17 @@ def test_a_malformed_payload_fails_the_indicator(fake: FakeTradingEconomics, tam
 
 def test_without_its_key_trading_economics_is_off() -> None:
     assert read_config(TradingEconomicsSource, {}) == "TRADINGECONOMICS_API_KEY not set"
+
+
+def test_a_revised_row_is_a_new_record_and_the_others_keep_their_key(
+        fake: FakeTradingEconomics) -> None:
+    item = "united states/inflation rate"
+    before = te(fake).fetch(item, since=None, ts_init=7).records
+    fake.rows[item][0].update(Value=3.2, LastUpdate="2024-03-12T12:30:00")  # January revised
+
+    after = te(fake).fetch(item, since=None, ts_init=8).records
+
+    new = [r for r in after if natural_key(r) not in {natural_key(b) for b in before}]
+    assert [(r.date, r.realtime_start, r.value) for r in new] == [
+        (dt.date(2024, 1, 1), dt.date(2024, 3, 12), 3.2)]
+    assert len(after) == len(before) == 2
