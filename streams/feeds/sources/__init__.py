@@ -21,8 +21,10 @@ Adding a source is one module and one line:
 2. Add `"<name>"` to `SOURCE_MODULES` below.
 
 Then document its variables in .env.example and give it a `feed` subcommand
-(streams/cli/feed_sources.py) if it needs options of its own. Modules are imported when
-used, so a source that needs an optional package is off, saying which, where it is missing.
+(streams/cli/feed_sources.py: an entry of `LISTED_SOURCES` when its items are one variable's
+comma-separated list, its option standing for that variable; a parser of its own otherwise).
+Modules are imported when used, so a source that needs an optional package is off, saying
+which, where it is missing.
 """
 
 from __future__ import annotations
