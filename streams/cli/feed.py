@@ -1,5 +1,5 @@
-"""`nautilus-streams feed sim|file|ibkr|fred|edgar|alphavantage`: publish market data to the
-market.* topics.
+"""`nautilus-streams feed sim|file|ibkr|fred|edgar|...`: publish market data to the market.*
+topics.
 
 `sim` runs the seeded synthetic market live: event times are the wall clock at start plus the
 simulated offsets, and records go out when their event time comes, so the trade rate is
@@ -14,9 +14,10 @@ flushing what was produced, and report progress on stderr.
 `ibkr` publishes live data from TWS / IB Gateway (`streams.feeds.ibkr`, the `ibkr` extra) until
 Ctrl-C or SIGTERM, reconnecting by itself; it prints its status to stderr every few seconds.
 
-`fred` polls FRED once and publishes what market.macro does not hold yet; `edgar` and
-`alphavantage` do the same with company figures and market.fundamentals
-(`streams.cli.feed_sources`).
+`fred`, `dbnomics`, `yahoo` (unofficial), `datagov` and `tradingeconomics` poll their source
+once and publish what market.macro does not hold yet; `edgar` and `alphavantage` do the same
+with company figures and market.fundamentals; `sources` polls every configured one, once or on
+a schedule (`streams.cli.feed_sources`).
 """
 
 from __future__ import annotations
@@ -67,11 +68,12 @@ DEFAULT_BACKFILL_TRADES_PER_S = 20.0
 def register(sub: argparse._SubParsersAction) -> None:
     feed = sub.add_parser(
         "feed",
-        help="publish market data (a simulated market, files, Interactive Brokers, FRED, EDGAR, "
-        "Alpha Vantage) to the market.* topics",
+        help="publish market data (a simulated market, files, Interactive Brokers, macro "
+        "and company data sources) to the market.* topics",
         description="Publish trades, quotes and depth to market.trades / market.quotes / "
-        "market.depth, keyed by symbol, macro series to market.macro (fred), or company "
-        "figures to market.fundamentals (edgar, alphavantage). Ctrl-C or "
+        "market.depth, keyed by symbol, macro series to market.macro (fred, dbnomics, "
+        "yahoo, datagov, tradingeconomics) or company figures to market.fundamentals (edgar, "
+        "alphavantage). Ctrl-C or "
         "SIGTERM stops after flushing.",
     )
     cmds = feed.add_subparsers(dest="feed_command", metavar="SUBCOMMAND", required=True)

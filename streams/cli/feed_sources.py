@@ -1,5 +1,6 @@
-"""`nautilus-streams feed fred|edgar|alphavantage` (one source) and `feed sources` (every
-configured one, once or on a schedule): poll and publish what is new.
+"""`nautilus-streams feed fred|edgar|alphavantage|dbnomics|yahoo|datagov|tradingeconomics` (one
+source) and `feed sources` (every configured one, once or on a schedule): poll and publish
+what is new.
 
 The polling itself is `streams.feeds.sources.poll`; this module is its command line: options,
 a progress line per item on stderr and the summary on stdout. Exit 0 when every item was
@@ -13,6 +14,8 @@ import argparse
 import datetime as dt
 import os
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 
 from streams.catalog import Catalog
 from streams.cli.arguments import positive
@@ -30,6 +33,33 @@ from streams.feeds.sources.poll import (
     source_states,
 )
 from streams.settings import get_settings
+
+
+@dataclass(frozen=True, slots=True)
+class _ListedSource:
+    """A source whose items are one variable's list: its option overrides that variable."""
+
+    help: str
+    option: str
+    variable: str
+    example: str
+
+
+LISTED_SOURCES = {
+    "dbnomics": _ListedSource("publish DBnomics series (any provider/dataset/series) to "
+                              "market.macro (once, idempotent)", "--series",
+                              "NAUTILUS_DBNOMICS_SERIES", "AMECO/ZUTN/EA19.1.0.0.0.ZUTN"),
+    "yahoo": _ListedSource("publish daily closes of Yahoo Finance symbols (UNOFFICIAL) to "
+                           "market.macro (once, idempotent)", "--symbols",
+                           "NAUTILUS_YAHOO_SYMBOLS", "^VIX,^TNX"),
+    "datagov": _ListedSource("publish the Treasury's average interest rates (Data.gov, Fiscal "
+                             "Data) to market.macro (once, idempotent)", "--securities",
+                             "NAUTILUS_DATAGOV_SECURITIES", "'Treasury Bills,Treasury Notes'"),
+    "tradingeconomics": _ListedSource("publish Trading Economics indicators to market.macro "
+                                      "(once, idempotent)", "--indicators",
+                                      "NAUTILUS_TRADINGECONOMICS_INDICATORS",
+                                      "'united states/gdp growth rate'"),
+}
 
 
 def register(cmds: argparse._SubParsersAction) -> None:
@@ -63,7 +93,32 @@ def register(cmds: argparse._SubParsersAction) -> None:
     fred.set_defaults(handler=_fred)
     _register_edgar(cmds)
     _register_alphavantage(cmds)
+    for name, listed in LISTED_SOURCES.items():
+        _register_listed(cmds, name, listed)
     _register_every_source(cmds)
+
+
+def _register_listed(cmds: argparse._SubParsersAction, name: str, listed: _ListedSource) -> None:
+    module = sys.modules[load_source(name).__module__]
+    parser = cmds.add_parser(
+        name, help=listed.help, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=f"{module.__doc__}\nProgress per item goes to stderr, the summary line to "
+        "stdout; exit 1 when an item failed (the others are published), 2 when the source is "
+        "off.",
+        epilog=f"example:\n  nautilus-streams feed {name} {listed.option} {listed.example}")
+    parser.add_argument(listed.option, dest="items", metavar="A,B",
+                        help=f"comma-separated, instead of {listed.variable}")
+    parser.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+                        help="only periods from this date on (default: all the source gives)")
+    parser.set_defaults(handler=_listed, source=name)
+
+
+def _listed(args: argparse.Namespace) -> int:
+    listed = LISTED_SOURCES[args.source]
+    environ = dict(os.environ)
+    if args.items is not None:
+        environ[listed.variable] = args.items
+    return _poll(args.source, None, args.since, None, environ)
 
 
 def _register_every_source(cmds: argparse._SubParsersAction) -> None:
@@ -192,12 +247,15 @@ def _fred(args: argparse.Namespace) -> int:
                  "a free key: https://fred.stlouisfed.org/docs/api/api_key.html")
 
 
-def _poll(name: str, items: list[str] | None, since: dt.date | None, hint: str) -> int:
-    """Poll source `name` once for `items` (default: its own); `hint` says how to turn it on."""
+def _poll(name: str, items: list[str] | None, since: dt.date | None, hint: str | None,
+          environ: Mapping[str, str] = os.environ) -> int:
+    """Poll source `name` once for `items` (default: its own, from `environ`); `hint` says
+    how to turn it on."""
     settings = get_settings()
-    source = open_source(load_source(name), settings, os.environ)
+    source = open_source(load_source(name), settings, environ)
     if isinstance(source, str):
-        raise ConfigError(f"source {name} is off: {source} ({hint})")
+        raise ConfigError(f"source {name} is off: {source}"
+                          + (f" ({hint})" if hint else ""))
     items = items or source.items()
     if not items:
         raise ConfigError(f"source {name}: nothing to fetch: give --tickers or set "

@@ -7,7 +7,8 @@ macro observations to market.macro and company figures to market.fundamentals.
   (Retry-After honoured), timeouts, conditional requests over an on-disk cache (`cache`),
   pagination helpers.
 - `poll`: publishing what is new, idempotently; `poll_once(settings)` for scheduled polling.
-- one module per source: `fred`, `edgar`, `alphavantage`.
+- one module per source: `fred`, `edgar`, `alphavantage`, `dbnomics`, `yahoo` (unofficial),
+  `datagov`, `tradingeconomics`; `parsing`: what they share reading payloads.
 
 Adding a source is one module and one line:
 
@@ -20,8 +21,10 @@ Adding a source is one module and one line:
 2. Add `"<name>"` to `SOURCE_MODULES` below.
 
 Then document its variables in .env.example and give it a `feed` subcommand
-(streams/cli/feed_sources.py) if it needs options of its own. Modules are imported when
-used, so a source that needs an optional package is off, saying which, where it is missing.
+(streams/cli/feed_sources.py: an entry of `LISTED_SOURCES` when its items are one variable's
+comma-separated list, its option standing for that variable; a parser of its own otherwise).
+Modules are imported when used, so a source that needs an optional package is off, saying
+which, where it is missing.
 """
 
 from __future__ import annotations
@@ -36,6 +39,10 @@ SOURCE_MODULES: tuple[str, ...] = (
     "fred",
     "edgar",
     "alphavantage",
+    "dbnomics",
+    "yahoo",
+    "datagov",
+    "tradingeconomics",
 )
 
 

@@ -110,13 +110,16 @@ def test_without_keys_every_source_is_off_in_one_line_each(
     with caplog.at_level(logging.INFO, logger="streams.feeds.sources"):
         summaries = poll_once(Settings(), environ={})
 
-    assert summaries == [SourceSummary("fred", off="FRED_API_KEY not set"),
-                         SourceSummary("edgar", off="NAUTILUS_EDGAR_USER_AGENT not set"),
-                         SourceSummary("alphavantage", off="ALPHAVANTAGE_API_KEY not set")]
+    off = [("fred", "FRED_API_KEY not set"),
+           ("edgar", "NAUTILUS_EDGAR_USER_AGENT not set"),
+           ("alphavantage", "ALPHAVANTAGE_API_KEY not set"),
+           ("dbnomics", "NAUTILUS_DBNOMICS_SERIES not set"),
+           ("yahoo", "NAUTILUS_YAHOO_SYMBOLS not set"),
+           ("datagov", "NAUTILUS_DATAGOV_SECURITIES not set"),
+           ("tradingeconomics", "TRADINGECONOMICS_API_KEY not set")]
+    assert summaries == [SourceSummary(name, off=reason) for name, reason in off]
     assert [r.getMessage() for r in caplog.records] == [
-        "source off source=fred reason=FRED_API_KEY not set",
-        "source off source=edgar reason=NAUTILUS_EDGAR_USER_AGENT not set",
-        "source off source=alphavantage reason=ALPHAVANTAGE_API_KEY not set"]
+        f"source off source={name} reason={reason}" for name, reason in off]
 
 
 def test_a_misconfigured_source_is_off_saying_why_without_stopping_the_poll(
@@ -124,8 +127,9 @@ def test_a_misconfigured_source_is_off_saying_why_without_stopping_the_poll(
     environ = {"FRED_API_KEY": API_KEY, "NAUTILUS_FRED_SERIES_FILE": str(tmp_path / "none")}
 
     with caplog.at_level(logging.ERROR, logger="streams.feeds.sources"):
-        (summary,) = [s for s in poll_once(Settings(), environ=environ) if s.source == "fred"]
+        summary, *others = poll_once(Settings(), environ=environ)
 
+    assert summary.source == "fred" and all(s.off is not None for s in others)
     assert summary.off is not None and summary.off.startswith("misconfigured: FRED series file")
     assert len(caplog.records) == 1 and API_KEY not in caplog.text
 

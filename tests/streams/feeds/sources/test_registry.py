@@ -8,6 +8,7 @@ import re
 import typing
 
 import pytest
+import yaml
 
 from streams.catalog import Catalog
 from streams.feeds.sources import SOURCE_MODULES, load_source
@@ -34,4 +35,19 @@ def test_the_http_settings_are_documented() -> None:
     variables = {f"NAUTILUS_{name.upper()}" for name in Settings.model_fields
                  if name.startswith("sources_")}
 
-    assert len(variables) == 5 and variables - DOCUMENTED == set()
+    assert len(variables) == 6 and variables - DOCUMENTED == set()  # 5 of HTTP, the poll's
+
+
+def test_compose_gives_the_sources_service_every_sources_variable() -> None:
+    # a variable compose does not list never reaches the container: a key set in .env would
+    # leave its source off there without a word
+    compose = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text())
+    passed = set(compose["services"]["sources"]["environment"])
+    wanted = {str(f.validation_alias) for module in SOURCE_MODULES
+              for f in load_source(module).config_model.model_fields.values()}
+    wanted |= {f"NAUTILUS_{name.upper()}" for name in Settings.model_fields
+               if name.startswith("sources_") and name not in ("sources_cache_dir",
+                                                                "sources_poll_s")}
+
+    assert wanted - passed == set()
+    assert compose["services"]["sources"]["command"][:2] == ["feed", "sources"]
