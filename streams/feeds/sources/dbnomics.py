@@ -12,8 +12,9 @@ not-available, kept as the provider sent them) give no record and are counted.
 Vintages: DBnomics keeps none, only the latest values. A record's `realtime_start` is the UTC
 date of the series' `indexed_at` (when DBnomics last indexed it) and its ts_event is that
 instant: the earliest time we can prove the value was public. So history fetched today is
-seen by replays only from its indexing on (conservative, never early), and a re-indexed series
-comes again as a new vintage of every period, revised or not.
+seen by replays only from its indexing on (conservative, never early). A re-indexed series
+comes again as a new vintage of every period, revised or not; publishing keeps only the
+periods whose value changed (`poll.Known`).
 
 Configuration: NAUTILUS_DBNOMICS_SERIES (comma-separated series codes, e.g.
 `AMECO/ZUTN/EA19.1.0.0.0.ZUTN`; unset: the source is off) and NAUTILUS_DBNOMICS_URL. DBnomics

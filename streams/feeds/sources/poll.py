@@ -36,6 +36,7 @@ from streams.feeds.sources import SOURCE_MODULES, load_source
 from streams.feeds.sources.base import Source, SourceRecord, read_config
 from streams.feeds.sources.exceptions import SourceError
 from streams.feeds.sources.http import HttpFetcher, HttpPolicy, Sleep, TokenBucket
+from streams.schema import MacroObservation
 from streams.schema.storage import TIME_COLUMN
 from streams.settings import Settings
 
@@ -184,19 +185,14 @@ def poll_source(source: Source, brokers: str, catalog: Catalog, *,
     return summary
 
 
-def _poll_item(source: Source, item: str, since: dt.date | None, known: set[Hashable],
+def _poll_item(source: Source, item: str, since: dt.date | None, known: Known,
                publisher: _Publisher) -> ItemResult:
     try:
         fetched = source.fetch(item, since=since, ts_init=time.time_ns())
     except SourceError as exc:
         log.error("source item failed source=%s item=%s error=%s", source.name, item, exc)
         return ItemResult(item, error=str(exc))
-    new = []
-    for record in fetched.records:
-        key = natural_key(record)
-        if key not in known:
-            known.add(key)
-            new.append(record)
+    new = [record for record in fetched.records if known.add(record)]
     publisher.send(new)
     return ItemResult(item, fetched=len(fetched.records), published=len(new),
                       known=len(fetched.records) - len(new), missing=fetched.missing)
@@ -209,9 +205,41 @@ def natural_key(record: SourceRecord) -> Hashable:
     return tuple(record.ts_event if f == TIME_COLUMN else getattr(record, f) for f in stored.key)
 
 
-def known_records(brokers: str, topic: str, model: str, source: str) -> set[Hashable]:
-    """The natural keys of the records of `source` that `topic` holds now."""
-    known: set[Hashable] = set()
+class Known:
+    """What a topic holds of one source, to publish only what is new: the natural keys of
+    its records, and of each macro series' period the newest vintage (realtime_start, value).
+
+    A macro record is new when its key is, and its value differs from the newest vintage
+    before it: a source without vintages of its own (DBnomics dates values from the series'
+    indexing, Trading Economics from its LastUpdate) would otherwise publish every unchanged
+    value again as a new vintage each time the series is re-indexed; FRED's vintages are
+    changes already, so none of its records is left out by this.
+    """
+
+    def __init__(self) -> None:
+        self.keys: set[Hashable] = set()
+        self.vintages: dict[tuple[str, dt.date], tuple[dt.date, float]] = {}
+
+    def add(self, record: SourceRecord) -> bool:
+        """Take `record` as held; False when it was (or an unchanged vintage of it was)."""
+        key = natural_key(record)
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        if not isinstance(record, MacroObservation):
+            return True
+        period = (record.series, record.date)
+        newest = self.vintages.get(period)
+        if newest is None or newest[0] < record.realtime_start:
+            if newest is not None and newest[1] == record.value:
+                return False  # the value known since newest[0]: nothing new since
+            self.vintages[period] = (record.realtime_start, record.value)
+        return True
+
+
+def known_records(brokers: str, topic: str, model: str, source: str) -> Known:
+    """What `topic` holds now of the records of `source` (see Known)."""
+    known = Known()
     for _, offset, _, value in kafka.read_all(brokers, topic):
         try:
             record = decode(model, value)
@@ -219,7 +247,7 @@ def known_records(brokers: str, topic: str, model: str, source: str) -> set[Hash
             log.debug("unreadable record skipped topic=%s offset=%d error=%s", topic, offset, exc)
             continue
         if getattr(record, "source", None) == source:
-            known.add(natural_key(record))  # type: ignore[arg-type]
+            known.add(record)  # type: ignore[arg-type]
     return known
 
 

@@ -103,6 +103,28 @@ def test_a_failing_series_publishes_nothing_and_the_next_goes_on(
         ("IMF/CPI/A.AT.PCPIT_IX", 100.0), ("IMF/CPI/A.AT.PCPIT_IX", 107.8)]
 
 
+def test_a_reindexed_series_publishes_only_the_values_that_changed(
+        kafka_brokers: str, topic: str) -> None:
+    # DBnomics dates every value from the series' indexing: re-indexed, each period comes
+    # back as a new vintage; only a changed value is news
+    with FakeDbnomics() as fake:
+        fake.add(ZUTN, "2024-05-16T09:15:30Z", {"2021": 7.7, "2022": 7.1, "2023": 6.6})
+        source = source_from(DbnomicsSource, {"NAUTILUS_DBNOMICS_SERIES": ZUTN,
+                                               "NAUTILUS_DBNOMICS_URL": f"{fake.url}/v22"})
+        first = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+        fake.add(ZUTN, "2024-11-05T10:00:00Z", {"2021": 7.7, "2022": 7.1, "2023": 6.5})
+        reindexed = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+        fake.add(ZUTN, "2025-02-01T10:00:00Z", {"2021": 7.7, "2022": 7.1, "2023": 6.6})
+        back = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+
+    assert (first.published, reindexed.published, reindexed.known) == (3, 1, 2)
+    assert (back.published, back.known) == (1, 2)  # back to an earlier value: a change too
+    assert [(r.date.year, r.realtime_start.isoformat(), r.value)
+            for r in _on_topic(kafka_brokers, topic)] == [
+        (2021, "2024-05-16", 7.7), (2022, "2024-05-16", 7.1), (2023, "2024-05-16", 6.6),
+        (2023, "2024-11-05", 6.5), (2023, "2025-02-01", 6.6)]
+
+
 @pytest.mark.parametrize(("command", "reason"), [
     ("dbnomics", "NAUTILUS_DBNOMICS_SERIES not set"),
     ("yahoo", "NAUTILUS_YAHOO_SYMBOLS not set"),
