@@ -346,10 +346,16 @@ def end_offsets(brokers: str, topic: str) -> dict[int, int]:
     return {p: high for (_, p), (_, high) in marks.items()}
 
 
+# A read up to known ends waits for nothing new: the broker answers a fetch at once rather
+# than after librdkafka's default 500 ms for more bytes (a small topic read back in ~0.2 s
+# instead of ~0.6 s on the embedded broker).
+BOUNDED_READ = {"fetch.wait.max.ms": 10}
+
+
 def read_all(brokers: str, topic: str) -> Iterator[tuple[int, int, bytes | None, bytes]]:
     """Every record of `topic` up to its end when called: (partition, offset, key, value),
     each partition in offset order. Records written meanwhile are not waited for."""
-    consumer = reader(brokers)
+    consumer = reader(brokers, **BOUNDED_READ)
     try:
         marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
         yield from _read_ranges(consumer, topic, {p: m for (_, p), m in marks.items()})
@@ -364,7 +370,7 @@ def read_backwards(
     value), each partition in offset order, the newest window first. The first window holds
     the last `first_window` records of each partition, each further one four times as many
     before those, until the start. Stop iterating once you have found what you need."""
-    consumer = reader(brokers)
+    consumer = reader(brokers, **BOUNDED_READ)
     try:
         marks = watermarks(consumer, [(topic, p) for p in _partitions(consumer, topic)])
         ends = {p: hi for (_, p), (_, hi) in marks.items()}
