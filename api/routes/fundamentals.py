@@ -46,7 +46,7 @@ SymbolPath = Annotated[str, Path(
     openapi_examples=examples(stock="AAPL"))]
 SourceParam = Annotated[str | None, Query(
     pattern=SOURCE_PATTERN, description="only the figures of this source",
-    openapi_examples=examples(edgar="edgar", alpha_vantage="alpha_vantage"))]
+    openapi_examples=examples(edgar="edgar", alphavantage="alphavantage"))]
 FieldsParam = Annotated[list[Annotated[str, StringConstraints(max_length=1_000,
                                                               pattern=NO_NUL)]] | None, Query(
     description="only these fields: repeat it (`field=revenue&field=assets`) or list them "

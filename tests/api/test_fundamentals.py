@@ -68,7 +68,7 @@ def test_fields_periods_and_sources_narrow_the_figures(
           figure(symbol, "assets", "FY2023", "2023-09-30", "2023-11-03", 350.0),
           figure(symbol, "net_income", "FY2023", "2023-09-30", "2023-11-03", 20.0),
           figure(symbol, "revenue", "FY2023", "2023-09-30", "2023-11-10", 101.0,
-                 form=None, source="alpha_vantage"))
+                 form=None, source="alphavantage"))
 
     def fields(**params: object) -> list:
         response = api_client.get(f"/api/v1/fundamentals/{symbol}", params=params,
@@ -77,7 +77,7 @@ def test_fields_periods_and_sources_narrow_the_figures(
         return [(f["source"], f["field"], f["period"]) for f in response.json()["data"]]
 
     assert fields() == [("edgar", "assets", "FY2023"), ("edgar", "net_income", "FY2023"),
-                        ("edgar", "revenue", "FY2022"), ("alpha_vantage", "revenue", "FY2023"),
+                        ("edgar", "revenue", "FY2022"), ("alphavantage", "revenue", "FY2023"),
                         ("edgar", "revenue", "FY2023")]
     assert fields(field="revenue", source="edgar") == [("edgar", "revenue", "FY2022"),
                                                        ("edgar", "revenue", "FY2023")]
@@ -86,7 +86,7 @@ def test_fields_periods_and_sources_narrow_the_figures(
     assert fields(field="") == fields()
     assert fields(field="revenue", **{"from": "2023-01-01", "to": "2023-09-30"}) == []
     assert fields(field="revenue", **{"from": "2023-01-01", "to": "2023-10-01"}) == [
-        ("alpha_vantage", "revenue", "FY2023"), ("edgar", "revenue", "FY2023")]
+        ("alphavantage", "revenue", "FY2023"), ("edgar", "revenue", "FY2023")]
     assert fields(field="dividends") == []  # a known symbol: nothing of that field
 
 
