@@ -1,5 +1,5 @@
 """Technical features per symbol from closed 1-minute bars, equal to TA-Lib, joined with the
-symbol's latest VPIN and order-book readings.
+symbol's latest VPIN and order-book readings and with the macro features known at the bar.
 
 One FeatureVector per closed bar, dated at the bar's end (`ts_event`), with `values` named by
 indicator and period (issue 13's list) and the joined readings. Each indicator
@@ -50,6 +50,20 @@ streams/graph.py). A live worker reads each topic on its own agent: a bar is joi
 the readings that arrived before it, and a reading dated at or before T that arrives after
 the bar at T was published is not joined into it retroactively (the bar is never
 republished); the next bar joins it if it is still the latest.
+
+Macro features (processors/kit/macro.py has the definitions and their sources): market.macro
+is a broadcast input (keyed by series, read whole by every instance), kept per series by
+observation date and vintage, and a bar ending at T gets what was known at T (by ts_event,
+the release; a vintage released after T is never used, even if it arrived first):
+`macro_level`, `macro_slope`, `macro_curvature` of the latest curve (`macro_curve`: 3m, 2y,
+10y Treasury yields, one observation date), `macro_level_change_30d`,
+`macro_slope_change_30d`, `macro_curvature_change_30d` against the curve as of the bar's UTC
+date less `macro_change_days`, and `macro_stress`, the mean of the z-scores of
+`macro_stress`'s series (HY OAS, VIX, NFCI) over a trailing `macro_stress_window_days`,
+absent unless every one has a z-score. A bar more than `macro_horizon_days` behind the newest
+record gets none. The macro state is the topic's alone, the same in every instance: rebuilt
+by re-reading the topic on a start (a broadcast input), never part of a symbol's snapshot;
+replay delivers a record dated at T before the bar ending at T.
 """
 
 from __future__ import annotations
