@@ -52,6 +52,7 @@ from processors.kit.asof import Readings
 DAY_NS = 86_400 * 1_000_000_000
 EPOCH_ORDINAL = 719_163  # date(1970, 1, 1).toordinal()
 CURVE_FEATURES = ("level", "slope", "curvature")
+_REBUILD_TIMES = 64  # dropped vintages past which the time index is rebuilt, not edited
 
 
 def utc_day(ts_ns: int) -> int:
@@ -100,15 +101,27 @@ class MacroHistory:
         self._newest_ns: int | None = None
         self._series: dict[str, _Series] = {}
         self._times: list[int] = []  # every kept vintage's ts_event, ascending
+        self._first_day: dict[str, int] = {}  # per series, the oldest date still read
+        self._curve_floor: int | None = None  # the curve's date for the change as of cutoff
         self._version = 0  # changes with every change of what is kept
         self._cached: tuple[tuple[int, int, int], dict[str, float]] | None = None
 
     def add(self, series: str, day: int, realtime_start: int, ts_ns: int, value: float) -> None:
-        """Keep one vintage (dates as ordinals); a series no feature reads, or a vintage
-        (date, realtime_start) already held, changes nothing."""
+        """Keep one vintage (dates as ordinals); a series no feature reads changes nothing,
+        and neither does a vintage (date, realtime_start) already held; a vintage of a date
+        older than any bar at or after the cutoff reads only moves the cutoff (as if kept
+        and pruned at once: a revision of old history costs no insert)."""
         if series not in self.spec.series:
             return
+        if self._newest_ns is None or ts_ns > self._newest_ns:
+            self._newest_ns = ts_ns
         held = self._series.setdefault(series, _Series())
+        if day >= self._first_day.get(series, day):
+            self._keep(held, day, realtime_start, ts_ns, value)
+        self._prune(held, day)
+
+    def _keep(self, held: _Series, day: int, realtime_start: int, ts_ns: int,
+              value: float) -> None:
         vintages = held.vintages.get(day)
         if vintages is None:
             insort(held.dates, day)
@@ -120,9 +133,6 @@ class MacroHistory:
         vintages.add(ts_ns, (value, float(realtime_start)))
         insort(self._times, ts_ns)
         self._version += 1
-        if self._newest_ns is None or ts_ns > self._newest_ns:
-            self._newest_ns = ts_ns
-        self._prune(held, day)
 
     # ---- features ---------------------------------------------------------------------------
 
@@ -153,15 +163,18 @@ class MacroHistory:
                 values["macro_stress"] = math.fsum(scores) / len(scores)  # type: ignore[arg-type]
         return values
 
-    def _curve(self, day: int, ts_ns: int) -> tuple[int, tuple[float, float, float]] | None:
-        """The latest date on or before `day` on which every curve series has a value known
-        at `ts_ns`, and the curve's level, slope and curvature then."""
+    def _curve(self, day: int, ts_ns: int,
+               above: int | None = None) -> tuple[int, tuple[float, float, float]] | None:
+        """The latest date on or before `day` (and after `above`) on which every curve
+        series has a value known at `ts_ns`, and the curve's level, slope and curvature
+        then."""
         held = [self._series.get(s) for s in self.spec.curve]
         if any(s is None for s in held):
             return None
         short, middle, long = held  # type: ignore[misc]
         dates = short.dates
-        for i in range(bisect_right(dates, day) - 1, -1, -1):
+        lowest = 0 if above is None else bisect_right(dates, above)
+        for i in range(bisect_right(dates, day) - 1, lowest - 1, -1):
             yields = [s.value(dates[i], ts_ns) for s in (short, middle, long)]
             if all(y is not None for y in yields):
                 y3m, y2, y10 = yields  # type: ignore[misc]
@@ -203,17 +216,40 @@ class MacroHistory:
             dropped += before[:len(before) - len(vintages.ts)]
             if len(vintages.ts) == 1:
                 held.revised.discard(day)
-        for series, first in self._first_days(utc_day(cutoff)).items():
+        self._move_curve_floor(moved, added_day)
+        self._first_day = self._first_days(utc_day(cutoff))
+        for series, first in self._first_day.items():
             held = self._series[series]
             cut = bisect_right(held.dates, first - 1)
             for day in held.dates[:cut]:
                 dropped += held.vintages.pop(day).ts
                 held.revised.discard(day)
             del held.dates[:cut]
-        for ts in dropped:
-            del self._times[bisect_right(self._times, ts) - 1]
+        if len(dropped) > _REBUILD_TIMES:
+            self._times = sorted(t for held in self._series.values()
+                                 for vintages in held.vintages.values() for t in vintages.ts)
+        else:
+            for ts in dropped:
+                del self._times[bisect_right(self._times, ts) - 1]
         if dropped:
             self._version += 1
+
+    def _move_curve_floor(self, moved: bool, added_day: int) -> None:
+        """The latest date on or before (cutoff's date - change_days) with the whole curve
+        known at the cutoff: no bar at or after the cutoff reads an older curve date. It
+        only moves up (the cutoff and what is known only grow), so only the dates above it
+        are searched: all of them up to the target when the cutoff moved, else the date
+        just added."""
+        target = utc_day(self.cutoff_ns) - self.spec.change_days
+        if moved:
+            found = self._curve(target, self.cutoff_ns, above=self._curve_floor)
+        elif added_day <= target and (self._curve_floor is None
+                                      or added_day > self._curve_floor):
+            found = self._curve(added_day, self.cutoff_ns, above=added_day - 1)
+        else:
+            return
+        if found is not None:
+            self._curve_floor = found[0]
 
     def _first_days(self, cutoff_day: int) -> dict[str, int]:
         """Per series, the first date a bar ending at or after the cutoff may read."""
@@ -221,12 +257,10 @@ class MacroHistory:
         first: dict[str, int] = {}
         for series in spec.stress:
             first[series] = cutoff_day - spec.stress_window_days + 1
-        curve = self._curve(cutoff_day - spec.change_days, self.cutoff_ns)
+        floor = self._curve_floor
         for series in spec.curve:
-            if curve is None:
+            if floor is None:
                 first.pop(series, None)  # no common date yet: every date may be the one
-            elif series in first:
-                first[series] = min(first[series], curve[0])
             else:
-                first[series] = curve[0]
+                first[series] = min(first.get(series, floor), floor)
         return {s: d for s, d in first.items() if s in self._series}

@@ -9,11 +9,14 @@ the day after their observation date, as FRED's daily series are.
 
 from __future__ import annotations
 
+import random
 import statistics
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from processors.base import Emit
@@ -304,3 +307,106 @@ def test_series_lists_are_read_from_text_and_the_curve_takes_three() -> None:
     assert params.macro_stress == ()
     with pytest.raises(ValidationError):
         FeatureParams(macro_curve="DGS2,DGS10")
+
+
+# ---- property: the bounded state answers as the whole history would -------------------------
+
+SERIES = (*CURVE, *STRESS)
+Record = tuple[str, int, int, float]  # series, day offset, release offset in hours, value
+
+
+def _after(hours: int) -> int:
+    return at(MONDAY) + hours * 3_600_000_000_000
+
+
+def _naive(records: list[Record], end_ns: int, window_days: int,
+           min_observations: int) -> dict[str, float]:
+    """The macro features from their definitions over every record (no pruning), change
+    days 7: what each (series, date) had as its newest vintage released by `end_ns`."""
+    known: dict[tuple[str, date], tuple[int, float]] = {}
+    for series, day, hours, value in records:
+        released = _after(hours)
+        key = (series, MONDAY + timedelta(days=day))
+        if released <= end_ns and (key not in known or released >= known[key][0]):
+            known[key] = (released, value)
+    today = datetime.fromtimestamp(end_ns // 10**9, UTC).date()
+
+    def curve_on(last: date) -> tuple[float, float, float] | None:
+        days = sorted({d for s, d in known if s == CURVE[0] and d <= last}, reverse=True)
+        for d in days:
+            if all((s, d) in known for s in CURVE):
+                y3m, y2, y10 = (known[(s, d)][1] for s in CURVE)
+                return (y3m + y2 + y10) / 3, y10 - y3m, 2 * y2 - y3m - y10
+        return None
+
+    out: dict[str, float] = {}
+    now, then = curve_on(today), curve_on(today - timedelta(days=7))
+    names = ("level", "slope", "curvature")
+    if now:
+        out.update((f"macro_{n}", v) for n, v in zip(names, now, strict=True))
+        if then:
+            out.update((f"macro_{n}_change_7d", a - b)
+                       for n, a, b in zip(names, now, then, strict=True))
+    scores = []
+    for series in STRESS:
+        xs = [v for (s, d), (_, v) in sorted(known.items())
+              if s == series and today - timedelta(days=window_days) < d <= today]
+        if len(xs) >= min_observations and statistics.pstdev(xs) > 0:
+            scores.append((xs[-1] - statistics.mean(xs)) / statistics.stdev(xs))
+    if len(scores) == len(STRESS):
+        out["macro_stress"] = statistics.mean(scores)
+    return out
+
+
+def _random_records(rng: random.Random) -> list[Record]:
+    """Most series' values of days 0..20, each released the next day up to four days late,
+    some revised later."""
+    records = []
+    for day in range(21):
+        for series in SERIES:
+            if rng.random() < 0.85:
+                records.append((series, day, 24 * (day + 1) + rng.randint(0, 96),
+                                round(rng.uniform(-5, 5), 2)))
+            if rng.random() < 0.2:
+                records.append((series, day, 24 * (day + 1) + rng.randint(0, 240),
+                                round(rng.uniform(-5, 5), 2)))
+    return records
+
+
+@settings(max_examples=30, deadline=None)
+@given(rng=st.randoms(use_true_random=False), horizon_days=st.integers(0, 30))
+def test_the_pruned_history_answers_as_the_whole_history_in_any_arrival_order(
+    rng: random.Random, horizon_days: int,
+) -> None:
+    # Arrange: each record a vintage released `hours` after Monday (realtime_start a serial
+    # date, so vintages differ), in a shuffled arrival order among bars in time order
+    records = _random_records(rng)
+    bar_hours = [rng.randint(0, 24 * 26) for _ in range(30)]
+    params = {"macro_change_days": 7, "macro_stress": STRESS, "macro_stress_window_days": 10,
+              "macro_stress_min_observations": 3, "macro_horizon_days": horizon_days}
+    pairs: list[tuple[Record, tuple[str, Event]]] = [
+        (record, ("market.macro", event(
+            "MacroObservation", ts_event=_after(h), ts_init=0, series=s,
+            date=MONDAY + timedelta(days=d), realtime_start=date(2000, 1, 1) + timedelta(days=i),
+            value=v)))
+        for i, record in enumerate(records) for s, d, h, v in [record]]
+    bars_ = [bar(_after(h)) for h in sorted(bar_hours)]
+    rng.shuffle(pairs)
+    stream = [item for _, item in pairs]
+    cuts = sorted(rng.randint(0, len(stream)) for _ in bars_)
+    mixed = [item for i, b in enumerate(bars_)
+             for item in (*stream[cuts[i - 1] if i else 0:cuts[i]], b)]
+    engine = make_engine(**params)
+
+    # Act
+    emits = feed(engine, mixed, one_by_one=True)
+
+    # Assert: each bar has the features of every record arrived before it, or none when it
+    # ends more than the horizon before the newest of them; the records' own arrival order
+    # does not matter
+    for i, (values, b) in enumerate(zip(macro_values(emits), bars_, strict=True)):
+        arrived = [r for r, _ in pairs[:cuts[i]]]
+        end = b[1].ts_event
+        behind = bool(arrived) and end < max(_after(h) for _, _, h, _ in arrived) - \
+            horizon_days * 86_400_000_000_000
+        assert values == ({} if behind else pytest.approx(_naive(arrived, end, 10, 3))), i
