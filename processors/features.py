@@ -1,5 +1,5 @@
 """Technical features per symbol from closed 1-minute bars, equal to TA-Lib, joined with the
-symbol's latest VPIN and order-book readings.
+symbol's latest VPIN and order-book readings and with the macro features known at the bar.
 
 One FeatureVector per closed bar, dated at the bar's end (`ts_event`), with `values` named by
 indicator and period (issue 13's list) and the joined readings. Each indicator
@@ -50,6 +50,20 @@ streams/graph.py). A live worker reads each topic on its own agent: a bar is joi
 the readings that arrived before it, and a reading dated at or before T that arrives after
 the bar at T was published is not joined into it retroactively (the bar is never
 republished); the next bar joins it if it is still the latest.
+
+Macro features (processors/kit/macro.py has the definitions and their sources): market.macro
+is a broadcast input (keyed by series, read whole by every instance), kept per series by
+observation date and vintage, and a bar ending at T gets what was known at T (by ts_event,
+the release; a vintage released after T is never used, even if it arrived first):
+`macro_level`, `macro_slope`, `macro_curvature` of the latest curve (`macro_curve`: 3m, 2y,
+10y Treasury yields, one observation date), `macro_level_change_30d`,
+`macro_slope_change_30d`, `macro_curvature_change_30d` against the curve as of the bar's UTC
+date less `macro_change_days`, and `macro_stress`, the mean of the z-scores of
+`macro_stress`'s series (HY OAS, VIX, NFCI) over a trailing `macro_stress_window_days`,
+absent unless every one has a z-score. A bar more than `macro_horizon_days` behind the newest
+record gets none. The macro state is the topic's alone, the same in every instance: rebuilt
+by re-reading the topic on a start (a broadcast input), never part of a symbol's snapshot;
+replay delivers a record dated at T before the bar ending at T.
 """
 
 from __future__ import annotations
@@ -64,10 +78,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from processors.base import Emit, Engine, State, handles
 from processors.kit.asof import Readings
 from processors.kit.keyed import group_by_key
+from processors.kit.macro import DAY_NS, MacroHistory, MacroSpec
 from streams.schema import FeatureVector
 
 OUTPUT_TOPIC = "logic.features"
-VPIN_TOPIC, BOOK_TOPIC = "logic.vpin", "logic.microstructure"
+VPIN_TOPIC, BOOK_TOPIC, MACRO_TOPIC = "logic.vpin", "logic.microstructure", "market.macro"
 JOINED = {VPIN_TOPIC: ("vpin", "vpin_cdf"), BOOK_TOPIC: ("spread", "imbalance_5")}
 MS = 1_000_000
 _MIN_PERIOD = {"sma": 1, "ema": 1, "rsi": 2, "atr": 1, "rv": 2, "macd": 1}
@@ -96,8 +111,26 @@ class FeatureParams(BaseModel):
         default=120_000, ge=0, description="how far (event time) a symbol's bars may lag its "
         "newest VPIN / order-book reading and still join exactly; older readings are dropped "
         "but the latest before that")
+    macro_curve: tuple[str, str, str] = Field(
+        default=("DGS3MO", "DGS2", "DGS10"), description="market.macro series of the short, "
+        "middle and long yields (macro_level: their mean, macro_slope: long - short, "
+        "macro_curvature: 2 * middle - short - long)")
+    macro_change_days: int = Field(default=30, ge=1, description="days of observation dates "
+                                   "the curve changes span (macro_level_change_<n>d, ...)")
+    macro_stress: tuple[str, ...] = Field(
+        default=("BAMLH0A0HYM2", "VIXCLS", "NFCI"), description="market.macro series whose "
+        "z-scores macro_stress averages (empty: no macro_stress)")
+    macro_stress_window_days: int = Field(default=365, ge=2, description="trailing window, "
+                                          "in days of observation dates, of the z-scores")
+    macro_stress_min_observations: int = Field(
+        default=20, ge=2, description="observations a series needs in the window for a "
+        "z-score")
+    macro_horizon_days: int = Field(
+        default=30, ge=0, description="how far (event time) bars may lag the newest "
+        "market.macro record and still get macro features; older vintages are dropped")
 
-    @field_validator("sma", "ema", "rsi", "macd", "atr", "rv", mode="before")
+    @field_validator("sma", "ema", "rsi", "macd", "atr", "rv", "macro_curve", "macro_stress",
+                     mode="before")
     @classmethod
     def _periods(cls, value: object) -> object:
         """`--set features.sma=10,20,50` and `NAUTILUS_FEATURES__SMA=10,20` give text."""
@@ -121,6 +154,11 @@ class FeatureParams(BaseModel):
         if not 2 <= fast < slow:
             raise ValueError("macd needs 2 <= fast < slow (fast,slow,signal)")
         return self
+
+    def macro_spec(self) -> MacroSpec:
+        return MacroSpec(self.macro_curve, self.macro_change_days, self.macro_stress,
+                         self.macro_stress_window_days, self.macro_stress_min_observations,
+                         self.macro_horizon_days * DAY_NS)
 
 
 @dataclass(slots=True)
@@ -168,6 +206,7 @@ class FeaturesEngine(Engine):
         self._window_len = max((*params.sma, params.bbands), default=0)
         self._returns_len = max(params.rv, default=0)
         self._state: dict[str, _SymbolState] = {}
+        self._macro = MacroHistory(params.macro_spec())
 
     @handles("market.bars.1m")
     def on_bars(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
@@ -181,6 +220,7 @@ class FeaturesEngine(Engine):
             symbol, end = groups.keys[code], int(ts[row])
             values = self._apply(symbol, float(high[row]), float(low[row]), float(close[row]))
             self._join(self._state[symbol], end, values)
+            values.update(self._macro.features(end))
             emits.append(Emit(OUTPUT_TOPIC, symbol, FeatureVector(
                 ts_event=end, ts_init=self.clock.timestamp_ns(), symbol=symbol,
                 values=dict(sorted(values.items())))))
@@ -194,6 +234,17 @@ class FeaturesEngine(Engine):
     @handles(BOOK_TOPIC, joined=True)
     def on_book(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
         self._hold(BOOK_TOPIC, columns)
+        return []
+
+    @handles(MACRO_TOPIC, broadcast=True, joined=True)
+    def on_macro(self, columns: Mapping[str, np.ndarray]) -> list[Emit]:
+        """Macro vintages, of no symbol (processors/kit/macro.py: state of the topic alone,
+        rebuilt by the re-read, never snapshotted); they change no symbol's state."""
+        for series, day, vintage, ts, value in zip(
+                columns["series"].tolist(), columns["date"].tolist(),
+                columns["realtime_start"].tolist(), columns["ts_event"].tolist(),
+                columns["value"].tolist(), strict=True):
+            self._macro.add(series, day.toordinal(), vintage.toordinal(), ts, value)
         return []
 
     def _hold(self, topic: str, columns: Mapping[str, np.ndarray]) -> None:

@@ -21,6 +21,10 @@ Factor-model records come as if each minute were a day: a covariance per minute 
 models (the default name and the risk parameters' example's, whose first fits lack a
 sector), and
 each symbol's exposures to both from its own minute on, one of them arriving after a newer.
+Macro observations are FRED's series that the features engine reads (the yield curve, HY
+OAS, VIX, NFCI) and one it does not, weekly for over a year, published series by series as a
+feed's first poll does (so most arrive behind later ones), each released the evening after
+its date; within the sample minutes a new curve is released and an HY OAS value revised.
 Any other topic gets a generic stream of its model: the factory's valid event, keyed by
 several keys over minutes.
 """
@@ -29,7 +33,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
 
@@ -77,6 +81,11 @@ ONE_SIDED_EVERY = 13  # every 13th order-book record has no ask side: no spread
 SECTORS = {"ESZ6": "Index futures", "NQZ6": "Index futures", "AAPL": "Technology",
            "EURUSD": "Currencies"}
 FACTOR_MODELS = (DEFAULT_MODEL_NAME, "us_style")  # the default and the risk example's
+# the features engine's default curve and stress series, and one it ignores
+MACRO_SERIES = ("DGS3MO", "DGS2", "DGS10", "BAMLH0A0HYM2", "VIXCLS", "NFCI", "UNRATE")
+MACRO_WEEKS = 60
+HOUR_NS = 3600 * SECOND_NS
+DAY_NS = 24 * HOUR_NS
 
 
 @cache
@@ -388,6 +397,29 @@ def _factor_exposures() -> list[Event]:
     return records
 
 
+def _macro_observations() -> list[Event]:
+    """MACRO_WEEKS of weekly observations per series, each series' history in one go."""
+    last = (T0 // DAY_NS - 1) * DAY_NS  # the day before the sample minutes (midnight)
+    records: list[Event] = []
+
+    def utc_date(ts_ns: int) -> date:
+        return datetime.fromtimestamp(ts_ns // SECOND_NS, UTC).date()
+
+    def observation(series: str, n: int, known_ns: int, value: float) -> Event:
+        return event("MacroObservation", ts_event=known_ns, ts_init=known_ns, series=series,
+                     date=utc_date(last - n * 7 * DAY_NS), realtime_start=utc_date(known_ns),
+                     value=value)
+
+    for k, series in enumerate(MACRO_SERIES):
+        records += [observation(series, n, last - n * 7 * DAY_NS + DAY_NS + 21 * HOUR_NS,
+                                k + 1 + ((n * (k + 3)) % 11) / 10)
+                    for n in range(MACRO_WEEKS, 0, -1)]
+    records += [observation(series, 0, T0 + 90 * SECOND_NS, k + 1.05)
+                for k, series in enumerate(MACRO_SERIES[:3])]
+    records.append(observation(MACRO_SERIES[3], 1, T0 + 150 * SECOND_NS, 4.9))
+    return records
+
+
 def topic_events(topic: str) -> list[Event]:
     """The sample events of one catalog topic, in arrival order."""
     spec = catalog()[topic]
@@ -405,6 +437,7 @@ def topic_events(topic: str) -> list[Event]:
         "Alert": _risk_alerts,
         "FactorReturns": _factor_returns,
         "FactorExposure": _factor_exposures,
+        "MacroObservation": _macro_observations,
     }
     if spec.value in special:
         return special[spec.value]()
