@@ -186,6 +186,7 @@ def test_replay_help_lists_the_topics_it_can_replay() -> None:
         "market.trades read by bars, execution, vpin",
         "market.quotes read by microstructure, vpin",
         "market.depth read by execution, microstructure",
+        "market.macro read by features",
         "market.bars.1m read by execution, factors, features, margin, portfolio, pretrade, "
         "risk, sma_cross, ml_signal, vpin_guard",
         "market.executions read by analytics, portfolio, pretrade, sma_cross, ml_signal, "
