@@ -4,6 +4,7 @@ values, malformed and partial payloads, the series file and the configuration.""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -49,6 +50,17 @@ def test_the_shipped_series_are_32_in_five_groups_with_the_yield_curve() -> None
     assert {s.group for s in series} == {"growth", "employment", "inflation",
                                          "rates_and_monetary_policy", "financial_conditions"}
     assert {"DGS3MO", "DGS2", "DGS10"} <= {s.id for s in series}
+
+
+def test_readme_lists_the_shipped_series_by_group() -> None:
+    readme = (SHIPPED_SERIES_FILE.parent / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\w+) \| ([A-Z0-9, ]+) \|$", readme, re.MULTILINE))
+    groups: dict[str, list[str]] = {}
+    for entry in load_series(SHIPPED_SERIES_FILE):
+        groups.setdefault(entry.group, []).append(entry.id)
+
+    assert {group: ", ".join(ids) for group, ids in groups.items()} == {
+        group: rows.get(group) for group in groups}
 
 
 @pytest.mark.parametrize(("text", "error"), [
