@@ -196,9 +196,14 @@ def cursor_query(*example_key: int | str) -> Any:
     """The `cursor` parameter of a route whose sort key is the time and then `example_key`'s
     kind of values: the example /docs offers is a cursor of that route (µs of EXAMPLE_TIME,
     then `example_key`), one it accepts."""
+    return keyed_cursor_query(EXAMPLE_NS // 1000, *example_key)
+
+
+def keyed_cursor_query(*example_key: int | str) -> Any:
+    """The `cursor` parameter of a route whose sort key is `example_key`'s kind of values
+    (the time not first, or not in it): /docs offers the cursor of `example_key`."""
     return Query(description="`next_cursor` of the previous page",
-                 openapi_examples=examples(
-                     next_page=encode_cursor([EXAMPLE_NS // 1000, *example_key])))
+                 openapi_examples=examples(next_page=encode_cursor(list(example_key))))
 
 
 def decode_cursor(cursor: str | None, types: tuple[type, ...]) -> list[Any] | None:

@@ -3,12 +3,12 @@
 Each list query takes the decoded cursor (the last item's sort key) and fetches `limit + 1`
 rows, so the route knows whether a next page exists without counting. The helpers every
 query module shares live here: `time_bounds` (the `from`/`to` filter), `known_at` (the
-`as_of` filter) and `fetch_rows`.
+`as_of` filter), `dated_known_at` (both for a date column) and `fetch_rows`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -30,6 +30,24 @@ def known_at(as_of_ns: int) -> tuple[sql.Composable, dict[str, Any]]:
     known = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=as_of_ns // 1000)
     return (sql.SQL("time <= %(known)s AND ts_event <= %(as_of)s"),
             {"known": known, "as_of": as_of_ns})
+
+
+def dated_known_at(column: str, lo: date | None, hi: date | None, as_of_ns: int | None,
+                   ) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The filters of rows whose `column` (a date) is in [lo, hi) and, where `as_of_ns` is
+    given, that were known at it (`known_at`), each only where its bound is given; and their
+    parameters."""
+    filters: list[sql.Composable] = []
+    params: dict[str, Any] = {"lo": lo, "hi": hi}
+    if lo is not None:
+        filters.append(sql.SQL("{} >= %(lo)s").format(sql.Identifier(column)))
+    if hi is not None:
+        filters.append(sql.SQL("{} < %(hi)s").format(sql.Identifier(column)))
+    if as_of_ns is not None:
+        known, known_params = known_at(as_of_ns)
+        filters.append(known)
+        params |= known_params
+    return filters, params
 
 
 async def fetch_rows(conn: psycopg.AsyncConnection, query: sql.Composable | str,

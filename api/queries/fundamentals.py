@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from api.queries import fetch_rows, known_at
+from api.queries import dated_known_at, fetch_rows
 
 COLUMNS = sql.SQL("source, symbol, field, period, period_end, value, unit, filed, form, time, "
                   "ts_event")
@@ -41,20 +41,13 @@ async def figures(
     `symbol` (of `source` only, when given; of `fields` only, when any) whose period ends in
     [lo, hi), by field, period_end, period and source, after the cursor's key (those four)."""
     filters: list[sql.Composable] = [sql.SQL("symbol = %(symbol)s")]
-    params: dict[str, Any] = {"symbol": symbol, "source": source, "fields": list(fields),
-                              "lo": lo, "hi": hi, "n": limit}
     if source is not None:
         filters.append(sql.SQL("source = %(source)s"))
     if fields:
         filters.append(sql.SQL("field = ANY(%(fields)s)"))
-    if lo is not None:
-        filters.append(sql.SQL("period_end >= %(lo)s"))
-    if hi is not None:
-        filters.append(sql.SQL("period_end < %(hi)s"))
-    if as_of_ns is not None:
-        known, known_params = known_at(as_of_ns)
-        filters.append(known)
-        params |= known_params
+    dated, params = dated_known_at("period_end", lo, hi, as_of_ns)
+    filters += dated
+    params |= {"symbol": symbol, "source": source, "fields": list(fields), "n": limit}
     if after is not None:
         filters.append(sql.SQL("({}) > (%(a_field)s, %(a_end)s, %(a_period)s, %(a_source)s)")
                        .format(GROUP))

@@ -15,7 +15,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from api.queries import fetch_rows, known_at
+from api.queries import dated_known_at, fetch_rows
 
 COLUMNS = sql.SQL("source, series, date, realtime_start, value, unit, time, ts_event")
 
@@ -79,18 +79,10 @@ async def observations(
     stored), after the cursor's key (date, realtime_start, time): by date, each date's
     newest vintage then known, or with `vintages` every vintage then known, by date,
     realtime_start and time."""
+    dated, params = dated_known_at("date", lo, hi, as_of_ns)
     filters: list[sql.Composable] = [
-        sql.SQL("source = %(source)s AND series = %(series)s")]
-    params: dict[str, Any] = {"source": source, "series": series, "lo": lo, "hi": hi,
-                              "n": limit}
-    if lo is not None:
-        filters.append(sql.SQL("date >= %(lo)s"))
-    if hi is not None:
-        filters.append(sql.SQL("date < %(hi)s"))
-    if as_of_ns is not None:
-        known, known_params = known_at(as_of_ns)
-        filters.append(known)
-        params |= known_params
+        sql.SQL("source = %(source)s AND series = %(series)s"), *dated]
+    params |= {"source": source, "series": series, "n": limit}
     if after is not None:
         filters.append(sql.SQL("(date, realtime_start, time) > (%(a_date)s, %(a_start)s, "
                                "%(a_time)s)" if vintages else "date > %(a_date)s"))

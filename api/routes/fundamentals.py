@@ -25,8 +25,8 @@ from api.params import (
     cursor_date,
     date_range,
     decode_cursor,
-    encode_cursor,
     examples,
+    keyed_cursor_query,
     page_of,
     parse_as_of,
 )
@@ -54,10 +54,8 @@ FieldsParam = Annotated[list[Annotated[str, StringConstraints(max_length=1_000,
     openapi_examples=examples(one=["revenue"], two=["revenue", "net_income"],
                               listed=["revenue,assets"]))]
 _EXAMPLE = example_of(FundamentalPublic)
-FundamentalsCursor = Annotated[str | None, Query(
-    description="`next_cursor` of the previous page",
-    openapi_examples=examples(next_page=encode_cursor([
-        _EXAMPLE["field"], _EXAMPLE["period_end"], _EXAMPLE["period"], _EXAMPLE["source"]])))]
+FundamentalsCursor = Annotated[str | None, keyed_cursor_query(
+    _EXAMPLE["field"], _EXAMPLE["period_end"], _EXAMPLE["period"], _EXAMPLE["source"])]
 
 
 @router.get("/fundamentals/{symbol:path}", response_model=Page[FundamentalPublic],

@@ -36,8 +36,8 @@ from api.params import (
     cursor_time,
     date_range,
     decode_cursor,
-    encode_cursor,
     examples,
+    keyed_cursor_query,
     micros,
     page_of,
     parse_as_of,
@@ -72,11 +72,8 @@ VintagesParam = Annotated[bool, Query(
                 "the newest of each date",
     openapi_examples=examples(newest=False, every_vintage=True))]
 _EXAMPLE = example_of(MacroObservationPublic)
-MacroCursor = Annotated[str | None, Query(
-    description="`next_cursor` of the previous page",
-    openapi_examples=examples(next_page=encode_cursor([
-        _EXAMPLE["date"], _EXAMPLE["realtime_start"], 1_704_240_000_000_000]))),
-]
+MacroCursor = Annotated[str | None, keyed_cursor_query(
+    _EXAMPLE["date"], _EXAMPLE["realtime_start"], 1_704_240_000_000_000)]
 
 
 @router.get("/macro", response_model=MacroSeriesListPublic, responses=ok(MacroSeriesListPublic))

@@ -15,7 +15,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.streams.feeds.sources.loopback import Answer, LoopbackServer, Request
+from tests.streams.feeds.sources.loopback import Answer, LoopbackFake, Request
 
 API_KEY = "FAKEKEY0123456789"  # made up: Alpha Vantage keys are 16 upper-case alnum
 NOTE = ("Thank you for using Alpha Vantage! Our standard API call frequency is 5 calls per "
@@ -38,7 +38,7 @@ def overview(symbol: str, latest_quarter: str, **values: str) -> dict[str, str]:
 
 
 @dataclass
-class FakeAlphaVantage:
+class FakeAlphaVantage(LoopbackFake):
     overviews: dict[str, dict[str, str]] = field(default_factory=dict)
     daily_limit: int = 25
     tamper: dict[str, Callable[[dict], dict | bytes]] = field(default_factory=dict)
@@ -48,21 +48,10 @@ class FakeAlphaVantage:
     def note_next(self) -> None:
         self._notes += 1
 
-    def __enter__(self) -> FakeAlphaVantage:
-        self._server = LoopbackServer(self._serve).__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.__exit__(*exc)
-
-    @property
-    def requests(self) -> list[Request]:
-        return self._server.requests
-
     @property
     def env(self) -> dict[str, str]:
         return {"ALPHAVANTAGE_API_KEY": API_KEY,
-                "NAUTILUS_ALPHAVANTAGE_URL": f"{self._server.url}/query"}
+                "NAUTILUS_ALPHAVANTAGE_URL": f"{self.url}/query"}
 
     def _serve(self, request: Request) -> Answer:
         params = request.params

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tests.streams.feeds.sources.loopback import Answer, LoopbackServer, Request
+from tests.streams.feeds.sources.loopback import Answer, LoopbackFake, Request
 
 USER_AGENT = "Nautilus Tests tests@example.com"
 DECLARED = re.compile(r"\S.*\s\S+@\S+\.\S+")
@@ -37,7 +37,7 @@ class Filing:
 
 
 @dataclass
-class FakeEdgar:
+class FakeEdgar(LoopbackFake):
     tickers: dict[str, tuple[int, str]] = field(default_factory=dict)  # ticker -> cik, title
     facts: dict[int, dict[str, dict[str, dict[str, list[dict]]]]] = field(default_factory=dict)
     filings: dict[int, list[Filing]] = field(default_factory=dict)
@@ -68,22 +68,11 @@ class FakeEdgar:
     def fail_next(self, status: int) -> None:
         self._faults.append(status)
 
-    def __enter__(self) -> FakeEdgar:
-        self._server = LoopbackServer(self._serve).__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.__exit__(*exc)
-
-    @property
-    def requests(self) -> list[Request]:
-        return self._server.requests
-
     @property
     def env(self) -> dict[str, str]:
         """The variables that point the source at this server."""
-        return {"NAUTILUS_EDGAR_USER_AGENT": USER_AGENT, "NAUTILUS_EDGAR_URL": self._server.url,
-                "NAUTILUS_EDGAR_TICKERS_URL": f"{self._server.url}/files/company_tickers.json"}
+        return {"NAUTILUS_EDGAR_USER_AGENT": USER_AGENT, "NAUTILUS_EDGAR_URL": self.url,
+                "NAUTILUS_EDGAR_TICKERS_URL": f"{self.url}/files/company_tickers.json"}
 
     def _serve(self, request: Request) -> Answer:
         if not DECLARED.fullmatch(request.headers.get("user-agent", "")):

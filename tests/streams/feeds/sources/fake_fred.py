@@ -14,21 +14,21 @@ Each 200 carries an `ETag` of its body and a matching `If-None-Match` gets a 304
 
 Faults: `fail_next(status, retry_after=...)` answers the next requests with that status;
 `tamper[series] = fn` rewrites an observations page's JSON document (a dict) or replaces it
-(bytes) before it is sent. `requests` records every request's path, query (the key left out),
-`If-None-Match` and `User-Agent`.
+(bytes) before it is sent. `requests` records every request's path, query (the key included)
+and headers.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import http.server
 import json
-import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import urlencode
+
+from tests.streams.feeds.sources.loopback import Answer, LoopbackFake, Request
 
 API_KEY = "0123456789abcdef0123456789abcdef"  # made up: FRED keys are 32 lower-case alnum
 OPEN_END = "9999-12-31"
@@ -43,18 +43,9 @@ class _Fault:
 
 
 @dataclass
-class Request:
-    path: str
-    params: dict[str, str]
-    if_none_match: str | None
-    user_agent: str | None
-
-
-@dataclass
-class FakeFred:
+class FakeFred(LoopbackFake):
     rows: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     tamper: dict[str, Callable[[dict], dict | bytes]] = field(default_factory=dict)
-    requests: list[Request] = field(default_factory=list)
     max_vintages: int = 2_000
     _faults: deque[_Fault] = field(default_factory=deque)
 
@@ -75,79 +66,53 @@ class FakeFred:
     def fail_next(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
         self._faults.extend(_Fault(status, retry_after) for _ in range(times))
 
-    def __enter__(self) -> FakeFred:
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                fake._serve(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}/fred"
+        return f"{super().url}/fred"
 
-    def _serve(self, handler: http.server.BaseHTTPRequestHandler) -> None:
-        parsed = urlparse(handler.path)
-        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        key = params.pop("api_key", None)
-        self.requests.append(Request(parsed.path, params, handler.headers.get("If-None-Match"),
-                                     handler.headers.get("User-Agent")))
+    def _serve(self, request: Request) -> Answer:
+        params = request.params
         if self._faults:
             fault = self._faults.popleft()
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
-            _send(handler, fault.status, b'{"error_code": %d}' % fault.status, headers)
-            return
-        if parsed.path not in (OBSERVATIONS, VINTAGE_DATES):
-            _send(handler, 404, f"Not Found: {handler.path}".encode())  # echoes the query
-        elif key != API_KEY:
-            _error(handler, "The value for variable api_key is not registered.  Read "
-                   "https://fred.stlouisfed.org/docs/api/api_key.html for more information.")
-        elif params.get("file_type") != "json":
-            _send(handler, 200, b"<?xml version='1.0'?><observations/>")  # FRED's default: XML
-        elif params.get("series_id") not in self.rows:
-            _error(handler, "The series does not exist.")
-        elif parsed.path == VINTAGE_DATES:
-            self._vintage_dates(handler, params)
-        else:
-            self._observations(handler, params)
+            return Answer(fault.status, b'{"error_code": %d}' % fault.status, headers)
+        if request.path not in (OBSERVATIONS, VINTAGE_DATES):
+            asked = f"{request.path}?{urlencode(params)}"  # echoes the query, key included
+            return Answer(404, f"Not Found: {asked}".encode(), {})
+        if params.get("api_key") != API_KEY:
+            return _error("The value for variable api_key is not registered.  Read "
+                          "https://fred.stlouisfed.org/docs/api/api_key.html for more "
+                          "information.")
+        if params.get("file_type") != "json":
+            return Answer(200, b"<?xml version='1.0'?><observations/>", {})  # FRED's default
+        if params.get("series_id") not in self.rows:
+            return _error("The series does not exist.")
+        if request.path == VINTAGE_DATES:
+            return self._vintage_dates(request)
+        return self._observations(request)
 
     def vintages(self, series: str) -> list[str]:
         return sorted({r["realtime_start"] for r in self.rows[series]})
 
-    def _vintage_dates(self, handler: http.server.BaseHTTPRequestHandler,
-                       params: dict[str, str]) -> None:
+    def _vintage_dates(self, request: Request) -> Answer:
+        params = request.params
         start, end = _window(params)
         vintages = [v for v in self.vintages(params["series_id"]) if start <= v <= end]
         offset, limit = int(params.get("offset", 0)), int(params.get("limit", 10_000))
-        self._json(handler, {
+        return _json(request, {
             "realtime_start": start, "realtime_end": end, "order_by": "vintage_date",
             "sort_order": "asc", "count": len(vintages), "offset": offset, "limit": limit,
             "vintage_dates": vintages[offset:offset + limit]})
 
-    def _observations(self, handler: http.server.BaseHTTPRequestHandler,
-                      params: dict[str, str]) -> None:
+    def _observations(self, request: Request) -> Answer:
+        params = request.params
         series = params["series_id"]
         start, end = _window(params)
         spanned = [v for v in self.vintages(series) if start <= v <= end]
         if len(spanned) > self.max_vintages:
-            _error(handler, f"There are {len(spanned)} vintage dates in the specified "
-                   f"real-time period: {start} to {end}.  This exceeds the maximum number of "
-                   f"vintage dates allowed ({self.max_vintages}).")
-            return
+            return _error(f"There are {len(spanned)} vintage dates in the specified "
+                          f"real-time period: {start} to {end}.  This exceeds the maximum "
+                          f"number of vintage dates allowed ({self.max_vintages}).")
         since = params.get("observation_start", "1776-07-04")
         rows = sorted(({**r, "realtime_start": max(r["realtime_start"], start),
                         "realtime_end": min(r["realtime_end"], end)}
@@ -165,15 +130,15 @@ class FakeFred:
         }
         if series in self.tamper:
             doc = self.tamper[series](doc)
-        self._json(handler, doc)
+        return _json(request, doc)
 
-    def _json(self, handler: http.server.BaseHTTPRequestHandler, doc: dict | bytes) -> None:
-        body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
-        if handler.headers.get("If-None-Match") == etag:
-            _send(handler, 304, b"", {"ETag": etag})
-            return
-        _send(handler, 200, body, {"ETag": etag, "Content-Type": "application/json"})
+
+def _json(request: Request, doc: dict | bytes) -> Answer:
+    body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
+    etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+    if request.headers.get("if-none-match") == etag:
+        return Answer(304, b"", {"ETag": etag})
+    return Answer(200, body, {"ETag": etag, "Content-Type": "application/json"})
 
 
 def _window(params: dict[str, str]) -> tuple[str, str]:
@@ -181,17 +146,7 @@ def _window(params: dict[str, str]) -> tuple[str, str]:
     return params.get("realtime_start", today), params.get("realtime_end", today)
 
 
-def _error(handler: http.server.BaseHTTPRequestHandler, message: str) -> None:
+def _error(message: str) -> Answer:
     """FRED's error document, as it answers a bad request."""
     body = json.dumps({"error_code": 400, "error_message": f"Bad Request.  {message}"})
-    _send(handler, 400, body.encode(), {"Content-Type": "application/json"})
-
-
-def _send(handler: http.server.BaseHTTPRequestHandler, status: int, body: bytes,
-          headers: dict[str, str] | None = None) -> None:
-    handler.send_response(status)
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+    return Answer(400, body.encode(), {"Content-Type": "application/json"})

@@ -17,26 +17,24 @@ values the test adds; no recorded payloads, no real key.
   {i}?c=KEY&f=json` gives a list of rows (Country, Category, DateTime, Value, Frequency,
   HistoricalDataSymbol, LastUpdate); a wrong key is a 401 with a message.
 
-Every fake records each request (path, query without keys, headers) and takes `tamper[item]`,
+Every fake records each request (path, query, headers) and takes `tamper[item]`,
 a function that rewrites the JSON document about to be sent (or returns bytes instead).
 """
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
 
 from streams.feeds.sources.base import Source, read_config
 from streams.feeds.sources.http import HttpFetcher, HttpPolicy, TokenBucket
+from tests.streams.feeds.sources.loopback import Answer, LoopbackFake, Request
 
 TE_KEY = "0123456789abcde:fedcba9876543210"  # made up, in Trading Economics' key:secret shape
 FISCAL_PATH = "/services/api/fiscal_service/v2/accounting/od/avg_interest_rates"
-Answer = tuple[int, Any]
+Reply = tuple[int, Any]  # status, JSON document
 
 
 def source_from(cls: type[Source], environ: Mapping[str, str]) -> Source:
@@ -50,65 +48,23 @@ def source_from(cls: type[Source], environ: Mapping[str, str]) -> Source:
 
 
 @dataclass
-class Request:
-    path: str
-    params: dict[str, str]
-    headers: dict[str, str]
-
-
-@dataclass
-class _Loopback:
+class _JsonFake(LoopbackFake):
     tamper: dict[str, Callable[[Any], Any]] = field(default_factory=dict)
-    requests: list[Request] = field(default_factory=list)
 
-    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Answer]:
+    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Reply]:
         """The item asked for and the (status, JSON document) to send."""
         raise NotImplementedError
 
-    def __enter__(self):  # type: ignore[no-untyped-def]
-        fake = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server's name)
-                fake._serve(self)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_port}"
-
-    def _serve(self, handler: http.server.BaseHTTPRequestHandler) -> None:
-        parsed = urlparse(handler.path)
-        params = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        path = unquote(parsed.path)
-        item, (status, doc) = self.answer(path, params)
-        params.pop("c", None)
-        self.requests.append(Request(path, params, dict(handler.headers.items())))
+    def _serve(self, request: Request) -> Answer:
+        item, (status, doc) = self.answer(request.path, request.params)
         if item in self.tamper:
             doc = self.tamper[item](doc)
         body = doc if isinstance(doc, bytes) else json.dumps(doc).encode()
-        handler.send_response(status)
-        handler.send_header("Content-Type", "application/json")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        return Answer(status, body, {"Content-Type": "application/json"})
 
 
 @dataclass
-class FakeDbnomics(_Loopback):
+class FakeDbnomics(_JsonFake):
     series: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, code: str, indexed_at: str, observations: dict[str, float | str]) -> None:
@@ -116,7 +72,7 @@ class FakeDbnomics(_Loopback):
         self.series[code] = {"indexed_at": indexed_at, "period": list(observations),
                              "value": list(observations.values())}
 
-    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Answer]:
+    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Reply]:
         code = path.removeprefix("/v22/series/")
         if code not in self.series or params.get("observations") != "1":
             return code, (404, {"message": f"Series {code!r} not found"})
@@ -129,11 +85,11 @@ class FakeDbnomics(_Loopback):
 
 
 @dataclass
-class FakeYahoo(_Loopback):
+class FakeYahoo(_JsonFake):
     bars: dict[str, list[tuple[int, float | None]]] = field(default_factory=dict)
     gmtoffset: int = -18_000  # New York in winter
 
-    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Answer]:
+    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Reply]:
         symbol = path.removeprefix("/v8/finance/chart/")
         if symbol not in self.bars:
             return symbol, (404, {"chart": {"result": None, "error": {
@@ -153,14 +109,14 @@ class FakeYahoo(_Loopback):
 
 
 @dataclass
-class FakeFiscalData(_Loopback):
+class FakeFiscalData(_JsonFake):
     rows: list[dict[str, str]] = field(default_factory=list)
 
     def add(self, security: str, record_date: str, rate: str) -> None:
         self.rows.append({"record_date": record_date, "security_type_desc": "Marketable",
                           "security_desc": security, "avg_interest_rate_amt": rate})
 
-    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Answer]:
+    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Reply]:
         if path != FISCAL_PATH:
             return path, (404, {"error": "Invalid Query Param", "message": path})
         rows = list(self.rows)
@@ -184,7 +140,7 @@ class FakeFiscalData(_Loopback):
 
 
 @dataclass
-class FakeTradingEconomics(_Loopback):
+class FakeTradingEconomics(_JsonFake):
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def add(self, country: str, indicator: str, end: str, value: float | None,
@@ -194,7 +150,7 @@ class FakeTradingEconomics(_Loopback):
             "Value": value, "Frequency": frequency, "HistoricalDataSymbol": "SYM",
             "LastUpdate": last_update})
 
-    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Answer]:
+    def answer(self, path: str, params: dict[str, str]) -> tuple[str, Reply]:
         parts = path.split("/")  # '', historical, country, C, indicator, I
         item = f"{parts[3]}/{parts[5]}".lower() if len(parts) == 6 else path
         if params.get("c") != TE_KEY:

@@ -1,5 +1,6 @@
 """A real HTTP server on loopback for the fake providers: each fake gives a function that
-answers a GET, this runs it in a thread and records what was asked."""
+answers a GET, this runs it in a thread and records what was asked. `LoopbackFake` is the
+base of the fakes: served while entered, its `requests` and `url` those of its server."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ import http.server
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import parse_qs, urlparse
+from typing import Self
+from urllib.parse import parse_qs, unquote, urlparse
 
 
 @dataclass(frozen=True)
 class Request:
-    """One GET as the server saw it: path, query (last value of each name), headers."""
+    """One GET as the server saw it: path (unquoted), query (last value of each name),
+    headers (names in lower case)."""
 
     path: str
     params: dict[str, str]
@@ -42,7 +45,7 @@ class LoopbackServer:
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 parsed = urlparse(self.path)
-                request = Request(parsed.path, {k: v[-1] for k, v in
+                request = Request(unquote(parsed.path), {k: v[-1] for k, v in
                                                 parse_qs(parsed.query).items()},
                                   {k.lower(): v for k, v in self.headers.items()})
                 server.requests.append(request)
@@ -71,3 +74,25 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_port}"
+
+
+class LoopbackFake:
+    """A fake provider on its own `LoopbackServer` while entered; `_serve` answers each GET."""
+
+    def _serve(self, request: Request) -> Answer:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._server = LoopbackServer(self._serve).__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.__exit__(*exc)
+
+    @property
+    def requests(self) -> list[Request]:
+        return self._server.requests
+
+    @property
+    def url(self) -> str:
+        return self._server.url

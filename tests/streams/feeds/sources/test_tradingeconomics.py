@@ -51,7 +51,8 @@ def test_rows_are_dated_by_their_last_update_and_null_is_counted(
         date=dt.date(2023, 7, 1), realtime_start=dt.date(2023, 12, 21), value=4.9)]
     assert fetched.missing == 1
     assert [(r.path, r.params) for r in fake.requests] == [
-        ("/historical/country/united states/indicator/gdp growth rate", {"f": "json"})]
+        ("/historical/country/united states/indicator/gdp growth rate",
+         {"c": TE_KEY, "f": "json"})]
 
 
 def test_monthly_periods_start_on_the_first_and_since_keeps_the_later(

@@ -69,7 +69,7 @@ def test_the_request_asks_daily_bars_of_the_history_with_a_browser_agent(
                                     "period2": end, "includePrePost": "false"}),
         ("/v8/finance/chart/^VIX", {"interval": "1d", "period1": str(_s("2024-01-04T00:00:00")),
                                     "period2": end, "includePrePost": "false"})]
-    assert fake.requests[0].headers["User-Agent"].startswith("Mozilla/5.0")
+    assert fake.requests[0].headers["user-agent"].startswith("Mozilla/5.0")
 
 
 def test_the_trading_day_is_the_exchanges(fake: FakeYahoo) -> None:
