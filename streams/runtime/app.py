@@ -31,6 +31,7 @@ from streams import kafka
 from streams.catalog import Catalog
 from streams.clock import LiveClock
 from streams.device import select_device
+from streams.runtime.allocator import use_system_allocator
 from streams.runtime.batching import BatchHandler, BatchingApp
 from streams.runtime.binding import EngineBinding
 from streams.runtime.broadcast import BroadcastReader
@@ -69,7 +70,9 @@ def build_app(
     engines: list[type[Engine]],
     params: EngineParams,
 ) -> tuple[BatchingApp, list[EngineBinding]]:
-    """A Faust app running `engines` against `brokers`; returns it and the bindings."""
+    """A Faust app running `engines` against `brokers`; returns it and the bindings.
+    Arrow allocates with the system allocator from now on (streams/runtime/allocator.py)."""
+    log.info("arrow memory pool=%s", use_system_allocator())
     faust_dir = settings.state_dir / "faust"  # Faust keeps a small data dir per app id
     faust_dir.mkdir(parents=True, exist_ok=True)
     app = BatchingApp(
