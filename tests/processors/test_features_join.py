@@ -23,8 +23,9 @@ from tests.factories import MINUTE_NS, T0, event
 
 SECOND_NS = 1_000_000_000
 JOINED = {"vpin", "vpin_cdf", "spread", "imbalance_5"}
+# the features engine's inputs (test_features_macro feeds market.macro through `feed` too)
 MODEL = {"market.bars.1m": "Bar", "logic.vpin": "VpinReading",
-         "logic.microstructure": "MicrostructureFeatures"}
+         "logic.microstructure": "MicrostructureFeatures", "market.macro": "MacroObservation"}
 
 
 def make_engine(**params: object) -> FeaturesEngine:

@@ -22,11 +22,10 @@ from pydantic import ValidationError
 from processors.base import Emit
 from processors.features import FeatureParams, FeaturesEngine
 from streams.clock import TestClock
-from streams.codec import event_columns
 from streams.schema import Bar, Event
 from tests.factories import MINUTE_NS, event
+from tests.processors.test_features_join import feed
 
-MODEL = {"market.bars.1m": "Bar", "market.macro": "MacroObservation"}
 CURVE = ("DGS3MO", "DGS2", "DGS10")
 STRESS = ("BAMLH0A0HYM2", "VIXCLS")
 MONDAY = date(2024, 3, 4)
@@ -62,19 +61,6 @@ def macro(series: str, day: date, value: float, known: date | None = None,
 def curve(day: date, short: float, middle: float, long: float,
           known: date | None = None) -> list[tuple[str, Event]]:
     return [macro(s, day, v, known) for s, v in zip(CURVE, (short, middle, long), strict=True)]
-
-
-def feed(engine: FeaturesEngine, stream: list[tuple[str, Event]],
-         one_by_one: bool = False) -> list[Emit]:
-    """`stream` in arrival order, each run of one topic as one batch (or each event alone)."""
-    emits: list[Emit] = []
-    run: list[Event] = []
-    for i, (topic, ev) in enumerate(stream):
-        run.append(ev)
-        if one_by_one or i + 1 == len(stream) or stream[i + 1][0] != topic:
-            emits += engine.process(topic, event_columns(MODEL[topic], run))
-            run = []
-    return emits
 
 
 def macro_values(emits: list[Emit]) -> list[dict[str, float]]:

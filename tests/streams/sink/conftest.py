@@ -8,16 +8,22 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import psycopg
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from fastapi.testclient import TestClient
 
+from api.deps import app_settings
+from api.main import app
 from streams import codec, kafka
 from streams.schema import Event
+from streams.settings import Settings
 from streams.sink.runner import Sink, SinkConfig
 from streams.sink.tables import TABLES, Route
 from streams.storage import migrate as migrations
+from streams.storage import tokens
 
 WAIT_S = 30.0
 
@@ -78,6 +84,21 @@ def sink_topics(kafka_brokers: str) -> Iterator[SinkTopics]:
 def sink_database(scratch_database: str) -> str:
     migrations.migrate(scratch_database)
     return scratch_database
+
+
+@pytest.fixture
+def api_on(sink_database: str, kafka_brokers: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The API on the sink's scratch database, with a read token in its headers."""
+    settings = Settings.model_validate(
+        {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": sink_database, "state_dir": tmp_path,
+         "api_token_cache_ms": 0})
+    token, _ = tokens.create_token(sink_database, "read", "sink-tests")
+    app.dependency_overrides[app_settings] = lambda: settings
+    try:
+        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
+            yield client
+    finally:
+        app.dependency_overrides.clear()
 
 
 @contextmanager

@@ -5,24 +5,19 @@ migrations, and is listed by the API, with no storage or API code of its own."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from api.deps import app_settings
-from api.main import app
 from streams.catalog import Catalog
 from streams.exceptions import MigrationError
 from streams.schema import MODELS, STORED, Event
 from streams.schema.storage import Stored
-from streams.settings import Settings
 from streams.sink.runner import Sink
 from streams.sink.tables import TABLES, catalog_routes
-from streams.storage import schema_check, timescale, tokens
+from streams.storage import schema_check, timescale
 from tests.api.data import write
 from tests.conftest import TOPICS_YAML
 from tests.factories import T0, event
@@ -30,21 +25,6 @@ from tests.streams.sink.conftest import SinkTopics, count, running, wait_for
 
 SERVED = sorted(name for name, stored in STORED.items() if stored.served)
 SEC = 1_000_000_000
-
-
-@pytest.fixture
-def api_on(sink_database: str, kafka_brokers: str, tmp_path: Path) -> Iterator[TestClient]:
-    """The API on the sink's scratch database, with a read token in its headers."""
-    settings = Settings.model_validate(
-        {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": sink_database, "state_dir": tmp_path,
-         "api_token_cache_ms": 0})
-    token, _ = tokens.create_token(sink_database, "read", "descriptors")
-    app.dependency_overrides[app_settings] = lambda: settings
-    try:
-        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
-            yield client
-    finally:
-        app.dependency_overrides.clear()
 
 
 def columns_of(url: str, table: str) -> set[str]:

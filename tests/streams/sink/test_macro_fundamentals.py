@@ -4,39 +4,16 @@ record changes nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 
-from api.deps import app_settings
-from api.main import app
 from streams.catalog import Catalog
-from streams.settings import Settings
 from streams.sink.runner import Sink
 from streams.sink.tables import catalog_routes
-from streams.storage import tokens
 from tests.api.data import day_ns
 from tests.conftest import TOPICS_YAML
 from tests.factories import event
 from tests.streams.sink.conftest import SinkTopics, running, wait_for
-
-
-@pytest.fixture
-def api_on(sink_database: str, kafka_brokers: str, tmp_path: Path) -> Iterator[TestClient]:
-    """The API on the sink's scratch database, with a read token in its headers."""
-    settings = Settings.model_validate(
-        {"KAFKA_BROKERS": kafka_brokers, "DATABASE_URL": sink_database, "state_dir": tmp_path,
-         "api_token_cache_ms": 0})
-    token, _ = tokens.create_token(sink_database, "read", "macro")
-    app.dependency_overrides[app_settings] = lambda: settings
-    try:
-        with TestClient(app, headers={"Authorization": f"Bearer {token}"}) as client:
-            yield client
-    finally:
-        app.dependency_overrides.clear()
 
 
 def test_macro_vintages_and_restated_figures_reach_their_tables_and_the_api(
