@@ -232,6 +232,8 @@ def _price(c: Column, column: pa.ChunkedArray, rows: _Rows) -> np.ndarray | None
     rows.mark(bad)
     if c.positive:
         rows.mark(prices <= 0)  # NaN (a null) compares False
+    elif c.non_negative:
+        rows.mark(prices < 0)
     return prices
 
 

@@ -31,6 +31,7 @@ from streams.schema.logic import (
 from streams.schema.market import (
     DEPTH_LEVELS,
     Bar,
+    DailyPrice,
     DepthSnapshot,
     Execution,
     Fundamental,
@@ -44,6 +45,7 @@ MODELS: dict[str, type[Event]] = {
     m.__name__: m
     for m in (
         Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation, Fundamental,
+        DailyPrice,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
         FactorVector,
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
@@ -57,7 +59,7 @@ STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.S
 
 __all__ = [
     "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "ApprovedOrder", "CancelRequest",
-    "Bar", "DeadLetter", "DepthSnapshot",
+    "Bar", "DailyPrice", "DeadLetter", "DepthSnapshot",
     "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "Fundamental",
     "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",

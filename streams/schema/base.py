@@ -46,6 +46,8 @@ Price = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_finite_as
 PositivePrice = Annotated[Decimal, Field(gt=0, allow_inf_nan=False),
                           AfterValidator(_positive_finite_as_float64)]
 Money = Annotated[Decimal, Field(allow_inf_nan=False), AfterValidator(_finite_as_float64)]
+NonNegativeMoney = Annotated[Decimal, Field(ge=0, allow_inf_nan=False),
+                             AfterValidator(_finite_as_float64)]
 PositiveSize = Annotated[StrictInt, Field(gt=0, le=INT64_MAX)]
 NonNegativeSize = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
 

@@ -79,6 +79,7 @@ class Column:
     default: object = REQUIRED
     minimum: int | None = None  # INT, and the items of INT LEVELS
     positive: bool = False  # PRICE: only values > 0
+    non_negative: bool = False  # PRICE: only values >= 0
     max_length: int | None = None  # TEXT: at most this many characters
     choices: tuple[object, ...] | None = None  # INT, TEXT from a Literal
     pattern: re.Pattern[str] | None = None  # SYMBOL
@@ -111,8 +112,9 @@ class Column:
         if kind is Kind.SIDE and self.optional:
             return "buy, sell or null"
         what = _EXPECTS[kind]
-        if self.positive:
-            what = f"a positive {what.removeprefix('a ')}"
+        if self.positive or self.non_negative:
+            sign = "positive" if self.positive else "non-negative"
+            what = f"a {sign} {what.removeprefix('a ')}"
         if self.max_length is not None:
             what += f" of at most {self.max_length} characters"
         return what + (" or null" if self.optional else "")
@@ -181,7 +183,8 @@ def _column(name: str, info: FieldInfo) -> Column:
     if annotation is float:
         return make(kind=Kind.FLOAT)
     if annotation is Decimal:
-        return make(kind=Kind.PRICE, positive=_positive(name, metadata))
+        positive, non_negative = _price_bound(name, metadata)
+        return make(kind=Kind.PRICE, positive=positive, non_negative=non_negative)
     if annotation is bool and not optional:
         return make(kind=Kind.BOOL)
     max_length = next((m.max_length for m in metadata if isinstance(m, at.MaxLen)), None)
@@ -236,13 +239,15 @@ def _minimum(name: str, metadata: list) -> int | None:
     return None if minimum == INT64_MIN else minimum
 
 
-def _positive(name: str, metadata: list) -> bool:
-    """Whether a price field allows only values > 0; TypeError for a bound no column check
-    knows."""
+def _price_bound(name: str, metadata: list) -> tuple[bool, bool]:
+    """Whether a price field allows only values > 0, and only values >= 0; TypeError for a
+    bound no column check knows."""
     bounds = [m for m in metadata if isinstance(m, at.Ge | at.Gt | at.Le | at.Lt)]
-    if any(not isinstance(m, at.Gt) or m.gt != 0 for m in bounds):
+    positive = [m for m in bounds if isinstance(m, at.Gt) and m.gt == 0]
+    non_negative = [m for m in bounds if isinstance(m, at.Ge) and m.ge == 0]
+    if len(positive) + len(non_negative) != len(bounds) or len(bounds) > 1:
         raise TypeError(f"{name}: no column check for {bounds!r}: teach streams/schema/columns.py")
-    return bool(bounds)
+    return bool(positive), bool(non_negative)
 
 
 # ---- the model validators, vectorised: True for each row that may fail them -------------

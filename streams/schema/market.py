@@ -1,4 +1,5 @@
-"""market.*: facts from outside (trades, quotes, depth, bars, executions, macro, fundamentals)."""
+"""market.*: facts from outside (trades, quotes, depth, bars, executions, macro, fundamentals,
+vendors' daily prices)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pydantic import Field, StrictBool, model_validator
 from streams.schema.base import (
     Event,
     Money,
+    NonNegativeMoney,
     NonNegativeNs,
     NonNegativeSize,
     PositivePrice,
@@ -179,3 +181,33 @@ class Fundamental(Event):
     unit: str | None = Field(default=None, max_length=32)
     filed: dt.date
     form: ShortText | None = None
+
+
+class DailyPrice(Event):
+    """One trading day of a symbol as a data vendor reports it (market.prices.1d): the day's
+    unadjusted open, high, low, close and volume, and the corporate actions that take effect
+    on it: `dividend`, the cash per share that goes ex on `date`, and `split`, the split
+    coefficient that day (2.0: two shares for one; 0.5: one for two; 1.0: none). Both are None
+    where the vendor's series does not say (Alpha Vantage's free TIME_SERIES_DAILY).
+
+    Adjusted prices are not stored: a dividend or split rescales every earlier price, so an
+    adjusted close stored with day D would carry what happened after D into a replay of D.
+    They are derived as of any instant from the records known then
+    (`processors.kit.adjustment`). `ts_event` is the end (UTC) of `date`, after the session of
+    the exchanges a vendor reports: a day is published once it is over, final. A correction
+    the vendor makes later is a new record dated when it was seen, never an overwrite.
+    """
+
+    STORED = Stored("daily_prices", ("source", "symbol", "date", "time"), retention=None)
+
+    source: SourceName
+    symbol: Symbol
+    date: dt.date
+    open: PositivePrice
+    high: PositivePrice
+    low: PositivePrice
+    close: PositivePrice
+    volume: NonNegativeSize
+    dividend: NonNegativeMoney | None = None
+    split: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
