@@ -261,7 +261,8 @@ def _poll(name: str, items: list[str] | None, since: dt.date | None, hint: str |
         raise ConfigError(f"source {name}: nothing to fetch: give --tickers or set "
                           f"NAUTILUS_{name.upper()}_TICKERS")
     brokers = reachable_kafka_brokers(settings)
-    print(f"feed {name}: {len(items)} item(s) -> {source.topic} at {brokers}", file=sys.stderr)
+    print(f"feed {name}: {len(items)} item(s) -> {', '.join(source.topics)} at {brokers}",
+          file=sys.stderr)
     with source.http:
         summary = poll_source(source, brokers, Catalog.load(settings.topics_file), items=items,
                               since=since, progress=_print_item)

@@ -103,7 +103,7 @@ class AlphaVantageSource(Source[AlphaVantageConfig]):
     """Company overviews of Alpha Vantage, under its free tier's daily budget."""
 
     name = "alphavantage"
-    topic = "market.fundamentals"
+    topics = ("market.fundamentals",)
     config_model = AlphaVantageConfig
     requests_per_s: ClassVar[float] = 0.5  # the free tier: one a second
     burst: ClassVar[int] = 1

@@ -1,7 +1,8 @@
 """The interface of a data source: what one module implements (see the package docstring).
 
-A source has a `name` (the records' `source` field and its `feed` command), the `topic` it
-publishes to, a rate limit, a config model read from the environment, and two methods:
+A source has a `name` (the records' `source` field and its `feed` command), the `topics` it
+publishes to (one per record model it makes), a rate limit, a config model read from the
+environment, and two methods:
 `items()`, what a poll fetches by default (FRED series, EDGAR tickers), and `fetch(item)`,
 every record of one item, complete or not at all (a SourceError).
 """
@@ -20,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from streams.exceptions import ConfigError
 from streams.feeds.sources.http import HttpFetcher
-from streams.schema import Fundamental, MacroObservation
+from streams.schema import DailyPrice, Fundamental, MacroObservation
 
-SourceRecord = MacroObservation | Fundamental
+SourceRecord = MacroObservation | Fundamental | DailyPrice
 TICKER = re.compile(r"[A-Z][A-Z0-9.-]{0,9}")  # as exchanges and the SEC write them: BRK-B
 
 
@@ -51,7 +52,7 @@ class Source(ABC, Generic[ConfigT]):
     implement `items` and `fetch`; `http` is their only way out to the network."""
 
     name: ClassVar[str]  # lower-case, the records' `source` (`fred`)
-    topic: ClassVar[str]  # market.macro or market.fundamentals
+    topics: ClassVar[tuple[str, ...]]  # market.macro, market.fundamentals, market.prices.1d
     config_model: ClassVar[type[SourceConfig]]
     requests_per_s: ClassVar[float]  # the provider's documented limit, or below it
     burst: ClassVar[int] = 1

@@ -85,7 +85,7 @@ class DatagovSource(Source[DatagovConfig]):
     """Monthly average interest rates on U.S. Treasury securities, onto market.macro."""
 
     name = "datagov"
-    topic = "market.macro"
+    topics = ("market.macro",)
     config_model = DatagovConfig
     requests_per_s: ClassVar[float] = 2.0
     burst: ClassVar[int] = 2

@@ -78,7 +78,7 @@ class DbnomicsSource(Source[DbnomicsConfig]):
     """Latest values of DBnomics series, dated from their indexing, onto market.macro."""
 
     name = "dbnomics"
-    topic = "market.macro"
+    topics = ("market.macro",)
     config_model = DbnomicsConfig
     requests_per_s: ClassVar[float] = 2.0
     burst: ClassVar[int] = 2

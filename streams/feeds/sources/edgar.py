@@ -194,7 +194,7 @@ class EdgarSource(Source[EdgarConfig]):
     """Company facts of SEC EDGAR, each filing's figures dated when EDGAR accepted it."""
 
     name = "edgar"
-    topic = "market.fundamentals"
+    topics = ("market.fundamentals",)
     config_model = EdgarConfig
     requests_per_s: ClassVar[float] = 9.0  # the SEC: at most 10 a second
     burst: ClassVar[int] = 1

@@ -118,7 +118,7 @@ class FredSource(Source[FredConfig]):
     """Series observations of FRED/ALFRED, every vintage, onto market.macro."""
 
     name = "fred"
-    topic = "market.macro"
+    topics = ("market.macro",)
     config_model = FredConfig
     requests_per_s: ClassVar[float] = 115 / 60  # FRED: 120 a minute per key
     burst: ClassVar[int] = 5

@@ -36,7 +36,7 @@ from streams.feeds.sources import SOURCE_MODULES, load_source
 from streams.feeds.sources.base import Source, SourceRecord, read_config
 from streams.feeds.sources.exceptions import SourceError
 from streams.feeds.sources.http import HttpFetcher, HttpPolicy, Sleep, TokenBucket
-from streams.schema import MacroObservation
+from streams.schema import DailyPrice, MacroObservation
 from streams.schema.storage import TIME_COLUMN
 from streams.settings import Settings
 
@@ -134,9 +134,8 @@ def poll_once(settings: Settings, *, brokers: str | None = None,
             summaries.append(_off(name, source))
             continue
         brokers = brokers or reachable_kafka_brokers(settings)
-        topic = (topic_map or {}).get(source.topic)
         with source.http:
-            summaries.append(poll_source(source, brokers, catalog, topic=topic))
+            summaries.append(poll_source(source, brokers, catalog, topic_map=topic_map))
     return summaries
 
 
@@ -164,36 +163,41 @@ def _off(name: str, reason: str) -> SourceSummary:
 
 def poll_source(source: Source, brokers: str, catalog: Catalog, *,
                 items: Iterable[str] | None = None, since: dt.date | None = None,
-                topic: str | None = None,
+                topic_map: Mapping[str, str] | None = None,
                 progress: Callable[[ItemResult], None] | None = None) -> SourceSummary:
-    """Fetch `items` (default: the source's) and publish the records the topic does not hold
-    yet to `topic` (default: the source's, renamed in tests), keyed by the catalog's key."""
-    spec = catalog[source.topic]
-    topic = topic or source.topic
-    known = known_records(brokers, topic, spec.value, source.name)
-    publisher = _Publisher(brokers, topic, spec.key)
+    """Fetch `items` (default: the source's) and publish the records its topics do not hold
+    yet, each to the topic of its model among the source's `topics` (renamed by `topic_map`
+    in tests), keyed by the catalog's key."""
+    known = Known()
+    publishers: dict[str, _Publisher] = {}
     summary = SourceSummary(source.name)
     try:
+        for catalog_topic in source.topics:
+            spec, topic = catalog[catalog_topic], (topic_map or {}).get(catalog_topic,
+                                                                        catalog_topic)
+            read_known(known, brokers, topic, spec.value, source.name)
+            publishers[spec.value] = _Publisher(brokers, topic, spec.key)
         for item in items if items is not None else source.items():
-            result = _poll_item(source, item, since, known, publisher)
+            result = _poll_item(source, item, since, known, publishers)
             summary.add(result)
             if progress is not None:
                 progress(result)
     finally:
-        summary.delivery_errors = publisher.close()
+        summary.delivery_errors = sum(p.close() for p in publishers.values())
     log.info("source poll done %s", summary.line())
     return summary
 
 
 def _poll_item(source: Source, item: str, since: dt.date | None, known: Known,
-               publisher: _Publisher) -> ItemResult:
+               publishers: Mapping[str, _Publisher]) -> ItemResult:
     try:
         fetched = source.fetch(item, since=since, ts_init=time.time_ns())
     except SourceError as exc:
         log.error("source item failed source=%s item=%s error=%s", source.name, item, exc)
         return ItemResult(item, error=str(exc))
-    new = [record for record in fetched.records if known.add(record)]
-    publisher.send(new)
+    new = [admitted for admitted in map(known.admit, fetched.records) if admitted is not None]
+    for model, publisher in publishers.items():
+        publisher.send([record for record in new if type(record).__name__ == model])
     return ItemResult(item, fetched=len(fetched.records), published=len(new),
                       known=len(fetched.records) - len(new), missing=fetched.missing)
 
@@ -206,19 +210,38 @@ def natural_key(record: SourceRecord) -> Hashable:
 
 
 class Known:
-    """What a topic holds of one source, to publish only what is new: the natural keys of
-    its records, and of each macro series' period the newest vintage (realtime_start, value).
+    """What the topics hold of one source, to publish only what is new: the natural keys of
+    its records, of each macro series' period the newest vintage (realtime_start, value), and
+    of each symbol's day of daily prices the newest record.
 
     A macro record is new when its key is, and its value differs from the newest vintage
     before it: a source without vintages of its own (DBnomics dates values from the series'
     indexing, Trading Economics from its LastUpdate) would otherwise publish every unchanged
     value again as a new vintage each time the series is re-indexed; FRED's vintages are
     changes already, so none of its records is left out by this.
+
+    A daily price (dated at its day's end) is new when its day is; a day held with other
+    values is a correction the vendor made since: admitted as a new record dated when it was
+    fetched (its ts_init), so a replay sees the first values until then and the corrected
+    ones after, as for a revision.
     """
 
     def __init__(self) -> None:
         self.keys: set[Hashable] = set()
         self.vintages: dict[tuple[str, dt.date], tuple[dt.date, float]] = {}
+        self.days: dict[tuple[str, dt.date], DailyPrice] = {}
+
+    def admit(self, record: SourceRecord) -> SourceRecord | None:
+        """The record to publish for a fetched `record` (it, or it re-dated as a correction),
+        taken as held; None when it, or the same values, are held already."""
+        if isinstance(record, DailyPrice):
+            held = self.days.get((record.symbol, record.date))
+            if held is not None and _price_values(held) == _price_values(record):
+                return None
+            if held is not None:
+                record = record.model_copy(update={"ts_event": max(record.ts_init,
+                                                                   held.ts_event + 1)})
+        return record if self.add(record) else None
 
     def add(self, record: SourceRecord) -> bool:
         """Take `record` as held; False when it was (or an unchanged vintage of it was)."""
@@ -226,6 +249,12 @@ class Known:
         if key in self.keys:
             return False
         self.keys.add(key)
+        if isinstance(record, DailyPrice):
+            day = (record.symbol, record.date)
+            held = self.days.get(day)
+            if held is None or held.ts_event < record.ts_event:
+                self.days[day] = record
+            return True
         if not isinstance(record, MacroObservation):
             return True
         period = (record.series, record.date)
@@ -237,9 +266,13 @@ class Known:
         return True
 
 
-def known_records(brokers: str, topic: str, model: str, source: str) -> Known:
-    """What `topic` holds now of the records of `source` (see Known)."""
-    known = Known()
+def _price_values(record: DailyPrice) -> tuple[object, ...]:
+    return (record.open, record.high, record.low, record.close, record.volume, record.dividend,
+            record.split)
+
+
+def read_known(known: Known, brokers: str, topic: str, model: str, source: str) -> None:
+    """Add to `known` what `topic` holds now of the records of `source`."""
     for _, offset, _, value in kafka.read_all(brokers, topic):
         try:
             record = decode(model, value)
@@ -248,7 +281,6 @@ def known_records(brokers: str, topic: str, model: str, source: str) -> Known:
             continue
         if getattr(record, "source", None) == source:
             known.add(record)  # type: ignore[arg-type]
-    return known
 
 
 class _Publisher:

@@ -65,7 +65,7 @@ class TradingEconomicsSource(Source[TradingEconomicsConfig]):
     """Historical indicator values of Trading Economics, dated by their last update."""
 
     name = "tradingeconomics"
-    topic = "market.macro"
+    topics = ("market.macro",)
     config_model = TradingEconomicsConfig
     requests_per_s: ClassVar[float] = 1.0
 

@@ -118,7 +118,7 @@ class YahooSource(Source[YahooConfig]):
     onto market.macro."""
 
     name = "yahoo"
-    topic = "market.macro"
+    topics = ("market.macro",)
     config_model = YahooConfig
     requests_per_s: ClassVar[float] = 1.0
 

@@ -20,7 +20,7 @@ class ExampleConfig(SourceConfig):
 
 class ExampleSource(Source[ExampleConfig]):
     name = "example"
-    topic = "market.fundamentals"
+    topics = ("market.fundamentals",)
     config_model = ExampleConfig
     requests_per_s = 10.0
 

@@ -96,7 +96,7 @@ def test_a_failing_series_publishes_nothing_and_the_next_goes_on(
             "NAUTILUS_DBNOMICS_SERIES": f"{ZUTN},IMF/CPI/A.AT.PCPIT_IX",
             "NAUTILUS_DBNOMICS_URL": f"{fake.url}/v22"})
 
-        summary = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+        summary = poll_source(source, kafka_brokers, CATALOG, topic_map={"market.macro": topic})
 
     assert list(summary.failed) == [ZUTN] and "partial payload" in summary.failed[ZUTN]
     assert [(r.series, r.value) for r in _on_topic(kafka_brokers, topic)] == [
@@ -111,11 +111,11 @@ def test_a_reindexed_series_publishes_only_the_values_that_changed(
         fake.add(ZUTN, "2024-05-16T09:15:30Z", {"2021": 7.7, "2022": 7.1, "2023": 6.6})
         source = source_from(DbnomicsSource, {"NAUTILUS_DBNOMICS_SERIES": ZUTN,
                                                "NAUTILUS_DBNOMICS_URL": f"{fake.url}/v22"})
-        first = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+        first = poll_source(source, kafka_brokers, CATALOG, topic_map={"market.macro": topic})
         fake.add(ZUTN, "2024-11-05T10:00:00Z", {"2021": 7.7, "2022": 7.1, "2023": 6.5})
-        reindexed = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+        reindexed = poll_source(source, kafka_brokers, CATALOG, topic_map={"market.macro": topic})
         fake.add(ZUTN, "2025-02-01T10:00:00Z", {"2021": 7.7, "2022": 7.1, "2023": 6.6})
-        back = poll_source(source, kafka_brokers, CATALOG, topic=topic)
+        back = poll_source(source, kafka_brokers, CATALOG, topic_map={"market.macro": topic})
 
     assert (first.published, reindexed.published, reindexed.known) == (3, 1, 2)
     assert (back.published, back.known) == (1, 2)  # back to an earlier value: a change too

@@ -41,13 +41,14 @@ def _on_topic(brokers: str, topic: str) -> list[tuple[bytes | None, MacroObserva
 
 def test_polling_twice_publishes_nothing_new_and_a_revision_once(
         fake: FakeFred, kafka_brokers: str, topic: str) -> None:
-    items = ["DGS10", "GDPC1"]
+    items, renamed = ["DGS10", "GDPC1"], {"market.macro": topic}
 
-    first = poll_source(fred_source(fake), kafka_brokers, CATALOG, items=items, topic=topic)
-    again = poll_source(fred_source(fake), kafka_brokers, CATALOG, items=items, topic=topic)
+    first = poll_source(fred_source(fake), kafka_brokers, CATALOG, items=items, topic_map=renamed)
+    again = poll_source(fred_source(fake), kafka_brokers, CATALOG, items=items, topic_map=renamed)
     fake.revise("GDPC1", "2024-01-01", "22768.866", on="2024-05-30",
                 last_day_before="2024-05-29")
-    revised = poll_source(fred_source(fake), kafka_brokers, CATALOG, items=items, topic=topic)
+    revised = poll_source(fred_source(fake), kafka_brokers, CATALOG, items=items,
+                          topic_map=renamed)
 
     assert (first.fetched, first.published, first.known, first.missing) == (4, 4, 0, 1)
     assert (again.fetched, again.published, again.known, again.missing) == (4, 0, 4, 1)
@@ -75,7 +76,7 @@ def test_a_failing_series_publishes_nothing_and_the_others_go_on(
     seen: list[str] = []
 
     summary = poll_source(fred_source(fake, page_size=1), kafka_brokers, CATALOG,
-                          items=["GDPC1", "DGS10"], topic=topic,
+                          items=["GDPC1", "DGS10"], topic_map={"market.macro": topic},
                           progress=lambda result: seen.append(result.item))
 
     assert seen == ["GDPC1", "DGS10"]

@@ -49,16 +49,16 @@ def _on_topic(brokers: str, topic: str) -> list[tuple[bytes | None, Fundamental]
 def test_polling_edgar_twice_publishes_nothing_new_and_a_restatement_once(
         edgar: FakeEdgar, kafka_brokers: str, topic: str) -> None:
     first = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG"],
-                        topic=topic)
+                        topic_map={"market.fundamentals": topic})
     again = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG"],
-                        topic=topic)
+                        topic_map={"market.fundamentals": topic})
     restated = Filing("0001234567-24-000020", "10-Q/A", "2024-04-10",
                       "2024-04-10T10:00:00.000Z", "2023-12-31")
     edgar.add_filing(CIK, restated)
     edgar.add_fact(CIK, "us-gaap:Assets", "USD", restated, end="2023-12-31", val=5150.0,
                    fy=2024, fp="Q1")
     third = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG"],
-                        topic=topic)
+                        topic_map={"market.fundamentals": topic})
 
     assert (first.fetched, first.published, first.known) == (13, 13, 0) and first.ok
     assert (again.published, again.known) == (0, 13) and again.ok
@@ -80,7 +80,7 @@ def test_a_malformed_edgar_ticker_publishes_nothing_and_the_others_go_on(
     edgar.tamper[f"/submissions/CIK{CIK:010d}.json"] = lambda doc: b"<html>busy</html>"
 
     summary = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG", "GOOD"],
-                          topic=topic)
+                          topic_map={"market.fundamentals": topic})
 
     assert list(summary.failed) == ["WIDG"] and "response is not JSON" in summary.failed["WIDG"]
     assert summary.published == 1
@@ -92,11 +92,11 @@ def test_polling_alphavantage_twice_publishes_nothing_new_and_a_limit_answer_not
         tmp_path: Path) -> None:
     alphavantage.note_next()
     limited = poll_source(av_source(alphavantage, tmp_path), kafka_brokers, CATALOG,
-                          items=["SYNA", "SYNB"], topic=topic)
+                          items=["SYNA", "SYNB"], topic_map={"market.fundamentals": topic})
     first = poll_source(av_source(alphavantage, tmp_path), kafka_brokers, CATALOG,
-                        items=["SYNA", "SYNB"], topic=topic)
+                        items=["SYNA", "SYNB"], topic_map={"market.fundamentals": topic})
     again = poll_source(av_source(alphavantage, tmp_path), kafka_brokers, CATALOG,
-                        items=["SYNA", "SYNB"], topic=topic)
+                        items=["SYNA", "SYNB"], topic_map={"market.fundamentals": topic})
 
     assert sorted(limited.failed) == ["SYNA", "SYNB"] and limited.published == 0
     assert "rate limited" in limited.failed["SYNA"] and "not asked" in limited.failed["SYNB"]

@@ -1,5 +1,5 @@
 """Every registered source keeps the contract of streams/feeds/sources: its module's name is
-its name, its topic is in the catalog with a model it produces, its variables are
+its name, its topics are in the catalog with models it produces, its variables are
 documented, its rate limit is a real one."""
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def test_a_registered_source_keeps_the_contract(module: str) -> None:
     variables = {str(f.validation_alias) for f in source.config_model.model_fields.values()}
 
     assert source.name == module
-    assert CATALOG[source.topic].value in {m.__name__ for m in typing.get_args(SourceRecord)}
+    models = {CATALOG[topic].value for topic in source.topics}
+    assert models and models <= {m.__name__ for m in typing.get_args(SourceRecord)}
+    assert len(models) == len(source.topics)  # a model's records go to one topic
     assert source.requests_per_s > 0 and source.burst >= 1
     assert variables - DOCUMENTED == set()
 
