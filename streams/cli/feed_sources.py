@@ -195,24 +195,41 @@ def _register_alphavantage(cmds: argparse._SubParsersAction) -> None:
     alphavantage = cmds.add_parser(
         "alphavantage",
         help="publish Alpha Vantage company overviews (market cap, book value, EPS, ...) to "
-        "market.fundamentals (once, idempotent, within a daily budget)",
+        "market.fundamentals and daily prices to market.prices.1d (once, idempotent, within "
+        "a daily budget)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fetch each ticker's company overview from Alpha Vantage and publish its\n"
         "figures to market.fundamentals, each dated when first seen: an unchanged figure is\n"
-        "not published again. A ticker is asked at most once a UTC day, and at most\n"
-        "ALPHAVANTAGE_DAILY_CALLS requests (default 25, the free tier's) go out a day,\n"
-        "counted across runs; past it, or when Alpha Vantage answers with its limit note,\n"
-        "the remaining tickers publish nothing and say so.\n\n"
+        "not published again. Then its daily prices (ALPHAVANTAGE_DAILY: `adjusted`, the\n"
+        "default, TIME_SERIES_DAILY_ADJUSTED with each day's dividend and split, a premium\n"
+        "function; `raw`, TIME_SERIES_DAILY, free, without them; `off`) to market.prices.1d:\n"
+        "unadjusted OHLCV per finished day, dated at the day's end (UTC); adjusted prices\n"
+        "are derived from them as of any instant. A free key asking for the adjusted series\n"
+        "is told to set ALPHAVANTAGE_DAILY=raw, and the overviews go on.\n\n"
+        "Each ticker's overview and prices are asked at most once a UTC day, and at most\n"
+        "ALPHAVANTAGE_DAILY_CALLS requests (default 25, the free tier's: two a ticker) go out\n"
+        "a day, counted across runs; past it, or when Alpha Vantage answers with its limit\n"
+        "note, the remaining items publish nothing and say so.\n\n"
         "Needs ALPHAVANTAGE_API_KEY (free: https://www.alphavantage.co/support/#api-key).",
         epilog="examples:\n"
-        "  ALPHAVANTAGE_API_KEY=... nautilus-streams feed alphavantage --tickers IBM,MSFT",
+        "  ALPHAVANTAGE_API_KEY=... nautilus-streams feed alphavantage --tickers IBM,MSFT\n"
+        "  ALPHAVANTAGE_DAILY=raw nautilus-streams feed alphavantage --tickers IBM",
     )
     alphavantage.add_argument("--tickers", type=_tickers, metavar="A,B",
-                              help="comma-separated tickers (default: "
-                              "NAUTILUS_ALPHAVANTAGE_TICKERS)")
-    alphavantage.set_defaults(handler=lambda args: _poll(
-        "alphavantage", args.tickers, None,
-        "a free key: https://www.alphavantage.co/support/#api-key"))
+                              help="comma-separated tickers, instead of "
+                              "NAUTILUS_ALPHAVANTAGE_TICKERS")
+    alphavantage.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
+                              help="only daily prices from this date on (default: all the "
+                              "answer holds: ALPHAVANTAGE_OUTPUTSIZE)")
+    alphavantage.set_defaults(handler=_alphavantage)
+
+
+def _alphavantage(args: argparse.Namespace) -> int:
+    environ = dict(os.environ)
+    if args.tickers is not None:
+        environ["NAUTILUS_ALPHAVANTAGE_TICKERS"] = ",".join(args.tickers)
+    return _poll("alphavantage", None, args.since,
+                 "a free key: https://www.alphavantage.co/support/#api-key", environ)
 
 
 def _series_list(text: str) -> list[str]:

@@ -17,3 +17,7 @@ class PayloadError(SourceError):
 
 class RateLimitError(SourceError):
     """The provider's limit, or the budget kept for it, is reached: try later."""
+
+
+class EntitlementError(SourceError):
+    """The provider refuses what the key is not entitled to (a premium function)."""

@@ -1,6 +1,10 @@
-"""A fake Alpha Vantage on loopback serving `query?function=OVERVIEW` in its documented JSON
-(https://www.alphavantage.co/documentation/#company-overview): every value a string, "None"
-where it has none; synthetic companies, a made-up key.
+"""A fake Alpha Vantage on loopback serving `query?function=OVERVIEW`,
+`TIME_SERIES_DAILY_ADJUSTED` and `TIME_SERIES_DAILY` in their documented JSON
+(https://www.alphavantage.co/documentation/#company-overview, #dailyadj, #daily): every value
+a string, "None" where it has none, days newest first; synthetic companies, a made-up key.
+`compact` answers the latest 100 days. With `premium=True` (a free key, as Alpha Vantage made
+the adjusted series premium) TIME_SERIES_DAILY_ADJUSTED, and `outputsize=full`, get the
+"Information" Alpha Vantage gives for a premium endpoint.
 
 Like Alpha Vantage it answers with status 200 throughout: an unknown key gets an
 "Error Message", an unknown symbol `{}`, and once `daily_limit` requests were answered, an
@@ -23,6 +27,19 @@ NOTE = ("Thank you for using Alpha Vantage! Our standard API call frequency is 5
         "a higher API call frequency.")
 
 
+PREMIUM = ("Thank you for using Alpha Vantage! This is a premium endpoint. You may subscribe to "
+           "any of the premium plans at https://www.alphavantage.co/premium/ to instantly "
+           "unlock all premium endpoints")
+
+
+def day(open_: str, high: str, low: str, close: str, volume: str, dividend: str = "0.0000",
+        split: str = "1.0", adjusted: str | None = None) -> dict[str, str]:
+    """One day of TIME_SERIES_DAILY_ADJUSTED, as Alpha Vantage writes it."""
+    return {"1. open": open_, "2. high": high, "3. low": low, "4. close": close,
+            "5. adjusted close": adjusted or close, "6. volume": volume,
+            "7. dividend amount": dividend, "8. split coefficient": split}
+
+
 def overview(symbol: str, latest_quarter: str, **values: str) -> dict[str, str]:
     """An OVERVIEW document of a synthetic company; `values` override its figures."""
     return {"Symbol": symbol, "AssetType": "Common Stock", "Name": f"{symbol} Synthetic Corp",
@@ -40,6 +57,8 @@ def overview(symbol: str, latest_quarter: str, **values: str) -> dict[str, str]:
 @dataclass
 class FakeAlphaVantage(LoopbackFake):
     overviews: dict[str, dict[str, str]] = field(default_factory=dict)
+    days: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)  # symbol -> date
+    premium: bool = False
     daily_limit: int = 25
     tamper: dict[str, Callable[[dict], dict | bytes]] = field(default_factory=dict)
     answered: int = 0
@@ -68,14 +87,44 @@ class FakeAlphaVantage(LoopbackFake):
                           "any of the premium plans at https://www.alphavantage.co/premium/ to "
                           "instantly remove all daily rate limits."})
         self.answered += 1
-        if params.get("function") != "OVERVIEW":
+        function, symbol = params.get("function"), params.get("symbol", "")
+        doc: dict | bytes
+        if function in ("TIME_SERIES_DAILY_ADJUSTED", "TIME_SERIES_DAILY"):
+            if self.premium and (function == "TIME_SERIES_DAILY_ADJUSTED"
+                                 or params.get("outputsize") == "full"):
+                return _json({"Information": PREMIUM})
+            doc = self._series(function, symbol, params.get("outputsize", "compact"))
+        elif function == "OVERVIEW":
+            doc = dict(self.overviews.get(symbol, {}))
+        else:
             return _json({"Error Message": "This API function does not exist."})
-        symbol = params.get("symbol", "")
-        doc: dict | bytes = dict(self.overviews.get(symbol, {}))
         if symbol in self.tamper:
             doc = self.tamper[symbol](doc)  # type: ignore[arg-type]
         return Answer(200, doc if isinstance(doc, bytes) else json.dumps(doc).encode(),
                       {"Content-Type": "application/json"})
+
+
+    def _series(self, function: str, symbol: str, outputsize: str) -> dict:
+        if symbol not in self.days:
+            return {"Error Message": f"Invalid API call. Please retry or visit the documentation "
+                    f"(https://www.alphavantage.co/documentation/) for {function}."}
+        dates = sorted(self.days[symbol], reverse=True)[:100 if outputsize == "compact" else None]
+        adjusted = function == "TIME_SERIES_DAILY_ADJUSTED"
+        series = {d: self.days[symbol][d] if adjusted else _unadjusted(self.days[symbol][d])
+                  for d in dates}
+        info = ("Daily Time Series with Splits and Dividend Events" if adjusted
+                else "Daily Prices (open, high, low, close) and Volumes")
+        return {"Meta Data": {"1. Information": info, "2. Symbol": symbol,
+                              "3. Last Refreshed": dates[0] if dates else "",
+                              "4. Output Size": outputsize.capitalize(),
+                              "5. Time Zone": "US/Eastern"},
+                "Time Series (Daily)": series}
+
+
+def _unadjusted(values: dict[str, str]) -> dict[str, str]:
+    return {"1. open": values["1. open"], "2. high": values["2. high"],
+            "3. low": values["3. low"], "4. close": values["4. close"],
+            "5. volume": values["6. volume"]}
 
 
 def _json(doc: dict) -> Answer:

@@ -96,10 +96,10 @@ def test_alpha_vantages_daily_limit_answer_publishes_nothing_and_spends_the_day(
     source = av_source(fake, tmp_path)
     source.fetch("SYNA", since=None, ts_init=DAY1)
 
-    with pytest.raises(RateLimitError, match=r"SYNB: rate limited, nothing published: We have "
-                                             r"detected your API key as \*\*\* and") as exc:
+    with pytest.raises(RateLimitError, match=r"SYNB overview: rate limited, nothing published: "
+                                             r"We have detected your API key as \*\*\* and") as exc:
         source.fetch("SYNB", since=None, ts_init=DAY1)
-    with pytest.raises(RateLimitError, match=r"SYNC: not asked"):
+    with pytest.raises(RateLimitError, match=r"SYNC overview: not asked"):
         source.fetch("SYNC", since=None, ts_init=DAY1)
     with pytest.raises(RateLimitError, match=r"daily budget of 25 requests is spent"):
         av_source(fake, tmp_path).fetch("SYNC", since=None, ts_init=DAY1)  # the next poll
@@ -110,9 +110,9 @@ def test_a_note_stops_this_poll_only(fake: FakeAlphaVantage, tmp_path: Path) -> 
     fake.note_next()
     source = av_source(fake, tmp_path)
 
-    with pytest.raises(RateLimitError, match=r"SYNA: rate limited.*5 calls per minute"):
+    with pytest.raises(RateLimitError, match=r"SYNA overview: rate limited.*5 calls per minute"):
         source.fetch("SYNA", since=None, ts_init=DAY1)
-    with pytest.raises(RateLimitError, match=r"SYNB: not asked"):
+    with pytest.raises(RateLimitError, match=r"SYNB overview: not asked"):
         source.fetch("SYNB", since=None, ts_init=DAY1)
     assert len(av_source(fake, tmp_path).fetch("SYNA", since=None, ts_init=DAY1).records) == 8
 

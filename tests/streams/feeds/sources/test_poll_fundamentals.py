@@ -110,7 +110,7 @@ def test_poll_once_polls_edgar_and_alphavantage_when_configured(
         edgar: FakeEdgar, alphavantage: FakeAlphaVantage, kafka_brokers: str, topic: str,
         tmp_path: Path) -> None:
     environ = {**edgar.env, "NAUTILUS_EDGAR_TICKERS": "widg", **alphavantage.env,
-               "NAUTILUS_ALPHAVANTAGE_TICKERS": "SYNA"}
+               "NAUTILUS_ALPHAVANTAGE_TICKERS": "SYNA", "ALPHAVANTAGE_DAILY": "off"}
     settings = Settings(state_dir=tmp_path / "state")
 
     first = poll_once(settings, brokers=kafka_brokers, environ=environ,
