@@ -1,6 +1,7 @@
-"""`nautilus-streams factors model`: the daily cross-sectional factor model over bar files and
-a reference-data file (processors/factor_model), written to files and, with --publish, to
-logic.factor.returns and logic.factor.exposures (streams/factor_publish.py)."""
+"""`nautilus-streams factors model`: the daily cross-sectional factor model over daily closes
+(bar files, the database's bars_1d or a vendor's adjusted daily prices) and a reference-data
+file (processors/factor_model), written to files and, with --publish, to logic.factor.returns
+and logic.factor.exposures (streams/factor_publish.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,16 @@ from pathlib import Path
 import pandas as pd
 from pydantic import ValidationError
 
-from processors.factor_model import FactorModelParams, FactorModelResult, estimate
+from processors.factor_model import DailyCloses, FactorModelParams, FactorModelResult, estimate
 from processors.factor_model.params import DEFAULT_MODEL_NAME
 from streams.endpoints import database_url, reachable_kafka_brokers
 from streams.exceptions import ConfigError
 from streams.factor_publish import EXPOSURES_TOPIC, RETURNS_TOPIC, publish
-from streams.feeds.daily_bars import database_daily_closes, read_daily_closes
+from streams.feeds.daily_bars import (
+    adjusted_daily_closes,
+    database_daily_closes,
+    read_daily_closes,
+)
 from streams.feeds.reference import read_reference
 from streams.settings import get_settings
 
@@ -44,9 +49,12 @@ factor returns. Definitions: README "Factor model".
 Bar files: CSV (.csv, .csv.gz) or Parquet with symbol, close and date (YYYY-MM-DD) or
 ts_event [, start_ns] (1-minute bar files as `feed file` reads them): each symbol's day
 closes at its last bar of the UTC day. --from-database reads the same closes from the
-database's bars_1d instead. Reference file: CSV with symbol, sector, market_cap [,
-book_to_price, sales_to_price, cash_flow_to_price]; bar symbols without a row are left
-out (model.json lists them).
+database's bars_1d instead. --from-prices SOURCE reads the vendor's daily prices
+(market.prices.1d, the database's daily_prices; a day's newest row), each close adjusted
+for the dividends and splits after its day as CRSP does; a symbol whose series lacks them
+is an error. Reference file: CSV with symbol, sector, market_cap [, book_to_price,
+sales_to_price, cash_flow_to_price]; bar symbols without a row are left out (model.json
+lists them).
 
 Writes to --out:
 """ + "".join(textwrap.fill(what, 88, initial_indent=f"  {name:<22} ",
@@ -58,6 +66,7 @@ examples:
       --set momentum_days=252 --set covariance_half_life=60
   nautilus-streams factors model --bars daily/ --reference reference.csv --out fm --publish
   nautilus-streams factors model --from-database --reference reference.csv --out fm
+  nautilus-streams factors model --from-prices alphavantage --reference reference.csv --out fm
 """
 
 
@@ -78,6 +87,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                         help="read the daily closes of the reference symbols from the "
                         "database's bars_1d (the 1-day rollup of the stored 1-minute bars) "
                         "instead: DATABASE_URL, else the database of a running `up`")
+    source.add_argument("--from-prices", metavar="SOURCE",
+                        help="read the reference symbols' daily closes of this vendor from the "
+                        "database's daily_prices (market.prices.1d; the newest row of a day), "
+                        "adjusted for later dividends and splits; a symbol without them (an "
+                        "unadjusted series) is an error. DATABASE_URL, else the database of a "
+                        "running `up`. Example: --from-prices alphavantage")
     model.add_argument("--reference", type=Path, required=True, metavar="FILE",
                        help="the reference-data CSV. Example: --reference reference.csv")
     model.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -105,9 +120,7 @@ def _model(args: argparse.Namespace) -> int:
     params = _params(args.overrides)
     brokers = reachable_kafka_brokers(get_settings()) if args.publish else None
     reference = read_reference(args.reference)
-    closes = (database_daily_closes(database_url(get_settings()), list(reference.index))
-              if args.from_database else read_daily_closes(args.bars))
-    result = estimate(closes, reference, params)
+    result = estimate(_closes(args, list(reference.index)), reference, params)
     write_outputs(result, params, args.out)
     days = result.factor_returns.index.to_numpy().astype("datetime64[D]")
     span = f"{days[0]} to {days[-1]}" if len(days) else "none: too little history"
@@ -122,6 +135,15 @@ def _model(args: argparse.Namespace) -> int:
         print(f"published {sent.returns} records to {RETURNS_TOPIC} and {sent.exposures} to "
               f"{EXPOSURES_TOPIC} (model {args.name}){held}")
     return 0
+
+
+def _closes(args: argparse.Namespace, symbols: list[str]) -> DailyCloses:
+    """The daily closes of the source the arguments name."""
+    if args.bars:
+        return read_daily_closes(args.bars)
+    if args.from_prices is not None:
+        return adjusted_daily_closes(database_url(get_settings()), args.from_prices, symbols)
+    return database_daily_closes(database_url(get_settings()), symbols)
 
 
 def write_outputs(result: FactorModelResult, params: FactorModelParams, out: Path) -> None:

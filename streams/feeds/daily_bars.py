@@ -1,4 +1,5 @@
-"""Daily closes from bar files, for the daily factor model (`factors model --bars`).
+"""Daily closes for the daily factor model (`factors model`): from bar files (`--bars`), the
+database's daily bars (`--from-database`) or a vendor's daily prices (`--from-prices`).
 
 A bar file is CSV (`.csv`, `.csv.gz`) or Parquet with the columns `symbol`, `close` and
 either `date` (YYYY-MM-DD: daily bars) or `ts_event` (the bar's end: int ns since the epoch,
@@ -11,6 +12,13 @@ same time are refused. A directory stands for the bar files in it (and below it)
 `database_daily_closes` reads the same closes from the database's `bars_1d` (the 1-day rollup
 of the stored 1-minute bars, UTC days by their start: migration 0004; a real-time continuous
 aggregate on TimescaleDB).
+
+`adjusted_daily_closes` reads a vendor's daily prices (`daily_prices`, market.prices.1d:
+unadjusted closes with each day's dividend and split) and adjusts each close for the dividends
+and splits after its day, as CRSP does (processors.kit.adjustment), so a split is not a crash
+nor an ex-dividend day a loss. Of a day the newest row counts (a vendor's correction is a
+later row). A series without its corporate actions (Alpha Vantage's free daily series) is
+refused: its adjusted closes are unknown.
 """
 
 from __future__ import annotations
@@ -23,10 +31,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from processors.factor_model import DailyCloses
+from processors.kit.adjustment import adjusted_closes
 from streams.exceptions import InputFileError
 from streams.storage import connect
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
+NAMED_AT_MOST = 10  # symbols an error message names before it counts the rest
 
 
 def bar_files(paths: Sequence[Path]) -> list[Path]:
@@ -73,6 +83,49 @@ def database_daily_closes(database_url: str, symbols: Sequence[str]) -> DailyClo
     table = frame.pivot(index="day", columns="symbol", values="close")
     return DailyCloses(dates=table.index.to_numpy().astype("datetime64[D]"),
                        symbols=tuple(table.columns), close=table.to_numpy(float))
+
+
+def adjusted_daily_closes(database_url: str, source: str, symbols: Sequence[str]
+                          ) -> DailyCloses:
+    """The closes of `symbols` in `source`'s daily_prices, per day, each adjusted for the
+    dividends and splits of the symbol's later days; of each day the newest row."""
+    with connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT DISTINCT ON (symbol, date) symbol, date, close::float8, dividend::float8,"
+            " split FROM daily_prices WHERE source = %s AND symbol = ANY(%s)"
+            " ORDER BY symbol, date, time DESC", (source, list(symbols))).fetchall()
+        if not rows:
+            others = [r[0] for r in conn.execute(
+                "SELECT DISTINCT source FROM daily_prices WHERE symbol = ANY(%s) ORDER BY 1",
+                (list(symbols),))]
+    if not rows:
+        held = f"; it holds theirs of {', '.join(others)}" if others else ""
+        raise InputFileError(f"daily_prices holds no {source} prices of the {len(symbols)} "
+                             f"reference symbols{held}")
+    days = pd.DataFrame(rows, columns=["symbol", "date", "close", "dividend", "split"])
+    adjusted = {
+        symbol: pd.Series(adjusted_closes(group["close"].to_numpy(float),
+                                          group["dividend"].to_numpy(float),
+                                          group["split"].to_numpy(float)),
+                          index=pd.to_datetime(group["date"]))
+        for symbol, group in days.groupby("symbol", sort=True)}  # rows in date order
+    unknown = [symbol for symbol, closes in adjusted.items() if closes.isna().any()]
+    if unknown:
+        raise InputFileError(
+            f"{source} gives no dividend or split for days of {_names(unknown)}, so their "
+            "adjusted closes are unknown (an unadjusted series: each split would be a return):"
+            " load the series with its corporate actions (Alpha Vantage: "
+            "ALPHAVANTAGE_DAILY=adjusted, which needs a premium key), or fit on --bars or "
+            "--from-database")
+    table = pd.DataFrame(adjusted).sort_index()
+    return DailyCloses(dates=table.index.to_numpy().astype("datetime64[D]"),
+                       symbols=tuple(table.columns), close=table.to_numpy(float))
+
+
+def _names(symbols: Sequence[str]) -> str:
+    named = ", ".join(symbols[:NAMED_AT_MOST])
+    rest = len(symbols) - NAMED_AT_MOST
+    return f"{named} and {rest} more" if rest > 0 else named
 
 
 def _read(path: Path) -> pd.DataFrame:
