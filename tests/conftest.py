@@ -173,6 +173,16 @@ def scratch_database(database_url: str) -> Iterator[str]:
 @pytest.fixture
 def topic(kafka_brokers: str) -> Iterator[str]:
     """A new single-partition topic on the session's broker; deleted after the test."""
+    yield from _new_topic(kafka_brokers)
+
+
+@pytest.fixture
+def second_topic(kafka_brokers: str) -> Iterator[str]:
+    """Another new single-partition topic, for a test that publishes to two."""
+    yield from _new_topic(kafka_brokers)
+
+
+def _new_topic(kafka_brokers: str) -> Iterator[str]:
     name = f"test.{uuid.uuid4().hex[:12]}"
     client = AdminClient({"bootstrap.servers": kafka_brokers})
     for fut in client.create_topics([NewTopic(name, 1, 1)], request_timeout=10).values():

@@ -8,14 +8,12 @@ adjusted closes derived from the topic are CRSP's."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pytest
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from processors.kit.adjustment import adjusted_closes
 from streams import kafka
@@ -61,20 +59,6 @@ def fake() -> Iterator[FakeAlphaVantage]:
         server.days["SYNB"] = {"2024-07-23": day("20.0000", "20.5000", "19.5000", "20.2500",
                                                  "10000")}
         yield server
-
-
-@pytest.fixture
-def prices_topic(kafka_brokers: str) -> Iterator[str]:
-    """A topic of the test's own standing for market.prices.1d."""
-    name = f"test.prices.{uuid.uuid4().hex[:12]}"
-    client = AdminClient({"bootstrap.servers": kafka_brokers})
-    for fut in client.create_topics([NewTopic(name, 1, 1)], request_timeout=10).values():
-        fut.result()
-    try:
-        yield name
-    finally:
-        for fut in client.delete_topics([name], request_timeout=10).values():
-            fut.result()
 
 
 def test_the_adjusted_series_becomes_unadjusted_days_with_their_actions(
@@ -192,9 +176,9 @@ def _prices(brokers: str, topic: str) -> list[tuple[bytes | None, DailyPrice]]:
 
 
 def test_polling_publishes_each_day_once_a_correction_dated_when_seen_and_crsp_adjustment(
-        fake: FakeAlphaVantage, kafka_brokers: str, topic: str, prices_topic: str,
+        fake: FakeAlphaVantage, kafka_brokers: str, topic: str, second_topic: str,
         tmp_path: Path) -> None:
-    renamed = {"market.fundamentals": topic, "market.prices.1d": prices_topic}
+    renamed = {"market.fundamentals": topic, "market.prices.1d": second_topic}
     first = poll_source(av_source(fake, tmp_path), kafka_brokers, CATALOG,
                         items=["SYNA", "SYNA:daily"], topic_map=renamed)
     fake.days["SYNA"]["2024-07-22"] = day("102.0000", "103.0000", "101.0000", "101.9000",
@@ -208,7 +192,7 @@ def test_polling_publishes_each_day_once_a_correction_dated_when_seen_and_crsp_a
 
     assert (first.published, second.published, third.published) == (8 + 5, 1, 0)
     assert first.ok and second.ok and third.ok
-    on_topic = _prices(kafka_brokers, prices_topic)
+    on_topic = _prices(kafka_brokers, second_topic)
     assert {key for key, _ in on_topic} == {b"SYNA"}
     corrected = [r for _, r in on_topic if r.date == dt.date(2024, 7, 22)]
     assert [(r.close, r.ts_event > day_end_ns(r.date)) for r in corrected] == [
