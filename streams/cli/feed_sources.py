@@ -167,14 +167,17 @@ def _register_edgar(cmds: argparse._SubParsersAction) -> None:
     edgar = cmds.add_parser(
         "edgar",
         help="publish SEC EDGAR company facts (revenue, net income, assets, ...) to "
-        "market.fundamentals (once, idempotent)",
+        "market.fundamentals and recent filings to market.filings (once, idempotent)",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Fetch each ticker's company facts from the SEC's XBRL API and publish to\n"
         "market.fundamentals, keyed by ticker, the records the topic does not hold yet:\n"
         "revenue, net_income, operating_cash_flow, assets, equity and shares_outstanding,\n"
         "one record per figure and filing, so a restated period is a new record. ts_event is\n"
-        "the filing's acceptance time on EDGAR. A ticker that fails (unknown, refused, a\n"
-        "malformed or partial payload) publishes nothing and the others go on.\n\n"
+        "the filing's acceptance time on EDGAR. The filings of the filings list's recent part\n"
+        "(a year's at least, or the latest 1,000: form, filing day, report date, main\n"
+        "document, an 8-K's items) go to market.filings, one record per filing. A ticker\n"
+        "that fails (unknown, refused, a malformed or partial payload) publishes nothing and\n"
+        "the others go on.\n\n"
         "Needs NAUTILUS_EDGAR_USER_AGENT, a name and an email, as the SEC requires. Requests\n"
         "stay under the SEC's 10 a second.",
         epilog="examples:\n"
@@ -185,7 +188,8 @@ def _register_edgar(cmds: argparse._SubParsersAction) -> None:
     edgar.add_argument("--tickers", type=_tickers, metavar="A,B",
                        help="comma-separated tickers (default: NAUTILUS_EDGAR_TICKERS)")
     edgar.add_argument("--since", type=_date, metavar="YYYY-MM-DD",
-                       help="only periods ending on or after this date (default: all)")
+                       help="only periods ending, and filings filed, on or after this date "
+                       "(default: all)")
     edgar.set_defaults(handler=lambda args: _poll(
         "edgar", args.tickers, args.since,
         "set a name and an email, e.g. NAUTILUS_EDGAR_USER_AGENT='Jane Doe jane@example.com'"))

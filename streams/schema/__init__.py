@@ -34,6 +34,7 @@ from streams.schema.market import (
     DailyPrice,
     DepthSnapshot,
     Execution,
+    Filing,
     Fundamental,
     MacroObservation,
     Quote,
@@ -45,7 +46,7 @@ MODELS: dict[str, type[Event]] = {
     m.__name__: m
     for m in (
         Trade, Quote, DepthSnapshot, Bar, Execution, MacroObservation, Fundamental,
-        DailyPrice,
+        Filing, DailyPrice,
         VpinReading, MicrostructureFeatures, FeatureVector, Signal, Prediction, Alert,
         FactorVector,
         MarginState, Order, ApprovedOrder, CancelRequest, OrderEvent, Position, PortfolioSnapshot,
@@ -60,7 +61,7 @@ STORED: dict[str, Stored] = {name: m.STORED for name, m in MODELS.items() if m.S
 __all__ = [
     "DEPTH_LEVELS", "MODELS", "Alert", "AnalyticsResult", "ApprovedOrder", "CancelRequest",
     "Bar", "DailyPrice", "DeadLetter", "DepthSnapshot",
-    "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "Fundamental",
+    "EngineHealth", "EngineMetrics", "Event", "Execution", "FeatureVector", "Filing", "Fundamental",
     "MacroObservation",
     "MarginState", "MicrostructureFeatures", "Order", "OrderEvent", "PortfolioSnapshot", "Position",
     "FactorExposure", "FactorReturns",

@@ -1,5 +1,5 @@
 """market.*: facts from outside (trades, quotes, depth, bars, executions, macro, fundamentals,
-vendors' daily prices)."""
+filings, vendors' daily prices)."""
 
 from __future__ import annotations
 
@@ -182,6 +182,34 @@ class Fundamental(Event):
     filed: dt.date
     form: ShortText | None = None
 
+
+Accession = Annotated[str, Field(pattern=r"^\d{10}-\d{2}-\d{6}$")]
+"""An SEC accession number (`0000320193-24-000123`): one filing."""
+
+
+class Filing(Event):
+    """One filing a company made with the SEC (market.filings), as EDGAR's filings list
+    states it: its `form` (`10-K`, `8-K`, `4`, ...), the day it was `filed`, the period it
+    reports on (`report_date`, None for forms without one), its main document and, for an
+    8-K, the `items` it reports (`2.02,9.01`).
+
+    `ts_event` is EDGAR's acceptance time (read as New York time, never early: see
+    streams/feeds/sources/edgar.py): a replay sees a filing once EDGAR had it. A filing is
+    identified by its accession number; an amendment is a filing of its own (`10-K/A`).
+    """
+
+    STORED = Stored("filings", ("source", "accession", "time"), retention=None)
+
+    source: SourceName
+    symbol: Symbol
+    cik: PositiveSize  # the SEC's company number: a positive int64
+    accession: Accession
+    form: ShortText = Field(min_length=1)
+    filed: dt.date
+    report_date: dt.date | None = None
+    primary_document: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=200)
+    items: str | None = Field(default=None, max_length=200)
 
 class DailyPrice(Event):
     """One trading day of a symbol as a data vendor reports it (market.prices.1d): the day's

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError
 
 from streams.exceptions import ConfigError
 from streams.feeds.sources.http import HttpFetcher
-from streams.schema import DailyPrice, Fundamental, MacroObservation
+from streams.schema import DailyPrice, Filing, Fundamental, MacroObservation
 
-SourceRecord = MacroObservation | Fundamental | DailyPrice
+SourceRecord = MacroObservation | Fundamental | Filing | DailyPrice
 TICKER = re.compile(r"[A-Z][A-Z0-9.-]{0,9}")  # as exchanges and the SEC write them: BRK-B
 
 
@@ -52,7 +52,7 @@ class Source(ABC, Generic[ConfigT]):
     implement `items` and `fetch`; `http` is their only way out to the network."""
 
     name: ClassVar[str]  # lower-case, the records' `source` (`fred`)
-    topics: ClassVar[tuple[str, ...]]  # market.macro, market.fundamentals, market.prices.1d
+    topics: ClassVar[tuple[str, ...]]  # market.macro, .fundamentals, .filings, .prices.1d
     config_model: ClassVar[type[SourceConfig]]
     requests_per_s: ClassVar[float]  # the provider's documented limit, or below it
     burst: ClassVar[int] = 1

@@ -1,4 +1,5 @@
-"""SEC EDGAR: company facts (XBRL financial data) of listed companies onto market.fundamentals.
+"""SEC EDGAR: company facts (XBRL financial data) of listed companies onto market.fundamentals,
+and their recent filings onto market.filings.
 
 Per ticker, three kinds of request (https://www.sec.gov/search-filings/edgar-application-
 programming-interfaces): the ticker -> CIK map (www.sec.gov/files/company_tickers.json, once
@@ -37,6 +38,10 @@ figure before EDGAR had it. A filing missing from the list is dated at the end (
 UTC) of `filed`, as FRED's days are: EDGAR's filing day ends at 17:30 or 22:00 New York time,
 before midnight UTC, so that is late, never early.
 
+The filings: every filing of the list's `recent` part (the SEC's: at least a year's, or the
+latest 1,000) is a Filing record (form, filed, report date, primary document and its
+description, an 8-K's items), dated as above; `since` keeps those filed from then on.
+
 Configuration: NAUTILUS_EDGAR_USER_AGENT (required), NAUTILUS_EDGAR_TICKERS (what a poll
 fetches), NAUTILUS_EDGAR_URL and NAUTILUS_EDGAR_TICKERS_URL (another server: a mirror, tests).
 """
@@ -48,7 +53,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator
@@ -56,9 +61,10 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError,
 from streams.feeds.sources.base import Fetched, Source, SourceConfig, SourceRecord, parse_tickers
 from streams.feeds.sources.exceptions import PayloadError
 from streams.feeds.sources.http import HttpFetcher
-from streams.schema import Fundamental
+from streams.schema import Filing, Fundamental
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 USER_AGENT = re.compile(r"^\S.*\s<?[^\s@<>]+@[^\s@<>]+\.[^\s@<>]+>?$")  # a name, an email
 ACCESSION = r"^\d{10}-\d{2}-\d{6}$"
@@ -141,22 +147,35 @@ class _TickerEntry(BaseModel):
 
 
 class _FilingColumns(BaseModel):
-    """The filings list's columns (one entry per filing) that date a filing and give the
-    period it reports on (`reportDate`, empty for forms that have none)."""
+    """The filings list's columns (one entry per filing) that date a filing, give the period
+    it reports on (`reportDate`, empty for forms that have none) and describe it (the last
+    four: None where the SEC leaves a column out)."""
 
     model_config = ConfigDict(extra="ignore")
 
     accessionNumber: list[Annotated[str, Field(pattern=ACCESSION)]]  # noqa: N815 (the SEC's)
     acceptanceDateTime: list[dt.datetime]  # noqa: N815
     reportDate: list[str]  # noqa: N815
+    form: list[str] | None = None
+    filingDate: list[dt.date] | None = None  # noqa: N815
+    primaryDocument: list[str] | None = None  # noqa: N815
+    primaryDocDescription: list[str] | None = None  # noqa: N815
+    items: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class _Filing:
-    """What the filings list says of one filing: when accepted (ns), which period it reports."""
+    """What the filings list says of one filing: when accepted (ns), which period it reports,
+    and (`recent`: in the list's recent part) its form, filing day and documents."""
 
     accepted_ns: int
     report_date: dt.date | None
+    recent: bool = False
+    form: str | None = None
+    filed: dt.date | None = None
+    primary_document: str | None = None
+    description: str | None = None
+    items: str | None = None
 
 
 class _FilingFile(BaseModel):
@@ -191,10 +210,11 @@ class _Candidate:
 
 
 class EdgarSource(Source[EdgarConfig]):
-    """Company facts of SEC EDGAR, each filing's figures dated when EDGAR accepted it."""
+    """Company facts and recent filings of SEC EDGAR, each dated when EDGAR accepted the
+    filing."""
 
     name = "edgar"
-    topics = ("market.fundamentals",)
+    topics = ("market.fundamentals", "market.filings")
     config_model = EdgarConfig
     requests_per_s: ClassVar[float] = 9.0  # the SEC: at most 10 a second
     burst: ClassVar[int] = 1
@@ -221,6 +241,7 @@ class EdgarSource(Source[EdgarConfig]):
         ends = filing_period_ends(chosen, filings)
         records: list[SourceRecord] = [self._record(ticker, c, filings, ends, ts_init)
                                        for c in chosen]
+        records += filing_records(ticker, cik, filings, since, ts_init)
         return Fetched(item, records)
 
     def _record(self, ticker: str, chosen: _Candidate, filings: dict[str, _Filing],
@@ -282,7 +303,7 @@ class EdgarSource(Source[EdgarConfig]):
             filings = _Submissions.model_validate(doc).filings
         except ValidationError as exc:
             raise PayloadError(f"{what}: malformed payload: {_first(exc)}") from None
-        found = _listed(filings.recent, what)
+        found = _listed(filings.recent, what, recent=True)
         for file in filings.files:
             if accessions <= found.keys():
                 break
@@ -292,7 +313,7 @@ class EdgarSource(Source[EdgarConfig]):
                     self._get_json(f"submissions/{file.name}", page_what))
             except ValidationError as exc:
                 raise PayloadError(f"{page_what}: malformed payload: {_first(exc)}") from None
-            found.update(_listed(page, page_what))
+            found.update(_listed(page, page_what, recent=False))
         return found
 
     def _get_json(self, path: str, what: str) -> dict[str, object]:
@@ -302,22 +323,61 @@ class EdgarSource(Source[EdgarConfig]):
         return doc
 
 
-def _listed(columns: _FilingColumns, what: str) -> dict[str, _Filing]:
-    counts = {len(columns.accessionNumber), len(columns.acceptanceDateTime),
-              len(columns.reportDate)}
-    if len(counts) > 1:
-        raise PayloadError(f"{what}: {len(columns.accessionNumber)} accession numbers, "
-                           f"{len(columns.acceptanceDateTime)} acceptance times and "
-                           f"{len(columns.reportDate)} report dates (partial payload)")
+def _listed(columns: _FilingColumns, what: str, *, recent: bool) -> dict[str, _Filing]:
+    named = {"accession numbers": columns.accessionNumber,
+             "acceptance times": columns.acceptanceDateTime, "report dates": columns.reportDate,
+             **{name: values for name, values in (
+                 ("forms", columns.form), ("filing dates", columns.filingDate),
+                 ("primary documents", columns.primaryDocument),
+                 ("descriptions", columns.primaryDocDescription), ("items", columns.items))
+                if values is not None}}
+    if len({len(values) for values in named.values()}) > 1:
+        counts = ", ".join(f"{len(values)} {name}" for name, values in named.items())
+        raise PayloadError(f"{what}: {counts} (partial payload)")
     listed = {}
-    for accn, when, report in zip(columns.accessionNumber, columns.acceptanceDateTime,
-                                  columns.reportDate, strict=True):
+    for i, (accn, when, report) in enumerate(zip(columns.accessionNumber,
+                                                 columns.acceptanceDateTime,
+                                                 columns.reportDate, strict=True)):
         try:
             report_date = dt.date.fromisoformat(report) if report else None
         except ValueError:
             raise PayloadError(f"{what}: {accn}: reportDate {report!r} is not a date") from None
-        listed[accn] = _Filing(acceptance_ns(when), report_date)
+        listed[accn] = _Filing(acceptance_ns(when), report_date, recent,
+                               _entry(columns.form, i), _entry(columns.filingDate, i),
+                               _entry(columns.primaryDocument, i),
+                               _entry(columns.primaryDocDescription, i),
+                               _entry(columns.items, i))
     return listed
+
+
+def _entry(column: list[T] | None, i: int) -> T | None:
+    """Row `i` of an optional column; None where the column is absent or the cell empty."""
+    return column[i] or None if column is not None else None
+
+
+def filing_records(ticker: str, cik: int, filings: dict[str, _Filing], since: dt.date | None,
+                   ts_init: int) -> list[Filing]:
+    """The filings of the list's recent part (filed from `since` on) as records, oldest
+    first; a PayloadError for one without its form or filing date."""
+    records = []
+    for accn, filing in filings.items():
+        if not filing.recent:
+            continue
+        if filing.form is None or filing.filed is None:
+            raise PayloadError(f"EDGAR {ticker} filings: {accn} has no form or filingDate "
+                               "(partial payload)")
+        if since is not None and filing.filed < since:
+            continue
+        try:
+            records.append(Filing(
+                ts_event=filing.accepted_ns, ts_init=ts_init, source=EdgarSource.name,
+                symbol=ticker, cik=cik, accession=accn, form=filing.form, filed=filing.filed,
+                report_date=filing.report_date, primary_document=filing.primary_document,
+                description=filing.description, items=filing.items))
+        except ValidationError as exc:
+            raise PayloadError(f"EDGAR {ticker} filing {accn}: not a valid record: "
+                               f"{_first(exc)}") from None
+    return sorted(records, key=lambda r: (r.ts_event, r.accession))
 
 
 def acceptance_ns(when: dt.datetime) -> int:

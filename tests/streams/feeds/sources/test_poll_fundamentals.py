@@ -47,22 +47,29 @@ def _on_topic(brokers: str, topic: str) -> list[tuple[bytes | None, Fundamental]
 
 
 def test_polling_edgar_twice_publishes_nothing_new_and_a_restatement_once(
-        edgar: FakeEdgar, kafka_brokers: str, topic: str) -> None:
+        edgar: FakeEdgar, kafka_brokers: str, topic: str, second_topic: str) -> None:
+    renamed = {"market.fundamentals": topic, "market.filings": second_topic}
     first = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG"],
-                        topic_map={"market.fundamentals": topic})
+                        topic_map=renamed)
     again = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG"],
-                        topic_map={"market.fundamentals": topic})
+                        topic_map=renamed)
     restated = Filing("0001234567-24-000020", "10-Q/A", "2024-04-10",
                       "2024-04-10T10:00:00.000Z", "2023-12-31")
     edgar.add_filing(CIK, restated)
     edgar.add_fact(CIK, "us-gaap:Assets", "USD", restated, end="2023-12-31", val=5150.0,
                    fy=2024, fp="Q1")
     third = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG"],
-                        topic_map={"market.fundamentals": topic})
+                        topic_map=renamed)
 
-    assert (first.fetched, first.published, first.known) == (13, 13, 0) and first.ok
-    assert (again.published, again.known) == (0, 13) and again.ok
-    assert (third.published, third.known) == (1, 13) and third.ok
+    # 13 figures and the 3 filings of the list; then the 10-Q/A and its one figure
+    assert (first.fetched, first.published, first.known) == (16, 16, 0) and first.ok
+    assert (again.published, again.known) == (0, 16) and again.ok
+    assert (third.published, third.known) == (2, 16) and third.ok
+    filings = [decode("Filing", value) for _, _, _, value in kafka.read_all(kafka_brokers,
+                                                                            second_topic)]
+    assert [(f.form, f.filed.isoformat()) for f in filings] == [  # type: ignore[attr-defined]
+        ("10-K", "2023-11-03"), ("10-Q", "2024-02-02"), ("10-K/A", "2024-03-15"),
+        ("10-Q/A", "2024-04-10")]
     records = _on_topic(kafka_brokers, topic)
     assert {key for key, _ in records} == {b"WIDG"}
     assert [(r.value, r.filed.isoformat()) for _, r in records
@@ -71,7 +78,7 @@ def test_polling_edgar_twice_publishes_nothing_new_and_a_restatement_once(
 
 
 def test_a_malformed_edgar_ticker_publishes_nothing_and_the_others_go_on(
-        edgar: FakeEdgar, kafka_brokers: str, topic: str) -> None:
+        edgar: FakeEdgar, kafka_brokers: str, topic: str, second_topic: str) -> None:
     edgar.add_company("GOOD", 1111111, "Good Co")
     edgar.add_filing(1111111, Filing("0001111111-24-000001", "10-K", "2024-02-20",
                                      "2024-02-20T08:00:00.000Z", "2023-12-31"))
@@ -80,10 +87,11 @@ def test_a_malformed_edgar_ticker_publishes_nothing_and_the_others_go_on(
     edgar.tamper[f"/submissions/CIK{CIK:010d}.json"] = lambda doc: b"<html>busy</html>"
 
     summary = poll_source(edgar_source(edgar), kafka_brokers, CATALOG, items=["WIDG", "GOOD"],
-                          topic_map={"market.fundamentals": topic})
+                          topic_map={"market.fundamentals": topic,
+                                     "market.filings": second_topic})
 
     assert list(summary.failed) == ["WIDG"] and "response is not JSON" in summary.failed["WIDG"]
-    assert summary.published == 1
+    assert summary.published == 2  # GOOD's figure and its filing
     assert [key for key, _ in _on_topic(kafka_brokers, topic)] == [b"GOOD"]
 
 
@@ -108,18 +116,17 @@ def test_polling_alphavantage_twice_publishes_nothing_new_and_a_limit_answer_not
 
 def test_poll_once_polls_edgar_and_alphavantage_when_configured(
         edgar: FakeEdgar, alphavantage: FakeAlphaVantage, kafka_brokers: str, topic: str,
-        tmp_path: Path) -> None:
+        second_topic: str, tmp_path: Path) -> None:
     environ = {**edgar.env, "NAUTILUS_EDGAR_TICKERS": "widg", **alphavantage.env,
                "NAUTILUS_ALPHAVANTAGE_TICKERS": "SYNA", "ALPHAVANTAGE_DAILY": "off"}
     settings = Settings(state_dir=tmp_path / "state")
 
-    first = poll_once(settings, brokers=kafka_brokers, environ=environ,
-                      topic_map={"market.fundamentals": topic})
-    second = poll_once(settings, brokers=kafka_brokers, environ=environ,
-                       topic_map={"market.fundamentals": topic})
+    renamed = {"market.fundamentals": topic, "market.filings": second_topic}
+    first = poll_once(settings, brokers=kafka_brokers, environ=environ, topic_map=renamed)
+    second = poll_once(settings, brokers=kafka_brokers, environ=environ, topic_map=renamed)
 
     assert [(s.source, s.items, s.published) for s in first if s.off is None] == [
-        ("edgar", 1, 13), ("alphavantage", 1, 8)]
+        ("edgar", 1, 13 + 3), ("alphavantage", 1, 8)]
     assert [s.source for s in first if s.off is not None] == [
         "fred", "dbnomics", "yahoo", "datagov", "tradingeconomics"]
     assert [(s.source, s.published) for s in second if s.off is None] == [
