@@ -13,8 +13,9 @@ with the ones before or after it.
 
 from __future__ import annotations
 
+import math
 from datetime import date
-from itertools import islice
+from itertools import takewhile
 from typing import Any
 
 import numpy as np
@@ -47,39 +48,61 @@ async def days(
     date and source after the cursor's key (those two): each the newest row known at
     `as_of_ns` (None: all stored), with `adjusted_close`, its close adjusted for the actions
     of its source's later days known then (None where one of them is unknown)."""
-    first = max((d for d in (lo, after and after[0]) if d is not None), default=None)
-    known = await _known_from(conn, symbol, source, first, as_of_ns)
-    _adjust(known)
-    return list(islice((row for row in known if (hi is None or row["date"] < hi)
-                        and (after is None or (row["date"], row["source"]) > after)), limit))
+    filters, params = _newest_known(symbol, source, lo, hi, as_of_ns)
+    if after is not None:
+        filters.append(sql.SQL("(date, source) > (%(a_date)s, %(a_source)s)"))
+        params |= {"a_date": after[0], "a_source": after[1]}
+    # Both queries read one snapshot: a row stored between them cannot adjust a close the
+    # page does not show
+    async with conn.transaction():
+        await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        page = await fetch_rows(conn, sql.SQL(
+            "SELECT DISTINCT ON (date, source) {columns} FROM daily_prices WHERE {filters} "
+            "ORDER BY date, source, time DESC LIMIT %(n)s").format(
+            columns=COLUMNS, filters=sql.SQL(" AND ").join(filters)), params | {"n": limit})
+        adjusted = await _adjusted_closes(conn, symbol, source, page[0]["date"],
+                                          page[-1]["date"], as_of_ns) if page else {}
+    for row in page:
+        row["adjusted_close"] = adjusted[row["source"], row["date"]]
+    return page
 
 
-async def _known_from(conn: psycopg.AsyncConnection, symbol: str, source: str | None,
-                      first: date | None, as_of_ns: int | None) -> list[dict[str, Any]]:
-    """Each source's and date's newest row of `symbol` known at `as_of_ns`, dated `first` or
-    later, by date and source."""
+def _newest_known(symbol: str, source: str | None, lo: date | None, hi: date | None,
+                  as_of_ns: int | None) -> tuple[list[sql.Composable], dict[str, Any]]:
+    """The filters (and their parameters) of `symbol`'s rows (of `source`, when given) dated
+    in [lo, hi) and known at `as_of_ns`."""
     filters: list[sql.Composable] = [sql.SQL("symbol = %(symbol)s")]
     if source is not None:
         filters.append(sql.SQL("source = %(source)s"))
-    dated, params = dated_known_at("date", first, None, as_of_ns)
-    filters += dated
-    params |= {"symbol": symbol, "source": source}
-    query = sql.SQL("SELECT DISTINCT ON (date, source) {columns} FROM daily_prices "
-                    "WHERE {filters} ORDER BY date, source, time DESC").format(
-        columns=COLUMNS, filters=sql.SQL(" AND ").join(filters))
-    return await fetch_rows(conn, query, params)
+    dated, params = dated_known_at("date", lo, hi, as_of_ns)
+    return filters + dated, params | {"symbol": symbol, "source": source}
 
 
-def _adjust(rows: list[dict[str, Any]]) -> None:
-    """Set each row's `adjusted_close` from its source's later rows (`rows` by date)."""
-    by_source: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_source.setdefault(row["source"], []).append(row)
-    for series in by_source.values():
-        adjusted = adjusted_closes(
-            np.array([float(row["close"]) for row in series]),
-            np.array([np.nan if row["dividend"] is None else float(row["dividend"])
-                      for row in series]),
-            np.array([np.nan if row["split"] is None else row["split"] for row in series]))
-        for row, value in zip(series, adjusted.tolist(), strict=True):
-            row["adjusted_close"] = None if np.isnan(value) else value
+async def _adjusted_closes(
+    conn: psycopg.AsyncConnection, symbol: str, source: str | None, first: date, last: date,
+    as_of_ns: int | None,
+) -> dict[tuple[str, date], float | None]:
+    """(source, date) -> adjusted close of each day from `first` to `last` known at
+    `as_of_ns`: adjusted for the actions of its source's later days then known, up to the
+    latest, whatever `last`."""
+    filters, params = _newest_known(symbol, source, first, None, as_of_ns)
+    # Only what the adjustment reads, as numbers: every later day of a long history comes
+    query = sql.SQL("SELECT DISTINCT ON (date, source) source, date, close::float8, "
+                    "dividend::float8, split FROM daily_prices WHERE {filters} "
+                    "ORDER BY date, source, time DESC").format(
+        filters=sql.SQL(" AND ").join(filters))
+    async with conn.cursor() as cur:
+        await cur.execute(query, params)
+        by_source: dict[str, list[tuple[str, date, float, float | None, float | None]]] = {}
+        for row in await cur.fetchall():
+            by_source.setdefault(row[0], []).append(row)
+    adjusted: dict[tuple[str, date], float | None] = {}
+    for day_source, series in by_source.items():
+        _, days, close, dividend, split = zip(*series, strict=True)
+        # an action the vendor does not give (NULL) is NaN here: unknown
+        closes = adjusted_closes(*(np.array(column, dtype=np.float64)
+                                   for column in (close, dividend, split)))
+        adjusted |= {(day_source, day): None if math.isnan(value) else value
+                     for day, value in takewhile(lambda pair: pair[0] <= last,
+                                                 zip(days, closes.tolist(), strict=True))}
+    return adjusted
