@@ -26,6 +26,7 @@ from api.routes import (
     market,
     metrics,
     portfolio,
+    prices,
     records,
     risk,
     stream,
@@ -87,6 +88,6 @@ errors.install(app)
 app.include_router(health.router)
 app.include_router(dashboard.router)
 app.mount("/static", dashboard.assets, name="static")
-for module in (market, macro, fundamentals, analytics, records, portfolio, risk, margin, accounts,
-               system, stream, metrics):
+for module in (market, macro, fundamentals, prices, analytics, records, portfolio, risk, margin,
+               accounts, system, stream, metrics):
     app.include_router(module.router)

@@ -232,6 +232,39 @@ class FundamentalPublic(BaseModel):
     ts_event: int = Field(description="the same, int ns")
 
 
+class DailyPricePublic(BaseModel):
+    """One day of a symbol as a vendor reported it (market.prices.1d), unadjusted, with the
+    close adjusted for the dividends and splits of the later days known at `as_of`."""
+
+    model_config = _examples({
+        "source": "alphavantage", "symbol": "IBM", "date": "2024-05-09", "open": "167.50",
+        "high": "168.25", "low": "166.50", "close": "167.15", "volume": 3_148_234,
+        "dividend": "1.67", "split": 1.0, "adjusted_close": 162.53,
+        "time": "2024-05-09T23:59:59.999999Z", "ts_event": 1_715_299_199_999_999_999,
+    })
+
+    source: str
+    symbol: str
+    date: dt.date
+    open: str
+    high: str
+    low: str
+    close: str
+    volume: int
+    dividend: str | None = Field(description="cash per share going ex on `date`; null where "
+                                             "the vendor does not say")
+    split: float | None = Field(description="the split coefficient on `date` (2.0: two shares "
+                                            "for one; 1.0: none); null where the vendor does "
+                                            "not say")
+    adjusted_close: float | None = Field(
+        description="`close` times the CRSP factor of the dividends and splits of the "
+                    "source's later days known at `as_of`, up to the latest of them (whatever "
+                    "`to`); null when one of those days' actions is unknown")
+    time: datetime = Field(description="when this record became known: the end (UTC) of "
+                                       "`date`, or a correction's later time; ISO-8601 UTC")
+    ts_event: int = Field(description="the same, int ns")
+
+
 _VPIN_EXAMPLE = {
     "symbol": "AAPL", "bucket": 412, "time": EXAMPLE_TIME, "ts_event": EXAMPLE_NS,
     "bucket_volume": 10_000, "buy_volume": 6_120.5, "sell_volume": 3_879.5, "vpin": 0.2713,
