@@ -147,6 +147,7 @@ class AlphaVantageSource(Source[AlphaVantageConfig]):
     config_model = AlphaVantageConfig
     requests_per_s: ClassVar[float] = 0.5  # the free tier: one a second
     burst: ClassVar[int] = 1
+    dated_when_seen: ClassVar[bool] = True
 
     def __init__(self, config: AlphaVantageConfig, http: HttpFetcher) -> None:
         super().__init__(config, http)

@@ -56,6 +56,7 @@ class Source(ABC, Generic[ConfigT]):
     config_model: ClassVar[type[SourceConfig]]
     requests_per_s: ClassVar[float]  # the provider's documented limit, or below it
     burst: ClassVar[int] = 1
+    dated_when_seen: ClassVar[bool] = False  # figures dated when first seen (poll.Known)
 
     def __init__(self, config: ConfigT, http: HttpFetcher) -> None:
         self.config, self.http = config, http

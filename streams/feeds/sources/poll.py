@@ -36,7 +36,7 @@ from streams.feeds.sources import SOURCE_MODULES, load_source
 from streams.feeds.sources.base import Source, SourceRecord, read_config
 from streams.feeds.sources.exceptions import SourceError
 from streams.feeds.sources.http import HttpFetcher, HttpPolicy, Sleep, TokenBucket
-from streams.schema import DailyPrice, MacroObservation
+from streams.schema import DailyPrice, Fundamental, MacroObservation
 from streams.schema.storage import TIME_COLUMN
 from streams.settings import Settings
 
@@ -168,7 +168,7 @@ def poll_source(source: Source, brokers: str, catalog: Catalog, *,
     """Fetch `items` (default: the source's) and publish the records its topics do not hold
     yet, each to the topic of its model among the source's `topics` (renamed by `topic_map`
     in tests), keyed by the catalog's key."""
-    known = Known()
+    known = Known(dated_when_seen=source.dated_when_seen)
     publishers: dict[str, _Publisher] = {}
     summary = SourceSummary(source.name)
     try:
@@ -223,20 +223,33 @@ class Known:
     A daily price (dated at its day's end) is new when its day is; a day held with other
     values is a correction the vendor made since: admitted as a new record dated when it was
     fetched (its ts_init), so a replay sees the first values until then and the corrected
-    ones after, as for a revision.
+    ones after, as for a revision. A day without its actions (a vendor series without them)
+    whose prices are those held says nothing new, even where the held day has its actions.
+
+    With `dated_when_seen` (a source that dates figures when it first sees them: Alpha
+    Vantage), a figure whose value and unit are those of its newest held record is not new:
+    a poll whose own state was lost (a new cache directory) does not publish every unchanged
+    figure again under a new date.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, dated_when_seen: bool = False) -> None:
+        self.dated_when_seen = dated_when_seen
         self.keys: set[Hashable] = set()
         self.vintages: dict[tuple[str, dt.date], tuple[dt.date, float]] = {}
         self.days: dict[tuple[str, dt.date], DailyPrice] = {}
+        self.figures: dict[tuple[str, str, str, dt.date], Fundamental] = {}
 
     def admit(self, record: SourceRecord) -> SourceRecord | None:
         """The record to publish for a fetched `record` (it, or it re-dated as a correction),
         taken as held; None when it, or the same values, are held already."""
+        if isinstance(record, Fundamental) and self.dated_when_seen:
+            held_figure = self.figures.get(_figure(record))
+            if held_figure is not None and (held_figure.value, held_figure.unit) == (
+                    record.value, record.unit):
+                return None
         if isinstance(record, DailyPrice):
             held = self.days.get((record.symbol, record.date))
-            if held is not None and _price_values(held) == _price_values(record):
+            if held is not None and _same_day(held, record):
                 return None
             if held is not None:
                 record = record.model_copy(update={"ts_event": max(record.ts_init,
@@ -255,6 +268,11 @@ class Known:
             if held is None or held.ts_event < record.ts_event:
                 self.days[day] = record
             return True
+        if isinstance(record, Fundamental):
+            held_figure = self.figures.get(_figure(record))
+            if held_figure is None or held_figure.ts_event < record.ts_event:
+                self.figures[_figure(record)] = record
+            return True
         if not isinstance(record, MacroObservation):
             return True
         period = (record.series, record.date)
@@ -266,9 +284,16 @@ class Known:
         return True
 
 
-def _price_values(record: DailyPrice) -> tuple[object, ...]:
-    return (record.open, record.high, record.low, record.close, record.volume, record.dividend,
-            record.split)
+def _same_day(held: DailyPrice, fetched: DailyPrice) -> bool:
+    """Whether `fetched` says what `held` says of its day (no actions: nothing of them)."""
+    prices = ("open", "high", "low", "close", "volume")
+    compared = prices if fetched.dividend is None and fetched.split is None else (
+        *prices, "dividend", "split")
+    return all(getattr(held, name) == getattr(fetched, name) for name in compared)
+
+
+def _figure(record: Fundamental) -> tuple[str, str, str, dt.date]:
+    return (record.symbol, record.field, record.period, record.period_end)
 
 
 def read_known(known: Known, brokers: str, topic: str, model: str, source: str) -> None:

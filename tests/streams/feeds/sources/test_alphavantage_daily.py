@@ -205,3 +205,38 @@ def test_polling_publishes_each_day_once_a_correction_dated_when_seen_and_crsp_a
     # CRSP: the split on the 23rd halves every earlier price; the dividend on the 19th
     # (1.00 against the 18th's close of 100) scales the 18th by 0.99 more
     assert adjusted == pytest.approx([49.5, 51.0, 50.95, 51.0, 52.1])
+
+
+def test_switching_to_the_raw_series_says_nothing_new_and_back_adds_the_actions(
+        fake: FakeAlphaVantage, kafka_brokers: str, topic: str, second_topic: str,
+        tmp_path: Path) -> None:
+    """Days held with their dividend and split are not 'corrected' by the free series that
+    lacks them; held without, the adjusted series' actions are news, dated when seen."""
+    renamed = {"market.fundamentals": topic, "market.prices.1d": second_topic}
+
+    def poll(state: str, daily: str) -> int:
+        source = av_source(fake, tmp_path / state, ALPHAVANTAGE_DAILY=daily)
+        return poll_source(source, kafka_brokers, CATALOG, items=["SYNB:daily"],
+                           topic_map=renamed).published
+
+    assert (poll("a", "adjusted"), poll("b", "raw")) == (1, 0)
+    fake.days["SYNB"]["2024-07-24"] = day("20.5000", "21.0000", "20.0000", "20.7500", "9000")
+    assert (poll("c", "raw"), poll("d", "adjusted")) == (1, 1)
+    on_topic = [r for _, r in _prices(kafka_brokers, second_topic)]
+    assert [(r.date.isoformat(), r.dividend, r.split, r.ts_event > day_end_ns(r.date))
+            for r in on_topic] == [("2024-07-23", 0, 1.0, False),
+                                   ("2024-07-24", None, None, False),
+                                   ("2024-07-24", 0, 1.0, True)]
+
+
+def test_a_poll_that_lost_its_state_does_not_publish_unchanged_figures_again(
+        fake: FakeAlphaVantage, kafka_brokers: str, topic: str, second_topic: str,
+        tmp_path: Path) -> None:
+    renamed = {"market.fundamentals": topic, "market.prices.1d": second_topic}
+    first = poll_source(av_source(fake, tmp_path / "a"), kafka_brokers, CATALOG,
+                        items=["SYNA"], topic_map=renamed)
+    fake.overviews["SYNA"]["EPS"] = "6.3"
+    fresh = poll_source(av_source(fake, tmp_path / "b"), kafka_brokers, CATALOG,
+                        items=["SYNA"], topic_map=renamed)
+
+    assert (first.published, fresh.published, fresh.known) == (8, 1, 7)
