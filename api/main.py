@@ -19,6 +19,7 @@ from api.routes import (
     accounts,
     analytics,
     dashboard,
+    filings,
     fundamentals,
     health,
     macro,
@@ -88,6 +89,6 @@ errors.install(app)
 app.include_router(health.router)
 app.include_router(dashboard.router)
 app.mount("/static", dashboard.assets, name="static")
-for module in (market, macro, fundamentals, prices, analytics, records, portfolio, risk, margin,
-               accounts, system, stream, metrics):
+for module in (market, macro, fundamentals, filings, prices, analytics, records, portfolio, risk,
+               margin, accounts, system, stream, metrics):
     app.include_router(module.router)

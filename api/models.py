@@ -232,6 +232,39 @@ class FundamentalPublic(BaseModel):
     ts_event: int = Field(description="the same, int ns")
 
 
+class FilingPublic(BaseModel):
+    """One filing a company made with the SEC (market.filings), as EDGAR's filings list
+    states it, and where its main document is on EDGAR."""
+
+    model_config = _examples({
+        "source": "edgar", "symbol": "AAPL", "cik": 320193,
+        "accession": "0000320193-23-000106", "form": "10-K", "filed": "2023-11-03",
+        "report_date": "2023-09-30", "primary_document": "aapl-20230930.htm",
+        "description": "10-K", "items": None,
+        "url": "https://www.sec.gov/Archives/edgar/data/320193/000032019323000106/"
+               "aapl-20230930.htm",
+        "time": "2023-11-02T22:08:27Z", "ts_event": 1_698_962_907_000_000_000,
+    })
+
+    source: str
+    symbol: str
+    cik: int = Field(description="the SEC's number of the company")
+    accession: str = Field(description="the filing's accession number, its id on EDGAR")
+    form: str = Field(description="10-K, 10-Q, 8-K, 4, 10-K/A, ...")
+    filed: dt.date = Field(description="the day EDGAR dates the filing")
+    report_date: dt.date | None = Field(description="the end of the period it reports on; "
+                                                    "null for forms without one")
+    primary_document: str | None = Field(description="its main document's file name")
+    description: str | None = Field(description="EDGAR's description of that document")
+    items: str | None = Field(description="an 8-K's items (`2.02,9.01`)")
+    url: str | None = Field(description="the main document on EDGAR: https://www.sec.gov/"
+                                        "Archives/edgar/data/{cik}/{accession without dashes}/"
+                                        "{primary_document}; null without one")
+    time: datetime = Field(description="when EDGAR accepted the filing (read as New York "
+                                       "time, never early), ISO-8601 UTC")
+    ts_event: int = Field(description="the same, int ns")
+
+
 class DailyPricePublic(BaseModel):
     """One day of a symbol as a vendor reported it (market.prices.1d), unadjusted, with the
     close adjusted for the dividends and splits of the later days known at `as_of`."""
