@@ -4,9 +4,10 @@ Times in: `from` / `to` accept ISO-8601 with a UTC offset (`2026-11-20T14:30:00Z
 integer of nanoseconds since the epoch; `from` is inclusive, `to` exclusive; both optional,
 and an empty one (`?from=`, as a form sends an empty field) is no bound. Their OpenAPI schema
 says exactly that (a date-time, an integer, or empty), so clients and schemathesis know.
-Routes over dated periods (macro observations, a company's fiscal periods) take `from` / `to`
-as dates (`2024-01-31`, the same inclusive / exclusive bounds), and `as_of` (what was known
-then: an instant as above, or a date, meaning the whole of that day in UTC).
+Routes over dated periods (macro observations, a company's fiscal periods, filings by their
+filing day, daily prices) take `from` / `to` as dates (`2024-01-31`, the same inclusive /
+exclusive bounds), and `as_of` (what was known then: an instant as above, or a date, meaning
+the whole of that day in UTC).
 Times out: every record has `ts_event` (int ns, exact) and `time` (ISO-8601 UTC, microseconds).
 
 Lists are pages: `limit` (1-1000, default 100) items and `next_cursor`, an opaque token that

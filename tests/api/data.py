@@ -22,6 +22,11 @@ def unique_symbol(prefix: str = "A") -> str:
     return f"{prefix}{uuid.uuid4().hex[:8].upper()}"
 
 
+def utc_ns(moment: str) -> int:
+    """An ISO-8601 instant with its offset as ns since the epoch."""
+    return int(datetime.fromisoformat(moment).timestamp()) * 1_000_000_000
+
+
 def day_ns(day: str) -> int:
     """The start of `day` (ISO, UTC) in ns since the epoch: when a macro vintage or a filing
     of that day became known, where its source gives no time."""

@@ -5,7 +5,6 @@ acceptance, only those accepted by `as_of`, forms, filing days, pages, document 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
 
 import psycopg
 import pytest
@@ -13,15 +12,10 @@ from fastapi.testclient import TestClient
 
 from api.params import encode_cursor
 from streams.schema import Event
-from tests.api.data import unique_symbol, write
+from tests.api.data import unique_symbol, utc_ns, write
 from tests.factories import event
 
 CIK = 1234567
-
-
-def utc_ns(moment: str) -> int:
-    """An ISO-8601 instant with its offset as ns since the epoch."""
-    return int(datetime.fromisoformat(moment).timestamp()) * 1_000_000_000
 
 
 # (accession, form, filed, accepted in UTC, primary document); EDGAR's acceptance times are

@@ -10,8 +10,7 @@ from fastapi.testclient import TestClient
 from streams.catalog import Catalog
 from streams.sink.runner import Sink
 from streams.sink.tables import catalog_routes
-from tests.api.data import day_ns
-from tests.api.test_filings import utc_ns
+from tests.api.data import day_ns, utc_ns
 from tests.conftest import TOPICS_YAML
 from tests.factories import event
 from tests.streams.sink.conftest import SinkTopics, running, wait_for
