@@ -32,12 +32,13 @@ from typing import Annotated, Any, TypeVar
 import orjson
 from fastapi import HTTPException, Path, Query, status
 from fastapi.openapi.models import Example
-from pydantic import BaseModel
+from pydantic import BaseModel, TypeAdapter
 
 from api.deps import ConnectionDep
-from api.models import EXAMPLE_NS, NO_NUL, Page
+from api.models import EXAMPLE_NS, NO_NUL, ErrorBody, Page
 from api.queries import accounts, market
 from streams.schema.base import INT64_MAX
+from streams.schema.market import SourceName
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -71,6 +72,21 @@ _DAY_NS = 86_400 * 10**9
 def examples(**named: object) -> dict[str, Example]:
     """`openapi_examples` for a parameter (what /docs offers in its drop-down): name=value."""
     return {name.replace("_", " "): {"value": value} for name, value in named.items()}
+
+
+SOURCE_PATTERN: str = TypeAdapter(SourceName).json_schema()["pattern"]
+
+
+def source_query(description: str, **named: str) -> Any:
+    """The `source` query parameter of the routes over data sources (`fred`, `edgar`, ...):
+    `Annotated[str | None, source_query(...)]`."""
+    return Query(pattern=SOURCE_PATTERN, description=description,
+                 openapi_examples=examples(**named))
+
+
+def not_stored(description: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI answer of a route's 404 for a key the database holds nothing of."""
+    return {status.HTTP_404_NOT_FOUND: {"model": ErrorBody, "description": description}}
 
 
 FromParam = Annotated[str | None, Query(

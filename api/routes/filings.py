@@ -7,14 +7,14 @@ could have seen then. See api/params.py for `from` / `to`, `as_of` and cursor pa
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, status
 from pydantic import StringConstraints
 
 from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
-from api.models import NO_NUL, ErrorBody, FilingPublic, Page, example_of, ok
+from api.models import NO_NUL, FilingPublic, Page, example_of, ok
 from api.params import (
     DEFAULT_LIMIT,
     AsOfParam,
@@ -27,23 +27,21 @@ from api.params import (
     examples,
     keyed_cursor_query,
     micros,
+    not_stored,
     page_of,
     parse_as_of,
+    source_query,
 )
 from api.queries import filings
 from api.routes.fundamentals import SymbolPath
-from api.routes.macro import SOURCE_PATTERN
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
                    tags=["filings"])
 
-UNKNOWN_SYMBOL: dict[int | str, dict[str, Any]] = {
-    status.HTTP_404_NOT_FOUND: {"model": ErrorBody,
-                                "description": "no filing of the symbol is stored"}}
+UNKNOWN_SYMBOL = not_stored("no filing of the symbol is stored")
 
-SourceParam = Annotated[str | None, Query(
-    pattern=SOURCE_PATTERN, description="only the filings of this source",
-    openapi_examples=examples(edgar="edgar"))]
+SourceParam = Annotated[str | None, source_query("only the filings of this source",
+                                                  edgar="edgar")]
 FormsParam = Annotated[list[Annotated[str, StringConstraints(max_length=1_000,
                                                              pattern=NO_NUL)]] | None, Query(
     description="only these forms, exactly as EDGAR names them: repeat it "

@@ -8,14 +8,14 @@ restatement); `as_of` answers what a backtest could have seen then. See api/para
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from pydantic import StringConstraints
 
 from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
-from api.models import NO_NUL, ErrorBody, FundamentalPublic, Page, example_of, ok
+from api.models import NO_NUL, FundamentalPublic, Page, example_of, ok
 from api.params import (
     DEFAULT_LIMIT,
     AsOfParam,
@@ -27,26 +27,24 @@ from api.params import (
     decode_cursor,
     examples,
     keyed_cursor_query,
+    not_stored,
     page_of,
     parse_as_of,
+    source_query,
 )
 from api.queries import fundamentals
-from api.routes.macro import SOURCE_PATTERN
 from streams.schema.base import SYMBOL_PATTERN
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
                    tags=["fundamentals"])
 
-UNKNOWN_SYMBOL: dict[int | str, dict[str, Any]] = {
-    status.HTTP_404_NOT_FOUND: {"model": ErrorBody,
-                                "description": "no figure of the symbol is stored"}}
+UNKNOWN_SYMBOL = not_stored("no figure of the symbol is stored")
 
 SymbolPath = Annotated[str, Path(
     pattern=SYMBOL_PATTERN, description="the company's ticker",
     openapi_examples=examples(stock="AAPL"))]
-SourceParam = Annotated[str | None, Query(
-    pattern=SOURCE_PATTERN, description="only the figures of this source",
-    openapi_examples=examples(edgar="edgar", alphavantage="alphavantage"))]
+SourceParam = Annotated[str | None, source_query(
+    "only the figures of this source", edgar="edgar", alphavantage="alphavantage")]
 FieldsParam = Annotated[list[Annotated[str, StringConstraints(max_length=1_000,
                                                               pattern=NO_NUL)]] | None, Query(
     description="only these fields: repeat it (`field=revenue&field=assets`) or list them "

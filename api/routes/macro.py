@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
-from pydantic import TypeAdapter
 
 from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
@@ -41,14 +40,13 @@ from api.params import (
     micros,
     page_of,
     parse_as_of,
+    source_query,
 )
 from api.queries import macro
-from streams.schema.market import SourceName
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
                    tags=["macro"])
 
-SOURCE_PATTERN: str = TypeAdapter(SourceName).json_schema()["pattern"]
 UNKNOWN_SERIES: dict[int | str, dict[str, Any]] = {
     status.HTTP_404_NOT_FOUND: {"model": ErrorBody,
                                 "description": "no observation of the series (of `source`, "
@@ -63,10 +61,9 @@ SeriesPath = Annotated[str, Path(
     min_length=1, max_length=200, pattern=NO_NUL,
     description="the source's id of the series; may hold slashes (DBnomics)",
     openapi_examples=examples(fred="DGS10", dbnomics="AMECO/ZUTN/EA19.1.0.0.0.ZUTN"))]
-SourceParam = Annotated[str | None, Query(
-    pattern=SOURCE_PATTERN, description="the series' source; needed only where its id is "
-                                        "stored under more than one",
-    openapi_examples=examples(fred="fred", dbnomics="dbnomics"))]
+SourceParam = Annotated[str | None, source_query(
+    "the series' source; needed only where its id is stored under more than one",
+    fred="fred", dbnomics="dbnomics")]
 VintagesParam = Annotated[bool, Query(
     description="every vintage known at `as_of` (by date, then realtime_start), not only "
                 "the newest of each date",

@@ -9,13 +9,13 @@ known at `as_of` (api/queries/prices.py), never stored. See api/params.py for `f
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, status
 
 from api.auth import AUTH_RESPONSES, RequireRead
 from api.deps import ConnectionDep
-from api.models import DailyPricePublic, ErrorBody, Page, example_of, ok
+from api.models import DailyPricePublic, Page, example_of, ok
 from api.params import (
     DEFAULT_LIMIT,
     AsOfParam,
@@ -25,25 +25,22 @@ from api.params import (
     cursor_date,
     date_range,
     decode_cursor,
-    examples,
     keyed_cursor_query,
+    not_stored,
     page_of,
     parse_as_of,
+    source_query,
 )
 from api.queries import prices
 from api.routes.fundamentals import SymbolPath
-from api.routes.macro import SOURCE_PATTERN
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
                    tags=["prices"])
 
-UNKNOWN_SYMBOL: dict[int | str, dict[str, Any]] = {
-    status.HTTP_404_NOT_FOUND: {"model": ErrorBody,
-                                "description": "no price of the symbol is stored"}}
+UNKNOWN_SYMBOL = not_stored("no price of the symbol is stored")
 
-SourceParam = Annotated[str | None, Query(
-    pattern=SOURCE_PATTERN, description="only the days of this vendor",
-    openapi_examples=examples(alphavantage="alphavantage"))]
+SourceParam = Annotated[str | None, source_query("only the days of this vendor",
+                                                  alphavantage="alphavantage")]
 _EXAMPLE = example_of(DailyPricePublic)
 PricesCursor = Annotated[str | None, keyed_cursor_query(_EXAMPLE["date"], _EXAMPLE["source"])]
 
