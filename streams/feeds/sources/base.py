@@ -67,6 +67,11 @@ class Source(ABC, Generic[ConfigT]):
         config); none by default."""
         return {}
 
+    def resume(self, held: Mapping[tuple[str, dt.date], tuple[dt.date, float]]) -> None:
+        """Before a poll, what the topic holds of this source's macro series: each (series,
+        period)'s newest vintage (realtime_start, value). A source that can ask its provider
+        only for what is newer (FRED) keeps it; by default it is not needed."""
+
     @abstractmethod
     def items(self) -> list[str]:
         """What a poll fetches when not told: the configured series, tickers, ..."""

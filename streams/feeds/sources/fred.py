@@ -17,7 +17,10 @@ date given as an `as_of` (the API's) is that whole day, so the value is known as
 the epoch, ts_event 0, the earliest the wire allows.
 
 `--since D` (observation_start) limits the periods, never the vintages: asking FRED for a
-later realtime_start would report older values as if first known then.
+later realtime_start would report older values as if first known then. A poll of a series
+the topic holds asks from the newest vintage held on, and reads the whole history only where
+a value valid that day is not held (`fred_api`): a poll with nothing new is two requests a
+series.
 
 Configuration: FRED_API_KEY (required; https://fred.stlouisfed.org/docs/api/api_key.html),
 NAUTILUS_FRED_SERIES_FILE (the default series; fred_series.yaml at the repository root),
@@ -30,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -43,6 +47,7 @@ from streams.feeds.sources.exceptions import PayloadError
 from streams.feeds.sources.fred_api import (
     MAX_PAGE_SIZE,
     MAX_VINTAGES_PER_REQUEST,
+    MISSING,
     FredApi,
     Observation,
 )
@@ -51,7 +56,6 @@ from streams.schema import MacroObservation
 
 SHIPPED_SERIES_FILE = Path(__file__).resolve().parents[3] / "fred_series.yaml"
 SERIES_ID = re.compile(r"[A-Za-z0-9_]{1,64}")
-MISSING = "."  # FRED's value of an observation it has no number for
 NS_PER_DAY = 86_400 * 1_000_000_000
 EPOCH = dt.date(1970, 1, 1)
 
@@ -127,6 +131,8 @@ class FredSource(Source[FredConfig]):
         super().__init__(config, http)
         self.series = load_series(config.series_file)
         self._units = {s.id: s.unit for s in self.series}
+        self._held: dict[str, dict[dt.date, float]] = {}  # series -> period -> newest value
+        self._newest: dict[str, dt.date] = {}  # series -> its newest vintage held
         self._api = FredApi(http, config.url, config.api_key.get_secret_value(),
                             page_size=config.page_size,
                             vintages_per_request=config.vintages_per_request)
@@ -134,10 +140,18 @@ class FredSource(Source[FredConfig]):
     def items(self) -> list[str]:
         return [s.id for s in self.series]
 
+    def resume(self, held: Mapping[tuple[str, dt.date], tuple[dt.date, float]]) -> None:
+        self._held, self._newest = {}, {}
+        for (series, date), (realtime_start, value) in held.items():
+            self._held.setdefault(series, {})[date] = value
+            self._newest[series] = max(self._newest.get(series, realtime_start),
+                                       realtime_start)
+
     def fetch(self, item: str, *, since: dt.date | None, ts_init: int) -> Fetched:
         records: list[SourceRecord] = []
         missing = 0
-        for row in self._api.observations(item, since):
+        for row in self._api.observations(item, since, realtime_from=self._newest.get(item),
+                                          held=self._held.get(item)):
             if row.value.strip() == MISSING:
                 missing += 1
                 continue

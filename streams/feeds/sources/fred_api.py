@@ -11,6 +11,13 @@ held across a window boundary comes back twice, ending at the boundary and again
 there with the same value. The second row is the same real-time period and is dropped, so
 each (date, realtime_start) is the day the value was first known.
 
+A poll that already holds the series asks only from its newest vintage on (`realtime_from`):
+the vintage dates from that day, and windows starting there. The first window also returns
+every value still valid that day, its real-time period clipped to start there; those are
+values the caller holds (`held`), and skips. Where one is not (a period the caller has no
+vintage of, or another value: a gap, say after a poll with `since`), dating it at the cut
+would make it late and lose its vintages, so the whole history is read instead.
+
 Both endpoints page with limit/offset up to the response's `count`; a malformed page, a count
 that changes between pages, pages that repeat rows or fall short of the count are a
 PayloadError: the caller then publishes nothing of the series.
@@ -19,7 +26,8 @@ PayloadError: the caller then publishes nothing of the series.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,7 +42,10 @@ MAX_VINTAGE_PAGE_SIZE = 10_000  # the largest `limit` of fred/series/vintagedate
 MAX_VINTAGES_PER_REQUEST = 2_000  # vintage dates one observations request may span
 ONE_DAY = dt.timedelta(days=1)
 
+MISSING = "."  # FRED's value of an observation it has no number for
+
 PageT = TypeVar("PageT", bound="_CountedPage")
+log = logging.getLogger(__name__)
 
 
 class Observation(BaseModel):
@@ -82,12 +93,27 @@ class FredApi:
         self._http, self._url, self._key = http, url.rstrip("/"), api_key
         self._page_size, self._vintages_per_request = page_size, vintages_per_request
 
-    def observations(self, series: str, since: dt.date | None) -> list[Observation]:
+    def observations(self, series: str, since: dt.date | None, *,
+                     realtime_from: dt.date | None = None,
+                     held: Mapping[dt.date, float] | None = None) -> list[Observation]:
         """Every real-time period of every observation of `series` (periods from `since`
-        on), each starting the day its value was first known, by date then vintage."""
+        on), each starting the day its value was first known, by date then vintage. With
+        `realtime_from` (the newest vintage held) and `held` (each period's newest value
+        held), only the real-time periods from that day on, unless a value valid that day is
+        not held: then all of them."""
+        if realtime_from is not None:
+            rows = self._observations(series, since, realtime_from)
+            if _all_held(rows, realtime_from, held or {}):
+                return rows
+            log.info("fred series=%s: a value valid on %s is not held, reading every vintage",
+                     series, realtime_from)
+        return self._observations(series, since, FIRST_REALTIME)
+
+    def _observations(self, series: str, since: dt.date | None,
+                      first: dt.date) -> list[Observation]:
         rows: list[Observation] = []
         open_at_boundary: dict[dt.date, str] = {}  # date -> value, of rows reaching the cut
-        for start, end in self.windows(self.vintage_dates(series)):
+        for start, end in self.windows(self.vintage_dates(series, first), first):
             window = self._all_pages(_ObservationsPage, "series/observations", series, {
                 "output_type": "1", "realtime_start": start.isoformat(),
                 "realtime_end": end.isoformat(), "sort_order": "asc",
@@ -99,18 +125,19 @@ class FredApi:
             open_at_boundary = {r.date: r.value for r in window if r.realtime_end == end}
         return sorted(rows, key=lambda r: (r.date, r.realtime_start))  # as one window gives
 
-    def vintage_dates(self, series: str) -> list[dt.date]:
-        """The days the series was revised or released, oldest first."""
+    def vintage_dates(self, series: str, first: dt.date = FIRST_REALTIME) -> list[dt.date]:
+        """The days from `first` on that the series was revised or released, oldest first."""
         return self._all_pages(_VintageDatesPage, "series/vintagedates", series, {
-            "realtime_start": FIRST_REALTIME.isoformat(),
+            "realtime_start": first.isoformat(),
             "realtime_end": LAST_REALTIME.isoformat(), "sort_order": "asc",
         }, MAX_VINTAGE_PAGE_SIZE)
 
-    def windows(self, vintages: list[dt.date]) -> list[tuple[dt.date, dt.date]]:
-        """Real-time windows covering all time, each spanning at most
-        `vintages_per_request` of `vintages`."""
+    def windows(self, vintages: list[dt.date], first: dt.date = FIRST_REALTIME
+                ) -> list[tuple[dt.date, dt.date]]:
+        """Real-time windows covering `first` to the end of time, each spanning at most
+        `vintages_per_request` of `vintages` (those from `first` on)."""
         cuts = vintages[self._vintages_per_request::self._vintages_per_request]
-        starts = [FIRST_REALTIME, *cuts]
+        starts = [first, *cuts]
         return list(zip(starts, [*(c - ONE_DAY for c in cuts), LAST_REALTIME], strict=True))
 
     def _all_pages(self, model: type[PageT], endpoint: str, series: str,
@@ -142,6 +169,20 @@ class FredApi:
                                   {"series_id": series, "file_type": "json", **params},
                                   secret_params={"api_key": self._key})
         return _validated(model.model_validate, response.json(what), what)
+
+
+def _all_held(rows: list[Observation], cut: dt.date, held: Mapping[dt.date, float]) -> bool:
+    """Whether every number valid on `cut` (a row starting there) is the value held for its
+    period."""
+    for row in rows:
+        if row.realtime_start != cut or row.value.strip() == MISSING:
+            continue
+        try:
+            if held.get(row.date) != float(row.value):
+                return False
+        except ValueError:
+            return False  # the full read reports it
+    return True
 
 
 def _validated(validate: Callable[[object], PageT], document: object, what: str) -> PageT:

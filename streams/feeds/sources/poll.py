@@ -177,6 +177,7 @@ def poll_source(source: Source, brokers: str, catalog: Catalog, *,
                                                                         catalog_topic)
             read_known(known, brokers, topic, spec.value, source.name)
             publishers[spec.value] = _Publisher(brokers, topic, spec.key)
+        source.resume(known.vintages)
         for item in items if items is not None else source.items():
             result = _poll_item(source, item, since, known, publishers)
             summary.add(result)

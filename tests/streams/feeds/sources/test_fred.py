@@ -108,11 +108,7 @@ def test_pages_follow_offset_and_limit_up_to_the_count(fake: FakeFred) -> None:
 def test_more_vintages_than_one_request_may_span_are_read_in_windows(fake: FakeFred) -> None:
     # a value revised on days 2, 4 and 6 and one that never changes, across windows of two
     # vintage dates: FRED clips periods at each window's edge, the records do not repeat them
-    fake.add("DFF", "2024-01-01", "5.33", "2024-01-02")
-    fake.add("DFF", "2024-01-02", "5.31", "2024-01-03")
-    fake.revise("DFF", "2024-01-02", "5.32", on="2024-01-04", last_day_before="2024-01-03")
-    fake.add("DFF", "2024-01-04", "5.30", "2024-01-05")
-    fake.revise("DFF", "2024-01-02", "5.33", on="2024-01-06", last_day_before="2024-01-05")
+    _revised_dff(fake)
     fake.max_vintages = 2
     with pytest.raises(FetchError, match="This exceeds the maximum number of vintage dates"):
         fred_source(fake).fetch("DFF", since=None, ts_init=7)
@@ -132,6 +128,61 @@ def test_more_vintages_than_one_request_may_span_are_read_in_windows(fake: FakeF
                for q in fake.requests if q.path == OBSERVATIONS][1:]
     assert windows == [("1776-07-04", "2024-01-03"), ("2024-01-04", "2024-01-05"),
                        ("2024-01-06", "9999-12-31")]
+
+
+def _revised_dff(fake: FakeFred) -> None:
+    """DFF with vintages on days 2 to 6 (the windows test's series)."""
+    fake.add("DFF", "2024-01-01", "5.33", "2024-01-02")
+    fake.add("DFF", "2024-01-02", "5.31", "2024-01-03")
+    fake.revise("DFF", "2024-01-02", "5.32", on="2024-01-04", last_day_before="2024-01-03")
+    fake.add("DFF", "2024-01-04", "5.30", "2024-01-05")
+    fake.revise("DFF", "2024-01-02", "5.33", on="2024-01-06", last_day_before="2024-01-05")
+
+
+def test_a_series_held_is_asked_from_its_newest_vintage_in_windows_from_there(
+        fake: FakeFred) -> None:
+    """What the topic holds up to the vintage of day 4: only the real-time periods from day 4
+    are asked, the values valid on day 4 come back clipped (and are left to the poll, which
+    holds them), and day 6's revision is new."""
+    _revised_dff(fake)
+    source = fred_source(fake, NAUTILUS_FRED_VINTAGES_PER_REQUEST="2")
+    source.resume({("DFF", dt.date(2024, 1, 1)): (dt.date(2024, 1, 2), 5.33),
+                   ("DFF", dt.date(2024, 1, 2)): (dt.date(2024, 1, 4), 5.32)})
+
+    fetched = source.fetch("DFF", since=None, ts_init=7)
+
+    assert [(r.date.isoformat(), r.realtime_start.isoformat(), r.value)
+            for r in fetched.records] == [
+        ("2024-01-01", "2024-01-04", 5.33),  # valid on day 4: clipped, the poll holds it
+        ("2024-01-02", "2024-01-04", 5.32),
+        ("2024-01-02", "2024-01-06", 5.33),
+        ("2024-01-04", "2024-01-05", 5.30),
+    ]
+    assert [(q.path.rsplit("/", 1)[1], q.params["realtime_start"], q.params["realtime_end"])
+            for q in fake.requests] == [("vintagedates", "2024-01-04", OPEN_END),
+                                        ("observations", "2024-01-04", "2024-01-05"),
+                                        ("observations", "2024-01-06", OPEN_END)]
+
+
+@pytest.mark.parametrize("held", [
+    {("DFF", dt.date(2024, 1, 2)): (dt.date(2024, 1, 4), 5.32)},  # no vintage of Jan 1
+    {("DFF", dt.date(2024, 1, 1)): (dt.date(2024, 1, 2), 5.00),  # another value of Jan 1
+     ("DFF", dt.date(2024, 1, 2)): (dt.date(2024, 1, 4), 5.32)},
+])
+def test_a_value_valid_at_the_newest_vintage_but_not_held_reads_the_whole_history(
+        fake: FakeFred, held: dict) -> None:  # type: ignore[type-arg]
+    """A gap (an earlier poll with --since, a lost record): dating the missing value at the
+    cut would make it late and drop its vintages, so every vintage is read."""
+    _revised_dff(fake)
+    source = fred_source(fake)
+    source.resume(held)
+
+    fetched = source.fetch("DFF", since=None, ts_init=7)
+
+    assert ("2024-01-01", "2024-01-02", 5.33) in [
+        (r.date.isoformat(), r.realtime_start.isoformat(), r.value) for r in fetched.records]
+    assert [q.params["realtime_start"] for q in fake.requests] == [
+        "2024-01-04", "2024-01-04", "1776-07-04", "1776-07-04"]
 
 
 def test_two_vintages_of_one_period_are_two_records_each_dated_when_known(

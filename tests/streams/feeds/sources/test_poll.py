@@ -97,12 +97,18 @@ def test_poll_once_polls_fred_when_its_key_is_set(
                       topic_map={"market.macro": topic})
     second = poll_once(settings, brokers=kafka_brokers, environ=environ,
                        topic_map={"market.macro": topic})
+    asked = len(fake.requests)
+    poll_once(settings, brokers=kafka_brokers, environ=environ,
+              topic_map={"market.macro": topic})
 
     assert [(s.source, s.items, s.published, s.missing) for s in first
             if s.off is None] == [("fred", 1, 2, 1)]
     assert [(s.source, s.published, s.known) for s in second
-            if s.off is None] == [("fred", 0, 2)]
+            if s.off is None] == [("fred", 0, 2)]  # the values valid from 2024-01-04 on
     assert [r.unit for _, r in _on_topic(kafka_brokers, topic)] == ["percent", "percent"]
+    assert [(r.path.rsplit("/", 1)[1], r.params["realtime_start"])
+            for r in fake.requests[asked:]] == [("vintagedates", "2024-01-04"),
+                                                ("observations", "2024-01-04")]
     assert "if-none-match" in fake.requests[-1].headers  # the cache under the state dir
 
 
