@@ -101,8 +101,11 @@ class SymbolPublic(BaseModel):
     model_config = _examples({"symbol": "AAPL", "kinds": ["trades", "bars", "vpin"]})
 
     symbol: str
-    kinds: list[Literal["trades", "bars", "vpin", "microstructure"]] = Field(
-        description="which data the database holds for it"
+    kinds: list[Literal["trades", "bars", "vpin", "microstructure", "fundamentals", "filings",
+                        "prices"]] = Field(
+        description="which data the database holds for it: the tape's (trades, bars, VPIN, "
+                    "microstructure) and the data beyond it (a company's figures, SEC filings, "
+                    "a vendor's daily prices)"
     )
 
 

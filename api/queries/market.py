@@ -13,7 +13,8 @@ from api.queries import fetch_rows, time_bounds
 BAR_RELATIONS = {"1m": "bars_1m", "5m": "bars_5m", "1h": "bars_1h", "1d": "bars_1d"}
 BAR_SPANS_NS = {"1m": 60 * 10**9, "5m": 300 * 10**9, "1h": 3_600 * 10**9, "1d": 86_400 * 10**9}
 SYMBOL_TABLES = {"trades": "trades", "bars": "bars_1m", "vpin": "vpin_readings",
-                 "microstructure": "microstructure_features"}
+                 "microstructure": "microstructure_features", "fundamentals": "fundamentals",
+                 "filings": "filings", "prices": "daily_prices"}
 
 # Distinct symbols by walking the (symbol, ...) primary-key index one symbol at a time: a few
 # index probes per symbol instead of a scan of millions of rows.

@@ -15,7 +15,7 @@ from streams.sink.tables import TABLES, Source
 from streams.sink.writer import TableRows, Writer
 
 SYMBOL_TABLES = ("trades", "bars_1m", "bars_5m", "bars_1h", "bars_1d", "vpin_readings",
-                 "microstructure_features", "alerts")
+                 "microstructure_features", "alerts", "fundamentals", "filings", "daily_prices")
 
 
 def unique_symbol(prefix: str = "A") -> str:

@@ -341,6 +341,20 @@ def test_microstructure_alerts_and_symbols(
     assert symbols["count"] == len(symbols["data"])
 
 
+def test_a_symbol_with_only_data_beyond_the_tape_is_listed_and_known(
+    api_client: TestClient, read_headers: dict, database_url: str, symbol: str
+) -> None:
+    write(database_url, event("Fundamental", symbol=symbol), event("Filing", symbol=symbol),
+          event("DailyPrice", symbol=symbol))
+
+    symbols = api_client.get("/api/v1/symbols", headers=read_headers).json()
+    trades = api_client.get("/api/v1/trades", params={"symbol": symbol}, headers=read_headers)
+
+    mine = [s for s in symbols["data"] if s["symbol"] == symbol]
+    assert mine == [{"symbol": symbol, "kinds": ["fundamentals", "filings", "prices"]}]
+    assert (trades.status_code, trades.json()["data"]) == (200, [])  # known: no 404
+
+
 RECORD_ROUTES = [
     ("/api/v1/trades", {}), ("/api/v1/bars", {"interval": "1m"}),
     ("/api/v1/bars", {"interval": "5m"}), ("/api/v1/bars", {"interval": "1h"}),
