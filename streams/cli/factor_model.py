@@ -6,6 +6,7 @@ and logic.factor.exposures (streams/factor_publish.py)."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import textwrap
 import time
@@ -25,6 +26,7 @@ from streams.feeds.daily_bars import (
     read_daily_closes,
 )
 from streams.feeds.reference import read_reference
+from streams.feeds.sources.parsing import day_end_ns
 from streams.settings import get_settings
 
 OUTPUTS = {
@@ -52,9 +54,9 @@ closes at its last bar of the UTC day. --from-database reads the same closes fro
 database's bars_1d instead. --from-prices SOURCE reads the vendor's daily prices
 (market.prices.1d, the database's daily_prices; a day's newest row), each close adjusted
 for the dividends and splits after its day as CRSP does; a symbol whose series lacks them
-is an error. Reference file: CSV with symbol, sector, market_cap [, book_to_price,
-sales_to_price, cash_flow_to_price]; bar symbols without a row are left out (model.json
-lists them).
+is an error; --as-of keeps what was known by the end of a day. Reference file: CSV with
+symbol, sector, market_cap [, book_to_price, sales_to_price, cash_flow_to_price]; bar
+symbols without a row are left out (model.json lists them).
 
 Writes to --out:
 """ + "".join(textwrap.fill(what, 88, initial_indent=f"  {name:<22} ",
@@ -67,6 +69,8 @@ examples:
   nautilus-streams factors model --bars daily/ --reference reference.csv --out fm --publish
   nautilus-streams factors model --from-database --reference reference.csv --out fm
   nautilus-streams factors model --from-prices alphavantage --reference reference.csv --out fm
+  nautilus-streams factors model --from-prices alphavantage --as-of 2024-06-28 \\
+      --reference reference.csv --out fm
 """
 
 
@@ -93,6 +97,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "adjusted for later dividends and splits; a symbol without them (an "
                         "unadjusted series) is an error. DATABASE_URL, else the database of a "
                         "running `up`. Example: --from-prices alphavantage")
+    model.add_argument("--as-of", type=_day, metavar="YYYY-MM-DD",
+                       help="with --from-prices: only what was known by the end of that day "
+                       "(UTC): its days, corrections and corporate actions, so the fit is the "
+                       "one that could have been made then. Example: --as-of 2024-06-28")
     model.add_argument("--reference", type=Path, required=True, metavar="FILE",
                        help="the reference-data CSV. Example: --reference reference.csv")
     model.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -117,6 +125,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _model(args: argparse.Namespace) -> int:
+    if args.as_of is not None and args.from_prices is None:
+        raise ConfigError("--as-of applies to --from-prices only (bar files and bars_1d carry "
+                          "no time of knowledge)")
     params = _params(args.overrides)
     brokers = reachable_kafka_brokers(get_settings()) if args.publish else None
     reference = read_reference(args.reference)
@@ -142,8 +153,17 @@ def _closes(args: argparse.Namespace, symbols: list[str]) -> DailyCloses:
     if args.bars:
         return read_daily_closes(args.bars)
     if args.from_prices is not None:
-        return adjusted_daily_closes(database_url(get_settings()), args.from_prices, symbols)
+        known_by = None if args.as_of is None else day_end_ns(args.as_of)
+        return adjusted_daily_closes(database_url(get_settings()), args.from_prices, symbols,
+                                     known_by=known_by)
     return database_daily_closes(database_url(get_settings()), symbols)
+
+
+def _day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
 
 
 def write_outputs(result: FactorModelResult, params: FactorModelParams, out: Path) -> None:

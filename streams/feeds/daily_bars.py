@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from processors.factor_model import DailyCloses
 from processors.kit.adjustment import adjusted_closes
 from streams.exceptions import InputFileError
+from streams.schema.base import INT64_MAX
 from streams.storage import connect
 
 SUFFIXES = (".csv", ".csv.gz", ".parquet")
@@ -85,23 +86,26 @@ def database_daily_closes(database_url: str, symbols: Sequence[str]) -> DailyClo
                        symbols=tuple(table.columns), close=table.to_numpy(float))
 
 
-def adjusted_daily_closes(database_url: str, source: str, symbols: Sequence[str]
-                          ) -> DailyCloses:
+def adjusted_daily_closes(database_url: str, source: str, symbols: Sequence[str], *,
+                          known_by: int | None = None) -> DailyCloses:
     """The closes of `symbols` in `source`'s daily_prices, per day, each adjusted for the
-    dividends and splits of the symbol's later days; of each day the newest row."""
+    dividends and splits of the symbol's later days; of each day the newest row (known by
+    the instant `known_by`, ns, when given: the data as it stood then)."""
     with connect(database_url) as conn:
         rows = conn.execute(
             "SELECT DISTINCT ON (symbol, date) symbol, date, close::float8, dividend::float8,"
             " split FROM daily_prices WHERE source = %s AND symbol = ANY(%s)"
-            " ORDER BY symbol, date, time DESC", (source, list(symbols))).fetchall()
+            " AND ts_event <= %s ORDER BY symbol, date, time DESC",
+            (source, list(symbols), INT64_MAX if known_by is None else known_by)).fetchall()
         if not rows:
             others = [r[0] for r in conn.execute(
                 "SELECT DISTINCT source FROM daily_prices WHERE symbol = ANY(%s) ORDER BY 1",
                 (list(symbols),))]
     if not rows:
         held = f"; it holds theirs of {', '.join(others)}" if others else ""
+        by = "" if known_by is None else " known by then (--as-of)"
         raise InputFileError(f"daily_prices holds no {source} prices of the {len(symbols)} "
-                             f"reference symbols{held}")
+                             f"reference symbols{by}{held}")
     days = pd.DataFrame(rows, columns=["symbol", "date", "close", "dividend", "split"])
     adjusted = {
         symbol: pd.Series(adjusted_closes(group["close"].to_numpy(float),

@@ -195,3 +195,32 @@ def test_from_prices_and_bars_are_one_or_the_other(capsys: pytest.CaptureFixture
               "--reference", "reference.csv", "--out", str(tmp_path)])
     assert exited.value.code == 2
     assert "argument --bars: not allowed with argument --from-prices" in capsys.readouterr().err
+
+
+def test_as_of_fits_on_what_was_known_then(any_database_url: str, symbols: list[str]) -> None:
+    """Known by the time the day before the split was (a day is known as the next begins,
+    `_price`): the split's day and every later one are not, so nothing is halved; a day
+    later, the split rescales the days before it."""
+    write(any_database_url, *_vendor_days(symbols))
+    split_day = FIRST_DAY + dt.timedelta(days=SPLIT_DAY)
+    before = adjusted_daily_closes(any_database_url, SOURCE, symbols,
+                                   known_by=day_ns(split_day.isoformat()))
+    after = adjusted_daily_closes(any_database_url, SOURCE, symbols,
+                                  known_by=day_ns((split_day + dt.timedelta(days=1)).isoformat()))
+
+    unadjusted = _unadjusted(symbols)[symbols[0]]
+    assert len(before.dates) == SPLIT_DAY and len(after.dates) == SPLIT_DAY + 1
+    np.testing.assert_allclose(before.close[:, 0], unadjusted[:SPLIT_DAY])
+    np.testing.assert_allclose(after.close[:, 0], [*unadjusted[:SPLIT_DAY] / 2,
+                                                   unadjusted[SPLIT_DAY]])
+    with pytest.raises(InputFileError, match=r"reference symbols known by then \(--as-of\)"):
+        adjusted_daily_closes(any_database_url, SOURCE, symbols,
+                              known_by=day_ns(FIRST_DAY.isoformat()))
+
+
+def test_as_of_without_from_prices_is_refused(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["factors", "model", "--bars", str(tmp_path), "--as-of", "2024-02-05",
+                 "--reference", str(tmp_path / "ref.csv"), "--out", str(tmp_path / "fm")])
+
+    assert code == 2 and "--as-of applies to --from-prices only" in capsys.readouterr().err
