@@ -25,14 +25,15 @@ DailyPrice of the unadjusted prices (Alpha Vantage's own adjusted close is not k
 carries the later actions into day D; processors.kit.adjustment derives adjusted closes as of
 any instant). A day is published once it is over: ts_event the end of the day, UTC (after
 US/Eastern's session, the series' time zone); the current day's running figures are left for
-the first poll after midnight UTC. A ticker's prices are asked at most once a UTC day; a
-day seen since with other values is a correction, published dated when seen
-(streams.feeds.sources.poll.Known).
+the first poll after midnight UTC. A ticker's prices are asked at most once a UTC day (a
+later poll that day is answered with the same records, so what a failed delivery left out
+is published then); a day seen since with other values is a correction, published dated
+when seen (streams.feeds.sources.poll.Known).
 
 The free tier allows 25 requests a day and one a second: overviews and daily prices share
 them (two a ticker a day). The source asks at most once every 2 s, asks each item at most
-once a UTC day (a later poll that day is answered from the state of the first: an overview
-from its records, daily prices with nothing new), and keeps a daily budget
+once a UTC day (a later poll that day is answered from the state of the first, with its
+records), and keeps a daily budget
 (ALPHAVANTAGE_DAILY_CALLS, default 25; retries count) in `<cache dir>/alphavantage/
 state.json`, beside the first-seen dates, so the budget holds across polls and restarts (the
 day is UTC's; Alpha Vantage does not document when its day starts). A spent budget fails
@@ -126,15 +127,22 @@ class _Seen(BaseModel):
     missing: int = 0
 
 
+class _SeenDays(BaseModel):
+    """A ticker's last daily prices: the UTC day they were fetched and their records."""
+
+    day: dt.date
+    records: list[DailyPrice]
+    missing: int = 0
+
+
 class _State(BaseModel):
-    """What the source keeps between polls: the day's calls, each ticker's last overview, the
-    UTC day each ticker's daily prices were last asked, and the day a premium function was
-    refused."""
+    """What the source keeps between polls: the day's calls, each ticker's last overview and
+    daily prices, and the day a premium function was refused."""
 
     day: dt.date | None = None
     calls: int = 0
     tickers: dict[str, _Seen] = {}
-    prices: dict[str, dt.date] = {}
+    prices: dict[str, _SeenDays] = {}
     premium_refused: dict[str, dt.date] = {}  # `function outputsize` -> the day refused
 
 
@@ -181,10 +189,13 @@ class AlphaVantageSource(Source[AlphaVantageConfig]):
         return Fetched(item, kept, seen.missing)
 
     def _daily(self, item: str, since: dt.date | None, ts_init: int) -> Fetched:
-        """The ticker's days not asked yet today (UTC), as DailyPrice records."""
+        """The ticker's days as DailyPrice records: asked once a UTC day, a later poll that day
+        answered with the same records (the poll publishes those the topic lacks)."""
         ticker, day = item.removesuffix(DAILY_ITEM).upper(), _utc_day(ts_init)
-        if self._state.prices.get(ticker) == day:
-            return Fetched(item, [])  # asked today: nothing new until tomorrow
+        seen = self._state.prices.get(ticker)
+        if seen is not None and seen.day == day:
+            return Fetched(item, [r for r in seen.records if since is None or r.date >= since],
+                           seen.missing)
         function = DAILY_FUNCTIONS.get(self.config.daily)
         if function is None:
             raise PayloadError(f"Alpha Vantage {item}: daily prices are off "
@@ -201,10 +212,10 @@ class AlphaVantageSource(Source[AlphaVantageConfig]):
             self._state.premium_refused[request] = day
             self._save()
             raise
-        records, missing = daily_records(ticker, doc, self.config.daily, ts_init, since)
-        self._state.prices[ticker] = day
+        records, missing = daily_records(ticker, doc, self.config.daily, ts_init, None)
+        self._state.prices[ticker] = _SeenDays(day=day, records=records, missing=missing)
         self._save()
-        return Fetched(item, records, missing)
+        return Fetched(item, [r for r in records if since is None or r.date >= since], missing)
 
     def _query(self, what: str, params: dict[str, str], day: dt.date) -> dict[str, object]:
         """One answer of Alpha Vantage, within the day's budget: a RateLimitError when spent

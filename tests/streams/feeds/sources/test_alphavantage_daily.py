@@ -8,6 +8,7 @@ adjusted closes derived from the topic are CRSP's."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -100,14 +101,29 @@ def test_the_raw_series_has_no_actions_and_full_asks_the_whole_history(
                                     [np.nan] * 2, [np.nan] * 2)[0])
 
 
-def test_a_tickers_prices_are_asked_once_a_utc_day(fake: FakeAlphaVantage,
-                                                   tmp_path: Path) -> None:
+def test_a_tickers_prices_are_asked_once_a_utc_day_and_a_later_poll_gets_the_same_days(
+        fake: FakeAlphaVantage, tmp_path: Path) -> None:
     first = av_source(fake, tmp_path).fetch("SYNA:daily", since=None, ts_init=NOW)
-    later = av_source(fake, tmp_path).fetch("SYNA:daily", since=None, ts_init=NOW + 3600 * NS)
+    later = av_source(fake, tmp_path).fetch("SYNA:daily", since=dt.date(2024, 7, 22),
+                                            ts_init=NOW + 3600 * NS)
     next_day = av_source(fake, tmp_path).fetch("SYNA:daily", since=None, ts_init=NEXT_DAY)
 
-    assert (len(first.records), later.records, len(next_day.records)) == (4, [], 5)
+    assert (len(first.records), later.records, len(next_day.records)) == (
+        4, first.records[2:], 5)
     assert len(fake.requests) == 2
+
+
+def test_what_a_poll_did_not_deliver_is_published_by_the_next_poll_that_day(
+        fake: FakeAlphaVantage, kafka_brokers: str, topic: str, second_topic: str,
+        tmp_path: Path) -> None:
+    """The day's prices were fetched (and the state kept) but never reached the topic, as
+    when the broker was down: the next poll that day publishes them without asking again."""
+    av_source(fake, tmp_path).fetch("SYNB:daily", since=None, ts_init=time.time_ns())
+    summary = poll_source(av_source(fake, tmp_path), kafka_brokers, CATALOG,
+                          items=["SYNB:daily"], topic_map={"market.fundamentals": topic,
+                                                           "market.prices.1d": second_topic})
+
+    assert (summary.published, len(fake.requests)) == (1, 1)
 
 
 def test_a_free_key_is_told_the_adjusted_series_is_premium_and_overviews_go_on(
