@@ -16,7 +16,8 @@ Ctrl-C or SIGTERM, reconnecting by itself; it prints its status to stderr every 
 
 `fred`, `dbnomics`, `yahoo` (unofficial), `datagov` and `tradingeconomics` poll their source
 once and publish what market.macro does not hold yet; `edgar` and `alphavantage` do the same
-with company figures and market.fundamentals; `sources` polls every configured one, once or on
+with company figures and market.fundamentals, EDGAR's filings (market.filings) and Alpha
+Vantage's daily prices (market.prices.1d); `sources` polls every configured one, once or on
 a schedule (`streams.cli.feed_sources`).
 """
 
@@ -72,9 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "and company data sources) to the market.* topics",
         description="Publish trades, quotes and depth to market.trades / market.quotes / "
         "market.depth, keyed by symbol, macro series to market.macro (fred, dbnomics, "
-        "yahoo, datagov, tradingeconomics) or company figures to market.fundamentals (edgar, "
-        "alphavantage). Ctrl-C or "
-        "SIGTERM stops after flushing.",
+        "yahoo, datagov, tradingeconomics), company figures to market.fundamentals (edgar, "
+        "alphavantage), SEC filings to market.filings (edgar) or daily prices to "
+        "market.prices.1d (alphavantage). Ctrl-C or SIGTERM stops after flushing.",
     )
     cmds = feed.add_subparsers(dest="feed_command", metavar="SUBCOMMAND", required=True)
     _register_sim(cmds)

@@ -1,7 +1,8 @@
-"""Data beyond the tape: sources polled over HTTP (FRED, EDGAR, Alpha Vantage) that publish
-macro observations to market.macro and company figures to market.fundamentals.
+"""Data beyond the tape: sources polled over HTTP (FRED, EDGAR, Alpha Vantage, ...) that
+publish macro observations to market.macro, company figures to market.fundamentals, SEC
+filings to market.filings and vendors' daily prices to market.prices.1d.
 
-- `base`: the interface, `Source` (name, topic, rate limit, config model; `items()` and
+- `base`: the interface, `Source` (name, topics, rate limit, config model; `items()` and
   `fetch(item, since=, ts_init=)` returning `Fetched`) and `SourceConfig`.
 - `http`: the one HTTP client: token-bucket rate limit, retries with backoff and full jitter
   (Retry-After honoured), timeouts, conditional requests over an on-disk cache (`cache`),
