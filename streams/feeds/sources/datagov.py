@@ -13,7 +13,9 @@ nothing of it is published.
 
 Vintages: Fiscal Data keeps none and gives no publication date. The month's figures come with
 the Monthly Statement of the Public Debt, published on the fourth business day of the next
-month: the 7th at the latest (a Saturday 1st and a Monday holiday). So a record's
+month: the 7th at the latest (a Saturday 1st and a Monday holiday). Fiscal Data's dataset
+page agrees: data through 06/30/2024, "Last Updated 07/05/2024", the fourth business day
+after the 4 July holiday. So a record's
 `realtime_start` is `record_date` + 7 days, the 7th, and its ts_event the end of that day, UTC
 (as FRED's vintages): conservative, up to a few days late, never early. A month whose
 ts_event is still ahead of the fetch is left for a later poll, so nothing on the log is dated
