@@ -31,14 +31,6 @@ def document_url(cik: int, accession: str, primary_document: str | None) -> str 
     return f"{ARCHIVE_URL}/{cik}/{accession.replace('-', '')}/{quote(primary_document)}"
 
 
-async def symbol_known(conn: psycopg.AsyncConnection, symbol: str) -> bool:
-    """Whether any filing of `symbol` is stored: one probe of filings_symbol_time_idx
-    (see api.queries.market.symbol_exists for why not a plain EXISTS)."""
-    rows = await fetch_rows(conn, "SELECT coalesce((SELECT symbol FROM filings WHERE "
-                                  "symbol >= %(symbol)s ORDER BY symbol LIMIT 1) = %(symbol)s, "
-                                  "false) AS known", {"symbol": symbol})
-    return bool(rows[0]["known"])
-
 
 async def filings(
     conn: psycopg.AsyncConnection, symbol: str, source: str | None, forms: Sequence[str],

@@ -23,14 +23,6 @@ COLUMNS = sql.SQL("source, symbol, field, period, period_end, value, unit, filed
 GROUP = sql.SQL("field, period_end, period, source")
 
 
-async def symbol_known(conn: psycopg.AsyncConnection, symbol: str) -> bool:
-    """Whether any figure of `symbol` is stored: one probe of fundamentals_symbol_time_idx
-    (see api.queries.market.symbol_exists for why not a plain EXISTS)."""
-    rows = await fetch_rows(conn, "SELECT coalesce((SELECT symbol FROM fundamentals WHERE "
-                                  "symbol >= %(symbol)s ORDER BY symbol LIMIT 1) = %(symbol)s, "
-                                  "false) AS known", {"symbol": symbol})
-    return bool(rows[0]["known"])
-
 
 async def figures(
     conn: psycopg.AsyncConnection, symbol: str, source: str | None, fields: Sequence[str],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -39,15 +40,20 @@ async def symbols(conn: psycopg.AsyncConnection) -> dict[str, list[str]]:
     return dict(sorted(found.items()))
 
 
+_PROBE = sql.SQL("(SELECT symbol FROM {} WHERE symbol >= %(s)s ORDER BY symbol LIMIT 1) = %(s)s")
+
+
 async def symbol_exists(conn: psycopg.AsyncConnection, symbol: str) -> bool:
-    """Whether any table holds data for `symbol`: one primary-key probe per table. (A plain
+    """Whether any table holds data for `symbol`: one index probe per table. (A plain
     EXISTS may be planned as a sequential scan that expects an early hit; rows stored in
     symbol order make that a scan past every other symbol's rows.)"""
-    probes = sql.SQL(" OR ").join(
-        sql.SQL("(SELECT symbol FROM {} WHERE symbol >= %(s)s ORDER BY symbol LIMIT 1) = %(s)s")
-        .format(sql.Identifier(t))
-        for t in SYMBOL_TABLES.values()
-    )
+    return await symbol_in(conn, SYMBOL_TABLES.values(), symbol)
+
+
+async def symbol_in(conn: psycopg.AsyncConnection, tables: Iterable[str], symbol: str) -> bool:
+    """Whether any of `tables` holds a row of `symbol`: one probe of each one's index that
+    leads with symbol."""
+    probes = sql.SQL(" OR ").join(_PROBE.format(sql.Identifier(t)) for t in tables)
     cur = await conn.execute(sql.SQL("SELECT coalesce(") + probes + sql.SQL(", false)"),
                              {"s": symbol})
     row = await cur.fetchone()

@@ -31,14 +31,6 @@ COLUMNS = sql.SQL("source, symbol, date, open::text AS open, high::text AS high,
                   "split, time, ts_event")
 
 
-async def symbol_known(conn: psycopg.AsyncConnection, symbol: str) -> bool:
-    """Whether any day of `symbol` is stored: one probe of daily_prices_symbol_date_idx
-    (see api.queries.market.symbol_exists for why not a plain EXISTS)."""
-    rows = await fetch_rows(conn, "SELECT coalesce((SELECT symbol FROM daily_prices WHERE "
-                                  "symbol >= %(symbol)s ORDER BY symbol LIMIT 1) = %(symbol)s, "
-                                  "false) AS known", {"symbol": symbol})
-    return bool(rows[0]["known"])
-
 
 async def days(
     conn: psycopg.AsyncConnection, symbol: str, source: str | None, lo: date | None,

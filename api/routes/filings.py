@@ -32,7 +32,7 @@ from api.params import (
     parse_as_of,
     source_query,
 )
-from api.queries import filings
+from api.queries import filings, market
 from api.routes.fundamentals import SymbolPath
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
@@ -73,7 +73,7 @@ async def company_filings(
              if (name := part.strip())]
     rows = await filings.filings(conn, symbol, source, forms, lo, hi, as_of_ns, after,
                                  limit + 1)
-    if not rows and not await filings.symbol_known(conn, symbol):
+    if not rows and not await market.symbol_in(conn, ["filings"], symbol):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"unknown symbol {symbol!r}: no filings of it are stored")
     return page_of(FilingPublic, rows, limit, lambda r: [

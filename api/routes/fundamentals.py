@@ -32,7 +32,7 @@ from api.params import (
     parse_as_of,
     source_query,
 )
-from api.queries import fundamentals
+from api.queries import fundamentals, market
 from streams.schema.base import SYMBOL_PATTERN
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
@@ -77,7 +77,7 @@ async def company_fundamentals(
              if (name := part.strip())]
     rows = await fundamentals.figures(conn, symbol, source, names, lo, hi, as_of_ns, after,
                                       limit + 1)
-    if not rows and not await fundamentals.symbol_known(conn, symbol):
+    if not rows and not await market.symbol_in(conn, ["fundamentals"], symbol):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"unknown symbol {symbol!r}: no fundamentals of it are stored")
     return page_of(FundamentalPublic, rows, limit, lambda r: [

@@ -31,7 +31,7 @@ from api.params import (
     parse_as_of,
     source_query,
 )
-from api.queries import prices
+from api.queries import market, prices
 from api.routes.fundamentals import SymbolPath
 
 router = APIRouter(prefix="/api/v1", dependencies=[RequireRead], responses=AUTH_RESPONSES,
@@ -64,7 +64,7 @@ async def daily_prices(
     key = decode_cursor(cursor, (str, str))
     after = (cursor_date(key[0]), key[1]) if key else None
     rows = await prices.days(conn, symbol, source, lo, hi, as_of_ns, after, limit + 1)
-    if not rows and not await prices.symbol_known(conn, symbol):
+    if not rows and not await market.symbol_in(conn, ["daily_prices"], symbol):
         raise HTTPException(status.HTTP_404_NOT_FOUND,
                             f"unknown symbol {symbol!r}: no prices of it are stored")
     return page_of(DailyPricePublic, rows, limit, lambda r: [

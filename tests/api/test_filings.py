@@ -184,7 +184,7 @@ async def test_the_filings_query_answers_alike_on_postgresql_and_timescaledb(
     # filings is a compressed hypertable on TimescaleDB: the order, the cursor and the
     # symbol probe run there too
     from api.params import cursor_time
-    from api.queries import filings
+    from api.queries import filings, market
 
     symbol = unique_symbol("S")
     write(any_database_url, *(filing(symbol, *f) for f in NEWEST_FIRST))
@@ -197,8 +197,8 @@ async def test_the_filings_query_answers_alike_on_postgresql_and_timescaledb(
                     ((), utc_ns("2024-02-01T21:30:00Z"), None),
                     (("10-Q", "8-K", "10-K"), None, (
                         cursor_time(utc_ns(QUARTER[3]) // 1000), QUARTER[0], "edgar")))]
-            known = (await filings.symbol_known(conn, symbol),
-                     await filings.symbol_known(conn, unique_symbol("S")))
+            known = (await market.symbol_in(conn, ["filings"], symbol),
+                     await market.symbol_in(conn, ["filings"], unique_symbol("S")))
     finally:
         with psycopg.connect(any_database_url) as conn:
             conn.execute("DELETE FROM filings WHERE symbol = %s", (symbol,))

@@ -195,7 +195,7 @@ async def test_the_macro_and_fundamentals_queries_answer_alike_on_postgresql_and
 ) -> None:
     # macro_observations and fundamentals are hypertables on TimescaleDB: the as-of pick
     # (DISTINCT ON), the series list (a walk of the primary key) and the probes run there too
-    from api.queries import fundamentals, macro
+    from api.queries import fundamentals, macro, market
 
     series, symbol = f"T{uuid.uuid4().hex[:8].upper()}", unique_symbol("F")
     write(any_database_url, observation(series, "2024-01-01", "2024-01-05", 1.0),
@@ -215,8 +215,8 @@ async def test_the_macro_and_fundamentals_queries_answer_alike_on_postgresql_and
             filed = {day: [f["value"] for f in await fundamentals.figures(
                 conn, symbol, None, ["revenue"], None, None, day_ns(day), None, 10)]
                 for day in ("2023-11-01", "2024-01-10", "2024-03-01")}
-            known = (await fundamentals.symbol_known(conn, symbol),
-                     await fundamentals.symbol_known(conn, unique_symbol("F")))
+            known = (await market.symbol_in(conn, ["fundamentals"], symbol),
+                     await market.symbol_in(conn, ["fundamentals"], unique_symbol("F")))
     finally:
         with psycopg.connect(any_database_url) as conn:
             conn.execute("DELETE FROM macro_observations WHERE series = %s", (series,))

@@ -206,7 +206,7 @@ async def test_the_prices_query_answers_alike_on_postgresql_and_timescaledb(
 ) -> None:
     # daily_prices is a hypertable on TimescaleDB: the as-of pick (DISTINCT ON) and the
     # symbol probe run there too
-    from api.queries import prices
+    from api.queries import market, prices
 
     symbol = unique_symbol("P")
     write(any_database_url, *(day(symbol, *d) for d in DAYS[:2]),
@@ -217,8 +217,8 @@ async def test_the_prices_query_answers_alike_on_postgresql_and_timescaledb(
             closes = {as_of: [(d["close"], d["adjusted_close"]) for d in await prices.days(
                 conn, symbol, None, None, None, day_ns(as_of), None, 10)]
                 for as_of in ("2024-03-01", "2024-03-05", "2024-03-09")}
-            known = (await prices.symbol_known(conn, symbol),
-                     await prices.symbol_known(conn, unique_symbol("P")))
+            known = (await market.symbol_in(conn, ["daily_prices"], symbol),
+                     await market.symbol_in(conn, ["daily_prices"], unique_symbol("P")))
     finally:
         with psycopg.connect(any_database_url) as conn:
             conn.execute("DELETE FROM daily_prices WHERE symbol = %s", (symbol,))
