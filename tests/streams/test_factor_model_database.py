@@ -6,46 +6,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
-import pytest
 
 from streams.cli.main import main
 from streams.feeds.daily_bars import database_daily_closes, read_daily_closes
 from streams.outputs import write_csv
 from streams.schema import Bar
-from tests.api.data import unique_symbol, write
+from tests.api.data import write
 
 MINUTE_NS = 60 * 10**9
 FIRST_DAY = pd.Timestamp("2024-02-01", tz="UTC")
 DAYS = 12
 MINUTES = (14 * 60 + 30, 20 * 60 + 59)  # two bars a day: 14:30 and 20:59 UTC
-
-
-def _symbols_deleted_after(database_url: str) -> Iterator[list[str]]:
-    names = [unique_symbol("F") for _ in range(6)]
-    yield names
-    with psycopg.connect(database_url) as conn:
-        for table in ("bars_1m", "bars_5m", "bars_1h", "bars_1d"):
-            kind = conn.execute("SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)",
-                                (table,)).fetchone()
-            if kind and kind[0] == "r":  # a table (the rollups are views on TimescaleDB)
-                conn.execute(f"DELETE FROM {table} WHERE symbol = ANY(%s)", (names,))
-
-
-@pytest.fixture
-def symbols(any_database_url: str) -> Iterator[list[str]]:
-    yield from _symbols_deleted_after(any_database_url)
-
-
-@pytest.fixture
-def postgres_symbols(database_url: str) -> Iterator[list[str]]:
-    yield from _symbols_deleted_after(database_url)
 
 
 def _bars(symbols: list[str]) -> list[Bar]:

@@ -8,12 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import psycopg
 import pytest
 
 from processors.factor_model import DailyCloses
@@ -21,7 +19,7 @@ from streams.cli.main import main
 from streams.exceptions import InputFileError
 from streams.feeds.daily_bars import adjusted_daily_closes, read_daily_closes
 from streams.schema import DailyPrice
-from tests.api.data import day_ns, unique_symbol, write
+from tests.api.data import day_ns, write
 from tests.factories import event
 
 SOURCE = "alphavantage"
@@ -29,23 +27,6 @@ FIRST_DAY = dt.date(2024, 2, 1)
 DAYS = 12
 SPLIT_DAY, DIVIDEND_DAY = 5, 8  # the first symbol's 2-for-1 split and its dividend
 DIVIDEND = 1.25
-
-
-@pytest.fixture
-def symbols(any_database_url: str) -> Iterator[list[str]]:
-    yield from _symbols_deleted_after(any_database_url)
-
-
-@pytest.fixture
-def postgres_symbols(database_url: str) -> Iterator[list[str]]:
-    yield from _symbols_deleted_after(database_url)
-
-
-def _symbols_deleted_after(database_url: str) -> Iterator[list[str]]:
-    names = sorted(unique_symbol("P") for _ in range(6))
-    yield names
-    with psycopg.connect(database_url) as conn:
-        conn.execute("DELETE FROM daily_prices WHERE symbol = ANY(%s)", (names,))
 
 
 def _price(symbol: str, day: int, close: float, *, dividend: float | None = 0.0,
