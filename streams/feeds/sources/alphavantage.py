@@ -193,12 +193,21 @@ class AlphaVantageSource(Source[AlphaVantageConfig]):
         answered with the same records (the poll publishes those the topic lacks)."""
         ticker, day = item.removesuffix(DAILY_ITEM).upper(), _utc_day(ts_init)
         seen = self._state.prices.get(ticker)
-        if seen is not None and seen.day == day:
-            return Fetched(item, [r for r in seen.records if since is None or r.date >= since],
-                           seen.missing)
+        if seen is None or seen.day != day:
+            records, missing = daily_records(ticker, self._daily_answer(ticker, day),
+                                             self.config.daily, ts_init)
+            seen = self._state.prices[ticker] = _SeenDays(day=day, records=records,
+                                                          missing=missing)
+            self._save()
+        return Fetched(item, [r for r in seen.records if since is None or r.date >= since],
+                       seen.missing)
+
+    def _daily_answer(self, ticker: str, day: dt.date) -> dict[str, object]:
+        """The ticker's daily series of ALPHAVANTAGE_DAILY's function; an EntitlementError,
+        remembered for the day, where it is premium."""
         function = DAILY_FUNCTIONS.get(self.config.daily)
         if function is None:
-            raise PayloadError(f"Alpha Vantage {item}: daily prices are off "
+            raise PayloadError(f"Alpha Vantage {ticker}{DAILY_ITEM}: daily prices are off "
                                "(ALPHAVANTAGE_DAILY=off)")
         what = f"{ticker} daily prices ({function})"
         request = f"{function} {self.config.outputsize}"
@@ -206,16 +215,12 @@ class AlphaVantageSource(Source[AlphaVantageConfig]):
             raise EntitlementError(f"Alpha Vantage {what}: not asked, refused earlier today "
                                    f"as premium; {PREMIUM_HINT}")
         try:
-            doc = self._query(what, {"function": function, "symbol": ticker,
-                                     "outputsize": self.config.outputsize}, day)
+            return self._query(what, {"function": function, "symbol": ticker,
+                                      "outputsize": self.config.outputsize}, day)
         except EntitlementError:
             self._state.premium_refused[request] = day
             self._save()
             raise
-        records, missing = daily_records(ticker, doc, self.config.daily, ts_init, None)
-        self._state.prices[ticker] = _SeenDays(day=day, records=records, missing=missing)
-        self._save()
-        return Fetched(item, [r for r in records if since is None or r.date >= since], missing)
 
     def _query(self, what: str, params: dict[str, str], day: dt.date) -> dict[str, object]:
         """One answer of Alpha Vantage, within the day's budget: a RateLimitError when spent
@@ -316,11 +321,11 @@ def overview_records(ticker: str, doc: dict[str, object], ts_init: int, day: dt.
     return records, missing
 
 
-def daily_records(ticker: str, doc: dict[str, object], kind: str, ts_init: int,
-                  since: dt.date | None) -> tuple[list[DailyPrice], int]:
-    """The days of a TIME_SERIES_DAILY(_ADJUSTED) document that are over at `ts_init` (from
-    `since` on), as records, and how many days lack a value; a PayloadError for a document
-    that is not one, naming the day and field."""
+def daily_records(ticker: str, doc: dict[str, object], kind: str, ts_init: int
+                  ) -> tuple[list[DailyPrice], int]:
+    """The days of a TIME_SERIES_DAILY(_ADJUSTED) document that are over at `ts_init`, as
+    records, and how many days lack a value; a PayloadError for a document that is not one,
+    naming the day and field."""
     what = f"Alpha Vantage {ticker} daily prices"
     if "Error Message" in doc:
         raise PayloadError(f"{what}: {str(doc['Error Message'])[:300]}")
@@ -338,7 +343,7 @@ def daily_records(ticker: str, doc: dict[str, object], kind: str, ts_init: int,
             day = dt.date.fromisoformat(key)
         except ValueError:
             raise PayloadError(f"{what}: malformed payload: {key!r} is not a date") from None
-        if day_end_ns(day) > ts_init or (since is not None and day < since):
+        if day_end_ns(day) > ts_init:
             continue  # the running day is left for the first poll after midnight UTC
         if not isinstance(values, dict) or any(k not in values for k in fields):
             raise PayloadError(f"{what} {day}: malformed payload: expected the fields "

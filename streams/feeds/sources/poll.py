@@ -269,7 +269,7 @@ class Known:
             if held is None or held.ts_event < record.ts_event:
                 self.days[day] = record
             return True
-        if isinstance(record, Fundamental):
+        if isinstance(record, Fundamental) and self.dated_when_seen:
             held_figure = self.figures.get(_figure(record))
             if held_figure is None or held_figure.ts_event < record.ts_event:
                 self.figures[_figure(record)] = record
